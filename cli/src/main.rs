@@ -1,0 +1,4 @@
+//! The `devflow` command line.
+fn main() {
+    println!("devflow {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,19 @@
+//! devflow-core: the vocabulary every layer shares — ids, states, errors, envelopes, canonical JSON, schemas.
+//!
+//! This crate does no I/O and knows nothing of tokio, SQL or tmux. Everything here is a pure
+//! function of its arguments, which is what lets the phase runner decide its next step from
+//! database rows alone.
+
+mod canonical;
+mod envelope;
+mod error;
+mod schema;
+pub mod state;
+
+pub use canonical::{MAX_SAFE_INTEGER, canonical_json, hash_bytes, hash_json};
+pub use envelope::PromptEnvelope;
+pub use error::{Class, Code, Error, Result};
+pub use schema::{
+    PARSE_ERROR_KEY, Schema, SchemaRegistry, Validation, ValidationIssue, parse_artifact,
+};
+pub use state::{PhaseState, RunState, SessionState, StateMachine};
