@@ -1,2 +1,88 @@
-//! cargo xtask.
-fn main() {}
+//! `cargo xtask`: the workspace's own tasks (tests on both databases, migrations, a dev PostgreSQL).
+//!
+//! Plain std and a hand-rolled argument match: an xtask should build in seconds and need nothing
+//! a fresh checkout does not already have. Each subcommand lives in its own module; `main` only
+//! dispatches.
+
+mod migrate;
+mod pg;
+mod test;
+#[cfg(test)]
+mod tidy;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Errors of an xtask are messages for the person at the terminal; nothing matches on them.
+pub type Result<T> = std::result::Result<T, String>;
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [args]
+
+tasks:
+  test [-- ARGS]      run every test of the workspace on SQLite and PostgreSQL
+                      (starts a throwaway PostgreSQL unless DEVFLOW_TEST_DATABASE_URL is set;
+                      ARGS go to `cargo nextest run` / `cargo test`, e.g. `-- -p devflow-core`)
+  migrate             check that migrations/sqlite and migrations/postgres are in step
+  migrate new NAME    create migrations/{sqlite,postgres}/<timestamp>_NAME/{up,down}.sql
+  pg                  start a persistent development PostgreSQL (data in target/devflow-pg)
+  pg stop             stop it
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match task {
+        "test" => test::run(rest),
+        "migrate" => migrate::run(rest),
+        "pg" => pg::run(rest),
+        // `bench` goes here, in its own module.
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprint!("error: unknown task `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the folder that holds `xtask/`).
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ sits inside the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo that runs us, so that `cargo +toolchain xtask` keeps its toolchain.
+pub fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// True under `CI=true` (or `CI=1`): a missing PostgreSQL is then a failure, not a warning.
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
+}
+
+/// Rejects arguments a task does not take.
+pub fn no_more_args(task: &str, rest: &[String]) -> Result<()> {
+    match rest.first() {
+        None => Ok(()),
+        Some(arg) => Err(format!(
+            "`cargo xtask {task}` does not take `{arg}` (see `cargo xtask help`)"
+        )),
+    }
+}
