@@ -1,1 +1,108 @@
-//! placeholder
+//! devflow-db: the schema, the repositories and durable steps, on SQLite and PostgreSQL alike.
+//!
+//! Only this crate writes SQL. Every change of state goes through a durable step (`Db::step`,
+//! `Db::mutate_phase`, `Db::write`): one write transaction that locks the run first, so two
+//! drivers of one run serialize instead of interleaving. Repositories are methods of [`Tx`], the
+//! connection a step hands its body. Payloads are stored as canonical JSON text, ids as UUIDv7
+//! text and times as epoch milliseconds, so that one `table!` schema serves both backends.
+
+mod conn;
+mod connect;
+mod error;
+mod records;
+mod repo;
+mod rows;
+mod schema;
+mod step;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use conn::Tx;
+pub use devflow_core::{Error, Result};
+pub use rows::{
+    Appended, ApprovalRow, ApprovalState, ArtifactRow, EventRow, NewApproval, NewArtifact,
+    NewEvent, NewPhase, NewRun, NewSession, PhaseRow, RunRow, SessionRow, SessionUpdate,
+    TranscriptRow,
+};
+
+/// A boxed, sendable future borrowing for `'a`: what the body of a step returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Milliseconds since the Unix epoch, the unit of every time column.
+pub fn now_ms() -> i64 {
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the system clock is after 1970");
+    i64::try_from(elapsed.as_millis()).expect("epoch milliseconds fit in i64")
+}
+
+/// A new time-ordered id (UUIDv7, hyphenated lowercase text).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A pool of connections to one database. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pools: conn::Pools,
+    /// The URL with any password redacted, for error messages.
+    url: String,
+    transactions: AtomicU64,
+}
+
+impl Db {
+    pub fn backend(&self) -> Backend {
+        match self.inner.pools {
+            conn::Pools::Sqlite(_) => Backend::Sqlite,
+            conn::Pools::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Number of write transactions committed or rolled back through this Db so far (for benchmarks).
+    pub fn transactions(&self) -> u64 {
+        self.inner.transactions.load(Ordering::Relaxed)
+    }
+
+    /// The database URL, password redacted.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend())
+            .field("url", &self.inner.url)
+            .finish()
+    }
+}

@@ -1,0 +1,9 @@
+//! The repositories: one file per table, each a block of `impl Tx` methods.
+
+mod approvals;
+mod artifacts;
+mod events;
+mod phases;
+mod runs;
+mod sessions;
+mod transcripts;

@@ -1,0 +1,120 @@
+//! `run_phases`: the phases of a run, their attempts and their states.
+
+use devflow_core::{Error, PhaseState, Result, StateMachine};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::RunQueryDsl;
+
+use crate::conn::{Tx, on_conn};
+use crate::error::QueryResultExt;
+use crate::records::{PhaseRecord, convert_all};
+use crate::schema::run_phases;
+use crate::{NewPhase, PhaseRow, now_ms};
+
+impl Tx {
+    /// Inserts a phase in state `pending` with no attempts.
+    pub async fn insert_phase(&mut self, phase: &NewPhase) -> Result<()> {
+        let values = (
+            run_phases::id.eq(&phase.id),
+            run_phases::run_id.eq(&phase.run_id),
+            run_phases::phase_key.eq(&phase.phase_key),
+            run_phases::ordinal.eq(phase.ordinal),
+            run_phases::state.eq(PhaseState::Pending.as_str()),
+            run_phases::attempts.eq(0),
+        );
+        on_conn!(self, |c| diesel::insert_into(run_phases::table)
+            .values(values)
+            .execute(c)
+            .await)
+        .or_db("insert phase")?;
+        Ok(())
+    }
+
+    pub async fn phase(&mut self, id: &str) -> Result<Option<PhaseRow>> {
+        let query = run_phases::table.filter(run_phases::id.eq(id));
+        let record: Option<PhaseRecord> = on_conn!(self, |c| query.first(c).await)
+            .optional()
+            .or_db("read phase")?;
+        record.map(PhaseRow::try_from).transpose()
+    }
+
+    /// The run's phases in workflow order.
+    pub async fn phases(&mut self, run_id: &str) -> Result<Vec<PhaseRow>> {
+        let query = run_phases::table
+            .filter(run_phases::run_id.eq(run_id))
+            .order((run_phases::ordinal.asc(), run_phases::id.asc()));
+        let records: Vec<PhaseRecord> =
+            on_conn!(self, |c| query.load(c).await).or_db("list phases")?;
+        convert_all(records)
+    }
+
+    /// Starts the next attempt of a phase whose state is one of `allowed`: attempts + 1, state
+    /// `running`, started_at now. Returns the new attempt number, or None if no row matched
+    /// (another state, or no such phase).
+    pub async fn try_start_phase(
+        &mut self,
+        run_id: &str,
+        phase_id: &str,
+        allowed: &[PhaseState],
+    ) -> Result<Option<u32>> {
+        let allowed: Vec<&str> = allowed.iter().map(|state| state.as_str()).collect();
+        let target = run_phases::table
+            .filter(run_phases::id.eq(phase_id))
+            .filter(run_phases::run_id.eq(run_id))
+            .filter(run_phases::state.eq_any(allowed));
+        let changes = (
+            run_phases::attempts.eq(run_phases::attempts + 1),
+            run_phases::state.eq(PhaseState::Running.as_str()),
+            run_phases::started_at.eq(now_ms()),
+        );
+        let attempts: Option<i32> = on_conn!(self, |c| diesel::update(target)
+            .set(changes)
+            .returning(run_phases::attempts)
+            .get_result(c)
+            .await)
+        .optional()
+        .or_db("start phase")?;
+        attempts
+            .map(|attempts| {
+                u32::try_from(attempts).map_err(|_| {
+                    Error::corruption(format!("run_phases.attempts is negative: {attempts}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// Sets the phase's state; ended_at = now when it is completed or failed.
+    pub async fn set_phase_state(
+        &mut self,
+        run_id: &str,
+        phase_id: &str,
+        state: PhaseState,
+    ) -> Result<()> {
+        let target = run_phases::table
+            .filter(run_phases::id.eq(phase_id))
+            .filter(run_phases::run_id.eq(run_id));
+        let updated = if matches!(state, PhaseState::Completed | PhaseState::Failed) {
+            let changes = (
+                run_phases::state.eq(state.as_str()),
+                run_phases::ended_at.eq(now_ms()),
+            );
+            on_conn!(self, |c| diesel::update(target)
+                .set(changes)
+                .execute(c)
+                .await)
+        } else {
+            let changes = run_phases::state.eq(state.as_str());
+            on_conn!(self, |c| diesel::update(target)
+                .set(changes)
+                .execute(c)
+                .await)
+        }
+        .or_db("set phase state")?;
+        if updated == 0 {
+            return Err(Error::corruption(format!(
+                "phase {phase_id} of run {run_id} does not exist"
+            ))
+            .in_phase(run_id, phase_id));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! `runs`: creating runs, reading them, moving their state, and the one-driver-per-run lease.
+
+use devflow_core::{Code, Error, Result, RunState, StateMachine, canonical_json};
+use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::RunQueryDsl;
+
+use crate::conn::{Tx, on_conn};
+use crate::error::QueryResultExt;
+use crate::records::{RunRecord, convert_all};
+use crate::schema::runs;
+use crate::{NewRun, RunRow, now_ms};
+
+impl Tx {
+    pub async fn insert_run(&mut self, run: &NewRun) -> Result<()> {
+        let now = now_ms();
+        let values = (
+            runs::id.eq(&run.id),
+            runs::workflow.eq(&run.workflow),
+            runs::state.eq(run.state.as_str()),
+            runs::worktree.eq(&run.worktree),
+            runs::definition.eq(canonical_json(&run.definition)),
+            runs::created_at.eq(now),
+            runs::updated_at.eq(now),
+        );
+        on_conn!(self, |c| diesel::insert_into(runs::table)
+            .values(values)
+            .execute(c)
+            .await)
+        .or_db("insert run")?;
+        Ok(())
+    }
+
+    pub async fn run(&mut self, id: &str) -> Result<Option<RunRow>> {
+        let query = runs::table.filter(runs::id.eq(id));
+        let record: Option<RunRecord> = on_conn!(self, |c| query.first(c).await)
+            .optional()
+            .or_db("read run")?;
+        record.map(RunRow::try_from).transpose()
+    }
+
+    /// Every run, newest first.
+    pub async fn runs(&mut self) -> Result<Vec<RunRow>> {
+        let query = runs::table.order((runs::created_at.desc(), runs::id.desc()));
+        let records: Vec<RunRecord> = on_conn!(self, |c| query.load(c).await).or_db("list runs")?;
+        convert_all(records)
+    }
+
+    /// Sets state and updated_at; ended_at when the new state is terminal; current_phase_id and
+    /// paused_from_state exactly as given (None clears them).
+    pub async fn set_run_state(
+        &mut self,
+        id: &str,
+        state: RunState,
+        current_phase_id: Option<&str>,
+        paused_from_state: Option<RunState>,
+    ) -> Result<()> {
+        let now = now_ms();
+        let target = runs::table.filter(runs::id.eq(id));
+        let changes = (
+            runs::state.eq(state.as_str()),
+            runs::current_phase_id.eq(current_phase_id),
+            runs::paused_from_state.eq(paused_from_state.map(RunState::as_str)),
+            runs::updated_at.eq(now),
+        );
+        let updated = if state.is_terminal() {
+            on_conn!(self, |c| diesel::update(target)
+                .set((changes, runs::ended_at.eq(now)))
+                .execute(c)
+                .await)
+        } else {
+            on_conn!(self, |c| diesel::update(target)
+                .set(changes)
+                .execute(c)
+                .await)
+        }
+        .or_db("set run state")?;
+        if updated == 0 {
+            return Err(run_not_found(id));
+        }
+        Ok(())
+    }
+
+    /// Takes the run's lease if it is free, expired, or already `owner`'s, and (re)sets its
+    /// expiry to `now_ms + ttl_ms`. Returns whether `owner` holds it.
+    pub async fn try_lease_run(
+        &mut self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<bool> {
+        let target = runs::table.filter(runs::id.eq(id)).filter(
+            runs::lease_owner
+                .is_null()
+                .or(runs::lease_expires_at.le(now_ms))
+                .or(runs::lease_owner.eq(owner)),
+        );
+        let changes = (
+            runs::lease_owner.eq(owner),
+            runs::lease_expires_at.eq(now_ms.saturating_add(ttl_ms)),
+        );
+        let updated = on_conn!(self, |c| diesel::update(target)
+            .set(changes)
+            .execute(c)
+            .await)
+        .or_db("lease run")?;
+        if updated == 0 && self.run(id).await?.is_none() {
+            return Err(run_not_found(id));
+        }
+        Ok(updated == 1)
+    }
+
+    /// Gives the lease up, if `owner` holds it; someone else's lease is left alone.
+    pub async fn release_run_lease(&mut self, id: &str, owner: &str) -> Result<()> {
+        let target = runs::table
+            .filter(runs::id.eq(id))
+            .filter(runs::lease_owner.eq(owner));
+        let changes = (
+            runs::lease_owner.eq(None::<String>),
+            runs::lease_expires_at.eq(None::<i64>),
+        );
+        on_conn!(self, |c| diesel::update(target)
+            .set(changes)
+            .execute(c)
+            .await)
+        .or_db("release run lease")?;
+        Ok(())
+    }
+}
+
+fn run_not_found(id: &str) -> Error {
+    Error::new(Code::RunNotFound, format!("run {id} does not exist")).with_run(id)
+}

@@ -1,0 +1,127 @@
+//! `tui_sessions`: one row per agent session of a run, written before and after each side effect.
+
+use devflow_core::{Error, Result, SessionState, StateMachine};
+use diesel::{AsChangeset, ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::RunQueryDsl;
+
+use crate::conn::{Tx, on_conn};
+use crate::error::QueryResultExt;
+use crate::records::{SessionRecord, convert_all, from_count};
+use crate::schema::tui_sessions;
+use crate::{NewSession, SessionRow, SessionUpdate, now_ms};
+
+/// `SessionUpdate` in column form; diesel leaves the `None` fields out of the `SET`.
+#[derive(AsChangeset)]
+#[diesel(table_name = tui_sessions)]
+struct SessionChanges<'a> {
+    state: Option<&'static str>,
+    cwd: Option<&'a str>,
+    expected_artifact_path: Option<&'a str>,
+    expected_schema: Option<&'a str>,
+    last_prompt_hash: Option<&'a str>,
+    last_prompt_at: Option<i64>,
+    recovery_attempts: Option<i32>,
+    last_capture_seq: Option<i64>,
+    last_known_pane_pid: Option<i64>,
+    tmux_session: Option<&'a str>,
+    tmux_window: Option<&'a str>,
+    tmux_pane: Option<&'a str>,
+}
+
+impl Tx {
+    /// `INSERT .. ON CONFLICT (id) DO NOTHING`; returns whether a row was inserted.
+    pub async fn insert_session_if_absent(&mut self, session: &NewSession<'_>) -> Result<bool> {
+        let values = (
+            tui_sessions::id.eq(session.id),
+            tui_sessions::run_id.eq(session.run_id),
+            tui_sessions::role_id.eq(session.role_id),
+            tui_sessions::backend.eq(session.backend),
+            tui_sessions::cwd.eq(session.cwd),
+            tui_sessions::expected_artifact_path.eq(session.expected_artifact_path),
+            tui_sessions::expected_schema.eq(session.expected_schema),
+            tui_sessions::state.eq(session.state.as_str()),
+            tui_sessions::recovery_attempts.eq(0),
+            tui_sessions::last_capture_seq.eq(0_i64),
+            tui_sessions::created_at.eq(now_ms()),
+        );
+        let inserted = on_conn!(self, |c| diesel::insert_into(tui_sessions::table)
+            .values(values)
+            .on_conflict(tui_sessions::id)
+            .do_nothing()
+            .execute(c)
+            .await)
+        .or_db("insert session")?;
+        Ok(inserted == 1)
+    }
+
+    pub async fn session(&mut self, id: &str) -> Result<Option<SessionRow>> {
+        let query = tui_sessions::table.filter(tui_sessions::id.eq(id));
+        let record: Option<SessionRecord> = on_conn!(self, |c| query.first(c).await)
+            .optional()
+            .or_db("read session")?;
+        record.map(SessionRow::try_from).transpose()
+    }
+
+    /// The role's session in the run (the newest, should there ever be several).
+    pub async fn session_for_role(
+        &mut self,
+        run_id: &str,
+        role_id: &str,
+    ) -> Result<Option<SessionRow>> {
+        let query = tui_sessions::table
+            .filter(tui_sessions::run_id.eq(run_id))
+            .filter(tui_sessions::role_id.eq(role_id))
+            .order((tui_sessions::created_at.desc(), tui_sessions::id.desc()));
+        let record: Option<SessionRecord> = on_conn!(self, |c| query.first(c).await)
+            .optional()
+            .or_db("read session for role")?;
+        record.map(SessionRow::try_from).transpose()
+    }
+
+    /// The run's sessions, oldest first.
+    pub async fn sessions(&mut self, run_id: &str) -> Result<Vec<SessionRow>> {
+        let query = tui_sessions::table
+            .filter(tui_sessions::run_id.eq(run_id))
+            .order((tui_sessions::created_at.asc(), tui_sessions::id.asc()));
+        let records: Vec<SessionRecord> =
+            on_conn!(self, |c| query.load(c).await).or_db("list sessions")?;
+        convert_all(records)
+    }
+
+    /// Updates only the fields that are `Some`. A missing session is `InternalStateCorruption`:
+    /// callers update sessions they have read or inserted in this same step.
+    pub async fn update_session(&mut self, id: &str, update: &SessionUpdate) -> Result<()> {
+        let changes = SessionChanges {
+            state: update.state.map(SessionState::as_str),
+            cwd: update.cwd.as_deref(),
+            expected_artifact_path: update.expected_artifact_path.as_deref(),
+            expected_schema: update.expected_schema.as_deref(),
+            last_prompt_hash: update.last_prompt_hash.as_deref(),
+            last_prompt_at: update.last_prompt_at,
+            recovery_attempts: update
+                .recovery_attempts
+                .map(|count| from_count("recovery_attempts", count))
+                .transpose()?,
+            last_capture_seq: update.last_capture_seq,
+            last_known_pane_pid: update.last_known_pane_pid,
+            tmux_session: update.tmux_session.as_deref(),
+            tmux_window: update.tmux_window.as_deref(),
+            tmux_pane: update.tmux_pane.as_deref(),
+        };
+        let updated = if *update == SessionUpdate::default() {
+            // diesel refuses an UPDATE with nothing to set; all that is left is the existence check.
+            usize::from(self.session(id).await?.is_some())
+        } else {
+            let target = tui_sessions::table.filter(tui_sessions::id.eq(id));
+            on_conn!(self, |c| diesel::update(target)
+                .set(&changes)
+                .execute(c)
+                .await)
+            .or_db("update session")?
+        };
+        if updated == 0 {
+            return Err(Error::corruption(format!("session {id} does not exist")));
+        }
+        Ok(())
+    }
+}

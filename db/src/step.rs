@@ -1,0 +1,147 @@
+//! Durable steps (DESIGN §4): write transactions that lock their run first, and plain reads.
+//!
+//! Commit on `Ok`, roll back on `Err`. No future here is raced against another (`select!`):
+//! a transaction dropped halfway would leave the connection in an unknown state. If a caller
+//! drops one anyway, diesel's transaction manager sees the open transaction and the pool throws
+//! that connection away instead of reusing it.
+
+use std::sync::atomic::Ordering;
+
+use devflow_core::{Code, Error, Result, StateMachine};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::RunQueryDsl;
+
+use crate::conn::{Conn, Pools, Tx, on_conn};
+use crate::error::QueryResultExt;
+use crate::records::RunRecord;
+use crate::schema::runs;
+use crate::{BoxFuture, Db, RunRow};
+
+impl Db {
+    /// A durable step: one write transaction that first locks the run (SQLite: `BEGIN
+    /// IMMEDIATE`; PostgreSQL: `BEGIN` + `SELECT .. FOR UPDATE`), loads it, and hands it to
+    /// `body`. A missing run is `Code::RunNotFound`. The body decides whether the run's state
+    /// allows it.
+    pub async fn step<T, F>(&self, run_id: &str, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
+    {
+        let mut tx = self.begin_write().await?;
+        let outcome = async {
+            let run = tx.lock_run(run_id).await?;
+            body(&mut tx, run).await
+        }
+        .await;
+        self.finish(tx, outcome).await
+    }
+
+    /// Like `step`, but fails with `Code::RunStateChanged` (hint `run_state=<state>`) unless
+    /// the run is planning or executing: phases change only while their run is active.
+    pub async fn mutate_phase<T, F>(&self, run_id: &str, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
+    {
+        let mut tx = self.begin_write().await?;
+        let outcome = async {
+            let run = tx.lock_run(run_id).await?;
+            if !run.state.allows_phase_mutation() {
+                return Err(Error::new(
+                    Code::RunStateChanged,
+                    format!("run is {} and its phases can no longer change", run.state),
+                )
+                .with_run(run_id)
+                .with_hint(format!("run_state={}", run.state.as_str())));
+            }
+            body(&mut tx, run).await
+        }
+        .await;
+        self.finish(tx, outcome).await
+    }
+
+    /// A write transaction bound to no run (creating a run with its phases).
+    pub async fn write<T, F>(&self, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+    {
+        let mut tx = self.begin_write().await?;
+        let outcome = body(&mut tx).await;
+        self.finish(tx, outcome).await
+    }
+
+    /// Reads, outside any write transaction. Each statement sees the latest committed data.
+    pub async fn read<T, F>(&self, body: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+    {
+        let mut tx = self.checkout().await?;
+        body(&mut tx).await
+    }
+
+    async fn checkout(&self) -> Result<Tx> {
+        let conn = match &self.inner.pools {
+            Pools::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
+            Pools::Postgres(pool) => pool.get().await.map(Conn::Postgres),
+        }
+        .map_err(|error| {
+            Error::new(
+                Code::DatabaseUnavailable,
+                format!("cannot get a connection to {}: {error}", self.inner.url),
+            )
+            .with_hint("check that the database is reachable, then `devflow resume`")
+        })?;
+        Ok(Tx { conn })
+    }
+
+    async fn begin_write(&self) -> Result<Tx> {
+        let mut tx = self.checkout().await?;
+        tx.begin_write().await?;
+        Ok(tx)
+    }
+
+    async fn finish<T>(&self, mut tx: Tx, outcome: Result<T>) -> Result<T> {
+        let ended = match &outcome {
+            Ok(_) => tx.commit().await,
+            Err(_) => tx.rollback().await,
+        };
+        self.inner.transactions.fetch_add(1, Ordering::Relaxed);
+        match (outcome, ended) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(error)) => Err(error),
+            // The body's error is the one worth reporting; a failed rollback has already
+            // marked the connection broken, so the pool will not reuse it.
+            (Err(error), ended) => {
+                if let Err(rollback) = ended {
+                    tracing::warn!(%rollback, "rollback failed after {error}");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Tx {
+    /// Loads the run and holds its lock until the transaction ends. On SQLite `BEGIN
+    /// IMMEDIATE` already holds the one write lock; PostgreSQL locks the row.
+    async fn lock_run(&mut self, run_id: &str) -> Result<RunRow> {
+        let query = runs::table.filter(runs::id.eq(run_id));
+        let record: Option<RunRecord> = on_conn!(
+            self,
+            sqlite | c | query.first(c).await,
+            postgres | c | query.for_update().first(c).await,
+        )
+        .optional()
+        .or_db("lock run")?;
+        match record {
+            Some(record) => RunRow::try_from(record),
+            None => Err(
+                Error::new(Code::RunNotFound, format!("run {run_id} does not exist"))
+                    .with_run(run_id)
+                    .with_hint("`devflow status` lists the runs of this database"),
+            ),
+        }
+    }
+}
