@@ -72,9 +72,10 @@ pub fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// True under `CI=true` (or `CI=1`): a missing PostgreSQL is then a failure, not a warning.
+/// True under `CI=true` (exactly, as devflow-db's test harness reads it): a missing PostgreSQL
+/// is then a failure, not a warning.
 pub fn is_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
+    std::env::var("CI").is_ok_and(|value| value == "true")
 }
 
 /// Rejects arguments a task does not take.
