@@ -1,1 +1,224 @@
-//! placeholder
+//! `tui_sessions` and `tui_transcripts`: insert-if-absent, partial updates, ordered transcripts.
+
+use devflow_core::{Code, RunState, SessionState};
+use devflow_db::testing::TestDb;
+use devflow_db::{NewSession, SessionRow, SessionUpdate, new_id};
+
+use crate::{conformance, expect_code, seed_run};
+
+conformance!(
+    a_session_is_inserted_once_and_found_by_role,
+    a_session_update_changes_only_what_is_given,
+    transcripts_are_stored_once_per_seq_in_order,
+);
+
+async fn insert_session(t: &TestDb, run_id: &str, role_id: &str, id: &str) -> bool {
+    let (run_id, role_id, id) = (run_id.to_owned(), role_id.to_owned(), id.to_owned());
+    t.db.write(move |tx| {
+        Box::pin(async move {
+            tx.insert_session_if_absent(&NewSession {
+                id: &id,
+                run_id: &run_id,
+                role_id: &role_id,
+                backend: "fake",
+                cwd: "/work/tree",
+                expected_artifact_path: "out/plan.json",
+                expected_schema: "plan.schema.json",
+                state: SessionState::Created,
+            })
+            .await
+        })
+    })
+    .await
+    .unwrap()
+}
+
+async fn session(t: &TestDb, id: &str) -> Option<SessionRow> {
+    let id = id.to_owned();
+    t.db.read(move |tx| Box::pin(async move { tx.session(&id).await }))
+        .await
+        .unwrap()
+}
+
+async fn a_session_is_inserted_once_and_found_by_role(t: &TestDb) {
+    let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
+    let (planner, reviewer) = (new_id(), new_id());
+    assert!(insert_session(t, &run, "planner", &planner).await);
+    assert!(
+        !insert_session(t, &run, "planner", &planner).await,
+        "a second insert does nothing"
+    );
+    assert!(insert_session(t, &run, "reviewer", &reviewer).await);
+
+    let row = session(t, &planner).await.expect("stored");
+    assert_eq!(row.id, planner);
+    assert_eq!(row.run_id, run);
+    assert_eq!(row.role_id, "planner");
+    assert_eq!(row.backend, "fake");
+    assert_eq!(row.cwd, "/work/tree");
+    assert_eq!(row.expected_artifact_path, "out/plan.json");
+    assert_eq!(row.expected_schema, "plan.schema.json");
+    assert_eq!(row.state, SessionState::Created);
+    assert_eq!(
+        (row.last_prompt_hash.clone(), row.last_prompt_at),
+        (None, None)
+    );
+    assert_eq!((row.recovery_attempts, row.last_capture_seq), (0, 0));
+    assert_eq!(row.last_known_pane_pid, None);
+    assert_eq!(
+        (
+            row.tmux_session.clone(),
+            row.tmux_window.clone(),
+            row.tmux_pane.clone()
+        ),
+        (None, None, None)
+    );
+    assert!(row.created_at > 0);
+    assert_eq!(session(t, "no-such-session").await, None);
+
+    let run_id = run.clone();
+    let (for_role, no_role, all) =
+        t.db.read(move |tx| {
+            Box::pin(async move {
+                Ok((
+                    tx.session_for_role(&run_id, "reviewer").await?,
+                    tx.session_for_role(&run_id, "nobody").await?,
+                    tx.sessions(&run_id).await?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(for_role.map(|s| s.id), Some(reviewer.clone()));
+    assert_eq!(no_role, None);
+    let mut ids: Vec<String> = all.into_iter().map(|s| s.id).collect();
+    ids.sort();
+    let mut expected = vec![planner, reviewer];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+async fn a_session_update_changes_only_what_is_given(t: &TestDb) {
+    let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
+    let id = new_id();
+    insert_session(t, &run, "planner", &id).await;
+    let before = session(t, &id).await.unwrap();
+
+    let update = SessionUpdate {
+        state: Some(SessionState::Busy),
+        last_prompt_hash: Some("hash-1".to_owned()),
+        last_prompt_at: Some(1_234),
+        ..SessionUpdate::default()
+    };
+    let sid = id.clone();
+    t.db.step(&run, move |tx, _| {
+        Box::pin(async move { tx.update_session(&sid, &update).await })
+    })
+    .await
+    .unwrap();
+    let busy = session(t, &id).await.unwrap();
+    assert_eq!(
+        busy,
+        SessionRow {
+            state: SessionState::Busy,
+            last_prompt_hash: Some("hash-1".to_owned()),
+            last_prompt_at: Some(1_234),
+            ..before
+        }
+    );
+
+    let full = SessionUpdate {
+        state: Some(SessionState::Ready),
+        cwd: Some("/other".to_owned()),
+        expected_artifact_path: Some("out/review.json".to_owned()),
+        expected_schema: Some("review.schema.json".to_owned()),
+        last_prompt_hash: Some("hash-2".to_owned()),
+        last_prompt_at: Some(5_678),
+        recovery_attempts: Some(3),
+        last_capture_seq: Some(42),
+        last_known_pane_pid: Some(4_242),
+        tmux_session: Some("devflow-run".to_owned()),
+        tmux_window: Some("@1".to_owned()),
+        tmux_pane: Some("%7".to_owned()),
+    };
+    let (sid, update) = (id.clone(), full.clone());
+    t.db.write(move |tx| Box::pin(async move { tx.update_session(&sid, &update).await }))
+        .await
+        .unwrap();
+    let after = session(t, &id).await.unwrap();
+    assert_eq!(
+        after,
+        SessionRow {
+            id: id.clone(),
+            run_id: run.clone(),
+            role_id: "planner".to_owned(),
+            backend: "fake".to_owned(),
+            cwd: "/other".to_owned(),
+            expected_artifact_path: "out/review.json".to_owned(),
+            expected_schema: "review.schema.json".to_owned(),
+            state: SessionState::Ready,
+            last_prompt_hash: Some("hash-2".to_owned()),
+            last_prompt_at: Some(5_678),
+            recovery_attempts: 3,
+            last_capture_seq: 42,
+            last_known_pane_pid: Some(4_242),
+            tmux_session: Some("devflow-run".to_owned()),
+            tmux_window: Some("@1".to_owned()),
+            tmux_pane: Some("%7".to_owned()),
+            created_at: busy.created_at,
+        }
+    );
+
+    // An empty update changes nothing; a missing session is corruption either way.
+    let sid = id.clone();
+    t.db.write(move |tx| {
+        Box::pin(async move { tx.update_session(&sid, &SessionUpdate::default()).await })
+    })
+    .await
+    .unwrap();
+    assert_eq!(session(t, &id).await.unwrap(), after);
+    for update in [SessionUpdate::default(), full] {
+        let result =
+            t.db.write(move |tx| {
+                Box::pin(async move { tx.update_session("no-such-session", &update).await })
+            })
+            .await;
+        expect_code(result, Code::InternalStateCorruption);
+    }
+}
+
+async fn transcripts_are_stored_once_per_seq_in_order(t: &TestDb) {
+    let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
+    let id = new_id();
+    insert_session(t, &run, "planner", &id).await;
+    let sid = id.clone();
+    let (inserted, rows) =
+        t.db.write(move |tx| {
+            Box::pin(async move {
+                let inserted = [
+                    tx.append_transcript(&sid, 2, "second\n").await?,
+                    tx.append_transcript(&sid, 1, "first\n").await?,
+                    tx.append_transcript(&sid, 2, "second, replayed\n").await?,
+                ];
+                Ok((inserted, tx.transcripts(&sid).await?))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(inserted, [true, true, false]);
+    let chunks: Vec<(i64, &str)> = rows
+        .iter()
+        .map(|row| (row.seq, row.text.as_str()))
+        .collect();
+    assert_eq!(chunks, [(1, "first\n"), (2, "second\n")]);
+    assert!(
+        rows.iter()
+            .all(|row| row.session_id == id && row.captured_at > 0)
+    );
+
+    let orphan = t
+        .db
+        .write(|tx| Box::pin(async move { tx.append_transcript("no-such-session", 1, "x").await }))
+        .await;
+    expect_code(orphan, Code::InvalidInput);
+}
