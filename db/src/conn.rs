@@ -32,7 +32,10 @@ pub(crate) enum Conn {
 /// The connection inside a transaction (or a plain connection for `Db::read`). The repositories
 /// are its methods, so a caller can only reach the database through a step, a write or a read.
 pub struct Tx {
-    pub(crate) conn: Conn,
+    /// Always `Some` until the Tx is dropped.
+    conn: Option<Conn>,
+    /// A write transaction is open on `conn` (begun, and not yet committed or rolled back).
+    open: bool,
 }
 
 /// `on_conn!(tx, |c| body)` expands `body` twice, once with `c: &mut Lite` and once with
@@ -40,7 +43,7 @@ pub struct Tx {
 /// where the dialects differ (`FOR UPDATE`).
 macro_rules! on_conn {
     ($tx:expr, |$c:ident| $body:expr) => {
-        match &mut $tx.conn {
+        match $tx.conn_mut() {
             $crate::conn::Conn::Sqlite(object) => {
                 let $c: &mut $crate::conn::Lite = &mut **object;
                 $body
@@ -51,8 +54,8 @@ macro_rules! on_conn {
             }
         }
     };
-    ($tx:expr, sqlite |$s:ident| $sqlite:expr, postgres |$p:ident| $postgres:expr $(,)?) => {
-        match &mut $tx.conn {
+    ($tx:expr, sqlite = |$s:ident| $sqlite:expr, postgres = |$p:ident| $postgres:expr $(,)?) => {
+        match $tx.conn_mut() {
             $crate::conn::Conn::Sqlite(object) => {
                 let $s: &mut $crate::conn::Lite = &mut **object;
                 $sqlite
@@ -67,39 +70,79 @@ macro_rules! on_conn {
 pub(crate) use on_conn;
 
 impl Tx {
+    pub(crate) fn new(conn: Conn) -> Tx {
+        Tx {
+            conn: Some(conn),
+            open: false,
+        }
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("a Tx holds its connection until it is dropped")
+    }
+
     /// Opens a write transaction. SQLite must take the write lock up front (`BEGIN IMMEDIATE`):
     /// a deferred `BEGIN` that later upgrades to a writer fails with "database is locked" under
     /// contention, whatever the busy timeout. PostgreSQL's plain `BEGIN` is enough because every
     /// step then locks its run row.
     pub(crate) async fn begin_write(&mut self) -> Result<()> {
-        on_conn!(
+        // Set before the BEGIN is sent: if this future is dropped while it is in flight, the
+        // connection may be inside a transaction, and must be discarded.
+        self.open = true;
+        let begun = on_conn!(
             self,
-            sqlite
-                | c
-                | c.spawn_blocking(|inner| {
+            sqlite = |c| c
+                .spawn_blocking(|inner| {
                     diesel::connection::AnsiTransactionManager::begin_transaction_sql(
                         inner,
                         "BEGIN IMMEDIATE",
                     )
                 })
                 .await,
-            postgres
-                | c
-                | <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(c)
-                    .await,
+            postgres = |c| begin_on(c).await,
         )
-        .or_db("begin write transaction")
+        .or_db("begin write transaction");
+        // A BEGIN that failed (SQLite busy past its timeout) left no transaction behind.
+        self.open = begun.is_ok();
+        begun
     }
 
+    /// Commits. If this fails, `open` stays set and the connection is discarded on drop.
     pub(crate) async fn commit(&mut self) -> Result<()> {
-        on_conn!(self, |c| commit_on(c).await).or_db("commit")
+        on_conn!(self, |c| commit_on(c).await).or_db("commit")?;
+        self.open = false;
+        Ok(())
     }
 
-    /// Rolls back. If this fails the transaction manager marks the connection broken and the
-    /// pool discards it rather than hand out a connection with an open transaction.
+    /// Rolls back. If this fails, `open` stays set and the connection is discarded on drop.
     pub(crate) async fn rollback(&mut self) -> Result<()> {
-        on_conn!(self, |c| rollback_on(c).await).or_db("roll back")
+        on_conn!(self, |c| rollback_on(c).await).or_db("roll back")?;
+        self.open = false;
+        Ok(())
     }
+}
+
+/// A Tx dropped with its transaction open (a step future dropped halfway, or a failed commit
+/// or rollback) must not go back to the pool: it would sit there holding SQLite's write lock
+/// or the run's row lock until someone happened to check it out again. Taking it out of the
+/// pool and closing it makes SQLite or the server roll the transaction back now.
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        match self.conn.take() {
+            Some(Conn::Sqlite(object)) => drop(Object::take(object)),
+            Some(Conn::Postgres(object)) => drop(Object::take(object)),
+            None => {}
+        }
+    }
+}
+
+async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::begin_transaction(c).await
 }
 
 async fn commit_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {

@@ -1,9 +1,9 @@
 //! Durable steps (DESIGN §4): write transactions that lock their run first, and plain reads.
 //!
 //! Commit on `Ok`, roll back on `Err`. No future here is raced against another (`select!`):
-//! a transaction dropped halfway would leave the connection in an unknown state. If a caller
-//! drops one anyway, diesel's transaction manager sees the open transaction and the pool throws
-//! that connection away instead of reusing it.
+//! a transaction dropped halfway leaves its connection mid-statement. If a caller drops a step
+//! anyway, `Tx`'s `Drop` closes that connection instead of returning it to the pool, which
+//! rolls the transaction back and frees the run's lock at once.
 
 use std::sync::atomic::Ordering;
 
@@ -22,11 +22,11 @@ impl Db {
     /// IMMEDIATE`; PostgreSQL: `BEGIN` + `SELECT .. FOR UPDATE`), loads it, and hands it to
     /// `body`. A missing run is `Code::RunNotFound`. The body decides whether the run's state
     /// allows it.
-    pub async fn step<T, F>(&self, run_id: &str, body: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
-    {
+    pub async fn step<T: Send + 'static>(
+        &self,
+        run_id: &str,
+        body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
+    ) -> Result<T> {
         let mut tx = self.begin_write().await?;
         let outcome = async {
             let run = tx.lock_run(run_id).await?;
@@ -38,11 +38,11 @@ impl Db {
 
     /// Like `step`, but fails with `Code::RunStateChanged` (hint `run_state=<state>`) unless
     /// the run is planning or executing: phases change only while their run is active.
-    pub async fn mutate_phase<T, F>(&self, run_id: &str, body: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
-    {
+    pub async fn mutate_phase<T: Send + 'static>(
+        &self,
+        run_id: &str,
+        body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
+    ) -> Result<T> {
         let mut tx = self.begin_write().await?;
         let outcome = async {
             let run = tx.lock_run(run_id).await?;
@@ -61,22 +61,20 @@ impl Db {
     }
 
     /// A write transaction bound to no run (creating a run with its phases).
-    pub async fn write<T, F>(&self, body: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
-    {
+    pub async fn write<T: Send + 'static>(
+        &self,
+        body: impl for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+    ) -> Result<T> {
         let mut tx = self.begin_write().await?;
         let outcome = body(&mut tx).await;
         self.finish(tx, outcome).await
     }
 
     /// Reads, outside any write transaction. Each statement sees the latest committed data.
-    pub async fn read<T, F>(&self, body: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
-    {
+    pub async fn read<T: Send + 'static>(
+        &self,
+        body: impl for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+    ) -> Result<T> {
         let mut tx = self.checkout().await?;
         body(&mut tx).await
     }
@@ -93,7 +91,7 @@ impl Db {
             )
             .with_hint("check that the database is reachable, then `devflow resume`")
         })?;
-        Ok(Tx { conn })
+        Ok(Tx::new(conn))
     }
 
     async fn begin_write(&self) -> Result<Tx> {
@@ -111,8 +109,8 @@ impl Db {
         match (outcome, ended) {
             (Ok(value), Ok(())) => Ok(value),
             (Ok(_), Err(error)) => Err(error),
-            // The body's error is the one worth reporting; a failed rollback has already
-            // marked the connection broken, so the pool will not reuse it.
+            // The body's error is the one worth reporting; after a failed rollback the Tx is
+            // still marked open, so dropping it closes the connection.
             (Err(error), ended) => {
                 if let Err(rollback) = ended {
                     tracing::warn!(%rollback, "rollback failed after {error}");
@@ -130,8 +128,8 @@ impl Tx {
         let query = runs::table.filter(runs::id.eq(run_id));
         let record: Option<RunRecord> = on_conn!(
             self,
-            sqlite | c | query.first(c).await,
-            postgres | c | query.for_update().first(c).await,
+            sqlite = |c| query.first(c).await,
+            postgres = |c| query.for_update().first(c).await,
         )
         .optional()
         .or_db("lock run")?;

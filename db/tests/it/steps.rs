@@ -2,6 +2,8 @@
 
 use devflow_core::{Code, Error, PhaseState, RunState};
 use devflow_db::testing::TestDb;
+use std::time::Duration;
+
 use devflow_db::{Appended, Db, NewEvent, NewRun, new_id};
 use serde_json::json;
 
@@ -12,6 +14,7 @@ conformance!(
     a_step_on_a_missing_run_is_run_not_found,
     an_err_from_the_body_rolls_everything_back,
     racing_steps_on_one_run_serialize,
+    a_dropped_step_frees_its_run_at_once,
 );
 
 async fn a_paused_run_refuses_phase_mutation(t: &TestDb) {
@@ -199,5 +202,50 @@ async fn racing_steps_on_one_run_serialize(t: &TestDb) {
     assert_eq!(
         t.db.transactions() + other.transactions(),
         2 * STEPS_PER_DB as u64 + 1
+    );
+}
+
+/// A step future dropped halfway (a cancelled task) rolls back and releases the run's lock
+/// right away, not when its pooled connection happens to be reused.
+async fn a_dropped_step_frees_its_run_at_once(t: &TestDb) {
+    let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
+    let (db, run_id) = (t.db.clone(), run.clone());
+    let abandoned = tokio::spawn(async move {
+        db.step(&run_id, move |tx, run| {
+            Box::pin(async move {
+                tx.append_event(&NewEvent {
+                    run_id: &run.id,
+                    phase_id: None,
+                    kind: "abandoned",
+                    payload: &json!({}),
+                    idempotency_key: "abandoned",
+                })
+                .await?;
+                entered_tx.send(()).unwrap();
+                std::future::pending::<()>().await;
+                Ok(())
+            })
+        })
+        .await
+    });
+    entered_rx.await.unwrap();
+    abandoned.abort();
+    assert!(abandoned.await.unwrap_err().is_cancelled());
+
+    // Another process (another pool) gets the run's lock without waiting for a timeout.
+    let other = t.reconnect().await;
+    let events = tokio::time::timeout(
+        Duration::from_secs(3),
+        other.step(&run, |tx, run| {
+            Box::pin(async move { tx.events(&run.id, 0).await })
+        }),
+    )
+    .await
+    .expect("the dropped step still holds the run's lock")
+    .unwrap();
+    assert!(
+        events.is_empty(),
+        "the dropped step was rolled back: {events:?}"
     );
 }
