@@ -247,6 +247,37 @@ async fn connect_postgres(url: &str, redacted: &str) -> Result<Pools> {
 mod tests {
     use super::*;
 
+    /// Every down.sql undoes its up.sql: revert all migrations, then apply them again.
+    #[cfg(feature = "test-support")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migrations_revert_and_apply_again_on_every_backend() {
+        for test_db in crate::testing::backends().await {
+            let url = test_db.url.clone();
+            tokio::task::spawn_blocking(move || match parse(&url).unwrap() {
+                Target::Sqlite { path, .. } => {
+                    let mut conn = open_sqlite(&path, SQLITE_BUSY_TIMEOUT_MS).unwrap();
+                    conn.revert_all_migrations(SQLITE_MIGRATIONS).unwrap();
+                    conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+                }
+                Target::Postgres { url } => {
+                    let mut conn =
+                        AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).unwrap();
+                    conn.revert_all_migrations(POSTGRES_MIGRATIONS).unwrap();
+                    conn.run_pending_migrations(POSTGRES_MIGRATIONS).unwrap();
+                }
+            })
+            .await
+            .unwrap();
+            // The schema is whole again: a fresh pool reads the (empty) runs table.
+            let db = test_db.reconnect().await;
+            let runs = db
+                .read(|tx| Box::pin(async move { tx.runs().await }))
+                .await
+                .unwrap();
+            assert!(runs.is_empty(), "{}", test_db.name);
+        }
+    }
+
     fn sqlite_path(url: &str) -> (PathBuf, u64) {
         match parse(url).unwrap() {
             Target::Sqlite {
