@@ -3,6 +3,7 @@
 use devflow_core::{Error, PhaseState, Result, RunState, SessionState};
 use serde_json::Value;
 
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewRun {
     pub id: String,
     pub workflow: String,
@@ -27,6 +28,7 @@ pub struct RunRow {
     pub ended_at: Option<i64>,
 }
 
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewPhase {
     pub id: String,
     pub run_id: String,
@@ -46,6 +48,7 @@ pub struct PhaseRow {
     pub ended_at: Option<i64>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NewEvent<'a> {
     pub run_id: &'a str,
     pub phase_id: Option<&'a str>,
@@ -90,6 +93,7 @@ impl Appended {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NewArtifact<'a> {
     pub run_id: &'a str,
     pub phase_id: &'a str,
@@ -151,6 +155,7 @@ impl std::fmt::Display for ApprovalState {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NewApproval<'a> {
     pub run_id: &'a str,
     pub phase_id: &'a str,
@@ -174,6 +179,7 @@ pub struct ApprovalRow {
     pub decided_at: Option<i64>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NewSession<'a> {
     pub id: &'a str,
     pub run_id: &'a str,

@@ -17,6 +17,8 @@ async fn a_sqlite_file_in_a_missing_folder_is_created_private() {
         .unwrap();
     assert_eq!(db.backend(), Backend::Sqlite);
     seed_run(&db, RunState::Planning, 1).await;
+    let wal = path.with_file_name("devflow.db-wal");
+    assert!(wal.exists(), "the database is in WAL mode");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
     // Connecting again applies no migration twice and sees the same data.
@@ -130,4 +132,18 @@ async fn a_sqlite_write_lock_held_past_the_busy_timeout_is_database_busy() {
         .write(|_tx| Box::pin(async move { Ok(()) }))
         .await
         .unwrap();
+}
+
+/// `#[tokio::test]` defaults to a current-thread runtime; other crates' tests use that flavor.
+#[tokio::test]
+async fn every_backend_works_on_a_current_thread_runtime() {
+    for test_db in crate::backends().await {
+        let (run, _) = seed_run(&test_db.db, RunState::Executing, 1).await;
+        let state = test_db
+            .db
+            .step(&run, |_tx, run| Box::pin(async move { Ok(run.state) }))
+            .await
+            .unwrap();
+        assert_eq!(state, RunState::Executing, "{}", test_db.name);
+    }
 }
