@@ -1,1 +1,55 @@
-//! placeholder
+//! devflow-session: the agents, each in its terminal — one trait, a scripted fake, tmux, agent-sim.
+//!
+//! A phase starts, prompts, probes, recovers and disposes an agent through [`SessionAdapter`].
+//! This crate does not know the database: transcripts leave through [`TranscriptSink`], which the
+//! phase crate implements. Every error is a [`devflow_core::Error`]: recoverable adapter
+//! failures are `session_unavailable`, fatal ones `session_backend_failed`, a missing tmux
+//! `tmux_missing`, a session that no longer exists `session_not_found`.
+//!
+//! # The scenario vocabulary
+//!
+//! The fake adapter and `devflow agent-sim` both play agents scripted by lines of the prompt
+//! (or, for session-wide directives of the fake, of [`SessionSpec::instructions`]). A line is a
+//! directive when it starts (after leading blanks) with one of the keys below; the first line
+//! of each kind wins; lines inside fenced code blocks are not directives; names outside the
+//! vocabulary are ignored.
+//!
+//! | line | meaning |
+//! | --- | --- |
+//! | `Scenario: ok` (default) | writes the valid artifact: the first fenced block whose info string is exactly `json`, or `{}` |
+//! | `Scenario: invalid` | writes `{"devflowFakeInvalid": true}`, or the first block fenced as `json invalid` |
+//! | `Scenario: malformed` | writes `{"truncated": ` (not JSON) |
+//! | `Scenario: none` | writes nothing, stays alive and keeps producing output |
+//! | `Scenario: hang` | writes nothing and goes silent (alive, last output far in the past) |
+//! | `Scenario: crash` | writes nothing and dies (agent-sim exits with status 3) |
+//! | `Scenario: slow` | writes the valid artifact in at least 3 chunks, in place, over `Slow-Ms` |
+//! | `Slow-Ms: N` | how long slow takes (default 300) |
+//! | `Repair-Scenario: <name>` | the scenario for the repair prompt; the phase runner rewrites the `Scenario:` line with it, agents read only `Scenario:` |
+//! | `Fail-Start:`, `Fail-Send:`, `Fail-Resume:`, `Fail-Rebootstrap:`, `Fail-Probe:` followed by `recoverable N` / `fatal` | fake only: the operation fails N times (counted per session and operation) with `session_unavailable` and then succeeds, or always fails with `session_backend_failed` |
+//! | `Probe: readiness-unknown` | fake only: probes carry the hint `tmux_liveness_only` |
+//!
+//! Artifacts go to the envelope's expected artifact path (for agent-sim: the prompt's last
+//! `Artifact:` line, see [`render_prompt`]), relative paths against the session's working
+//! directory. ok, invalid and malformed write atomically (temporary file, then rename).
+//!
+//! The fake reads `Fail-Start:` from the spec's instructions; `Fail-Resume:`,
+//! `Fail-Rebootstrap:`, `Fail-Probe:` and `Probe:` from the latest prompt delivered, falling back
+//! to the spec's instructions; `Fail-Send:` and the scenario from the prompt being sent.
+
+mod adapter;
+mod ansi;
+pub mod fake;
+mod prompt;
+mod retry;
+pub mod scenario;
+mod transcript;
+
+pub use adapter::{
+    AgentCommand, HINT_LIVENESS_ONLY, ProbeResult, PromptReceipt, SessionAdapter, SessionHandle,
+    SessionSpec, is_session_hung, now_ms,
+};
+pub use ansi::strip_ansi;
+pub use devflow_core::{Error, Result};
+pub use prompt::{ARTIFACT_LINE, SCHEMA_LINE, artifact_path_of, render_prompt};
+pub use retry::{RetryPolicy, retry_recoverable};
+pub use transcript::{CAPTURE_BYTES_MAX, Capture, TranscriptChunk, TranscriptSink, capture_into};

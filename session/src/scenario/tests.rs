@@ -1,0 +1,106 @@
+//! Unit tests of the directive parser and the artifact bytes of each scenario.
+
+use super::*;
+
+#[test]
+fn defaults_to_ok_with_empty_object() {
+    let script = parse("Just do the work.");
+    assert_eq!(script, Script::default());
+    assert_eq!(script.artifact_bytes().unwrap(), b"{}\n");
+}
+
+#[test]
+fn first_scenario_line_wins_and_repair_is_separate() {
+    let script =
+        parse("Repair-Scenario: ok\nScenario: Invalid\nScenario: crash\nRepair-Scenario: none");
+    assert_eq!(script.scenario, Scenario::Invalid);
+    assert_eq!(script.repair, Some(Scenario::Ok));
+}
+
+#[test]
+fn unknown_names_are_ignored() {
+    let script = parse("Scenario: explode\nScenario: hang");
+    assert_eq!(script.scenario, Scenario::Hang);
+}
+
+#[test]
+fn every_scenario_name_parses() {
+    for scenario in Scenario::ALL {
+        assert_eq!(
+            parse(&format!("  Scenario: {}  ", scenario.as_str())).scenario,
+            *scenario
+        );
+    }
+}
+
+#[test]
+fn failures_probe_hint_and_slow_ms() {
+    let script = parse(
+        "Fail-Start: recoverable 2\nFail-Send: fatal\nFail-Resume: recoverable\n\
+         Fail-Rebootstrap: sometimes\nFail-Probe: recoverable 1\nFail-Start: fatal\n\
+         Probe: readiness-unknown\nSlow-Ms: 40",
+    );
+    assert_eq!(
+        script.failure(Operation::Start),
+        Some(Failure::Recoverable(2))
+    );
+    assert_eq!(script.failure(Operation::Send), Some(Failure::Fatal));
+    assert_eq!(
+        script.failure(Operation::Resume),
+        Some(Failure::Recoverable(1))
+    );
+    assert_eq!(script.failure(Operation::Rebootstrap), None);
+    assert_eq!(
+        script.failure(Operation::Probe),
+        Some(Failure::Recoverable(1))
+    );
+    assert!(script.readiness_unknown);
+    assert_eq!(script.slow_ms, 40);
+}
+
+#[test]
+fn json_blocks_give_valid_and_invalid_artifacts() {
+    let text = "Scenario: ok\n```text\nScenario: crash\n```\n```json invalid\n{\"bad\": 1}\n```\n\
+                ```json\n{\"plan\": [1, 2]}\n```\n```json\n{\"second\": true}\n```";
+    let script = parse(text);
+    assert_eq!(
+        script.scenario,
+        Scenario::Ok,
+        "directives inside fences do not count"
+    );
+    assert_eq!(
+        script.valid_artifact,
+        Some(serde_json::json!({"plan": [1, 2]}))
+    );
+    assert_eq!(script.artifact_bytes().unwrap(), b"{\"plan\": [1, 2]}\n");
+    let invalid = Script {
+        scenario: Scenario::Invalid,
+        ..script
+    };
+    assert_eq!(invalid.artifact_bytes().unwrap(), b"{\"bad\": 1}\n");
+}
+
+#[test]
+fn each_scenario_writes_what_it_promises() {
+    let bytes = |name: &str| parse(&format!("Scenario: {name}")).artifact_bytes();
+    assert_eq!(
+        bytes("invalid").unwrap(),
+        b"{\"devflowFakeInvalid\": true}\n"
+    );
+    let malformed = bytes("malformed").unwrap();
+    assert_eq!(malformed, b"{\"truncated\": ");
+    assert!(serde_json::from_slice::<serde_json::Value>(&malformed).is_err());
+    assert_eq!(bytes("slow").unwrap(), b"{}\n");
+    for name in ["none", "hang", "crash"] {
+        assert_eq!(bytes(name), None, "{name}");
+    }
+}
+
+#[test]
+fn slow_chunks_cover_the_bytes_in_at_least_three_pieces() {
+    for bytes in [&b"{}\n"[..], b"{\"a\": 1}\n", &[b'x'; 1000]] {
+        let chunks = slow_chunks(bytes);
+        assert!(chunks.len() >= SLOW_CHUNKS);
+        assert_eq!(chunks.concat(), bytes);
+    }
+}
