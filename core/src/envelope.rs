@@ -64,7 +64,16 @@ mod tests {
     use super::*;
 
     fn envelope(uuid: &str, attempt: u32, instructions: &str) -> PromptEnvelope {
-        PromptEnvelope::new(uuid, "run", "planner", "plan", attempt, "/w/a.json", "s.json", instructions)
+        PromptEnvelope::new(
+            uuid,
+            "run",
+            "planner",
+            "plan",
+            attempt,
+            "/w/a.json",
+            "s.json",
+            instructions,
+        )
     }
 
     #[test]

@@ -297,7 +297,10 @@ mod tests {
         assert_eq!(Code::WorkspacePermissions.class(), Class::Fatal);
         assert_eq!(Code::RunStateChanged.class(), Class::HumanRequired);
         assert_eq!(Code::ArtifactTimeoutExhausted.class(), Class::HumanRequired);
-        assert_eq!(Code::ArtifactInvalidAfterRepair.class(), Class::HumanRequired);
+        assert_eq!(
+            Code::ArtifactInvalidAfterRepair.class(),
+            Class::HumanRequired
+        );
         assert_eq!(Code::PromptSendExhausted.class(), Class::HumanRequired);
         assert_eq!(Code::ActivityCancelled.class(), Class::Recoverable);
     }

@@ -110,7 +110,9 @@ pub struct Schema {
 
 impl std::fmt::Debug for Schema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Schema").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Schema")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,7 +132,10 @@ impl Schema {
                 )
                 .with_hint(format!("fix the schema file {id}"))
             })?;
-        Ok(Schema { id: id.to_owned(), validator })
+        Ok(Schema {
+            id: id.to_owned(),
+            validator,
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -149,7 +154,11 @@ impl Schema {
                 message: error.to_string(),
             })
             .collect();
-        if issues.is_empty() { Validation::Valid } else { Validation::Invalid(issues) }
+        if issues.is_empty() {
+            Validation::Valid
+        } else {
+            Validation::Invalid(issues)
+        }
     }
 
     /// Parses and validates artifact bytes: bytes that are not JSON are an invalid artifact.
@@ -224,18 +233,32 @@ mod tests {
         let validation = plan_schema().validate(&json!({"title": "", "steps": ["a", ""]}));
         let issues = validation.issues();
         assert_eq!(issues.len(), 2, "{issues:?}");
-        let paths: Vec<_> = issues.iter().map(|issue| issue.instance_path.as_str()).collect();
-        assert!(paths.contains(&"/title") && paths.contains(&"/steps/1"), "{paths:?}");
-        let step = issues.iter().find(|issue| issue.instance_path == "/steps/1").unwrap();
+        let paths: Vec<_> = issues
+            .iter()
+            .map(|issue| issue.instance_path.as_str())
+            .collect();
+        assert!(
+            paths.contains(&"/title") && paths.contains(&"/steps/1"),
+            "{paths:?}"
+        );
+        let step = issues
+            .iter()
+            .find(|issue| issue.instance_path == "/steps/1")
+            .unwrap();
         assert_eq!(step.schema_path, "/properties/steps/items/minLength");
-        assert!(step.message.contains("shorter than 1 character"), "{}", step.message);
+        assert!(
+            step.message.contains("shorter than 1 character"),
+            "{}",
+            step.message
+        );
         let stored = validation.to_json();
         assert_eq!(Validation::from_stored(false, &stored), Some(validation));
     }
 
     #[test]
     fn format_is_asserted() {
-        let validation = plan_schema().validate(&json!({"title": "t", "steps": [], "owner": "nobody"}));
+        let validation =
+            plan_schema().validate(&json!({"title": "t", "steps": [], "owner": "nobody"}));
         assert_eq!(validation.issues()[0].instance_path, "/owner");
     }
 
@@ -255,20 +278,26 @@ mod tests {
         let validation = plan_schema().validate_bytes(b"{\"title\": ");
         let issue = &validation.issues()[0];
         assert_eq!(issue.instance_path, "");
-        assert!(issue.message.starts_with(PARSE_ERROR_KEY), "{}", issue.message);
+        assert!(
+            issue.message.starts_with(PARSE_ERROR_KEY),
+            "{}",
+            issue.message
+        );
         assert!(issue.message.contains("line 1"), "{}", issue.message);
     }
 
     #[test]
     fn a_schema_that_does_not_compile_names_its_file() {
-        let error = Schema::compile("schemas/bad.json", &json!({"type": "no-such-type"})).unwrap_err();
+        let error =
+            Schema::compile("schemas/bad.json", &json!({"type": "no-such-type"})).unwrap_err();
         assert_eq!(error.code(), Code::SchemaInvalid);
         assert!(error.message().contains("schemas/bad.json"), "{error}");
     }
 
     #[test]
     fn a_remote_ref_is_refused_without_network() {
-        let error = Schema::compile("remote", &json!({"$ref": "https://example.com/s.json"})).unwrap_err();
+        let error =
+            Schema::compile("remote", &json!({"$ref": "https://example.com/s.json"})).unwrap_err();
         assert_eq!(error.code(), Code::SchemaInvalid);
     }
 
@@ -283,7 +312,8 @@ mod tests {
 
     #[test]
     fn issues_are_bounded() {
-        let schema = Schema::compile("n", &json!({"type": "array", "items": {"type": "string"}})).unwrap();
+        let schema =
+            Schema::compile("n", &json!({"type": "array", "items": {"type": "string"}})).unwrap();
         let many: Vec<i32> = (0..500).collect();
         assert_eq!(schema.validate(&json!(many)).issues().len(), MAX_ISSUES);
     }

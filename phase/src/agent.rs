@@ -1,0 +1,88 @@
+//! Getting the role's agent ready for a phase: re-adopt the session it already has, or start
+//! one (the reference's `startSessionAndRecord` and `resumeExistingSessionAndRecord`).
+
+use devflow_core::{Code, Error, SessionState};
+use devflow_db::SessionRow;
+use devflow_session::{SessionHandle, retry_recoverable};
+
+use crate::context::{Ctx, handle_from_row};
+use crate::crash::crash_point;
+use crate::failure::At;
+use crate::policy::Site;
+
+impl Ctx {
+    pub(crate) async fn start_session(&self, attempt: u32) -> Result<SessionHandle, Error> {
+        let existing = self.session_for_role().await?;
+        let replace_failed = self.phase.spec.retry_after_gate;
+        if let Some(row) = &existing {
+            let fresh_start = matches!(
+                row.state,
+                SessionState::Created | SessionState::Bootstrapping
+            ) || (row.state == SessionState::FailedNeedsHuman && replace_failed);
+            if !fresh_start {
+                return self.resume_session(attempt, row).await;
+            }
+            if row.state == SessionState::FailedNeedsHuman {
+                // The failed agent may still be on screen; a person asked for a fresh one.
+                let _ = self.adapter.dispose(&handle_from_row(row)).await;
+            }
+        }
+        let session_id = existing.map_or_else(|| self.adapter.reserve_session_id(), |row| row.id);
+        let at = At {
+            attempt,
+            session_id: Some(&session_id),
+            handle: None,
+            with_path: false,
+        };
+        crash_point!("before_session_start");
+        let handle = match self.adapter.start(&self.session_spec(&session_id)).await {
+            Ok(handle) => handle,
+            Err(error) => return Err(self.fail_at(Site::SessionStart, error, at).await),
+        };
+        crash_point!("after_session_start");
+        let recorded = if handle.session_id == session_id {
+            self.record_session_started(&handle, self.adapter.backend())
+                .await
+        } else {
+            Err(
+                Error::corruption("the session adapter did not honor the reserved session id")
+                    .with_hint(format!(
+                        "expected={session_id};actual={}",
+                        handle.session_id
+                    )),
+            )
+        };
+        if let Err(error) = recorded {
+            let disposed = self.adapter.dispose(&handle).await;
+            let error = self.fail_at(Site::SessionStart, error, at).await;
+            return Err(disposed.err().unwrap_or(error));
+        }
+        Ok(handle)
+    }
+
+    async fn resume_session(&self, attempt: u32, row: &SessionRow) -> Result<SessionHandle, Error> {
+        let at = At {
+            attempt,
+            session_id: Some(&row.id),
+            handle: None,
+            with_path: false,
+        };
+        if row.state == SessionState::FailedNeedsHuman {
+            let error = Error::new(
+                Code::SessionFailedNeedsHuman,
+                "cannot reuse a session that failed and needs a person",
+            )
+            .with_hint("devflow resume starts a fresh agent for the role");
+            return Err(self.fail_at(Site::SessionResume, error, at).await);
+        }
+        let recorded = handle_from_row(row);
+        let handle =
+            match retry_recoverable("resume", &self.retry, || self.adapter.resume(&recorded)).await
+            {
+                Ok(handle) => handle,
+                Err(error) => return Err(self.fail_at(Site::SessionResume, error, at).await),
+            };
+        self.record_session_resumed(&handle).await?;
+        Ok(handle)
+    }
+}

@@ -1,0 +1,79 @@
+//! Reading an artifact for validation: bounded in size, never outside the worktree.
+
+use std::io::Read;
+
+use devflow_core::{Code, Error, Validation, ValidationIssue, hash_bytes};
+use sha2::{Digest, Sha256};
+
+use crate::paths::check_still_inside;
+use crate::spec::Phase;
+
+/// Reads, hashes and validates the artifact. An artifact that is not JSON, too big, or a
+/// symlink out of the worktree is an *invalid artifact* (the agent gets to repair it), never
+/// a failure of devflow; only a file that cannot be read at all is an error.
+pub fn read_and_validate(phase: &Phase) -> Result<(String, Validation), Error> {
+    let path = phase.artifact_path();
+    if let Err(reason) = check_still_inside(&phase.worktree, path) {
+        let target = std::fs::read_link(path).unwrap_or_default();
+        return Ok((
+            hash_bytes(format!("symlink:{}", target.display()).as_bytes()),
+            invalid(reason),
+        ));
+    }
+    let unreadable = |error: std::io::Error| {
+        Error::new(
+            Code::WorkspacePermissions,
+            format!("cannot read the artifact {}: {error}", path.display()),
+        )
+        .with_hint(phase.artifact.clone())
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let limit = phase.spec.wait.max_artifact_bytes;
+    let len = file.metadata().map_err(unreadable)?.len();
+    if len > limit {
+        let hash = stream_hash(&mut file).map_err(unreadable)?;
+        let reason = format!(
+            "the artifact is {len} bytes, over the limit of {limit} bytes: write a smaller file"
+        );
+        return Ok((hash, invalid(reason)));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Ok((
+            hash_bytes(&bytes),
+            invalid(format!(
+                "the artifact grew over the limit of {limit} bytes while it was read"
+            )),
+        ));
+    }
+    Ok((hash_bytes(&bytes), phase.spec.schema.validate_bytes(&bytes)))
+}
+
+fn invalid(message: String) -> Validation {
+    Validation::Invalid(vec![ValidationIssue {
+        instance_path: String::new(),
+        schema_path: String::new(),
+        message,
+    }])
+}
+
+/// SHA-256 in chunks, for files too big to hold.
+fn stream_hash(file: &mut std::fs::File) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}

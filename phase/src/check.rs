@@ -1,0 +1,45 @@
+//! Waiting for an attempt's artifact, then reading, validating and recording it.
+
+use devflow_core::{Error, SessionState};
+
+use crate::artifact::read_and_validate;
+use crate::context::Ctx;
+use crate::steps::ArtifactOutcome;
+use crate::wait::{Signature, WaitOutcome, wait_for_artifact};
+
+impl Ctx {
+    /// `Some(outcome)` once an artifact is in and recorded; `None` after a timeout, with the
+    /// session classified and the timeout recorded.
+    pub(crate) async fn wait_and_validate(
+        &self,
+        attempt: u32,
+        session_id: &str,
+        baseline: Option<Signature>,
+    ) -> Result<Option<ArtifactOutcome>, Error> {
+        self.start_artifact_wait(attempt).await?;
+        let waited = wait_for_artifact(
+            self.phase.artifact_path(),
+            &self.phase.spec.wait,
+            baseline.as_ref(),
+            &self.cancel,
+        )
+        .await?;
+        if waited == WaitOutcome::TimedOut {
+            let state: SessionState = self.classify_timed_out_session(session_id).await?;
+            self.record_artifact_timeout(attempt, session_id, state)
+                .await?;
+            return Ok(None);
+        }
+        self.set_phase_validating().await?;
+        self.validate_current(attempt).await.map(Some)
+    }
+
+    /// Reads, hashes and validates the artifact on disk, and records it.
+    pub(crate) async fn validate_current(&self, attempt: u32) -> Result<ArtifactOutcome, Error> {
+        let phase = self.phase.clone();
+        let (hash, validation) = tokio::task::spawn_blocking(move || read_and_validate(&phase))
+            .await
+            .expect("artifact validation does not panic")?;
+        self.record_artifact(attempt, hash, validation).await
+    }
+}

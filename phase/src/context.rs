@@ -1,0 +1,40 @@
+//! What every step of one phase run shares: the database, the session adapter, the phase.
+
+use std::sync::Arc;
+
+use devflow_db::Db;
+use devflow_session::{RetryPolicy, SessionAdapter, SessionHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::spec::Phase;
+
+/// The runner's handles for one phase. Cheap to clone into a durable step.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub db: Db,
+    pub adapter: Arc<dyn SessionAdapter>,
+    pub retry: RetryPolicy,
+    pub phase: Arc<Phase>,
+    pub cancel: CancellationToken,
+}
+
+impl Ctx {
+    pub fn run_id(&self) -> &str {
+        self.phase.run_id()
+    }
+
+    pub fn phase_id(&self) -> &str {
+        self.phase.phase_id()
+    }
+}
+
+/// A session as the runner knows it between steps: its id and where it lives.
+pub(crate) fn handle_from_row(row: &devflow_db::SessionRow) -> SessionHandle {
+    SessionHandle {
+        session_id: row.id.clone(),
+        tmux_session: row.tmux_session.clone(),
+        tmux_window: row.tmux_window.clone(),
+        tmux_pane: row.tmux_pane.clone(),
+        pane_pid: row.last_known_pane_pid,
+    }
+}

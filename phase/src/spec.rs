@@ -1,0 +1,129 @@
+//! What one phase is asked to do: the runner's input, checked and canonicalized before any write.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use devflow_core::{Code, Error, Schema};
+use devflow_session::AgentCommand;
+use serde_json::Value;
+
+use crate::paths;
+
+/// How the runner waits for an artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitSettings {
+    /// Give up waiting after this long (then probe, recover, and ask once for a repair).
+    pub timeout_ms: u64,
+    /// Fallback polling interval; file-system events usually wake the wait sooner.
+    pub poll_ms: u64,
+    /// The artifact must stay unchanged this long before it is read.
+    pub stable_ms: u64,
+    /// A session whose screen has not changed for this long is hung.
+    pub max_hung_ms: u64,
+    /// A bigger artifact is invalid without being read.
+    pub max_artifact_bytes: u64,
+}
+
+impl Default for WaitSettings {
+    /// The reference runner's defaults (5 s timeout, 25 ms poll, 500 ms stable), a 5 minute
+    /// hang threshold, and a 16 MiB artifact limit.
+    fn default() -> WaitSettings {
+        WaitSettings {
+            timeout_ms: 5_000,
+            poll_ms: 25,
+            stable_ms: 500,
+            max_hung_ms: 300_000,
+            max_artifact_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// A workflow approval gate on a phase: pause for a person once the artifact is valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalGate {
+    pub key: String,
+    /// What the approval request carries; by default the artifact id, path and schema id.
+    pub payload: Option<Value>,
+}
+
+/// How the role's agent is started when the phase needs a new session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLaunch {
+    pub command: AgentCommand,
+    pub env: Vec<(String, String)>,
+}
+
+/// The runner's input for one phase.
+#[derive(Debug, Clone)]
+pub struct PhaseSpec {
+    pub run_id: String,
+    pub phase_id: String,
+    pub phase_key: String,
+    pub role_id: String,
+    pub worktree: PathBuf,
+    /// Relative to the worktree, or absolute inside it.
+    pub artifact_path: PathBuf,
+    /// The compiled schema; its id is the `expected_schema` recorded everywhere.
+    pub schema: Arc<Schema>,
+    pub instructions: String,
+    pub agent: AgentLaunch,
+    pub wait: WaitSettings,
+    pub approval_gate: Option<ApprovalGate>,
+    /// Whether completing this phase completes the run.
+    pub terminal: bool,
+    /// Set by `devflow resume` after a human gate: the phase may start again from `failed`,
+    /// and a session left `FAILED_NEEDS_HUMAN` is replaced by a fresh agent.
+    pub retry_after_gate: bool,
+}
+
+/// A spec whose paths are canonical: what every step works with.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub spec: PhaseSpec,
+    /// The canonical worktree root.
+    pub worktree: PathBuf,
+    /// The canonical absolute artifact path, as recorded in events and rows.
+    pub artifact: String,
+}
+
+impl Phase {
+    /// Canonicalizes the worktree and the artifact path as the reference does, and refuses an
+    /// artifact path that resolves outside the worktree.
+    pub fn resolve(spec: PhaseSpec) -> Result<Phase, Error> {
+        let worktree = spec.worktree.canonicalize().map_err(|error| {
+            Error::new(
+                Code::WorkspacePermissions,
+                format!("cannot open worktree {}: {error}", spec.worktree.display()),
+            )
+            .with_hint("pass an existing directory as the worktree")
+            .in_phase(&spec.run_id, &spec.phase_id)
+        })?;
+        let artifact = paths::resolve_inside(&spec.worktree, &worktree, &spec.artifact_path)
+            .map_err(|error| error.in_phase(&spec.run_id, &spec.phase_id))?;
+        Ok(Phase {
+            artifact: artifact.to_string_lossy().into_owned(),
+            worktree,
+            spec,
+        })
+    }
+
+    pub fn artifact_path(&self) -> &Path {
+        Path::new(&self.artifact)
+    }
+
+    pub fn schema_id(&self) -> &str {
+        self.spec.schema.id()
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.spec.run_id
+    }
+
+    pub fn phase_id(&self) -> &str {
+        &self.spec.phase_id
+    }
+
+    pub fn role_id(&self) -> &str {
+        &self.spec.role_id
+    }
+}

@@ -1,0 +1,114 @@
+//! Delivering a prompt: the `BUSY` record before the send, the send, the record after it.
+
+use devflow_core::{Error, PromptEnvelope, SessionState, StateMachine};
+use devflow_db::SessionUpdate;
+use devflow_session::{SessionHandle, retry_recoverable};
+use serde_json::json;
+
+use crate::context::Ctx;
+use crate::crash::crash_point;
+use crate::keys;
+use crate::steps::session::append;
+use crate::wait::{Signature, signature};
+
+/// What a delivered prompt leaves for the wait that follows it.
+#[derive(Debug, Clone)]
+pub(crate) struct PromptSent {
+    pub prompt_id: String,
+    /// The artifact as it was before the prompt; the wait ignores a file still like this.
+    pub baseline: Option<Signature>,
+}
+
+impl Ctx {
+    /// Marks the session `BUSY` with the prompt's hash, delivers the prompt (retrying
+    /// recoverable failures), and records `prompt.sent` / `prompt.repaired`.
+    ///
+    /// The `BUSY` row is written *before* the send: after a crash, a session found `BUSY` with
+    /// this prompt's hash may or may not have received it, and re-entry resumes the wait
+    /// instead of sending again. (The reference checks the run in a transaction of its own
+    /// first; that check is folded into the `BUSY` step, which makes it anyway.)
+    pub async fn send_prompt(
+        &self,
+        handle: &SessionHandle,
+        envelope: &PromptEnvelope,
+        kind: &'static str,
+        capture_baseline: bool,
+    ) -> Result<PromptSent, Error> {
+        let baseline = if capture_baseline {
+            signature(self.phase.artifact_path())?
+        } else {
+            None
+        };
+        self.mark_session_busy(&handle.session_id, &envelope.dedup_key)
+            .await?;
+        crash_point!("before_prompt_delivery");
+        let receipt = retry_recoverable("send_prompt", &self.retry, || {
+            self.adapter.send_prompt(handle, envelope)
+        })
+        .await?;
+        // A crash here leaves a delivered prompt with no `prompt.sent`: re-entry finds the
+        // session BUSY with this hash and waits for the artifact without sending again.
+        crash_point!("after_prompt_delivery");
+        self.record_prompt(kind, &envelope.dedup_key).await?;
+        Ok(PromptSent {
+            prompt_id: receipt.prompt_id,
+            baseline,
+        })
+    }
+
+    async fn mark_session_busy(&self, session_id: &str, dedup_key: &str) -> Result<(), Error> {
+        let (phase, sid, dedup) = (
+            self.phase.clone(),
+            session_id.to_owned(),
+            dedup_key.to_owned(),
+        );
+        self.db
+            .mutate_phase(self.run_id(), move |tx, _run| {
+                Box::pin(async move {
+                    let state = tx
+                        .session(&sid)
+                        .await?
+                        .map_or(SessionState::Ready, |row| row.state);
+                    state.assert_transition(SessionState::Busy)?;
+                    let update = SessionUpdate {
+                        state: Some(SessionState::Busy),
+                        cwd: Some(phase.worktree.to_string_lossy().into_owned()),
+                        expected_artifact_path: Some(phase.artifact.clone()),
+                        expected_schema: Some(phase.schema_id().to_owned()),
+                        last_prompt_hash: Some(dedup.clone()),
+                        last_prompt_at: Some(devflow_db::now_ms()),
+                        ..Default::default()
+                    };
+                    tx.update_session(&sid, &update).await?;
+                    let payload =
+                        json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
+                    append(
+                        tx,
+                        &phase,
+                        keys::SESSION_BUSY,
+                        &payload,
+                        &keys::session_busy(&sid, &dedup),
+                    )
+                    .await
+                })
+            })
+            .await?;
+        crash_point!("after_session_busy");
+        Ok(())
+    }
+
+    /// `prompt.sent` / `prompt.repaired` for a delivered prompt; a replay appends nothing.
+    pub async fn record_prompt(&self, kind: &'static str, dedup_key: &str) -> Result<(), Error> {
+        let (phase, dedup) = (self.phase.clone(), dedup_key.to_owned());
+        self.db
+            .mutate_phase(self.run_id(), move |tx, _run| {
+                Box::pin(async move {
+                    let payload = json!({ "roleId": phase.role_id(), "dedupKey": dedup });
+                    append(tx, &phase, kind, &payload, &keys::prompt(kind, &dedup)).await
+                })
+            })
+            .await?;
+        crash_point!("after_prompt_recorded");
+        Ok(())
+    }
+}

@@ -1,0 +1,348 @@
+//! Durable steps on the role's session: start, re-adopt, idle, recovery states, failure.
+
+use devflow_core::{Error, SessionState, StateMachine};
+use devflow_db::{NewEvent, NewSession, SessionRow, SessionUpdate, Tx};
+use devflow_session::{SessionHandle, SessionSpec};
+use serde_json::json;
+
+use crate::context::Ctx;
+use crate::crash::crash_point;
+use crate::keys;
+use crate::spec::Phase;
+
+impl Ctx {
+    pub async fn session_for_role(&self) -> Result<Option<SessionRow>, Error> {
+        let (run_id, role_id) = (self.run_id().to_owned(), self.phase.role_id().to_owned());
+        self.db
+            .read(move |tx| Box::pin(async move { tx.session_for_role(&run_id, &role_id).await }))
+            .await
+    }
+
+    pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>, Error> {
+        let session_id = session_id.to_owned();
+        self.db
+            .read(move |tx| Box::pin(async move { tx.session(&session_id).await }))
+            .await
+    }
+
+    /// What a new agent for this phase's role is started with.
+    pub fn session_spec(&self, session_id: &str) -> SessionSpec {
+        let phase = &self.phase;
+        SessionSpec {
+            session_id: session_id.to_owned(),
+            run_id: phase.run_id().to_owned(),
+            role_id: phase.role_id().to_owned(),
+            cwd: phase.worktree.clone(),
+            command: phase.spec.agent.command.clone(),
+            env: phase.spec.agent.env.clone(),
+            expected_artifact_path: phase.artifact.clone(),
+            expected_schema: phase.schema_id().to_owned(),
+            instructions: phase.spec.instructions.clone(),
+        }
+    }
+
+    /// Records a freshly started agent: `CREATED -> BOOTSTRAPPING -> READY` with
+    /// `session.created` and `session.ready`.
+    pub async fn record_session_started(
+        &self,
+        handle: &SessionHandle,
+        backend: &'static str,
+    ) -> Result<(), Error> {
+        let (phase, handle) = (self.phase.clone(), handle.clone());
+        self.db
+            .mutate_phase(self.run_id(), move |tx, _run| {
+                Box::pin(async move {
+                    let sid = handle.session_id.as_str();
+                    tx.insert_session_if_absent(&new_session(
+                        &phase,
+                        sid,
+                        backend,
+                        SessionState::Created,
+                    ))
+                    .await?;
+                    let row = require_session(tx, sid).await?;
+                    // A fresh agent replacing one that failed to a human counts as a recovery,
+                    // which keeps its `session.created` and `session.ready` keys unique.
+                    let recovery_attempts = if row.state == SessionState::FailedNeedsHuman {
+                        row.state.assert_transition(SessionState::Bootstrapping)?;
+                        row.recovery_attempts + 1
+                    } else {
+                        row.state.assert_assignment(SessionState::Created)?;
+                        SessionState::Created.assert_transition(SessionState::Bootstrapping)?;
+                        row.recovery_attempts
+                    };
+                    SessionState::Bootstrapping.assert_transition(SessionState::Ready)?;
+                    let payload =
+                        json!({ "sessionId": sid, "roleId": phase.role_id(), "backend": backend });
+                    append(
+                        tx,
+                        &phase,
+                        keys::SESSION_CREATED,
+                        &payload,
+                        &keys::session_created(sid, recovery_attempts),
+                    )
+                    .await?;
+                    let update = SessionUpdate {
+                        state: Some(SessionState::Ready),
+                        recovery_attempts: Some(recovery_attempts),
+                        ..located(&phase, &handle)
+                    };
+                    tx.update_session(sid, &update).await?;
+                    ready_event(tx, &phase, sid, recovery_attempts).await
+                })
+            })
+            .await?;
+        crash_point!("after_session_ready");
+        Ok(())
+    }
+
+    /// Re-adopts the role's session for this phase: `-> READY` and `session.ready`.
+    pub async fn record_session_resumed(&self, handle: &SessionHandle) -> Result<(), Error> {
+        let (phase, handle) = (self.phase.clone(), handle.clone());
+        self.db
+            .mutate_phase(self.run_id(), move |tx, _run| {
+                Box::pin(async move {
+                    let sid = handle.session_id.as_str();
+                    let row = require_session(tx, sid).await?;
+                    row.state.assert_assignment(SessionState::Ready)?;
+                    let update = SessionUpdate {
+                        state: Some(SessionState::Ready),
+                        ..located(&phase, &handle)
+                    };
+                    tx.update_session(sid, &update).await?;
+                    ready_event(tx, &phase, sid, row.recovery_attempts).await
+                })
+            })
+            .await?;
+        crash_point!("after_session_resumed");
+        Ok(())
+    }
+
+    /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
+    pub async fn mark_session_idle(&self, session_id: &str, dedup_key: &str) -> Result<(), Error> {
+        let (phase, sid, dedup) = (
+            self.phase.clone(),
+            session_id.to_owned(),
+            dedup_key.to_owned(),
+        );
+        self.db
+            .mutate_phase(self.run_id(), move |tx, _run| {
+                Box::pin(async move {
+                    let state = tx
+                        .session(&sid)
+                        .await?
+                        .map_or(SessionState::Busy, |row| row.state);
+                    state.assert_assignment(SessionState::Ready)?;
+                    tx.update_session(
+                        &sid,
+                        &SessionUpdate {
+                            state: Some(SessionState::Ready),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                    let payload =
+                        json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
+                    append(
+                        tx,
+                        &phase,
+                        keys::SESSION_IDLE,
+                        &payload,
+                        &keys::session_idle(&sid, &dedup),
+                    )
+                    .await
+                })
+            })
+            .await?;
+        crash_point!("after_session_idle");
+        Ok(())
+    }
+
+    /// `RESUMING` / `REBOOTSTRAPPED` during recovery, recording where the agent now lives.
+    pub async fn set_session_recovery_state(
+        &self,
+        handle: &SessionHandle,
+        state: SessionState,
+    ) -> Result<(), Error> {
+        let (phase, handle) = (self.phase.clone(), handle.clone());
+        self.db
+            .mutate_phase(self.run_id(), move |tx, _run| {
+                Box::pin(async move {
+                    let sid = handle.session_id.as_str();
+                    if let Some(row) = tx.session(sid).await? {
+                        row.state.assert_assignment(state)?;
+                    }
+                    tx.update_session(
+                        sid,
+                        &SessionUpdate {
+                            state: Some(state),
+                            ..located(&phase, &handle)
+                        },
+                    )
+                    .await
+                })
+            })
+            .await
+    }
+
+    /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
+    pub async fn record_session_recovered(&self, session_id: &str) -> Result<(), Error> {
+        let (phase, sid) = (self.phase.clone(), session_id.to_owned());
+        self.db
+            .mutate_phase(self.run_id(), move |tx, _run| {
+                Box::pin(async move {
+                    let row = require_session(tx, &sid).await?;
+                    let recovery_attempts = row.recovery_attempts + 1;
+                    row.state.assert_transition(SessionState::Ready)?;
+                    let update = SessionUpdate {
+                        state: Some(SessionState::Ready),
+                        recovery_attempts: Some(recovery_attempts),
+                        ..Default::default()
+                    };
+                    tx.update_session(&sid, &update).await?;
+                    let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
+                    append(tx, &phase, keys::SESSION_RECOVERED, &payload, &keys::session_recovered(&sid, recovery_attempts)).await
+                })
+            })
+            .await?;
+        crash_point!("after_session_recovered");
+        Ok(())
+    }
+
+    /// Marks one session `FAILED_NEEDS_HUMAN` (the reference's `markSessionFailedNeedsHuman`),
+    /// inserting its row if the agent never got one.
+    pub async fn mark_session_failed(&self, session_id: &str) -> Result<(), Error> {
+        let (phase, sid, backend) = (
+            self.phase.clone(),
+            session_id.to_owned(),
+            self.adapter.backend(),
+        );
+        self.db
+            .step(self.run_id(), move |tx, _run| {
+                Box::pin(async move { fail_session_in(tx, &phase, &sid, backend, false).await })
+            })
+            .await
+    }
+}
+
+/// `-> FAILED_NEEDS_HUMAN` and `session.failed`, inside a step. `strict` is the gate's
+/// `assertSessionTransition`; otherwise an assignment.
+pub(crate) async fn fail_session_in(
+    tx: &mut Tx,
+    phase: &Phase,
+    sid: &str,
+    backend: &str,
+    strict: bool,
+) -> Result<(), Error> {
+    let existing = tx.session(sid).await?;
+    if let Some(row) = &existing {
+        if strict {
+            row.state
+                .assert_transition(SessionState::FailedNeedsHuman)?;
+        } else {
+            row.state
+                .assert_assignment(SessionState::FailedNeedsHuman)?;
+        }
+    }
+    tx.insert_session_if_absent(&new_session(
+        phase,
+        sid,
+        backend,
+        SessionState::FailedNeedsHuman,
+    ))
+    .await?;
+    tx.update_session(
+        sid,
+        &SessionUpdate {
+            state: Some(SessionState::FailedNeedsHuman),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let recovery_attempts = existing.map_or(0, |row| row.recovery_attempts);
+    let payload = json!({ "sessionId": sid, "roleId": phase.role_id() });
+    append(
+        tx,
+        phase,
+        keys::SESSION_FAILED,
+        &payload,
+        &keys::session_failed(sid, recovery_attempts),
+    )
+    .await
+}
+
+pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow, Error> {
+    tx.session(sid).await?.ok_or_else(|| {
+        Error::new(
+            devflow_core::Code::SessionNotFound,
+            format!("session {sid} has no row"),
+        )
+    })
+}
+
+pub(crate) async fn append(
+    tx: &mut Tx,
+    phase: &Phase,
+    kind: &str,
+    payload: &serde_json::Value,
+    key: &str,
+) -> Result<(), Error> {
+    tx.append_event(&NewEvent {
+        run_id: phase.run_id(),
+        phase_id: Some(phase.phase_id()),
+        kind,
+        payload,
+        idempotency_key: key,
+    })
+    .await?;
+    Ok(())
+}
+
+async fn ready_event(
+    tx: &mut Tx,
+    phase: &Phase,
+    sid: &str,
+    recovery_attempts: u32,
+) -> Result<(), Error> {
+    let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
+    append(
+        tx,
+        phase,
+        keys::SESSION_READY,
+        &payload,
+        &keys::session_ready(phase.phase_id(), sid, recovery_attempts),
+    )
+    .await
+}
+
+fn new_session<'a>(
+    phase: &'a Phase,
+    sid: &'a str,
+    backend: &'a str,
+    state: SessionState,
+) -> NewSession<'a> {
+    NewSession {
+        id: sid,
+        run_id: phase.run_id(),
+        role_id: phase.role_id(),
+        backend,
+        cwd: phase.worktree.to_str().unwrap_or_default(),
+        expected_artifact_path: &phase.artifact,
+        expected_schema: phase.schema_id(),
+        state,
+    }
+}
+
+/// The session fields that say where the agent lives and what it is expected to write.
+fn located(phase: &Phase, handle: &SessionHandle) -> SessionUpdate {
+    SessionUpdate {
+        cwd: Some(phase.worktree.to_string_lossy().into_owned()),
+        expected_artifact_path: Some(phase.artifact.clone()),
+        expected_schema: Some(phase.schema_id().to_owned()),
+        tmux_session: handle.tmux_session.clone(),
+        tmux_window: handle.tmux_window.clone(),
+        tmux_pane: handle.tmux_pane.clone(),
+        last_known_pane_pid: handle.pane_pid,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,193 @@
+//! Waiting for an artifact: it must exist, differ from the baseline seen before the prompt, and
+//! stay unchanged for `stable_ms`.
+//!
+//! File-system events (inotify through `notify`, on the *parent* directory so that an agent's
+//! write-to-temp-then-rename is seen) wake the wait as soon as something happens; polling every
+//! `poll_ms` remains as the fallback for file systems that send no events. Events are hints
+//! only: every decision is made from a fresh `stat`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use devflow_core::{Code, Error};
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::spec::WaitSettings;
+
+/// What identifies one version of a file without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    len: u64,
+    modified_ns: i128,
+    inode: u64,
+}
+
+/// The artifact's signature, or `None` if there is no file.
+pub fn signature(path: &Path) -> Result<Option<Signature>, Error> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some(Signature {
+            len: meta.len(),
+            modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            inode: meta.ino(),
+        })),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(Error::new(
+            Code::WorkspacePermissions,
+            format!("cannot stat the artifact {}: {error}", path.display()),
+        )
+        .with_hint(path.display().to_string())),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOutcome {
+    Ready,
+    TimedOut,
+}
+
+/// Waits for the artifact at `path` as described above.
+pub async fn wait_for_artifact(
+    path: &Path,
+    settings: &WaitSettings,
+    baseline: Option<&Signature>,
+    cancel: &CancellationToken,
+) -> Result<WaitOutcome, Error> {
+    let deadline = Instant::now() + Duration::from_millis(settings.timeout_ms);
+    let poll = Duration::from_millis(settings.poll_ms.max(1));
+    let stable = Duration::from_millis(settings.stable_ms);
+    let changed = Arc::new(Notify::new());
+    let _watcher = watch_parent(path, &changed);
+    let mut seen: Option<(Signature, Instant)> = None;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        let now = Instant::now();
+        seen = match signature(path)? {
+            None => None,
+            Some(current) if Some(&current) == baseline => None,
+            Some(current) => match seen {
+                Some((last, since)) if last == current => Some((last, since)),
+                _ => Some((current, now)),
+            },
+        };
+        let mut wake = now + poll;
+        if let Some((_, since)) = &seen {
+            if now.duration_since(*since) >= stable {
+                return Ok(WaitOutcome::Ready);
+            }
+            wake = wake.min(*since + stable);
+        }
+        if now >= deadline {
+            return Ok(WaitOutcome::TimedOut);
+        }
+        tokio::select! {
+            () = changed.notified() => {}
+            () = tokio::time::sleep_until(wake.min(deadline)) => {}
+            () = cancel.cancelled() => return Err(cancelled()),
+        }
+    }
+}
+
+/// Watches the artifact's folder (created if missing: it is inside the worktree). Returns
+/// `None` when events are unavailable; the wait then relies on polling alone.
+fn watch_parent(path: &Path, changed: &Arc<Notify>) -> Option<notify::RecommendedWatcher> {
+    let parent = path.parent()?;
+    std::fs::create_dir_all(parent).ok()?;
+    let changed = Arc::clone(changed);
+    let mut watcher = notify::recommended_watcher(move |_event| changed.notify_one()).ok()?;
+    match watcher.watch(parent, RecursiveMode::NonRecursive) {
+        Ok(()) => Some(watcher),
+        Err(error) => {
+            tracing::debug!(%error, folder = %parent.display(), "no file events; polling only");
+            None
+        }
+    }
+}
+
+fn cancelled() -> Error {
+    Error::new(
+        Code::ActivityCancelled,
+        "the phase was cancelled while waiting for its artifact",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(timeout_ms: u64, stable_ms: u64) -> WaitSettings {
+        WaitSettings {
+            timeout_ms,
+            poll_ms: 1_000,
+            stable_ms,
+            ..WaitSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renamed_file_is_seen_through_events_before_the_slow_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out/plan.json");
+        let writer = {
+            let path = path.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, b"{}").unwrap();
+                std::fs::rename(&tmp, &path).unwrap();
+            })
+        };
+        let started = Instant::now();
+        let outcome =
+            wait_for_artifact(&path, &settings(10_000, 0), None, &CancellationToken::new())
+                .await
+                .unwrap();
+        writer.await.unwrap();
+        assert_eq!(outcome, WaitOutcome::Ready);
+        // Polling is every second here: finishing well before it proves the event woke the wait.
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_baseline_is_ignored_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        std::fs::write(&path, b"old").unwrap();
+        let baseline = signature(&path).unwrap();
+        let outcome = wait_for_artifact(
+            &path,
+            &settings(100, 0),
+            baseline.as_ref(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome, WaitOutcome::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn cancellation_is_activity_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let error = wait_for_artifact(
+            &dir.path().join("x.json"),
+            &settings(10_000, 0),
+            None,
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.code(), Code::ActivityCancelled);
+    }
+}
