@@ -13,7 +13,7 @@ use crate::policy::Site;
 impl Ctx {
     pub(crate) async fn start_session(&self, attempt: u32) -> Result<SessionHandle, Error> {
         let existing = self.session_for_role().await?;
-        let replace_failed = self.phase.spec.retry_after_gate;
+        let replace_failed = self.phase.spec.restart == Some(crate::spec::Restart::AfterGate);
         if let Some(row) = &existing {
             let fresh_start = matches!(
                 row.state,

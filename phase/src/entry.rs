@@ -74,12 +74,17 @@ impl Ctx {
         {
             return Ok(Entry::fresh(attempt));
         }
-        if self.phase.spec.retry_after_gate
-            && let Some(attempt) = self
-                .try_start_attempt(&[PhaseState::Failed], json!({ "retry": true }))
+        if let Some(restart) = self.phase.spec.restart {
+            let from: &'static [PhaseState] = match restart.from_state() {
+                PhaseState::Failed => &[PhaseState::Failed],
+                _ => &[PhaseState::AwaitingApproval],
+            };
+            if let Some(attempt) = self
+                .try_start_attempt(from, json!({ "restart": restart.as_str() }))
                 .await?
-        {
-            return Ok(Entry::fresh(attempt));
+            {
+                return Ok(Entry::fresh(attempt));
+            }
         }
         let current = self.load_attempt().await?;
         let state = current.phase.state;

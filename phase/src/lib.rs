@@ -29,5 +29,5 @@ mod wait;
 
 pub use repair::repair_instructions;
 pub use runner::{Ending, PhaseReport, PhaseRunner};
-pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, WaitSettings};
+pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart, WaitSettings};
 pub use transcript::DbTranscriptSink;

@@ -71,9 +71,35 @@ pub struct PhaseSpec {
     pub approval_gate: Option<ApprovalGate>,
     /// Whether completing this phase completes the run.
     pub terminal: bool,
-    /// Set by `devflow resume` after a human gate: the phase may start again from `failed`,
-    /// and a session left `FAILED_NEEDS_HUMAN` is replaced by a fresh agent.
-    pub retry_after_gate: bool,
+    /// Set by the driver when a person sends the phase round again (`None` otherwise).
+    pub restart: Option<Restart>,
+}
+
+/// A new attempt of a phase that ended at a gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// `devflow resume` after a human gate: the phase starts again from `failed`, and a
+    /// session left `FAILED_NEEDS_HUMAN` is replaced by a fresh agent.
+    AfterGate,
+    /// `devflow reject`: the phase starts again from `awaiting_approval` with the same agent;
+    /// the driver puts the reviewer's note into the instructions.
+    Rejected,
+}
+
+impl Restart {
+    pub fn from_state(self) -> devflow_core::PhaseState {
+        match self {
+            Restart::AfterGate => devflow_core::PhaseState::Failed,
+            Restart::Rejected => devflow_core::PhaseState::AwaitingApproval,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Restart::AfterGate => "after_gate",
+            Restart::Rejected => "rejected",
+        }
+    }
 }
 
 /// A spec whose paths are canonical: what every step works with.

@@ -111,7 +111,7 @@ impl Harness {
             },
             approval_gate: None,
             terminal: true,
-            retry_after_gate: false,
+            restart: None,
         }
     }
 
