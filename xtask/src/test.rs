@@ -13,6 +13,9 @@ use crate::{Result, cargo, is_ci, project_root};
 
 const URL_VAR: &str = "DEVFLOW_TEST_DATABASE_URL";
 
+/// `cargo nextest run`'s exit code when the tests did not compile.
+const NEXTEST_BUILD_FAILED: i32 = 101;
+
 pub fn run(rest: &[String]) -> Result<ExitCode> {
     // `cargo xtask test -- -p devflow-core` and `cargo xtask test -p devflow-core` mean the same.
     let extra = match rest.split_first() {
@@ -130,7 +133,8 @@ fn run_tests(extra: &[String], url: Option<&str>) -> Result<ExitStatus> {
         &["test"]
     };
     let mut status = run_cargo(&[runner, &test_flags(extra)].concat(), extra, url)?;
-    if nextest && extra.is_empty() {
+    // After a failed build (nextest's exit code 101) the doctests would only fail the same way.
+    if nextest && extra.is_empty() && status.code() != Some(NEXTEST_BUILD_FAILED) {
         let doc = run_cargo(
             &[&["test"], &test_flags(&[])[..], &["--doc"]].concat(),
             &[],
