@@ -13,7 +13,7 @@ mod agent;
 mod artifact;
 mod check;
 mod context;
-mod crash;
+pub mod crash;
 mod entry;
 mod failure;
 pub mod keys;

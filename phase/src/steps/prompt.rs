@@ -93,7 +93,6 @@ impl Ctx {
                 })
             })
             .await?;
-        crash_point!("after_session_busy");
         Ok(())
     }
 

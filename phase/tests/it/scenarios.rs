@@ -756,7 +756,8 @@ async fn reactivate(h: &Harness, from: RunState) {
     h.db.step("run-1", move |tx, _run| {
         Box::pin(async move {
             let _ = from;
-            tx.set_run_state("run-1", RunState::Executing, None, None).await
+            tx.set_run_state("run-1", RunState::Executing, None, None)
+                .await
         })
     })
     .await
@@ -766,7 +767,9 @@ async fn reactivate(h: &Harness, from: RunState) {
 #[tokio::test]
 async fn resume_after_a_gate_retries_the_phase_with_a_fresh_agent() {
     for h in harnesses().await {
-        h.run(h.spec("plan", "Scenario: invalid\nRepair-Scenario: invalid")).await.unwrap_err();
+        h.run(h.spec("plan", "Scenario: invalid\nRepair-Scenario: invalid"))
+            .await
+            .unwrap_err();
         reactivate(&h, RunState::Paused).await;
         let spec = devflow_phase::PhaseSpec {
             restart: Some(devflow_phase::Restart::AfterGate),
@@ -774,10 +777,26 @@ async fn resume_after_a_gate_retries_the_phase_with_a_fresh_agent() {
         };
         h.run(spec).await.unwrap();
         let events = h.events().await;
-        let restarted = events.iter().filter(|event| event.kind == "phase.started").nth(2).unwrap();
-        assert_eq!(restarted.payload["restart"], "after_gate", "{}", h.backend());
+        let restarted = events
+            .iter()
+            .filter(|event| event.kind == "phase.started")
+            .nth(2)
+            .unwrap();
+        assert_eq!(
+            restarted.payload["restart"],
+            "after_gate",
+            "{}",
+            h.backend()
+        );
         assert_eq!(restarted.payload["attempt"], 3);
-        assert_eq!(events.iter().filter(|event| event.kind == "session.created").count(), 2, "a fresh agent");
+        assert_eq!(
+            events
+                .iter()
+                .filter(|event| event.kind == "session.created")
+                .count(),
+            2,
+            "a fresh agent"
+        );
         assert_eq!(h.run_row().await.state, RunState::Completed);
         assert_eq!(h.session_row().await.recovery_attempts, 1);
     }
@@ -786,16 +805,36 @@ async fn resume_after_a_gate_retries_the_phase_with_a_fresh_agent() {
 #[tokio::test]
 async fn a_rejected_phase_goes_back_to_the_same_agent() {
     for h in harnesses().await {
-        h.run(h.gated("plan", &format!("Scenario: ok\n{VALID_PLAN}"), "plan_review")).await.unwrap();
+        h.run(h.gated(
+            "plan",
+            &format!("Scenario: ok\n{VALID_PLAN}"),
+            "plan_review",
+        ))
+        .await
+        .unwrap();
         reactivate(&h, RunState::AwaitingApproval).await;
         let spec = devflow_phase::PhaseSpec {
             restart: Some(devflow_phase::Restart::Rejected),
-            ..h.spec("plan", &format!("Scenario: ok\nReviewer note: add a step\n{VALID_PLAN}"))
+            ..h.spec(
+                "plan",
+                &format!("Scenario: ok\nReviewer note: add a step\n{VALID_PLAN}"),
+            )
         };
         h.run(spec).await.unwrap();
         let types = h.event_types().await;
-        assert_eq!(types.iter().filter(|kind| *kind == "session.created").count(), 1, "{types:?}");
-        assert_eq!(types.iter().filter(|kind| *kind == "prompt.sent").count(), 2, "{types:?}");
+        assert_eq!(
+            types
+                .iter()
+                .filter(|kind| *kind == "session.created")
+                .count(),
+            1,
+            "{types:?}"
+        );
+        assert_eq!(
+            types.iter().filter(|kind| *kind == "prompt.sent").count(),
+            2,
+            "{types:?}"
+        );
         assert_eq!(h.phase_row("plan").await.attempts, 2);
         assert_eq!(h.run_row().await.state, RunState::Completed);
         assert_each_prompt_delivered_once(&h).await;

@@ -1,0 +1,120 @@
+//! The crash tests' child process: drives the phases of one scripted scenario against a
+//! database, and aborts at the crash point named by `DEVFLOW_CRASH_AT` (feature `failpoints`).
+//!
+//! Usage: `devflow-phase-crash-child DB_URL WORKTREE FAKE_DIR SCENARIO`. It runs each phase of
+//! the scenario that has not ended yet, in order, and stops at the first that does not
+//! complete — like the workflow driver, which this stands in for.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use devflow_core::{PhaseState, RunState, Schema};
+use devflow_db::Db;
+use devflow_phase::{AgentLaunch, ApprovalGate, Ending, PhaseRunner, PhaseSpec, WaitSettings};
+use devflow_session::fake::FakeAdapter;
+use devflow_session::{AgentCommand, RetryPolicy};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+const VALID: &str = "```json\n{\"title\": \"Plan\", \"steps\": [\"one\"]}\n```";
+
+/// The phases of a scenario: (key, instructions, approval gate, terminal).
+fn phases(scenario: &str) -> Vec<(&'static str, String, Option<&'static str>, bool)> {
+    let one =
+        |instructions: &str, gate| vec![("plan", format!("{instructions}\n{VALID}"), gate, true)];
+    match scenario {
+        "ok" => one("Scenario: ok", None),
+        "repair" => one("Scenario: invalid\nRepair-Scenario: ok", None),
+        "timeout" => one("Scenario: none\nRepair-Scenario: ok", None),
+        "crashed" => one("Scenario: crash\nRepair-Scenario: ok", None),
+        "approval" => one("Scenario: ok", Some("plan_review")),
+        "human_gate" => one("Scenario: invalid\nRepair-Scenario: invalid", None),
+        "fatal" => one("Scenario: ok\nFail-Send: fatal", None),
+        "reuse" => vec![
+            ("plan", format!("Scenario: ok\n{VALID}"), None, false),
+            ("review", format!("Scenario: ok\n{VALID}"), None, true),
+        ],
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [url, worktree, fake_dir, scenario] = args.as_slice() else {
+        eprintln!("usage: devflow-phase-crash-child DB_URL WORKTREE FAKE_DIR SCENARIO");
+        return ExitCode::from(2);
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    runtime.block_on(drive(url, worktree, fake_dir, scenario));
+    ExitCode::SUCCESS
+}
+
+async fn drive(url: &str, worktree: &str, fake_dir: &str, scenario: &str) {
+    let db = Db::connect(url).await.expect("the test database");
+    let fake = Arc::new(FakeAdapter::new(fake_dir.as_ref()));
+    let retry = RetryPolicy {
+        attempts_max: 3,
+        backoff_initial_ms: 1,
+        backoff_max_ms: 2,
+        jitter: 0.0,
+    };
+    let runner = PhaseRunner::new(db.clone(), fake).with_retry(retry);
+    let schema = Arc::new(
+        Schema::compile(
+            "plan.schema.json",
+            &json!({"type": "object", "required": ["title", "steps"]}),
+        )
+        .unwrap(),
+    );
+    for (key, instructions, gate, terminal) in phases(scenario) {
+        let phase_id = format!("phase-{key}");
+        let id = phase_id.clone();
+        let (run, phase) = db
+            .read(move |tx| {
+                Box::pin(async move { Ok((tx.run("run-1").await?, tx.phase(&id).await?)) })
+            })
+            .await
+            .unwrap();
+        let (run, phase) = (run.unwrap(), phase.unwrap());
+        if !matches!(run.state, RunState::Executing | RunState::Planning) {
+            return;
+        }
+        match phase.state {
+            PhaseState::Completed => continue,
+            PhaseState::Failed | PhaseState::AwaitingApproval => return,
+            _ => {}
+        }
+        let spec = PhaseSpec {
+            run_id: "run-1".into(),
+            phase_id,
+            phase_key: key.into(),
+            role_id: "planner".into(),
+            worktree: PathBuf::from(worktree),
+            artifact_path: PathBuf::from(format!("artifacts/{key}.json")),
+            schema: Arc::clone(&schema),
+            instructions,
+            agent: AgentLaunch {
+                command: AgentCommand::Argv(vec!["fake".into()]),
+                env: Vec::new(),
+            },
+            wait: WaitSettings {
+                timeout_ms: 300,
+                poll_ms: 10,
+                stable_ms: 0,
+                max_hung_ms: 60_000,
+                max_artifact_bytes: 1 << 20,
+            },
+            approval_gate: gate.map(|key| ApprovalGate {
+                key: key.into(),
+                payload: None,
+            }),
+            terminal,
+            restart: None,
+        };
+        match runner.run(spec, CancellationToken::new()).await {
+            Ok(report) if report.ending == Ending::Completed => continue,
+            _ => return,
+        }
+    }
+}
