@@ -80,7 +80,11 @@ impl SessionAdapter for FakeAdapter {
                 Record::new(&spec.session_id, &spec.cwd, &spec.instructions)
             });
             match record.status {
-                Status::Disposed => return Err(not_found(&spec.session_id)),
+                // A disposed session started again is a fresh agent under the same id (what
+                // `devflow resume` asks for after a human gate).
+                Status::Disposed => {
+                    *record = Record::new(&spec.session_id, &spec.cwd, &spec.instructions);
+                }
                 // Starting twice adopts the session that is already there.
                 Status::Alive | Status::Hung | Status::Crashed => return Ok(()),
                 Status::Starting => {}

@@ -37,11 +37,13 @@
 //! to the spec's instructions; `Fail-Send:` and the scenario from the prompt being sent.
 
 mod adapter;
+pub mod agent_sim;
 mod ansi;
 pub mod fake;
 mod prompt;
 mod retry;
 pub mod scenario;
+pub mod tmux;
 mod transcript;
 
 pub use adapter::{

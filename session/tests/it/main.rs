@@ -3,3 +3,4 @@
 
 mod fake;
 mod support;
+mod tmux;

@@ -1,0 +1,207 @@
+//! `devflow agent-sim`: a real interactive terminal program that behaves like a coding agent —
+//! raw mode, bracketed paste, a prompt line, output while it works — scripted by the same
+//! `Scenario:` lines as the fake adapter, so examples and tests run in real tmux without a model.
+
+mod work;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::{execute, terminal};
+
+use work::Outcome;
+
+/// The environment variable naming the prompt log when `--log` does not.
+pub const LOG_ENV: &str = "DEVFLOW_AGENT_SIM_LOG";
+/// The prompt line.
+pub const PROMPT: &str = "agent-sim> ";
+/// How agent-sim exits when its scenario is crash.
+pub const CRASH_EXIT_STATUS: u8 = 3;
+
+/// Pasted text longer than this (or with a line break) shows as a summary, as real agents do.
+const PASTE_ECHO_BYTES_MAX: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentSimArgs {
+    /// Where every submitted prompt is appended as one JSON line; default `$DEVFLOW_AGENT_SIM_LOG`.
+    pub log: Option<PathBuf>,
+    /// How long the "working…" phase of a prompt takes; default 300.
+    pub work_ms: Option<u64>,
+}
+
+impl AgentSimArgs {
+    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N]";
+
+    /// Parses `--log PATH` and `--work-ms N` (the program name not included).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<AgentSimArgs, String> {
+        let mut parsed = AgentSimArgs::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| format!("{name} needs a value\n{}", Self::USAGE))
+            };
+            match arg.as_str() {
+                "--log" => parsed.log = Some(PathBuf::from(value("--log")?)),
+                "--work-ms" => {
+                    let text = value("--work-ms")?;
+                    parsed.work_ms = Some(
+                        text.parse()
+                            .map_err(|_| format!("--work-ms {text:?} is not a number"))?,
+                    );
+                }
+                other => return Err(format!("unknown argument {other:?}\n{}", Self::USAGE)),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// Runs agent-sim on the terminal of this process until Ctrl-C / Ctrl-D (status 0), a crash
+/// scenario (status 3) or an error (status 1). A hang scenario never returns.
+pub fn run(args: AgentSimArgs) -> ExitCode {
+    let log = args
+        .log
+        .or_else(|| std::env::var_os(LOG_ENV).map(PathBuf::from));
+    let worker = work::Worker {
+        log,
+        work_ms: args.work_ms.unwrap_or(300),
+    };
+    let session = match Terminal::enter() {
+        Ok(session) => session,
+        Err(error) => {
+            eprintln!("agent-sim needs a terminal: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = session_loop(&worker);
+    drop(session);
+    match result {
+        Ok(Outcome::Continue) => ExitCode::SUCCESS,
+        Ok(Outcome::Crash) => ExitCode::from(CRASH_EXIT_STATUS),
+        Err(error) => {
+            eprintln!("agent-sim: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Raw mode and bracketed paste while it lives; the terminal as it was after.
+struct Terminal;
+
+impl Terminal {
+    fn enter() -> std::io::Result<Terminal> {
+        terminal::enable_raw_mode()?;
+        execute!(std::io::stdout(), event::EnableBracketedPaste)?;
+        Ok(Terminal)
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = execute!(std::io::stdout(), event::DisableBracketedPaste);
+        let _ = terminal::disable_raw_mode();
+    }
+}
+
+/// Reads keys and pastes into the input line until exit; Enter hands the line to the worker.
+fn session_loop(worker: &work::Worker) -> std::io::Result<Outcome> {
+    let mut out = std::io::stdout();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    write!(
+        out,
+        "agent-sim ready (pid {}, in {})\r\n",
+        std::process::id(),
+        cwd.display()
+    )?;
+    show_prompt(&mut out)?;
+    let mut input = String::new();
+    loop {
+        match event::read()? {
+            Event::Paste(text) => {
+                if text.len() <= PASTE_ECHO_BYTES_MAX && !text.contains('\n') {
+                    write!(out, "{text}")?;
+                } else {
+                    write!(
+                        out,
+                        "[pasted text: {} lines, {} bytes]",
+                        text.lines().count(),
+                        text.len()
+                    )?;
+                }
+                input.push_str(&text);
+            }
+            Event::Key(key) if key.kind == KeyEventKind::Press => match key_action(key) {
+                KeyAction::Exit => {
+                    write!(out, "\r\nagent-sim: bye\r\n")?;
+                    return Ok(Outcome::Continue);
+                }
+                KeyAction::Submit if input.trim().is_empty() => {}
+                KeyAction::Submit => {
+                    write!(out, "\r\n")?;
+                    let prompt = std::mem::take(&mut input);
+                    if worker.handle(&prompt, &mut out)? == Outcome::Crash {
+                        return Ok(Outcome::Crash);
+                    }
+                    show_prompt(&mut out)?;
+                }
+                KeyAction::Erase => {
+                    if input.pop().is_some() {
+                        write!(out, "\x08 \x08")?;
+                    }
+                }
+                KeyAction::Type(c) => {
+                    input.push(c);
+                    write!(out, "{c}")?;
+                }
+                KeyAction::Ignore => {}
+            },
+            _ => {}
+        }
+        out.flush()?;
+    }
+}
+
+enum KeyAction {
+    Exit,
+    Submit,
+    Erase,
+    Type(char),
+    Ignore,
+}
+
+fn key_action(key: KeyEvent) -> KeyAction {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Char('c' | 'd') if ctrl => KeyAction::Exit,
+        KeyCode::Enter => KeyAction::Submit,
+        KeyCode::Backspace => KeyAction::Erase,
+        KeyCode::Tab => KeyAction::Type('\t'),
+        KeyCode::Char(c) if !ctrl => KeyAction::Type(c),
+        _ => KeyAction::Ignore,
+    }
+}
+
+fn show_prompt(out: &mut impl Write) -> std::io::Result<()> {
+    write!(out, "\x1b[1m{PROMPT}\x1b[0m")?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_log_and_work_ms() {
+        let args = |list: &[&str]| AgentSimArgs::parse(list.iter().map(|s| s.to_string()));
+        assert_eq!(args(&[]).unwrap(), AgentSimArgs::default());
+        let parsed = args(&["--log", "/tmp/l.jsonl", "--work-ms", "20"]).unwrap();
+        assert_eq!(parsed.log, Some(PathBuf::from("/tmp/l.jsonl")));
+        assert_eq!(parsed.work_ms, Some(20));
+        assert!(args(&["--log"]).is_err());
+        assert!(args(&["--work-ms", "soon"]).is_err());
+        assert!(args(&["--what"]).is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! devflow's private tmux server: its socket and config, and running one tmux client command.
+//!
+//! Every tmux invocation of devflow goes through [`Server::run`], which always passes `-S` and
+//! `-f`, so the user's default server is never started or touched.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use devflow_core::{Code, Error, Result};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::TmuxConfig;
+
+/// What to tell a person whose machine has no tmux.
+const INSTALL_HINT: &str = "install tmux (apt-get install tmux / brew install tmux)";
+
+/// Longest socket path a Unix socket address holds (108 bytes with the terminating NUL).
+const SOCKET_PATH_BYTES_MAX: usize = 107;
+
+#[derive(Debug, Clone)]
+pub(super) struct Server {
+    bin: PathBuf,
+    socket: PathBuf,
+    conf: PathBuf,
+    client_env: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+/// A tmux command that ran and failed; `stderr` says why.
+#[derive(Debug)]
+pub(super) struct Failed {
+    pub stderr: String,
+}
+
+impl Failed {
+    /// The target (pane, window, session) or the whole server is gone.
+    pub fn is_missing(&self) -> bool {
+        let text = self.stderr.as_str();
+        text.contains("can't find")
+            || text.contains("no server running")
+            || text.contains("error connecting")
+            || text.contains("server exited")
+    }
+}
+
+impl Server {
+    /// Finds tmux, creates the state directory and writes devflow's own config into it.
+    pub fn prepare(config: &TmuxConfig) -> Result<Server> {
+        let bin = find_binary(&config.tmux_bin)?;
+        std::fs::create_dir_all(&config.state_dir).map_err(|e| fs_error(&config.state_dir, e))?;
+        let socket = config
+            .socket_path
+            .clone()
+            .unwrap_or_else(|| config.state_dir.join("tmux.sock"));
+        if socket.as_os_str().len() > SOCKET_PATH_BYTES_MAX {
+            return Err(Error::new(
+                Code::InvalidInput,
+                format!(
+                    "tmux socket path {} is longer than {SOCKET_PATH_BYTES_MAX} bytes",
+                    socket.display()
+                ),
+            )
+            .with_hint("set a shorter tmux state directory or socket path"));
+        }
+        let conf = config.state_dir.join("tmux.conf");
+        std::fs::write(&conf, conf_text(config)).map_err(|e| fs_error(&conf, e))?;
+        Ok(Server {
+            bin,
+            socket,
+            conf,
+            client_env: config.client_env.clone(),
+            timeout: Duration::from_millis(config.command_timeout_ms),
+        })
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Runs `tmux -S <socket> -f <conf> <args…>`: its stdout, or why it failed. `Err(Error)` is
+    /// for a tmux that cannot be run at all (missing, timed out).
+    pub async fn run(&self, args: &[&str]) -> Result<Result<String, Failed>> {
+        self.run_with_stdin(args, None).await
+    }
+
+    pub async fn run_with_stdin(
+        &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Result<Result<String, Failed>> {
+        let mut command = Command::new(&self.bin);
+        command
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg(&self.conf)
+            .args(args)
+            .env_remove("TMUX")
+            .envs(self.client_env.iter().map(|(k, v)| (k, v)))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let run = async {
+            let mut child = command.spawn()?;
+            if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                pipe.write_all(bytes).await?;
+                pipe.shutdown().await?;
+            }
+            child.wait_with_output().await
+        };
+        let output = match tokio::time::timeout(self.timeout, run).await {
+            Err(_) => {
+                return Err(Error::new(
+                    Code::SessionUnavailable,
+                    format!(
+                        "tmux {} did not finish within {} ms",
+                        args.first().unwrap_or(&""),
+                        self.timeout.as_millis()
+                    ),
+                ));
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(missing(&self.bin));
+            }
+            Ok(Err(e)) => {
+                return Err(Error::new(Code::SessionUnavailable, "cannot run tmux").with_source(e));
+            }
+            Ok(Ok(output)) => output,
+        };
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            Ok(Ok(stdout))
+        } else {
+            Ok(Err(Failed {
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            }))
+        }
+    }
+
+    /// [`Server::run`] where any failure is an error: a missing target is `session_not_found`,
+    /// anything else `session_unavailable` (tmux busy, a race with the agent exiting).
+    pub async fn run_ok(&self, args: &[&str]) -> Result<String> {
+        self.run(args)
+            .await?
+            .map_err(|failed| failure(args, &failed))
+    }
+}
+
+/// The error for a failed tmux command.
+pub(super) fn failure(args: &[&str], failed: &Failed) -> Error {
+    let code = if failed.is_missing() {
+        Code::SessionNotFound
+    } else {
+        Code::SessionUnavailable
+    };
+    Error::new(
+        code,
+        format!(
+            "tmux {} failed: {}",
+            args.first().unwrap_or(&""),
+            failed.stderr
+        ),
+    )
+}
+
+/// devflow's tmux config: read once, by the command that starts the server.
+fn conf_text(config: &TmuxConfig) -> String {
+    format!(
+        "# Written by devflow for its private tmux server; the user's ~/.tmux.conf is not read.\n\
+         set -g remain-on-exit on\n\
+         set -g history-limit {history}\n\
+         set -g default-size {width}x{height}\n\
+         set -g exit-empty on\n\
+         set -g automatic-rename off\n\
+         set -g allow-rename off\n\
+         set -g status off\n",
+        history = config.history_limit,
+        width = config.width,
+        height = config.height,
+    )
+}
+
+/// `bin` itself when it names a path, else the first match on `PATH`.
+fn find_binary(bin: &Path) -> Result<PathBuf> {
+    if bin.components().count() > 1 {
+        return if bin.is_file() {
+            Ok(bin.to_owned())
+        } else {
+            Err(missing(bin))
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(bin))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| missing(bin))
+}
+
+fn missing(bin: &Path) -> Error {
+    Error::new(
+        Code::TmuxMissing,
+        format!("tmux not found ({})", bin.display()),
+    )
+    .with_hint(INSTALL_HINT)
+}
+
+fn fs_error(path: &Path, error: std::io::Error) -> Error {
+    Error::new(
+        Code::SessionBackendFailed,
+        format!("cannot prepare {}", path.display()),
+    )
+    .with_source(error)
+}

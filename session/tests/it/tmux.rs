@@ -1,0 +1,159 @@
+//! Real tmux driving agent-sim: each test has its own private server (socket in a tempdir) and
+//! its own `TMUX_TMPDIR`, and checks that no default server socket ever appeared there.
+
+mod delivery;
+mod lifecycle;
+
+use std::path::{Path, PathBuf};
+
+use devflow_core::Code;
+use devflow_session::tmux::{TmuxAdapter, TmuxConfig};
+use devflow_session::{AgentCommand, SessionAdapter, SessionHandle, SessionSpec};
+
+use crate::support::eventually;
+
+const AGENT_SIM: &str = env!("CARGO_BIN_EXE_devflow-agent-sim");
+
+/// One private tmux server with agent-sim as every role's agent.
+pub struct TmuxWorld {
+    dir: tempfile::TempDir,
+    pub adapter: TmuxAdapter,
+}
+
+impl TmuxWorld {
+    /// `None` (after a loud SKIPPED) when tmux is not installed; under `CI=true` that fails.
+    pub fn new() -> Option<TmuxWorld> {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["tmux-tmpdir", "worktree", "state"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        match TmuxAdapter::new(config(dir.path())) {
+            Ok(adapter) => Some(TmuxWorld { dir, adapter }),
+            Err(error) if error.is(Code::TmuxMissing) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "tmux is required in CI: {error}"
+                );
+                eprintln!(
+                    "\n\n*** SKIPPED: tmux is not installed, the tmux tests did not run ({error}) ***\n\n"
+                );
+                None
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// A second adapter on the same server, as after a devflow restart.
+    pub fn restarted_adapter(&self) -> TmuxAdapter {
+        TmuxAdapter::new(config(self.dir.path())).unwrap()
+    }
+
+    pub fn worktree(&self) -> PathBuf {
+        self.dir.path().join("worktree")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("agent-sim.jsonl")
+    }
+
+    pub fn spec(&self, role_id: &str) -> SessionSpec {
+        let log = self.log_path().to_string_lossy().into_owned();
+        SessionSpec {
+            session_id: self.adapter.reserve_session_id(),
+            run_id: "run-1".to_owned(),
+            role_id: role_id.to_owned(),
+            cwd: self.worktree(),
+            command: AgentCommand::Argv(vec![
+                AGENT_SIM.to_owned(),
+                "--log".into(),
+                log,
+                "--work-ms".into(),
+                "150".into(),
+            ]),
+            env: vec![("DEVFLOW_TEST_MARK".to_owned(), "set".to_owned())],
+            expected_artifact_path: "out/plan.json".to_owned(),
+            expected_schema: "plan.v1".to_owned(),
+            instructions: String::new(),
+        }
+    }
+
+    pub async fn start(&self, role_id: &str) -> SessionHandle {
+        self.adapter.start(&self.spec(role_id)).await.unwrap()
+    }
+
+    /// Every prompt agent-sim logged, in order.
+    pub fn logged_prompts(&self) -> Vec<String> {
+        let Ok(text) = std::fs::read_to_string(self.log_path()) else {
+            return Vec::new();
+        };
+        text.lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+                entry["prompt"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    /// Polls the transcript until it contains `needle`; returns the whole transcript.
+    pub async fn transcript_with(&self, handle: &SessionHandle, needle: &str) -> String {
+        eventually(&format!("{needle:?} in the transcript"), async || {
+            let text = self.adapter.capture(handle, 0).await.unwrap().text();
+            text.contains(needle).then_some(text)
+        })
+        .await
+    }
+
+    /// Disposes `handles` and checks the user's default tmux server was never involved.
+    pub async fn finish(self, handles: &[&SessionHandle]) {
+        for handle in handles {
+            self.adapter.dispose(handle).await.unwrap();
+        }
+        let stray: Vec<_> = std::fs::read_dir(self.dir.path().join("tmux-tmpdir"))
+            .unwrap()
+            .collect();
+        assert!(
+            stray.is_empty(),
+            "a default tmux socket appeared: {stray:?}"
+        );
+    }
+}
+
+impl Drop for TmuxWorld {
+    fn drop(&mut self) {
+        // Best effort, so that a failed test leaves no server behind.
+        let _ = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(self.adapter.socket_path())
+            .arg("kill-server")
+            .env("TMUX_TMPDIR", self.dir.path().join("tmux-tmpdir"))
+            .env_remove("TMUX")
+            .output();
+    }
+}
+
+fn config(dir: &Path) -> TmuxConfig {
+    let mut config = TmuxConfig::new(dir.join("state"));
+    config.client_env = vec![(
+        "TMUX_TMPDIR".to_owned(),
+        dir.join("tmux-tmpdir").to_string_lossy().into_owned(),
+    )];
+    config.width = 120;
+    config.height = 40;
+    config
+}
+
+#[test]
+fn a_missing_tmux_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TmuxConfig::new(dir.path());
+    config.tmux_bin = PathBuf::from("/nonexistent/bin/tmux");
+    let error = TmuxAdapter::new(config).unwrap_err();
+    assert!(error.is(Code::TmuxMissing));
+    assert!(
+        error
+            .recovery_hint()
+            .unwrap()
+            .contains("apt-get install tmux"),
+        "{error}"
+    );
+}

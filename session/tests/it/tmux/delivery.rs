@@ -1,0 +1,112 @@
+//! Prompts into agent-sim through tmux: intact byte for byte, exactly once, artifact written.
+
+use devflow_session::{SessionAdapter, render_prompt};
+use serde_json::{Value, json};
+
+use super::TmuxWorld;
+use crate::support::{envelope, eventually};
+
+/// Instructions with everything a shell, a terminal or tmux might mangle, 1,000+ lines, ≥ 64 KiB.
+fn nasty_instructions() -> String {
+    let mut text = String::from(
+        "Scenario: ok\n```json\n{\"verdict\": \"intact\"}\n```\n\n\n\
+         'single' \"double\" $HOME ${PATH} $(whoami) `uname -a` \\ \\\\ \\n \\x1b C:\\dir\\file\n\
+         \ttab-led\ttabbed\t\n  leading spaces, trailing spaces   \n\
+         naïve café, Ελληνικά, 日本語, emoji 🚀✓, combining e\u{301}, RTL עברית\n\
+         ; && || | > < * ? [ ] { } ~ # % ^ ! -- -n -e\n\n",
+    );
+    for i in 0..1_000 {
+        if i % 97 == 0 {
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "line {i:04}: \"$VAR_{i}\" `echo {i}` \\path\\{i}\tcol2 ünï 'q' ${{X}} {}\n",
+            "x".repeat(20 + i % 7)
+        ));
+    }
+    text.push_str("last line without newline");
+    text
+}
+
+#[tokio::test]
+async fn a_hostile_64k_prompt_reaches_agent_sim_intact_and_exactly_once() {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    let handle = world.start("planner").await;
+    let instructions = nasty_instructions();
+    assert!(instructions.lines().count() > 1_000 && instructions.len() >= 64 * 1024);
+    let envelope = envelope("out/plan.json", 1, &instructions);
+
+    world.adapter.send_prompt(&handle, &envelope).await.unwrap();
+    let artifact = world.worktree().join("out/plan.json");
+    let bytes = eventually("the artifact", async || std::fs::read(&artifact).ok()).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&bytes).unwrap(),
+        json!({"verdict": "intact"})
+    );
+
+    let logged = world.logged_prompts();
+    assert_eq!(logged.len(), 1, "delivered {} times", logged.len());
+    let expected = render_prompt(&envelope);
+    if logged[0] != expected {
+        let at = logged[0]
+            .chars()
+            .zip(expected.chars())
+            .position(|(a, b)| a != b);
+        panic!(
+            "prompt differs at char {at:?}: got {} bytes, sent {}",
+            logged[0].len(),
+            expected.len()
+        );
+    }
+
+    // A second prompt goes in on its own, and the first is still logged once.
+    let second = crate::support::envelope("/tmp/never-written.json", 2, "Scenario: none\nsecond");
+    world.adapter.send_prompt(&handle, &second).await.unwrap();
+    world
+        .transcript_with(&handle, "done: no artifact this time")
+        .await;
+    let logged = world.logged_prompts();
+    assert_eq!(logged.len(), 2);
+    assert_eq!(logged[1], render_prompt(&second));
+    world.finish(&[&handle]).await;
+}
+
+#[tokio::test]
+async fn slow_and_invalid_scenarios_write_through_agent_sim() {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    let handle = world.start("coder").await;
+    let artifact = world.worktree().join("out/plan.json");
+
+    world
+        .adapter
+        .send_prompt(&handle, &envelope("out/plan.json", 1, "Scenario: invalid"))
+        .await
+        .unwrap();
+    let invalid = eventually("the invalid artifact", async || {
+        std::fs::read(&artifact).ok()
+    })
+    .await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&invalid).unwrap(),
+        json!({"devflowFakeInvalid": true})
+    );
+    world.transcript_with(&handle, "wrote artifact").await;
+
+    std::fs::remove_file(&artifact).unwrap();
+    let slow = "Scenario: slow\nSlow-Ms: 300\n```json\n{\"slow\": [1, 2, 3]}\n```";
+    world
+        .adapter
+        .send_prompt(&handle, &envelope("out/plan.json", 2, slow))
+        .await
+        .unwrap();
+    world.transcript_with(&handle, "wrote chunk 3 of 3").await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&std::fs::read(&artifact).unwrap()).unwrap(),
+        json!({"slow": [1, 2, 3]})
+    );
+    world.finish(&[&handle]).await;
+}
