@@ -1,4 +1,41 @@
-//! The `devflow` command line.
-fn main() {
-    println!("devflow {}", env!("CARGO_PKG_VERSION"));
+//! The `devflow` command line: parses arguments, runs one command, maps its result to an exit status.
+
+mod args;
+mod commands;
+mod context;
+mod exit;
+mod progress;
+mod tmux;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = args::Args::parse();
+    if let args::Command::AgentSim(sim) = &args.command {
+        // agent-sim owns the terminal: no runtime, no logs.
+        return commands::agent_sim::run(sim);
+    }
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return exit::io_failure(&format!("cannot start the async runtime: {error}")),
+    };
+    let result = runtime.block_on(commands::dispatch(args));
+    exit::finish(result)
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
 }

@@ -31,3 +31,9 @@ pub use repair::repair_instructions;
 pub use runner::{Ending, PhaseReport, PhaseRunner};
 pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart, WaitSettings};
 pub use transcript::DbTranscriptSink;
+
+pub mod driver;
+pub mod workflow;
+
+pub use driver::{Decision, Driver, Gate, Outcome};
+pub use workflow::Workflow;

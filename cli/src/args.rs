@@ -1,0 +1,125 @@
+//! The command line's grammar (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "devflow",
+    version,
+    about = "Drive AI coding agents through a workflow of phases, unattended and crash-safe"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the run lives: the worktree and the database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Place {
+    /// The worktree the agents work in (default: the current directory).
+    #[arg(long, global = true)]
+    pub worktree: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://... (default: sqlite://<worktree>/.devflow/devflow.db).
+    #[arg(long, global = true, env = "DEVFLOW_DATABASE_URL")]
+    pub db: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create .devflow/ and an example workflow in the worktree.
+    Init {
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Create a run of WORKFLOW and drive it until it completes, fails or waits for a person.
+    Run {
+        workflow: PathBuf,
+        /// The run's id (default: a new UUIDv7).
+        #[arg(long)]
+        run_id: Option<String>,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Show a run (its phases and gates), or list the runs.
+    Status {
+        run: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Print a run's event log.
+    Events {
+        run: String,
+        #[arg(long)]
+        json: bool,
+        /// Keep printing events as they are written, until the run ends.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Approve the pending gate and drive the run on.
+    Approve {
+        run: String,
+        #[arg(long)]
+        gate: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Reject the pending gate: the phase goes back to its agent with the note.
+    Reject {
+        run: String,
+        #[arg(long)]
+        gate: Option<String>,
+        #[arg(long)]
+        note: String,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Continue a run after a human gate, or after devflow was killed.
+    Resume {
+        run: String,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// End a run and stop its agents.
+    Abort {
+        run: String,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Print what the run's agents showed in their terminals.
+    Transcript {
+        run: String,
+        #[arg(long)]
+        role: Option<String>,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Check tmux, the database, and each role's command of a workflow.
+    Doctor {
+        /// The workflow whose role commands to check (default: .devflow/workflow.toml if present).
+        workflow: Option<PathBuf>,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Create or update the database schema.
+    Migrate {
+        #[command(flatten)]
+        place: Place,
+    },
+    /// A simulated coding agent for examples and tests (see the README).
+    AgentSim(AgentSim),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AgentSim {
+    /// [--log PATH] [--work-ms N]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}

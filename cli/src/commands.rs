@@ -1,0 +1,58 @@
+//! One file per command; `dispatch` picks it.
+
+pub mod abort;
+pub mod agent_sim;
+pub mod approve;
+pub mod doctor;
+pub mod events;
+pub mod init;
+pub mod migrate;
+pub mod reject;
+mod report;
+pub mod resume;
+pub mod run;
+pub mod status;
+pub mod transcript;
+
+use devflow_core::Error;
+
+use crate::args::{Args, Command};
+use crate::exit::Status;
+
+pub async fn dispatch(args: Args) -> Result<Status, Error> {
+    match args.command {
+        Command::Init { place } => init::run(&place).await,
+        Command::Run {
+            workflow,
+            run_id,
+            place,
+        } => run::run(&workflow, run_id, &place).await,
+        Command::Status { run, json, place } => status::run(run.as_deref(), json, &place).await,
+        Command::Events {
+            run,
+            json,
+            follow,
+            place,
+        } => events::run(&run, json, follow, &place).await,
+        Command::Approve {
+            run,
+            gate,
+            note,
+            place,
+        } => approve::run(&run, gate, note, &place).await,
+        Command::Reject {
+            run,
+            gate,
+            note,
+            place,
+        } => reject::run(&run, gate, note, &place).await,
+        Command::Resume { run, place } => resume::run(&run, &place).await,
+        Command::Abort { run, place } => abort::run(&run, &place).await,
+        Command::Transcript { run, role, place } => {
+            transcript::run(&run, role.as_deref(), &place).await
+        }
+        Command::Doctor { workflow, place } => doctor::run(workflow.as_deref(), &place).await,
+        Command::Migrate { place } => migrate::run(&place).await,
+        Command::AgentSim(_) => unreachable!("agent-sim runs before the runtime starts"),
+    }
+}

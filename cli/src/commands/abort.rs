@@ -1,0 +1,14 @@
+//! `devflow abort RUN`: end the run and stop its agents.
+
+use devflow_core::Error;
+
+use crate::args::Place;
+use crate::context::{Context, decided_by};
+use crate::exit::{self, Status};
+
+pub async fn run(run_id: &str, place: &Place) -> Result<Status, Error> {
+    let driver = Context::new(place)?.driver().await?;
+    driver.abort(run_id, decided_by()).await?;
+    println!("run {run_id} aborted; its agents were stopped");
+    Ok(exit::COMPLETED)
+}

@@ -1,0 +1,17 @@
+//! `devflow agent-sim`: the simulated agent (devflow-session's), for examples and tests.
+
+use std::process::ExitCode;
+
+use devflow_session::agent_sim::{self, AgentSimArgs};
+
+use crate::args::AgentSim;
+
+pub fn run(args: &AgentSim) -> ExitCode {
+    match AgentSimArgs::parse(args.args.iter().cloned()) {
+        Ok(parsed) => agent_sim::run(parsed),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(crate::exit::BAD_INPUT)
+        }
+    }
+}

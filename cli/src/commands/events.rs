@@ -1,0 +1,96 @@
+//! `devflow events RUN [--json] [--follow]`: the run's event log, oldest first.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use devflow_core::{Code, Error};
+use devflow_db::{Db, EventRow};
+use serde_json::json;
+
+use crate::args::Place;
+use crate::context::Context;
+use crate::exit::{self, Status};
+
+/// How often `--follow` looks for new events.
+const FOLLOW_POLL_MS: u64 = 200;
+
+pub async fn run(
+    run_id: &str,
+    as_json: bool,
+    follow: bool,
+    place: &Place,
+) -> Result<Status, Error> {
+    let db = Context::new(place)?.connect().await?;
+    let mut after = 0;
+    let mut keys = phase_keys(&db, run_id).await?;
+    loop {
+        let id = run_id.to_owned();
+        let (events, state) = db
+            .read(move |tx| {
+                Box::pin(async move {
+                    let Some(run) = tx.run(&id).await? else {
+                        return Err(not_found(&id));
+                    };
+                    Ok((tx.events(&id, after).await?, run.state))
+                })
+            })
+            .await?;
+        for event in &events {
+            if event
+                .phase_id
+                .as_ref()
+                .is_some_and(|id| !keys.contains_key(id))
+            {
+                keys = phase_keys(&db, run_id).await?;
+            }
+            print_event(event, &keys, as_json);
+            after = event.id;
+        }
+        if !follow || (state.is_terminal() && events.is_empty()) {
+            return Ok(exit::COMPLETED);
+        }
+        tokio::time::sleep(Duration::from_millis(FOLLOW_POLL_MS)).await;
+    }
+}
+
+async fn phase_keys(db: &Db, run_id: &str) -> Result<HashMap<String, String>, Error> {
+    let id = run_id.to_owned();
+    let phases = db
+        .read(move |tx| Box::pin(async move { tx.phases(&id).await }))
+        .await?;
+    Ok(phases
+        .into_iter()
+        .map(|phase| (phase.id, phase.phase_key))
+        .collect())
+}
+
+fn print_event(event: &EventRow, keys: &HashMap<String, String>, as_json: bool) {
+    let phase_key = event
+        .phase_id
+        .as_ref()
+        .map(|id| keys.get(id).cloned().unwrap_or_else(|| id.clone()));
+    if as_json {
+        let line = json!({
+            "id": event.id, "type": event.kind, "phase_key": phase_key, "idempotency_key": event.idempotency_key,
+            "payload": event.payload, "created_at": event.created_at,
+        });
+        println!("{line}");
+    } else {
+        println!(
+            "{:>6} {} {:<22} {:<10} {}",
+            event.id,
+            event.created_at,
+            event.kind,
+            phase_key.as_deref().unwrap_or("-"),
+            event.payload
+        );
+    }
+}
+
+pub fn not_found(run_id: &str) -> Error {
+    Error::new(
+        Code::RunNotFound,
+        format!("run {run_id} does not exist in this database"),
+    )
+    .with_hint("`devflow status` lists the runs; pass --db or --worktree if it lives elsewhere")
+}

@@ -1,0 +1,32 @@
+//! `devflow reject RUN --note TEXT`: send the phase back to its agent with the note.
+
+use devflow_core::Error;
+use devflow_phase::Decision;
+
+use super::report;
+use crate::args::Place;
+use crate::context::{Context, decided_by, invalid};
+use crate::exit::Status;
+
+pub async fn run(
+    run_id: &str,
+    gate: Option<String>,
+    note: String,
+    place: &Place,
+) -> Result<Status, Error> {
+    if note.trim().is_empty() {
+        return Err(invalid("reject needs a --note saying what to change")
+            .with_hint("devflow reject RUN --note \"...\""));
+    }
+    let driver = Context::new(place)?.driver().await?;
+    let decision = Decision {
+        gate_key: gate,
+        note: Some(note),
+        decided_by: decided_by(),
+    };
+    let outcome = report::driving(&driver, run_id, |cancel| {
+        driver.reject(run_id, decision, cancel)
+    })
+    .await?;
+    report::outcome(&driver, run_id, outcome).await
+}

@@ -1,0 +1,109 @@
+//! Driving with a status line and Ctrl-C, and telling a person where the run stopped.
+
+use std::future::Future;
+
+use devflow_core::{Code, Error};
+use devflow_phase::{Driver, Outcome, Workflow};
+use tokio_util::sync::CancellationToken;
+
+use crate::exit::{self, Status};
+use crate::progress::Progress;
+
+/// Runs `drive` with the status line; Ctrl-C cancels it (the run stays where it is).
+pub async fn driving<F, Fut>(driver: &Driver, run_id: &str, drive: F) -> Result<Outcome, Error>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future<Output = Result<Outcome, Error>>,
+{
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let progress = Progress::start(driver.db().clone(), run_id.to_owned());
+    let outcome = drive(cancel).await;
+    progress.finish();
+    signals.abort();
+    outcome.map_err(|error| {
+        if error.is(Code::ActivityCancelled) {
+            Error::new(
+                Code::ActivityCancelled,
+                format!("interrupted; run {run_id} stays where it was"),
+            )
+            .with_hint(format!("continue it with `devflow resume {run_id}`"))
+        } else {
+            error
+        }
+    })
+}
+
+/// Prints where the run stopped and returns the exit status for it.
+pub async fn outcome(driver: &Driver, run_id: &str, outcome: Outcome) -> Result<Status, Error> {
+    match outcome {
+        Outcome::Completed => {
+            println!("run {run_id} completed");
+            for (phase, path) in artifacts(driver, run_id).await? {
+                println!("  {phase}: {path}");
+            }
+            Ok(exit::COMPLETED)
+        }
+        Outcome::AwaitingApproval(gate) => {
+            println!(
+                "run {run_id} is waiting for approval at gate {} (phase {})",
+                gate.gate_key, gate.phase_key
+            );
+            if let Some(path) = gate.hint {
+                println!("  artifact: {path}");
+            }
+            println!("  approve: devflow approve {run_id}");
+            println!("  reject:  devflow reject {run_id} --note \"what to change\"");
+            Ok(exit::WAITING)
+        }
+        Outcome::Paused(gate) => {
+            println!(
+                "run {run_id} is paused at a human gate: {} (phase {})",
+                gate.gate_key, gate.phase_key
+            );
+            if let Some(hint) = gate.hint {
+                println!("  hint: {hint}");
+            }
+            println!("  then: devflow resume {run_id}   (or: devflow abort {run_id})");
+            Ok(exit::WAITING)
+        }
+        Outcome::Failed { reason } => {
+            eprintln!("error: run {run_id} failed: {reason}");
+            eprintln!("  hint: `devflow events {run_id}` shows what happened");
+            Ok(exit::FAILED)
+        }
+        Outcome::Aborted => {
+            println!("run {run_id} was aborted");
+            Ok(exit::FAILED)
+        }
+    }
+}
+
+/// Each phase's artifact path, absolute.
+async fn artifacts(driver: &Driver, run_id: &str) -> Result<Vec<(String, String)>, Error> {
+    let id = run_id.to_owned();
+    let run = driver
+        .db()
+        .read(move |tx| Box::pin(async move { tx.run(&id).await }))
+        .await?;
+    let Some(run) = run else {
+        return Ok(Vec::new());
+    };
+    let workflow = Workflow::from_definition(&run.definition)?;
+    let root = std::path::Path::new(&run.worktree);
+    Ok(workflow
+        .phases
+        .iter()
+        .map(|phase| {
+            (
+                phase.key.clone(),
+                root.join(&phase.artifact).display().to_string(),
+            )
+        })
+        .collect())
+}

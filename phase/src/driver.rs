@@ -1,0 +1,107 @@
+//! The workflow driver: creates a run from a [`Workflow`] and drives its phases in order with
+//! the [`PhaseRunner`], through approval gates, rejections, human gates, resumes and aborts.
+//!
+//! Everything the driver decides comes from the rows: which phase is next, whether it starts
+//! fresh, restarts after a gate (`Restart::AfterGate`) or after a rejection
+//! (`Restart::Rejected`, with the reviewer's note), or is re-entered where a crash left it. So a
+//! driver killed at any instant is continued by `resume` from the database alone. Only one
+//! driver works on a run at a time: it holds the run's lease (`lease`) and renews it.
+
+mod create;
+mod decide;
+mod drive;
+mod lease;
+mod specs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use devflow_core::Error;
+use devflow_db::Db;
+use devflow_session::SessionAdapter;
+
+use crate::runner::PhaseRunner;
+
+pub use lease::{LEASE_RENEW_MS, LEASE_TTL_MS, LeaseWait};
+
+/// Where a driven run stopped.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Completed,
+    /// A workflow approval gate holds the run: `approve` or `reject` it.
+    AwaitingApproval(Gate),
+    /// A human gate: something the driver cannot fix alone; `resume` once it is fixed.
+    Paused(Gate),
+    Failed {
+        reason: String,
+    },
+    Aborted,
+}
+
+/// A pending approval request, as a person needs to see it.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    pub request_id: String,
+    pub gate_key: String,
+    pub phase_key: String,
+    /// The request payload's `recoveryHint` (human gates), or the artifact path (approval gates).
+    pub hint: Option<String>,
+}
+
+/// What a person's decision carries.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub gate_key: Option<String>,
+    pub note: Option<String>,
+    pub decided_by: String,
+}
+
+/// Drives runs on one database with one session backend.
+#[derive(Clone)]
+pub struct Driver {
+    db: Db,
+    adapter: Arc<dyn SessionAdapter>,
+    runner: PhaseRunner,
+    owner: String,
+    devflow_exe: Option<PathBuf>,
+    notice: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+impl Driver {
+    pub fn new(db: Db, adapter: Arc<dyn SessionAdapter>) -> Driver {
+        Driver {
+            runner: PhaseRunner::new(db.clone(), Arc::clone(&adapter)),
+            db,
+            adapter,
+            owner: lease::owner_id(),
+            devflow_exe: None,
+            notice: Arc::new(|_| {}),
+        }
+    }
+
+    /// A role command whose argv[0] is exactly `devflow` runs this program instead, so the
+    /// examples work without devflow on `PATH`.
+    pub fn with_devflow_exe(mut self, exe: PathBuf) -> Driver {
+        self.devflow_exe = Some(exe);
+        self
+    }
+
+    /// Where the driver says what it waits for (a lease held by a driver that died).
+    pub fn with_notice(mut self, notice: Arc<dyn Fn(&str) + Send + Sync>) -> Driver {
+        self.notice = notice;
+        self
+    }
+
+    /// This driver's lease owner id: `hostname:pid:uuid`.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+pub(crate) fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Error {
+    Error::new(devflow_core::Code::InvalidInput, message).with_hint(hint)
+}

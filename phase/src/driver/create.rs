@@ -1,0 +1,100 @@
+//! Creating a run: the run (executing), its phases (pending), `run.created` and the driver's
+//! lease, in one durable step.
+
+use std::path::Path;
+
+use devflow_core::{Code, Error, RunState};
+use devflow_db::{NewEvent, NewPhase, NewRun, new_id, now_ms};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::lease::{LEASE_TTL_MS, leased};
+use super::{Driver, Outcome, invalid};
+use crate::workflow::Workflow;
+
+pub const RUN_CREATED: &str = "run.created";
+
+impl Driver {
+    /// Creates the run and drives it until it completes, fails or waits for a person.
+    /// `run_id` must be new; the worktree must exist.
+    pub async fn start(
+        &self,
+        workflow: &Workflow,
+        run_id: Option<String>,
+        worktree: &Path,
+        cancel: CancellationToken,
+    ) -> Result<(String, Outcome), Error> {
+        let worktree = worktree.canonicalize().map_err(|error| {
+            invalid(
+                format!("cannot open worktree {}: {error}", worktree.display()),
+                "pass an existing directory with --worktree",
+            )
+        })?;
+        workflow.compile_schemas()?;
+        let run_id = run_id.unwrap_or_else(new_id);
+        if run_id.trim().is_empty() || run_id.len() > 128 || run_id.contains(char::is_whitespace) {
+            return Err(invalid(
+                format!("run id {run_id:?} is not usable"),
+                "a run id is 1 to 128 characters without spaces",
+            ));
+        }
+        self.create(workflow, &run_id, &worktree).await?;
+        let held = self.hold_created(&run_id, &cancel);
+        let outcome = self.drive(&run_id, &cancel).await;
+        self.release(&run_id, held).await;
+        Ok((run_id, outcome?))
+    }
+
+    async fn create(
+        &self,
+        workflow: &Workflow,
+        run_id: &str,
+        worktree: &Path,
+    ) -> Result<(), Error> {
+        let run = NewRun {
+            id: run_id.to_owned(),
+            workflow: workflow.name.clone(),
+            state: RunState::Executing,
+            worktree: worktree.to_string_lossy().into_owned(),
+            definition: workflow.to_definition(),
+        };
+        let keys: Vec<String> = workflow
+            .phases
+            .iter()
+            .map(|phase| phase.key.clone())
+            .collect();
+        let owner = self.owner.clone();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    if let Some(existing) = tx.run(&run.id).await? {
+                        let remaining_ms = existing.lease_expires_at.unwrap_or(0) - now_ms();
+                        if existing.lease_owner.is_some() && remaining_ms > 0 && !existing.state.is_terminal() {
+                            return Err(leased(&run.id, existing.lease_owner.as_deref().unwrap_or_default(), remaining_ms));
+                        }
+                        return Err(Error::new(Code::InvalidInput, format!("run {} already exists ({})", run.id, existing.state))
+                            .with_hint(format!("choose another --run-id, or continue it with `devflow resume {}`", run.id)));
+                    }
+                    tx.insert_run(&run).await?;
+                    for (ordinal, key) in keys.iter().enumerate() {
+                        let phase = NewPhase { id: new_id(), run_id: run.id.clone(), phase_key: key.clone(), ordinal: ordinal as i32 };
+                        tx.insert_phase(&phase).await?;
+                    }
+                    let payload = json!({ "workflow": run.workflow, "phases": keys, "worktree": run.worktree });
+                    let key = format!("{RUN_CREATED}:{}", run.id);
+                    tx.append_event(&NewEvent { run_id: &run.id, phase_id: None, kind: RUN_CREATED, payload: &payload, idempotency_key: &key })
+                        .await?;
+                    if !tx.try_lease_run(&run.id, &owner, now_ms(), LEASE_TTL_MS).await? {
+                        return Err(Error::corruption("a new run's lease is held by someone else"));
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// The lease taken in the creating step, now renewed in the background.
+    fn hold_created(&self, run_id: &str, cancel: &CancellationToken) -> super::lease::Held {
+        self.hold(run_id, cancel.clone())
+    }
+}

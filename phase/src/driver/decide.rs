@@ -1,0 +1,346 @@
+//! A person's word on a run: approve, reject, resume, abort — each one durable step, then (for
+//! the first three) driving on.
+
+use devflow_core::{Error, PhaseState, RunState, SessionState, StateMachine};
+use devflow_db::{ApprovalRow, ApprovalState, NewEvent, RunRow, SessionUpdate, Tx};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::lease::LeaseWait;
+use super::specs::Loaded;
+use super::{Decision, Driver, Outcome, invalid};
+use crate::context::handle_from_row;
+use crate::keys;
+
+pub const APPROVAL_DECIDED: &str = "approval.decided";
+pub const RUN_RESUMED: &str = "run.resumed";
+pub const RUN_ABORTED: &str = "run.aborted";
+
+impl Driver {
+    /// Approves the pending workflow gate and drives on; on a run paused at a human gate, the
+    /// same as `resume` with the decision recorded as this person's.
+    pub async fn approve(
+        &self,
+        run_id: &str,
+        decision: Decision,
+        cancel: CancellationToken,
+    ) -> Result<Outcome, Error> {
+        self.decide_and_drive(run_id, LeaseWait::Refuse, cancel, move |tx, run| {
+            Box::pin(async move { approve_in(tx, &run, &decision).await })
+        })
+        .await
+    }
+
+    /// Rejects the pending workflow gate: the phase goes back to its agent with the note.
+    pub async fn reject(
+        &self,
+        run_id: &str,
+        decision: Decision,
+        cancel: CancellationToken,
+    ) -> Result<Outcome, Error> {
+        self.decide_and_drive(run_id, LeaseWait::Refuse, cancel, move |tx, run| {
+            Box::pin(async move { reject_in(tx, &run, &decision).await })
+        })
+        .await
+    }
+
+    /// Continues a run: past a human gate (the phase restarts, with a fresh agent if its own
+    /// failed), or where a killed driver left it.
+    pub async fn resume(
+        &self,
+        run_id: &str,
+        decided_by: String,
+        cancel: CancellationToken,
+    ) -> Result<Outcome, Error> {
+        let decision = Decision {
+            gate_key: None,
+            note: Some("resumed".to_owned()),
+            decided_by,
+        };
+        self.decide_and_drive(run_id, LeaseWait::UntilExpired, cancel, move |tx, run| {
+            Box::pin(async move {
+                match run.state {
+                    RunState::Paused => resume_in(tx, &run, &decision).await,
+                    _ => Ok(()),
+                }
+            })
+        })
+        .await
+    }
+
+    /// Ends the run (`aborted`), rejects its pending requests, and disposes its agents.
+    pub async fn abort(&self, run_id: &str, decided_by: String) -> Result<(), Error> {
+        let id = run_id.to_owned();
+        let sessions = self
+            .db
+            .step(run_id, move |tx, run| {
+                Box::pin(async move {
+                    if run.state.is_terminal() {
+                        return Err(invalid(
+                            format!("run {id} is already {}", run.state),
+                            "nothing to abort",
+                        ));
+                    }
+                    run.state.assert_transition(RunState::Aborted)?;
+                    for request in pending(tx, &id).await? {
+                        let decision = Decision {
+                            gate_key: None,
+                            note: Some("aborted".to_owned()),
+                            decided_by: decided_by.clone(),
+                        };
+                        decide_in(tx, &request, ApprovalState::Rejected, &decision).await?;
+                    }
+                    tx.set_run_state(&id, RunState::Aborted, None, None).await?;
+                    let payload = json!({ "abortedBy": decided_by, "from": run.state.as_str() });
+                    run_event(
+                        tx,
+                        &id,
+                        RUN_ABORTED,
+                        &payload,
+                        &format!("{RUN_ABORTED}:{id}"),
+                    )
+                    .await?;
+                    tx.sessions(&id).await
+                })
+            })
+            .await?;
+        let mut first_error = None;
+        for row in &sessions {
+            if let Err(error) = self.adapter.dispose(&handle_from_row(row)).await {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn decide_and_drive<F>(
+        &self,
+        run_id: &str,
+        wait: LeaseWait,
+        cancel: CancellationToken,
+        step: F,
+    ) -> Result<Outcome, Error>
+    where
+        F: for<'t> FnOnce(&'t mut Tx, RunRow) -> devflow_db::BoxFuture<'t, Result<(), Error>>
+            + Send,
+    {
+        let held = self.acquire(run_id, wait, &cancel).await?;
+        let outcome = match self.db.step(run_id, step).await {
+            Ok(()) => self.drive(run_id, &cancel).await,
+            Err(error) => Err(error),
+        };
+        self.release(run_id, held).await;
+        outcome
+    }
+}
+
+async fn approve_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(), Error> {
+    match run.state {
+        RunState::Paused => return resume_in(tx, run, decision).await,
+        RunState::AwaitingApproval => {}
+        other => return Err(not_waiting(&run.id, other)),
+    }
+    let request = chosen(tx, run, decision).await?;
+    decide_in(tx, &request, ApprovalState::Approved, decision).await?;
+    let Some(phase) = tx.phase(&request.phase_id).await? else {
+        return Err(Error::corruption(
+            "the approval request's phase does not exist",
+        ));
+    };
+    phase.state.assert_transition(PhaseState::Completed)?;
+    tx.set_phase_state(&run.id, &phase.id, PhaseState::Completed)
+        .await?;
+    let payload = json!({ "phaseKey": phase.phase_key, "attempt": phase.attempts, "approvedBy": decision.decided_by });
+    let event = NewEvent {
+        run_id: &run.id,
+        phase_id: Some(&phase.id),
+        kind: keys::PHASE_COMPLETED,
+        payload: &payload,
+        idempotency_key: &keys::phase_completed(&phase.id, phase.attempts),
+    };
+    tx.append_event(&event).await?;
+    let loaded = Loaded::from_run(run)?;
+    let (index, def) = loaded.def(&phase)?;
+    if let Some(session) = tx.session_for_role(&run.id, &def.role).await?
+        && session.state == SessionState::WaitingForApproval
+    {
+        tx.update_session(
+            &session.id,
+            &SessionUpdate {
+                state: Some(SessionState::Ready),
+                ..Default::default()
+            },
+        )
+        .await?;
+        let payload = json!({ "sessionId": session.id, "roleId": def.role, "recoveryAttempts": session.recovery_attempts });
+        let key = keys::session_ready(&phase.id, &session.id, session.recovery_attempts);
+        let event = NewEvent {
+            run_id: &run.id,
+            phase_id: Some(&phase.id),
+            kind: keys::SESSION_READY,
+            payload: &payload,
+            idempotency_key: &key,
+        };
+        tx.append_event(&event).await?;
+    }
+    run.state.assert_transition(RunState::Executing)?;
+    tx.set_run_state(&run.id, RunState::Executing, None, None)
+        .await?;
+    if index + 1 == loaded.workflow.phases.len() {
+        RunState::Executing.assert_transition(RunState::Completed)?;
+        tx.set_run_state(&run.id, RunState::Completed, None, None)
+            .await?;
+        let payload = json!({ "phaseKey": phase.phase_key });
+        run_event(
+            tx,
+            &run.id,
+            keys::RUN_COMPLETED,
+            &payload,
+            &keys::run_completed(&run.id),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn reject_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(), Error> {
+    if run.state != RunState::AwaitingApproval {
+        return Err(not_waiting(&run.id, run.state));
+    }
+    let request = chosen(tx, run, decision).await?;
+    decide_in(tx, &request, ApprovalState::Rejected, decision).await?;
+    run.state.assert_transition(RunState::Executing)?;
+    tx.set_run_state(&run.id, RunState::Executing, Some(&request.phase_id), None)
+        .await
+}
+
+async fn resume_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(), Error> {
+    for request in pending(tx, &run.id).await? {
+        decide_in(tx, &request, ApprovalState::Approved, decision).await?;
+    }
+    let to = run
+        .paused_from_state
+        .filter(|state| run.state.can_transition(*state))
+        .unwrap_or(RunState::Executing);
+    run.state.assert_transition(to)?;
+    tx.set_run_state(&run.id, to, None, None).await?;
+    let resumed = tx
+        .events(&run.id, 0)
+        .await?
+        .iter()
+        .filter(|event| event.kind == RUN_RESUMED)
+        .count();
+    let payload = json!({ "resumedBy": decision.decided_by, "to": to.as_str() });
+    run_event(
+        tx,
+        &run.id,
+        RUN_RESUMED,
+        &payload,
+        &format!("{RUN_RESUMED}:{}:{}", run.id, resumed + 1),
+    )
+    .await
+}
+
+/// The pending request a decision is about: the one at `--gate`, or the only/newest one.
+async fn chosen(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<ApprovalRow, Error> {
+    let pending = pending(tx, &run.id).await?;
+    let found = match &decision.gate_key {
+        Some(gate) => pending
+            .iter()
+            .rev()
+            .find(|request| &request.gate_key == gate),
+        None => pending.last(),
+    };
+    found.cloned().ok_or_else(|| {
+        let gates: Vec<&str> = pending
+            .iter()
+            .map(|request| request.gate_key.as_str())
+            .collect();
+        invalid(
+            format!(
+                "run {} has no pending gate {}",
+                run.id,
+                decision.gate_key.as_deref().unwrap_or("")
+            ),
+            format!(
+                "pending gates: {}",
+                if gates.is_empty() {
+                    "none".to_owned()
+                } else {
+                    gates.join(", ")
+                }
+            ),
+        )
+    })
+}
+
+async fn pending(tx: &mut Tx, run_id: &str) -> Result<Vec<ApprovalRow>, Error> {
+    Ok(tx
+        .approvals(run_id)
+        .await?
+        .into_iter()
+        .filter(|request| request.state == ApprovalState::Pending)
+        .collect())
+}
+
+async fn decide_in(
+    tx: &mut Tx,
+    request: &ApprovalRow,
+    state: ApprovalState,
+    decision: &Decision,
+) -> Result<(), Error> {
+    tx.decide_approval(
+        &request.id,
+        state,
+        &decision.decided_by,
+        decision.note.as_deref(),
+    )
+    .await?;
+    let payload = json!({
+        "approvalRequestId": request.id, "gateKey": request.gate_key, "decision": state.as_str(),
+        "decidedBy": decision.decided_by, "note": decision.note,
+    });
+    let event = NewEvent {
+        run_id: &request.run_id,
+        phase_id: Some(&request.phase_id),
+        kind: APPROVAL_DECIDED,
+        payload: &payload,
+        idempotency_key: &format!("{APPROVAL_DECIDED}:{}", request.id),
+    };
+    tx.append_event(&event).await?;
+    Ok(())
+}
+
+async fn run_event(
+    tx: &mut Tx,
+    run_id: &str,
+    kind: &str,
+    payload: &serde_json::Value,
+    key: &str,
+) -> Result<(), Error> {
+    tx.append_event(&NewEvent {
+        run_id,
+        phase_id: None,
+        kind,
+        payload,
+        idempotency_key: key,
+    })
+    .await?;
+    Ok(())
+}
+
+fn not_waiting(run_id: &str, state: RunState) -> Error {
+    let hint = match state {
+        RunState::Paused => {
+            "the run waits at a human gate: fix what it says, then `devflow resume`".to_owned()
+        }
+        RunState::Executing | RunState::Planning => {
+            format!("the run is not at a gate; `devflow status {run_id}` shows where it is")
+        }
+        _ => "the run has ended".to_owned(),
+    };
+    invalid(
+        format!("run {run_id} is {state}, not waiting for approval"),
+        hint,
+    )
+}

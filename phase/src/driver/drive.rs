@@ -1,0 +1,126 @@
+//! The driving loop: the next phase that is not completed, run (or re-entered) by the phase
+//! runner, until the run leaves `executing`.
+
+use devflow_core::{Class, Error, PhaseState, RunState};
+use devflow_db::{ApprovalRow, ApprovalState, PhaseRow, RunRow};
+use tokio_util::sync::CancellationToken;
+
+use super::specs::Loaded;
+use super::{Driver, Gate, Outcome};
+
+/// What the loop reads before each phase.
+pub(crate) struct Snapshot {
+    pub run: RunRow,
+    pub phases: Vec<PhaseRow>,
+    pub approvals: Vec<ApprovalRow>,
+}
+
+impl Driver {
+    /// Drives the run (whose lease the caller holds) until it stops.
+    pub(crate) async fn drive(
+        &self,
+        run_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Outcome, Error> {
+        let mut loaded: Option<Loaded> = None;
+        loop {
+            let snapshot = self.snapshot(run_id).await?;
+            if let Some(outcome) = stopped(&snapshot, None) {
+                return Ok(outcome);
+            }
+            let loaded = match &loaded {
+                Some(loaded) => loaded,
+                None => loaded.insert(Loaded::from_run(&snapshot.run)?),
+            };
+            let Some(row) = snapshot
+                .phases
+                .iter()
+                .find(|row| row.state != PhaseState::Completed)
+            else {
+                return Err(Error::corruption(
+                    "every phase completed but the run did not",
+                ));
+            };
+            let spec = self.spec(&snapshot.run, loaded, row, &snapshot.approvals)?;
+            tracing::info!(run = %run_id, phase = %row.phase_key, state = %row.state, restart = ?spec.restart, "driving phase");
+            if let Err(error) = self.runner.run(spec, cancel.clone()).await {
+                let after = self.snapshot(run_id).await?;
+                if let Some(outcome) = stopped(&after, Some(&error)) {
+                    return Ok(outcome);
+                }
+                return Err(error);
+            }
+        }
+    }
+
+    pub(crate) async fn snapshot(&self, run_id: &str) -> Result<Snapshot, Error> {
+        let id = run_id.to_owned();
+        self.db
+            .read(move |tx| {
+                Box::pin(async move {
+                    let Some(run) = tx.run(&id).await? else {
+                        return Err(Error::new(
+                            devflow_core::Code::RunNotFound,
+                            format!("run {id} does not exist"),
+                        )
+                        .with_hint("`devflow status` lists the runs"));
+                    };
+                    let phases = tx.phases(&id).await?;
+                    let approvals = tx.approvals(&id).await?;
+                    Ok(Snapshot {
+                        run,
+                        phases,
+                        approvals,
+                    })
+                })
+            })
+            .await
+    }
+}
+
+/// Where the run stands if it is not `executing` (or `planning`).
+fn stopped(snapshot: &Snapshot, error: Option<&Error>) -> Option<Outcome> {
+    let gate = || pending_gate(snapshot);
+    match snapshot.run.state {
+        RunState::Planning | RunState::Executing => None,
+        RunState::Completed => Some(Outcome::Completed),
+        RunState::Aborted => Some(Outcome::Aborted),
+        RunState::Failed => Some(Outcome::Failed {
+            reason: error
+                .filter(|error| error.class() == Class::Fatal)
+                .map_or_else(
+                    || "the run failed (see `devflow events`)".to_owned(),
+                    ToString::to_string,
+                ),
+        }),
+        RunState::AwaitingApproval => Some(Outcome::AwaitingApproval(gate().unwrap_or_default())),
+        RunState::Paused => Some(Outcome::Paused(gate().unwrap_or_default())),
+    }
+}
+
+/// The run's newest pending approval request.
+pub(crate) fn pending_gate(snapshot: &Snapshot) -> Option<Gate> {
+    let request = snapshot
+        .approvals
+        .iter()
+        .rev()
+        .find(|request| request.state == ApprovalState::Pending)?;
+    Some(gate_of(request, &snapshot.phases))
+}
+
+pub(crate) fn gate_of(request: &ApprovalRow, phases: &[PhaseRow]) -> Gate {
+    let phase_key = phases
+        .iter()
+        .find(|phase| phase.id == request.phase_id)
+        .map_or_else(|| request.phase_id.clone(), |phase| phase.phase_key.clone());
+    let hint = ["recoveryHint", "expectedArtifactPath"]
+        .iter()
+        .find_map(|key| request.payload.get(*key).and_then(|value| value.as_str()))
+        .map(str::to_owned);
+    Gate {
+        request_id: request.id.clone(),
+        gate_key: request.gate_key.clone(),
+        phase_key,
+        hint,
+    }
+}

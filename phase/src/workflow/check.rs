@@ -1,0 +1,329 @@
+//! Checking a parsed workflow file and resolving it: roles exist, keys and artifact paths are
+//! unique, artifact paths stay inside the worktree, instructions and schemas load and compile.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use devflow_core::{Code, Error, Schema};
+use serde_json::Value;
+use toml::Spanned;
+
+use super::file::{FilePhase, FileRole, FileWait, FileWorkflow, at};
+use super::{PhaseDef, Role, RoleCommand, Wait, Workflow};
+
+/// Instructions files and schemas bigger than this are refused.
+const INCLUDED_FILE_BYTES_MAX: u64 = 1024 * 1024;
+
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+    /// The workflow file's folder: schemas and instructions files are relative to it.
+    base: PathBuf,
+}
+
+pub(super) fn resolve(path: &Path, text: &str, file: FileWorkflow) -> Result<Workflow, Error> {
+    let base = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let checker = Checker { path, text, base };
+    checker.workflow(file)
+}
+
+impl Checker<'_> {
+    fn error<T>(
+        &self,
+        spanned: &Spanned<T>,
+        message: impl std::fmt::Display,
+        expected: &str,
+    ) -> Error {
+        at(
+            self.path,
+            self.text,
+            Some(spanned.span()),
+            Code::InvalidInput,
+            message,
+            expected,
+        )
+    }
+
+    fn workflow(&self, file: FileWorkflow) -> Result<Workflow, Error> {
+        if file.name.get_ref().trim().is_empty() {
+            return Err(self.error(
+                &file.name,
+                "the workflow name is empty",
+                "name = \"feature\"",
+            ));
+        }
+        let mut roles = BTreeMap::new();
+        for (name, role) in file.roles.get_ref() {
+            roles.insert(name.get_ref().clone(), self.role(name, role)?);
+        }
+        if file.phases.get_ref().is_empty() {
+            return Err(self.error(
+                &file.phases,
+                "the workflow has no phases",
+                "at least one [[phases]] table with key, role, artifact, schema and instructions",
+            ));
+        }
+        let mut keys = BTreeSet::new();
+        let mut artifacts = BTreeMap::new();
+        let mut phases = Vec::new();
+        for phase in file.phases.get_ref() {
+            let resolved = self.phase(phase, &roles)?;
+            if !keys.insert(resolved.key.clone()) {
+                return Err(self.error(
+                    &phase.get_ref().key,
+                    format!("duplicate phase key {:?}", resolved.key),
+                    "give every phase its own key",
+                ));
+            }
+            if let Some(other) = artifacts.insert(resolved.artifact.clone(), resolved.key.clone()) {
+                return Err(self.error(
+                    &phase.get_ref().artifact,
+                    format!(
+                        "phase {:?} writes the same artifact path as phase {other:?}",
+                        resolved.key
+                    ),
+                    "give every phase its own artifact path",
+                ));
+            }
+            phases.push(resolved);
+        }
+        Ok(Workflow {
+            name: file.name.into_inner(),
+            description: file.description,
+            source: self.path.display().to_string(),
+            roles,
+            phases,
+        })
+    }
+
+    fn role(&self, name: &Spanned<String>, role: &Spanned<FileRole>) -> Result<Role, Error> {
+        const EXPECTED: &str =
+            "command = [\"program\", \"arg\"] (an argv list) or command = \"a shell line\"";
+        let role_ref = role.get_ref();
+        let command = match role_ref.command.get_ref() {
+            toml::Value::String(line) if !line.trim().is_empty() => {
+                RoleCommand::Shell(line.clone())
+            }
+            toml::Value::Array(items) if !items.is_empty() => {
+                let argv: Option<Vec<String>> = items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_owned))
+                    .collect();
+                match argv {
+                    Some(argv) if !argv[0].is_empty() => RoleCommand::Argv(argv),
+                    _ => {
+                        return Err(self.error(
+                            &role_ref.command,
+                            format!(
+                                "role {:?}: command must be a list of strings",
+                                name.get_ref()
+                            ),
+                            EXPECTED,
+                        ));
+                    }
+                }
+            }
+            _ => {
+                return Err(self.error(
+                    &role_ref.command,
+                    format!(
+                        "role {:?}: command is empty or not a list or string",
+                        name.get_ref()
+                    ),
+                    EXPECTED,
+                ));
+            }
+        };
+        Ok(Role {
+            command,
+            env: role_ref.env.clone(),
+        })
+    }
+
+    fn phase(
+        &self,
+        phase: &Spanned<FilePhase>,
+        roles: &BTreeMap<String, Role>,
+    ) -> Result<PhaseDef, Error> {
+        let file = phase.get_ref();
+        let key = file.key.get_ref().trim();
+        if key.is_empty() {
+            return Err(self.error(&file.key, "the phase key is empty", "key = \"plan\""));
+        }
+        if !roles.contains_key(file.role.get_ref()) {
+            let known: Vec<&str> = roles.keys().map(String::as_str).collect();
+            return Err(self.error(
+                &file.role,
+                format!(
+                    "phase {key:?} names role {:?}, which does not exist",
+                    file.role.get_ref()
+                ),
+                &format!(
+                    "one of the roles defined under [roles]: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let artifact = self.artifact(&file.artifact)?;
+        let (schema_id, schema) = self.schema(&file.schema)?;
+        let instructions = self.instructions(phase)?;
+        if let Some(gate) = &file.approval_gate
+            && gate.get_ref().trim().is_empty()
+        {
+            return Err(self.error(
+                gate,
+                "the approval gate name is empty",
+                "approval_gate = \"plan_review\"",
+            ));
+        }
+        Ok(PhaseDef {
+            key: key.to_owned(),
+            role: file.role.get_ref().clone(),
+            artifact,
+            schema_id,
+            schema,
+            instructions,
+            approval_gate: file
+                .approval_gate
+                .as_ref()
+                .map(|gate| gate.get_ref().trim().to_owned()),
+            wait: wait(file.wait.as_ref()),
+        })
+    }
+
+    /// A relative path without `..`, normalized (`./a//b` is `a/b`).
+    fn artifact(&self, artifact: &Spanned<String>) -> Result<String, Error> {
+        let expected = "a path relative to the worktree, without `..`, e.g. artifacts/plan.json";
+        let path = Path::new(artifact.get_ref());
+        let mut parts = Vec::new();
+        for component in path.components() {
+            match component {
+                Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+                Component::CurDir => {}
+                Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                    let message = format!(
+                        "artifact path {:?} escapes the worktree",
+                        artifact.get_ref()
+                    );
+                    return Err(at(
+                        self.path,
+                        self.text,
+                        Some(artifact.span()),
+                        Code::ArtifactOutsideWorktree,
+                        message,
+                        expected,
+                    ));
+                }
+            }
+        }
+        if parts.is_empty() {
+            return Err(self.error(artifact, "the artifact path is empty", expected));
+        }
+        Ok(parts.join("/"))
+    }
+
+    fn schema(&self, schema: &Spanned<String>) -> Result<(String, Value), Error> {
+        let id = schema.get_ref().clone();
+        let file = self.base.join(&id);
+        let text = self.included(
+            schema,
+            &file,
+            "a JSON Schema file, relative to the workflow file",
+        )?;
+        let value: Value = serde_json::from_str(&text).map_err(|error| {
+            Error::new(
+                Code::SchemaInvalid,
+                format!(
+                    "{}:{}:{}: the schema is not JSON: {error} (named at {})",
+                    file.display(),
+                    error.line(),
+                    error.column(),
+                    self.place(schema)
+                ),
+            )
+            .with_hint("a JSON Schema document")
+        })?;
+        Schema::compile(&id, &value).map_err(|error| {
+            let hint = error.recovery_hint().unwrap_or("fix the schema").to_owned();
+            Error::new(
+                Code::SchemaInvalid,
+                format!(
+                    "{}: {} (file {})",
+                    self.place(schema),
+                    error.message(),
+                    file.display()
+                ),
+            )
+            .with_hint(hint)
+        })?;
+        Ok((id, value))
+    }
+
+    fn instructions(&self, phase: &Spanned<FilePhase>) -> Result<String, Error> {
+        let file = phase.get_ref();
+        let expected =
+            "instructions = \"...\" or instructions_file = \"prompts/plan.md\" (one of them)";
+        match (&file.instructions, &file.instructions_file) {
+            (Some(text), None) => Ok(text.get_ref().clone()),
+            (None, Some(name)) => self.included(
+                name,
+                &self.base.join(name.get_ref()),
+                "an instructions file, relative to the workflow file",
+            ),
+            (Some(_), Some(name)) => Err(self.error(
+                name,
+                "both instructions and instructions_file are set",
+                expected,
+            )),
+            (None, None) => Err(self.error(&file.key, "the phase has no instructions", expected)),
+        }
+    }
+
+    /// Reads a file the workflow names; a missing or oversized one is an error at its name.
+    fn included(
+        &self,
+        name: &Spanned<String>,
+        file: &Path,
+        expected: &str,
+    ) -> Result<String, Error> {
+        let too_big =
+            std::fs::metadata(file).is_ok_and(|meta| meta.len() > INCLUDED_FILE_BYTES_MAX);
+        if too_big {
+            return Err(self.error(
+                name,
+                format!("{} is bigger than 1 MiB", file.display()),
+                expected,
+            ));
+        }
+        std::fs::read_to_string(file).map_err(|error| {
+            self.error(
+                name,
+                format!("cannot read {}: {error}", file.display()),
+                expected,
+            )
+        })
+    }
+
+    /// `file:line:column` of a spanned value.
+    fn place<T>(&self, spanned: &Spanned<T>) -> String {
+        let (line, column) = super::file::line_column(self.text, spanned.span().start);
+        format!("{}:{line}:{column}", self.path.display())
+    }
+}
+
+fn wait(file: Option<&FileWait>) -> Wait {
+    let default = Wait::default();
+    let Some(file) = file else { return default };
+    Wait {
+        timeout_ms: file.timeout_ms.unwrap_or(default.timeout_ms),
+        poll_ms: file.poll_ms.unwrap_or(default.poll_ms),
+        stable_ms: file.stable_ms.unwrap_or(default.stable_ms),
+        max_hung_ms: file.max_hung_ms.unwrap_or(default.max_hung_ms),
+        max_artifact_bytes: file
+            .max_artifact_bytes
+            .unwrap_or(default.max_artifact_bytes),
+    }
+}

@@ -1,0 +1,111 @@
+//! The workflow file as written: TOML with spans, so every mistake can name its line.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+
+use devflow_core::{Code, Error};
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileWorkflow {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    pub roles: Spanned<BTreeMap<Spanned<String>, Spanned<FileRole>>>,
+    pub phases: Spanned<Vec<Spanned<FilePhase>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileRole {
+    /// An argv list or one shell string; checked by hand for a clearer message.
+    pub command: Spanned<toml::Value>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FilePhase {
+    pub key: Spanned<String>,
+    pub role: Spanned<String>,
+    pub artifact: Spanned<String>,
+    pub schema: Spanned<String>,
+    pub instructions: Option<Spanned<String>>,
+    pub instructions_file: Option<Spanned<String>>,
+    pub approval_gate: Option<Spanned<String>>,
+    pub wait: Option<FileWait>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileWait {
+    pub timeout_ms: Option<u64>,
+    pub poll_ms: Option<u64>,
+    pub stable_ms: Option<u64>,
+    pub max_hung_ms: Option<u64>,
+    pub max_artifact_bytes: Option<u64>,
+}
+
+/// Parses the TOML; a syntax error, an unknown key or a wrong type names its place.
+pub(super) fn parse(path: &Path, text: &str) -> Result<FileWorkflow, Error> {
+    toml::from_str(text).map_err(|error| {
+        let message = error.message().trim().to_owned();
+        let expected = if message.starts_with("unknown field") {
+            "remove the key or fix its spelling (see README: the workflow file)"
+        } else {
+            "see README: the workflow file, for the keys and their types"
+        };
+        at(
+            path,
+            text,
+            error.span(),
+            Code::InvalidInput,
+            message,
+            expected,
+        )
+    })
+}
+
+/// An error about the workflow file at `span`: `file:line:column: message`, hint `expected`.
+pub(super) fn at(
+    path: &Path,
+    text: &str,
+    span: Option<Range<usize>>,
+    code: Code,
+    message: impl std::fmt::Display,
+    expected: impl Into<String>,
+) -> Error {
+    let (line, column) = line_column(text, span.map_or(0, |span| span.start));
+    Error::new(
+        code,
+        format!("{}:{line}:{column}: {message}", path.display()),
+    )
+    .with_hint(expected)
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_column;
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        assert_eq!(line_column("abc", 0), (1, 1));
+        assert_eq!(line_column("a\nbc", 3), (2, 2));
+        assert_eq!(line_column("a\n", 99), (2, 1));
+    }
+}
