@@ -24,6 +24,7 @@ impl TmuxAdapter {
             )
             .with_hint("rebootstrap the session before sending it a prompt"));
         }
+        self.leave_modes(pane, &ready).await?;
         self.paste(pane, text).await?;
         // The text is in the agent's input now. Whatever fails from here on must not be
         // retried by pasting again, so no error below is recoverable.
@@ -36,6 +37,14 @@ impl TmuxAdapter {
                 ),
                 _ => error,
             })
+    }
+
+    /// Takes the pane out of copy mode (a person scrolling back), where Enter would go to tmux.
+    async fn leave_modes(&self, pane: &str, view: &PaneView) -> Result<()> {
+        if view.in_mode {
+            self.server.run_ok(&["copy-mode", "-q", "-t", pane]).await?;
+        }
+        Ok(())
     }
 
     /// `load-buffer` from stdin (no quoting, no size limit of an argument), then `paste-buffer`
@@ -73,6 +82,7 @@ impl TmuxAdapter {
             .wait_settled(pane, false, self.config.paste_visible_timeout_ms)
             .await?;
         for attempt in 1..=self.config.enter_attempts_max.max(1) {
+            self.leave_modes(pane, &view).await?;
             self.server
                 .run_ok(&["send-keys", "-t", pane, "Enter"])
                 .await?;

@@ -9,14 +9,15 @@ use devflow_core::{Code, Error, Result, hash_bytes};
 use super::TmuxAdapter;
 use crate::now_ms;
 
-const FORMAT: &str =
-    "#{pane_id} #{pane_dead} #{pane_dead_status} #{cursor_x} #{cursor_y} #{@devflow_screen}";
+const FORMAT: &str = "#{pane_id} #{pane_dead} #{pane_dead_status} #{pane_in_mode} #{cursor_x} #{cursor_y} #{@devflow_screen}";
 
 /// One look at a pane.
 #[derive(Debug, Clone)]
 pub(super) struct PaneView {
     pub dead: bool,
     pub dead_status: Option<i32>,
+    /// In copy mode or another mode, where keys go to tmux instead of the agent.
+    pub in_mode: bool,
     /// Hash of the visible screen and the cursor position.
     pub screen_hash: String,
     /// Epoch ms at which `screen_hash` was first seen.
@@ -59,18 +60,19 @@ impl TmuxAdapter {
         ];
         let output = self.server.run_ok(&args).await?;
         let (first, screen) = output.split_once('\n').unwrap_or((output.as_str(), ""));
-        let fields: Vec<&str> = first.splitn(6, ' ').collect();
-        if fields.first() != Some(&pane) || fields.len() < 6 {
+        let fields: Vec<&str> = first.splitn(7, ' ').collect();
+        if fields.first() != Some(&pane) || fields.len() < 7 {
             // display-message answers even for a missing pane, with empty fields.
             return Err(not_found(pane));
         }
-        let screen_hash = hash_bytes(format!("{} {}\n{screen}", fields[3], fields[4]).as_bytes());
+        let screen_hash = hash_bytes(format!("{} {}\n{screen}", fields[4], fields[5]).as_bytes());
         let changed_at_ms = self
-            .remember_screen(pane, &screen_hash, ScreenMark::parse(fields[5]))
+            .remember_screen(pane, &screen_hash, ScreenMark::parse(fields[6]))
             .await?;
         Ok(PaneView {
             dead: fields[1] == "1",
             dead_status: fields[2].parse().ok(),
+            in_mode: fields[3] == "1",
             screen_hash,
             changed_at_ms,
             blank: screen.trim().is_empty(),

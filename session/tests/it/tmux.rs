@@ -23,11 +23,18 @@ pub struct TmuxWorld {
 impl TmuxWorld {
     /// `None` (after a loud SKIPPED) when tmux is not installed; under `CI=true` that fails.
     pub fn new() -> Option<TmuxWorld> {
+        TmuxWorld::with_config(|_| {})
+    }
+
+    /// [`TmuxWorld::new`] with the adapter's config adjusted by `adjust`.
+    pub fn with_config(adjust: impl FnOnce(&mut TmuxConfig)) -> Option<TmuxWorld> {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["tmux-tmpdir", "worktree", "state"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        match TmuxAdapter::new(config(dir.path())) {
+        let mut config = config(dir.path());
+        adjust(&mut config);
+        match TmuxAdapter::new(config) {
             Ok(adapter) => Some(TmuxWorld { dir, adapter }),
             Err(error) if error.is(Code::TmuxMissing) => {
                 assert!(
@@ -115,6 +122,26 @@ impl TmuxWorld {
             stray.is_empty(),
             "a default tmux socket appeared: {stray:?}"
         );
+    }
+}
+
+impl TmuxWorld {
+    /// Runs a tmux command on the world's server, as a person at the terminal would.
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(self.adapter.socket_path())
+            .args(args)
+            .env("TMUX_TMPDIR", self.dir.path().join("tmux-tmpdir"))
+            .env_remove("TMUX")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Prompts into agent-sim through tmux: intact byte for byte, exactly once, artifact written.
 
-use devflow_session::{SessionAdapter, render_prompt};
+use devflow_core::{Class, Code};
+use devflow_session::{RetryPolicy, SessionAdapter, render_prompt, retry_recoverable};
 use serde_json::{Value, json};
 
 use super::TmuxWorld;
@@ -107,6 +108,67 @@ async fn slow_and_invalid_scenarios_write_through_agent_sim() {
     assert_eq!(
         serde_json::from_slice::<Value>(&std::fs::read(&artifact).unwrap()).unwrap(),
         json!({"slow": [1, 2, 3]})
+    );
+    world.finish(&[&handle]).await;
+}
+
+#[tokio::test]
+async fn a_pane_left_in_copy_mode_still_gets_its_prompt_submitted() {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    let handle = world.start("planner").await;
+    world.transcript_with(&handle, "agent-sim ready").await;
+    let pane = handle.tmux_pane.as_deref().unwrap();
+    world.tmux(&["copy-mode", "-t", pane]);
+    assert_eq!(
+        world
+            .tmux(&["display-message", "-p", "-t", pane, "#{pane_in_mode}"])
+            .trim(),
+        "1"
+    );
+
+    let envelope = envelope("out/plan.json", 1, "Scenario: ok");
+    world.adapter.send_prompt(&handle, &envelope).await.unwrap();
+    world.transcript_with(&handle, "wrote artifact").await;
+    assert_eq!(world.logged_prompts(), [render_prompt(&envelope)]);
+    world.finish(&[&handle]).await;
+}
+
+#[tokio::test]
+async fn an_agent_that_never_takes_the_prompt_needs_a_human_and_gets_no_second_paste() {
+    let Some(world) = TmuxWorld::with_config(|config| {
+        config.paste_visible_timeout_ms = 300;
+        config.submit_verify_timeout_ms = 300;
+    }) else {
+        return;
+    };
+    let handle = world.start("planner").await;
+    let hang = envelope("out/plan.json", 1, "Scenario: hang");
+    world.adapter.send_prompt(&handle, &hang).await.unwrap();
+    world.transcript_with(&handle, "thinking…").await;
+
+    // The hung agent reads nothing: the paste cannot be confirmed, and retrying must not paste
+    // again, so the error is for a person, not for retry_recoverable.
+    let unseen = envelope("out/plan.json", 2, "Scenario: ok");
+    let policy = RetryPolicy {
+        backoff_initial_ms: 1,
+        ..RetryPolicy::default()
+    };
+    let error = retry_recoverable("send", &policy, || {
+        world.adapter.send_prompt(&handle, &unseen)
+    })
+    .await
+    .unwrap_err();
+    assert!(error.is(Code::PromptSendExhausted), "{error}");
+    assert_eq!(error.class(), Class::HumanRequired);
+
+    let handle = world.adapter.rebootstrap(&handle).await.unwrap();
+    world.adapter.send_prompt(&handle, &unseen).await.unwrap();
+    world.transcript_with(&handle, "wrote artifact").await;
+    assert_eq!(
+        world.logged_prompts(),
+        [render_prompt(&hang), render_prompt(&unseen)]
     );
     world.finish(&[&handle]).await;
 }
