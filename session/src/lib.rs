@@ -6,6 +6,16 @@
 //! failures are `session_unavailable`, fatal ones `session_backend_failed`, a missing tmux
 //! `tmux_missing`, a session that no longer exists `session_not_found`.
 //!
+//! Three ways to run an agent:
+//!
+//! - [`fake::FakeAdapter`]: in-process, scripted by the vocabulary below, its sessions and a
+//!   delivery log persisted in a directory so that a restarted process finds them again and
+//!   tests can prove "exactly once" ([`fake::FakeAdapter::deliveries`]).
+//! - [`tmux::TmuxAdapter`]: the real backend, on devflow's private tmux server (own socket, own
+//!   config); the only code of devflow that starts tmux.
+//! - [`agent_sim`]: not an adapter but the program an adapter can run in a pane — a terminal app
+//!   that behaves like an agent and follows the same vocabulary.
+//!
 //! # The scenario vocabulary
 //!
 //! The fake adapter and `devflow agent-sim` both play agents scripted by lines of the prompt
