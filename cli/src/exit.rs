@@ -26,14 +26,16 @@ pub fn finish(result: Result<Status, Error>) -> ExitCode {
 }
 
 pub fn status_of(error: &Error) -> Status {
+    if caused_by_input(error.code()) {
+        return BAD_INPUT;
+    }
     match error.class() {
         Class::HumanRequired => WAITING,
-        Class::Recoverable => FAILED,
-        Class::Fatal if caused_by_input(error.code()) => BAD_INPUT,
-        Class::Fatal => FAILED,
+        Class::Recoverable | Class::Fatal => FAILED,
     }
 }
 
+/// Refusals of what a person asked for (whatever their class elsewhere): exit 2.
 fn caused_by_input(code: Code) -> bool {
     matches!(
         code,

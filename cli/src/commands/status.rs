@@ -69,7 +69,7 @@ fn print_run(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) {
     );
     println!("worktree {}", run.worktree);
     println!();
-    println!("{:<20} {:<18} {}", "PHASE", "STATE", "ATTEMPTS");
+    println!("{:<20} {:<18} ATTEMPTS", "PHASE", "STATE");
     for phase in phases {
         println!(
             "{:<20} {:<18} {}",
@@ -80,10 +80,7 @@ fn print_run(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) {
     }
     if !gates.is_empty() {
         println!();
-        println!(
-            "{:<32} {:<20} {:<10} {}",
-            "GATE", "PHASE", "STATE", "DECIDED BY"
-        );
+        println!("{:<32} {:<20} {:<10} DECIDED BY", "GATE", "PHASE", "STATE");
         for gate in gates {
             let phase = phases
                 .iter()
@@ -114,8 +111,8 @@ fn print_runs(runs: &[RunRow], as_json: bool) {
         return;
     }
     println!(
-        "{:<38} {:<16} {:<18} {}",
-        "RUN", "WORKFLOW", "STATE", "UPDATED (epoch ms)"
+        "{:<38} {:<16} {:<18} UPDATED (epoch ms)",
+        "RUN", "WORKFLOW", "STATE"
     );
     for run in runs {
         println!(

@@ -1,0 +1,52 @@
+//! `kill -9` of the driver while it waits for an artifact, then `devflow resume`.
+
+use std::time::Duration;
+
+use crate::support::{Phase, World, finish, instructions};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_while_waiting_then_resume_completes_with_each_prompt_once() {
+    for (backend, world) in World::on_every_backend().await {
+        let plan = Phase {
+            instructions: instructions("plan", "slow", "ok", "Slow-Ms: 4500"),
+            stable_ms: 2_000,
+            ..Phase::new("plan", "slow")
+        };
+        let build = Phase {
+            role: "builder",
+            ..Phase::new("build", "ok")
+        };
+        let workflow = world.workflow(&[plan, build]);
+        let mut child = world.spawn(&["run", workflow.to_str().unwrap(), "--run-id", "k9"]);
+        crate::support::eventually("the plan's artifact wait", Duration::from_secs(60), || {
+            let run = world.devflow(&["status", "k9", "--json"]);
+            run.code == 0
+                && serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()["phases"][0]["state"]
+                    == "awaiting_artifact"
+        });
+        child.kill().unwrap(); // SIGKILL
+        let killed = finish(child, &["run"]);
+        assert_ne!(killed.code, 0);
+
+        let run = world.devflow(&["resume", "k9"]);
+        assert_eq!(run.code, 0, "{backend}: {run:?}");
+        assert_eq!(world.status("k9")["state"], "completed", "{backend}");
+        let prompts = world.prompts();
+        assert_eq!(
+            prompts.len(),
+            2,
+            "{backend}: each prompt delivered exactly once: {prompts:#?}"
+        );
+        assert!(
+            prompts[0].contains("Write the plan plan")
+                && prompts[1].contains("Write the build plan")
+        );
+        let sent = world
+            .events("k9")
+            .iter()
+            .filter(|e| e["type"] == "prompt.sent")
+            .count();
+        assert_eq!(sent, 2, "{backend}");
+        assert_eq!(world.artifact("plan")["title"], "plan");
+    }
+}

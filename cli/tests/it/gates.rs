@@ -1,0 +1,67 @@
+//! What the agent gets wrong: an invalid artifact repaired, no artifact at all (a human gate).
+
+use crate::support::{Phase, World, instructions};
+
+#[test]
+fn an_invalid_artifact_is_repaired_once() {
+    let world = World::new();
+    let workflow = world.workflow(&[Phase::new("plan", "invalid")]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "inv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let kinds: Vec<String> = world
+        .events("inv")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    for kind in [
+        "artifact.invalid",
+        "prompt.repaired",
+        "artifact.validated",
+        "run.completed",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
+    let prompts = world.prompts();
+    assert_eq!(prompts.len(), 2, "{prompts:#?}");
+    assert!(
+        prompts[1].contains("Scenario: ok"),
+        "the repair prompt carries the repair scenario"
+    );
+    assert_eq!(world.artifact("plan")["title"], "plan");
+}
+
+#[test]
+fn no_artifact_stops_at_a_human_gate_and_resume_retries_with_a_fresh_agent() {
+    let world = World::new();
+    let plan = Phase {
+        instructions: instructions("plan", "none", "none", ""),
+        timeout_ms: 1_500,
+        ..Phase::new("plan", "none")
+    };
+    let workflow = world.workflow(&[plan]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "gate"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stdout.contains("paused at a human gate"), "{run:?}");
+    let status = world.status("gate");
+    assert_eq!(status["state"], "paused");
+    assert_eq!(status["phases"][0]["state"], "failed");
+    assert_eq!(status["gates"][0]["state"], "pending");
+    assert_eq!(world.prompts().len(), 2, "the prompt and its one repair");
+
+    // The agent still writes nothing: resume retries the phase (a new attempt, a fresh agent)
+    // and stops at the gate again.
+    let run = world.devflow(&["resume", "gate"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let status = world.status("gate");
+    assert_eq!(status["gates"][0]["state"], "approved");
+    assert_eq!(status["gates"][0]["decided_by"], "tester");
+    assert_eq!(status["gates"][1]["state"], "pending");
+    assert!(status["phases"][0]["attempts"].as_u64().unwrap() >= 3);
+    let events = world.events("gate");
+    assert!(events.iter().any(|e| e["type"] == "run.resumed"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "phase.started" && e["payload"]["restart"] == "after_gate")
+    );
+}

@@ -1,0 +1,171 @@
+//! Bad input refused before anything is written; one driver per run; every example parses.
+
+use std::time::Duration;
+
+use devflow_phase::Workflow;
+
+use crate::support::{PLAN_SCHEMA, Phase, World, finish, instructions, repo_root};
+
+/// Writes `text` as a workflow (with a schema, a bad schema and a prompt beside it) and runs it.
+fn refused(text: &str, line: usize, says: &str) {
+    let world = World::new();
+    let dir = world.worktree().join("flow");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plan.schema.json"), PLAN_SCHEMA).unwrap();
+    std::fs::write(dir.join("bad.schema.json"), r#"{"type": "no-such-type"}"#).unwrap();
+    std::fs::write(dir.join("plan.md"), "Plan.").unwrap();
+    std::fs::write(dir.join("workflow.toml"), text).unwrap();
+    let run = world.devflow(&["run", "flow/workflow.toml", "--run-id", "bad"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let expected = format!("workflow.toml:{line}:");
+    assert!(
+        run.stderr.contains("error: ") && run.stderr.contains(&expected),
+        "no {expected} in {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(says), "no {says:?} in {}", run.stderr);
+    assert!(run.stderr.contains("  hint: "), "{}", run.stderr);
+    assert!(
+        !world.worktree().join(".devflow").exists(),
+        "nothing is written for a bad workflow"
+    );
+}
+
+const HEAD: &str = "name = \"bad\"\n[roles.a]\ncommand = [\"devflow\", \"agent-sim\"]\n";
+
+fn phase(key: &str, body: &str) -> String {
+    format!(
+        "[[phases]]\nkey = \"{key}\"\nrole = \"a\"\nartifact = \"out/{key}.json\"\nschema = \"plan.schema.json\"\n{body}\n"
+    )
+}
+
+#[test]
+fn a_bad_workflow_file_exits_2_naming_the_line() {
+    let ok = "instructions = \"Plan.\"";
+    refused(
+        &format!("{HEAD}{}", phase("p", &format!("{ok}\ncolour = \"red\""))),
+        10,
+        "unknown field `colour`",
+    );
+    refused(
+        &format!(
+            "{HEAD}{}",
+            phase("p", ok).replace("role = \"a\"", "role = \"ghost\"")
+        ),
+        6,
+        "role \"ghost\"",
+    );
+    refused(
+        &format!(
+            "{HEAD}{}",
+            phase("p", ok).replace("plan.schema.json", "bad.schema.json")
+        ),
+        8,
+        "does not compile",
+    );
+    refused(
+        &format!(
+            "{HEAD}{}",
+            phase("p", ok).replace("out/p.json", "../p.json")
+        ),
+        7,
+        "escapes the worktree",
+    );
+    refused(
+        &format!(
+            "{HEAD}{}",
+            phase("p", ok).replace("out/p.json", "/tmp/p.json")
+        ),
+        7,
+        "escapes the worktree",
+    );
+    refused(
+        &format!(
+            "{HEAD}{}{}",
+            phase("p", ok),
+            phase("p", ok).replace("out/p.json", "out/q.json")
+        ),
+        11,
+        "duplicate phase key",
+    );
+    refused(
+        &format!(
+            "{HEAD}{}{}",
+            phase("p", ok),
+            phase("q", ok).replace("out/q.json", "out/p.json")
+        ),
+        13,
+        "same artifact path",
+    );
+    refused(
+        &format!("{HEAD}{}", phase("p", "instructions_file = \"missing.md\"")),
+        9,
+        "cannot read",
+    );
+    refused(
+        &HEAD.replace("[roles.a]", "phases = []\n[roles.a]"),
+        2,
+        "no phases",
+    );
+}
+
+#[test]
+fn a_second_driver_of_an_active_run_is_refused() {
+    let world = World::new();
+    let plan = Phase {
+        instructions: instructions("plan", "slow", "ok", "Slow-Ms: 2400"),
+        stable_ms: 1_500,
+        ..Phase::new("plan", "slow")
+    };
+    let workflow = world.workflow(&[plan]);
+    let workflow = workflow.to_str().unwrap();
+    let first = world.spawn(&["run", workflow, "--run-id", "one"]);
+    // The first prompt is out: the run exists and its driver is waiting for the slow artifact.
+    crate::support::eventually("the first prompt", Duration::from_secs(60), || {
+        world.prompts().len() == 1
+    });
+    for args in [
+        vec!["resume", "one"],
+        vec!["approve", "one"],
+        vec!["run", workflow, "--run-id", "one"],
+    ] {
+        let second = world.devflow(&args);
+        assert_eq!(second.code, 2, "{args:?}: {second:?}");
+        assert!(
+            second
+                .stderr
+                .contains("being driven by another devflow process"),
+            "{args:?}: {}",
+            second.stderr
+        );
+        assert!(
+            second.stderr.contains("lease expires in"),
+            "{}",
+            second.stderr
+        );
+    }
+    let first = finish(first, &["run"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(world.prompts().len(), 1);
+}
+
+#[test]
+fn every_example_workflow_parses() {
+    let mut found = 0;
+    let mut dirs = vec![repo_root().join("examples")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "toml") {
+                Workflow::load(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+                found += 1;
+            }
+        }
+    }
+    assert!(
+        found >= 5,
+        "the feature example and the four agents: found {found}"
+    );
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the built `devflow` binary in real tmux, agents played by `devflow agent-sim`.
+//! Each test has its own worktree, tmux server and `TMUX_TMPDIR`.
+
+mod crash;
+mod example;
+mod gates;
+mod input;
+mod support;

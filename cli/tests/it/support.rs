@@ -1,0 +1,249 @@
+//! One place for the end-to-end helpers: a worktree with its own tmux server, the devflow
+//! binary run in it with deadlines, workflows written for a test, agent-sim's prompt log.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use devflow_db::testing::TestDb;
+use serde_json::Value;
+
+pub const DEVFLOW: &str = env!("CARGO_BIN_EXE_devflow");
+/// Longest a driving command may take in these tests.
+pub const COMMAND_DEADLINE: Duration = Duration::from_secs(120);
+
+/// A worktree, its tmux server, and the database a test drives runs on.
+pub struct World {
+    dir: tempfile::TempDir,
+    /// `--db` for every command; `None` uses the default SQLite file in the worktree.
+    pub db_url: Option<String>,
+    _test_db: Option<TestDb>,
+}
+
+impl World {
+    /// The default database (`.devflow/devflow.db` in the worktree).
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["wt", "tmux-tmpdir", "wf"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        World {
+            dir,
+            db_url: None,
+            _test_db: None,
+        }
+    }
+
+    /// Every backend `devflow_db::testing` offers: SQLite, and PostgreSQL when
+    /// `DEVFLOW_TEST_DATABASE_URL` is set (under CI=true it must be).
+    pub async fn on_every_backend() -> Vec<(String, World)> {
+        let mut worlds = Vec::new();
+        for test_db in devflow_db::testing::backends().await {
+            let mut world = World::new();
+            world.db_url = Some(test_db.url.clone());
+            let name = test_db.name.to_owned();
+            world._test_db = Some(test_db);
+            worlds.push((name, world));
+        }
+        worlds
+    }
+
+    pub fn worktree(&self) -> PathBuf {
+        self.dir.path().join("wt")
+    }
+
+    pub fn sim_log(&self) -> PathBuf {
+        self.dir.path().join("agent-sim.log")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(DEVFLOW);
+        command
+            .args(args)
+            .current_dir(self.worktree())
+            .env("TMUX_TMPDIR", self.dir.path().join("tmux-tmpdir"))
+            .env("DEVFLOW_AGENT_SIM_LOG", self.sim_log())
+            .env("NO_COLOR", "1")
+            .env("USER", "tester")
+            .env_remove("DEVFLOW_DATABASE_URL")
+            .env_remove("TMUX")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(url) = &self.db_url {
+            command.env("DEVFLOW_DATABASE_URL", url);
+        }
+        command
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).spawn().unwrap()
+    }
+
+    /// Runs devflow to its end (killed and failed past [`COMMAND_DEADLINE`]).
+    pub fn devflow(&self, args: &[&str]) -> Run {
+        finish(self.spawn(args), args)
+    }
+
+    /// Writes a workflow file with `phases` (each role `agent-sim` of that name) and the plan schema.
+    pub fn workflow(&self, phases: &[Phase]) -> PathBuf {
+        let wf = self.dir.path().join("wf");
+        std::fs::write(wf.join("plan.schema.json"), PLAN_SCHEMA).unwrap();
+        let mut text = String::from("name = \"e2e\"\n");
+        let mut roles: Vec<&str> = phases.iter().map(|phase| phase.role).collect();
+        roles.dedup();
+        for role in roles {
+            text += &format!(
+                "\n[roles.{role}]\ncommand = [\"devflow\", \"agent-sim\", \"--work-ms\", \"60\"]\n"
+            );
+        }
+        for phase in phases {
+            text += &format!(
+                "\n[[phases]]\nkey = \"{key}\"\nrole = \"{role}\"\nartifact = \"out/{key}.json\"\nschema = \"plan.schema.json\"\ninstructions = '''\n{instructions}'''\n",
+                key = phase.key,
+                role = phase.role,
+                instructions = phase.instructions,
+            );
+            if let Some(gate) = phase.gate {
+                text += &format!("approval_gate = \"{gate}\"\n");
+            }
+            text += &format!(
+                "\n[phases.wait]\ntimeout_ms = {}\nstable_ms = {}\npoll_ms = 20\n",
+                phase.timeout_ms, phase.stable_ms
+            );
+        }
+        let path = wf.join("workflow.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `status RUN --json`.
+    pub fn status(&self, run_id: &str) -> Value {
+        let run = self.devflow(&["status", run_id, "--json"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        serde_json::from_str(&run.stdout).unwrap()
+    }
+
+    /// `events RUN --json`, one object per line.
+    pub fn events(&self, run_id: &str) -> Vec<Value> {
+        let run = self.devflow(&["events", run_id, "--json"]);
+        assert_eq!(run.code, 0, "{run:?}");
+        run.stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// Every prompt agent-sim received, in order.
+    pub fn prompts(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.sim_log()).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["prompt"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    pub fn artifact(&self, key: &str) -> Value {
+        let path = self.worktree().join("out").join(format!("{key}.json"));
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    }
+}
+
+impl Drop for World {
+    /// Stops this worktree's tmux server (and so its agents).
+    fn drop(&mut self) {
+        let socket = self.worktree().join(".devflow").join("tmux.sock");
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .arg("kill-server")
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A phase of a test workflow.
+pub struct Phase {
+    pub key: &'static str,
+    pub role: &'static str,
+    pub instructions: String,
+    pub gate: Option<&'static str>,
+    pub timeout_ms: u64,
+    /// Longer than the gap between two chunks of a `slow` agent.
+    pub stable_ms: u64,
+}
+
+impl Phase {
+    /// A phase whose agent plays `scenario` and, asked to repair, `repair` (default ok).
+    pub fn new(key: &'static str, scenario: &str) -> Phase {
+        Phase {
+            key,
+            role: "agent",
+            instructions: instructions(key, scenario, "ok", ""),
+            gate: None,
+            timeout_ms: 30_000,
+            stable_ms: 150,
+        }
+    }
+}
+
+pub fn instructions(key: &str, scenario: &str, repair: &str, extra: &str) -> String {
+    format!(
+        "Write the {key} plan.\nScenario: {scenario}\nRepair-Scenario: {repair}\n{extra}\n```json\n{{\"title\": \"{key}\", \"steps\": [\"one\", \"two\"]}}\n```\n"
+    )
+}
+
+pub const PLAN_SCHEMA: &str = r#"{"type": "object", "required": ["title", "steps"], "properties": {"title": {"type": "string", "minLength": 1}, "steps": {"type": "array", "items": {"type": "string"}}}}"#;
+
+/// A finished devflow command.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn finish(mut child: Child, args: &[&str]) -> Run {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > COMMAND_DEADLINE {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "devflow {args:?} took longer than {COMMAND_DEADLINE:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Polls `check` until it holds or `deadline` passes.
+pub fn eventually(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
