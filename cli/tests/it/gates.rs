@@ -65,3 +65,39 @@ fn no_artifact_stops_at_a_human_gate_and_resume_retries_with_a_fresh_agent() {
             .any(|e| e["type"] == "phase.started" && e["payload"]["restart"] == "after_gate")
     );
 }
+
+#[test]
+fn abort_ends_a_waiting_run_and_stops_its_agents() {
+    let world = World::new();
+    let plan = Phase {
+        gate: Some("plan_review"),
+        ..Phase::new("plan", "ok")
+    };
+    let workflow = world.workflow(&[plan]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "ab"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let run = world.devflow(&["abort", "ab"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let status = world.status("ab");
+    assert_eq!(status["state"], "aborted");
+    assert_eq!(status["gates"][0]["state"], "rejected");
+    assert!(
+        world
+            .events("ab")
+            .iter()
+            .any(|e| e["type"] == "run.aborted" && e["idempotency_key"] == "run.aborted:ab")
+    );
+    let socket = world.worktree().join(".devflow/tmux.sock");
+    let panes = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .args(["list-panes", "-a"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&panes.stdout).trim().is_empty(),
+        "agents left: {panes:?}"
+    );
+    let again = world.devflow(&["approve", "ab"]);
+    assert_eq!(again.code, 2, "{again:?}");
+}
