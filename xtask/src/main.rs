@@ -4,6 +4,7 @@
 //! a fresh checkout does not already have. Each subcommand lives in its own module; `main` only
 //! dispatches.
 
+mod bench;
 mod migrate;
 mod pg;
 mod test;
@@ -26,6 +27,8 @@ tasks:
                       ARGS go to `cargo nextest run` / `cargo test`, e.g. `-- -p devflow-core`)
   migrate             check that migrations/sqlite and migrations/postgres are in step
   migrate new NAME    create migrations/{sqlite,postgres}/<timestamp>_NAME/{up,down}.sql
+  bench [-- ARGS]     phases/s, p50/p99 and overhead against empty durable steps, on SQLite
+                      and PostgreSQL (ARGS: --phases N, --backend sqlite|postgres)
   pg                  start a persistent development PostgreSQL (data in target/devflow-pg)
   pg stop             stop it
 ";
@@ -40,7 +43,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "migrate" => migrate::run(rest),
         "pg" => pg::run(rest),
-        // `bench` goes here, in its own module.
+        "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -24,70 +24,27 @@ pub fn run(rest: &[String]) -> Result<ExitCode> {
     };
     let ci = is_ci();
     let bin = Binaries::find();
-    // Declared before the tests run and dropped after: stops the server on every way out.
-    let server: Option<TempServer>;
-    let url = match std::env::var(URL_VAR) {
-        Ok(url) if !url.is_empty() => {
-            println!("xtask: PostgreSQL from {URL_VAR}={}", pg::redact(&url));
-            server = None;
-            Some(url)
-        }
-        _ => match bin.clone() {
-            Some(bin) => {
-                let started = Instant::now();
-                let version = bin.version();
-                let temp = TempServer::start(bin)?;
-                println!(
-                    "xtask: started a throwaway {version} on 127.0.0.1:{} in {} ms",
-                    temp.port(),
-                    started.elapsed().as_millis()
-                );
-                let url = temp.url();
-                server = Some(temp);
-                Some(url)
-            }
-            None if ci => {
-                return Err(format!(
-                    "CI=true and no PostgreSQL server binaries were found (looked in \
-                     /usr/lib/postgresql/*/bin and for pg_ctl on PATH), so the PostgreSQL tests \
-                     cannot run: {INSTALL_HINT}"
-                ));
-            }
-            None => {
-                eprintln!("{}", missing_postgres_banner());
-                server = None;
-                None
-            }
-        },
-    };
-
+    // `server` lives until the end: dropping it stops the server on every way out.
+    let (url, server) = choose_database(bin.as_ref(), ci)?;
     let before = match &url {
-        Some(url) => Some(count_or_complain(
-            bin.as_ref(),
-            url,
-            ci,
-            "before the tests",
-        )?),
+        Some(url) => count_or_complain(bin.as_ref(), url, ci, "before the tests")?,
         None => None,
     };
-    let status = run_tests(extra, url.as_deref())?;
-    let mut code = exit_code(status);
-
-    if let (Some(url), Some(Some(before))) = (&url, before) {
-        let after = count_or_complain(bin.as_ref(), url, ci, "after the tests")?;
-        if let Some(after) = after {
-            let created = after.saturating_sub(before);
-            println!("PostgreSQL suite: {created} test databases created");
-            if created == 0 && ci {
-                eprintln!(
-                    "error: the PostgreSQL tests did not run (no devflow_t_… database was \
-                     created on {}), and CI=true requires them",
-                    pg::redact(url)
-                );
-                code = ExitCode::FAILURE;
-            } else if created == 0 {
-                eprintln!("warning: no PostgreSQL test ran (no devflow_t_… database was created)");
-            }
+    let mut code = exit_code(run_tests(extra, url.as_deref())?);
+    if let (Some(url), Some(before)) = (&url, before)
+        && let Some(after) = count_or_complain(bin.as_ref(), url, ci, "after the tests")?
+    {
+        let created = after.saturating_sub(before);
+        println!("PostgreSQL suite: {created} test databases created");
+        if created == 0 && ci {
+            eprintln!(
+                "error: the PostgreSQL tests did not run (no devflow_t_… database was created \
+                 on {}), and CI=true requires them",
+                pg::redact(url)
+            );
+            code = ExitCode::FAILURE;
+        } else if created == 0 {
+            eprintln!("warning: no PostgreSQL test ran (no devflow_t_… database was created)");
         }
     }
     if let Some(server) = server {
@@ -97,6 +54,42 @@ pub fn run(rest: &[String]) -> Result<ExitCode> {
         }
     }
     Ok(code)
+}
+
+/// The server URL for the tests: `DEVFLOW_TEST_DATABASE_URL`, else a throwaway server of our
+/// own (returned too, to be stopped), else none — a loud warning locally, an error under CI.
+fn choose_database(
+    bin: Option<&Binaries>,
+    ci: bool,
+) -> Result<(Option<String>, Option<TempServer>)> {
+    if let Ok(url) = std::env::var(URL_VAR)
+        && !url.is_empty()
+    {
+        println!("xtask: PostgreSQL from {URL_VAR}={}", pg::redact(&url));
+        return Ok((Some(url), None));
+    }
+    match bin {
+        Some(bin) => {
+            let started = Instant::now();
+            let server = TempServer::start(bin.clone())?;
+            println!(
+                "xtask: started a throwaway {} on 127.0.0.1:{} in {} ms",
+                bin.version(),
+                server.port(),
+                started.elapsed().as_millis()
+            );
+            Ok((Some(server.url()), Some(server)))
+        }
+        None if ci => Err(format!(
+            "CI=true and no PostgreSQL server binaries were found (looked in \
+             /usr/lib/postgresql/*/bin and for pg_ctl on PATH), so the PostgreSQL tests cannot \
+             run: {INSTALL_HINT}"
+        )),
+        None => {
+            eprintln!("{}", missing_postgres_banner());
+            Ok((None, None))
+        }
+    }
 }
 
 /// Counts the test databases; a failure to count is an error under CI and a warning otherwise.
