@@ -13,12 +13,16 @@ use crate::policy::Site;
 impl Ctx {
     pub(crate) async fn start_session(&self, attempt: u32) -> Result<SessionHandle, Error> {
         let existing = self.session_for_role().await?;
-        let replace_failed = self.phase.spec.restart == Some(crate::spec::Restart::AfterGate);
         if let Some(row) = &existing {
+            // A session that failed to a person is replaced by a fresh agent: the run only got
+            // back to executing because a person resumed or approved it. (The reference, which
+            // has no resume, refuses to reuse it and fails the run.)
             let fresh_start = matches!(
                 row.state,
-                SessionState::Created | SessionState::Bootstrapping
-            ) || (row.state == SessionState::FailedNeedsHuman && replace_failed);
+                SessionState::Created
+                    | SessionState::Bootstrapping
+                    | SessionState::FailedNeedsHuman
+            );
             if !fresh_start {
                 return self.resume_session(attempt, row).await;
             }

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::context::Ctx;
 use crate::keys;
+use crate::spec::Restart;
 use crate::steps::ArtifactOutcome;
 use crate::wait::{Signature, signature};
 
@@ -22,6 +23,8 @@ pub(crate) struct Entry {
     /// The session to continue with; `None` starts (or re-adopts) the role's session.
     pub session_id: Option<String>,
     pub next: Next,
+    /// Set when this attempt is a person's restart of a phase that stopped at a gate.
+    pub restarted: Option<Restart>,
 }
 
 /// The step that comes next.
@@ -52,6 +55,7 @@ impl Entry {
             problems: Vec::new(),
             session_id: None,
             next: Next::Send,
+            restarted: None,
         }
     }
 }
@@ -83,7 +87,10 @@ impl Ctx {
                 .try_start_attempt(from, json!({ "restart": restart.as_str() }))
                 .await?
             {
-                return Ok(Entry::fresh(attempt));
+                return Ok(Entry {
+                    restarted: Some(restart),
+                    ..Entry::fresh(attempt)
+                });
             }
         }
         let current = self.load_attempt().await?;
@@ -151,6 +158,7 @@ impl Ctx {
             problems: current.problems.clone(),
             session_id,
             next,
+            restarted: None,
         };
         let Some(session) = &current.session else {
             return Ok(Some(entry(None, Next::Send)));
@@ -232,6 +240,7 @@ impl Ctx {
                 baseline,
                 record_prompt: !prompted && !waiting,
             },
+            restarted: None,
         }))
     }
 
@@ -246,6 +255,7 @@ impl Ctx {
             problems: current.problems.clone(),
             session_id: Some(session.id.clone()),
             next,
+            restarted: None,
         };
         let prompt_id = session.last_prompt_hash.clone().unwrap_or_default();
         let recorded = self.latest_artifact().await?.filter(|artifact| {

@@ -159,6 +159,7 @@ impl Ctx {
             problems,
             session_id: Some(session_id.to_owned()),
             next: crate::entry::Next::Send,
+            restarted: None,
         })
     }
 }

@@ -15,8 +15,9 @@ use crate::failure::At;
 use crate::keys;
 use crate::policy::Site;
 use crate::repair::{repair_instructions, timeout_problem, validation_problems};
-use crate::spec::{Phase, PhaseSpec};
+use crate::spec::{Phase, PhaseSpec, Restart};
 use crate::steps::ArtifactOutcome;
+use crate::wait::signature;
 
 /// How a phase that did not stop at a gate ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,11 @@ enum Obtained {
 impl Ctx {
     pub(crate) async fn run(&self) -> Result<PhaseReport, Error> {
         let entry = self.enter().await?;
+        if entry.restarted == Some(Restart::AfterGate)
+            && let Some(report) = self.adopt_present_artifact(entry.attempt).await?
+        {
+            return Ok(report);
+        }
         let mut attempt = Attempt {
             number: entry.attempt,
             repair: entry.repair,
@@ -316,9 +322,7 @@ impl Ctx {
     ) -> Result<PhaseReport, Error> {
         let ending = match &self.phase.spec.approval_gate {
             Some(gate) => {
-                let payload = gate.payload.clone().unwrap_or_else(|| {
-                    json!({ "artifactId": outcome.artifact_id, "expectedArtifactPath": self.phase.artifact, "schemaId": self.phase.schema_id() })
-                });
+                let payload = self.approval_payload(gate, &outcome);
                 self.capture_transcript(session_id).await?;
                 self.request_workflow_approval(outcome.attempt, session_id, &gate.key, payload)
                     .await?;
@@ -337,6 +341,53 @@ impl Ctx {
             artifact_id: outcome.artifact_id,
             artifact_hash: outcome.hash,
             transcript_seq,
+        })
+    }
+
+    /// After a human gate, a person may have written the artifact themselves: if a valid one is
+    /// at the path when the phase is resumed, the phase ends with it and no agent is asked.
+    async fn adopt_present_artifact(&self, attempt: u32) -> Result<Option<PhaseReport>, Error> {
+        if signature(self.phase.artifact_path())?.is_none() {
+            return Ok(None);
+        }
+        let outcome = self.validate_current(attempt).await?;
+        if !outcome.validation.is_valid() {
+            return Ok(None);
+        }
+        let session_id = self
+            .session_for_role()
+            .await?
+            .map(|row| row.id)
+            .unwrap_or_default();
+        let ending = match &self.phase.spec.approval_gate {
+            Some(gate) => {
+                let payload = self.approval_payload(gate, &outcome);
+                self.request_workflow_approval(attempt, &session_id, &gate.key, payload)
+                    .await?;
+                Ending::AwaitingApproval
+            }
+            None => {
+                self.complete_phase(attempt, &session_id).await?;
+                Ending::Completed
+            }
+        };
+        Ok(Some(PhaseReport {
+            ending,
+            session_id,
+            prompt_id: String::new(),
+            artifact_id: outcome.artifact_id,
+            artifact_hash: outcome.hash,
+            transcript_seq: 0,
+        }))
+    }
+
+    fn approval_payload(
+        &self,
+        gate: &crate::spec::ApprovalGate,
+        outcome: &ArtifactOutcome,
+    ) -> serde_json::Value {
+        gate.payload.clone().unwrap_or_else(|| {
+            json!({ "artifactId": outcome.artifact_id, "expectedArtifactPath": self.phase.artifact, "schemaId": self.phase.schema_id() })
         })
     }
 

@@ -31,7 +31,7 @@ fn an_invalid_artifact_is_repaired_once() {
 }
 
 #[test]
-fn no_artifact_stops_at_a_human_gate_and_resume_retries_with_a_fresh_agent() {
+fn no_artifact_stops_at_a_human_gate_and_resume_retries_or_takes_a_hand_written_artifact() {
     let world = World::new();
     let plan = Phase {
         instructions: instructions("plan", "none", "none", ""),
@@ -64,6 +64,16 @@ fn no_artifact_stops_at_a_human_gate_and_resume_retries_with_a_fresh_agent() {
             .iter()
             .any(|e| e["type"] == "phase.started" && e["payload"]["restart"] == "after_gate")
     );
+
+    // A person writes the artifact by hand: resume takes it, asks no agent, and completes.
+    let prompts = world.prompts().len();
+    let path = world.worktree().join("out/plan.json");
+    std::fs::write(&path, r#"{"title": "by hand", "steps": ["one"]}"#).unwrap();
+    let run = world.devflow(&["resume", "gate"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(world.status("gate")["state"], "completed");
+    assert_eq!(world.artifact("plan")["title"], "by hand");
+    assert_eq!(world.prompts().len(), prompts, "no agent was prompted");
 }
 
 #[test]

@@ -28,13 +28,19 @@ impl Ctx {
                     tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Completed).await?;
                     let payload = json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt });
                     append(tx, &phase, keys::PHASE_COMPLETED, &payload, &keys::phase_completed(phase.phase_id(), attempt)).await?;
-                    let row = tx.session(&sid).await?;
-                    let recovery_attempts = row.as_ref().map_or(0, |row| row.recovery_attempts);
-                    row.map_or(SessionState::Busy, |row| row.state).assert_assignment(SessionState::Ready)?;
-                    tx.update_session(&sid, &SessionUpdate { state: Some(SessionState::Ready), ..Default::default() }).await?;
-                    let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
-                    let key = keys::session_ready(phase.phase_id(), &sid, recovery_attempts);
-                    append(tx, &phase, keys::SESSION_READY, &payload, &key).await?;
+                    // An agent that failed to a person stays failed when the person supplied
+                    // the artifact (`adopt_present_artifact`); a later phase starts a fresh one.
+                    if let Some(row) = tx.session(&sid).await?
+                        && row.state != SessionState::FailedNeedsHuman
+                    {
+                        row.state.assert_assignment(SessionState::Ready)?;
+                        let update = SessionUpdate { state: Some(SessionState::Ready), ..Default::default() };
+                        tx.update_session(&sid, &update).await?;
+                        let recovery_attempts = row.recovery_attempts;
+                        let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
+                        let key = keys::session_ready(phase.phase_id(), &sid, recovery_attempts);
+                        append(tx, &phase, keys::SESSION_READY, &payload, &key).await?;
+                    }
                     if !phase.spec.terminal {
                         return Ok(());
                     }
@@ -92,16 +98,17 @@ impl Ctx {
                         PhaseState::AwaitingApproval,
                     )
                     .await?;
-                    let state = tx
-                        .session(&sid)
-                        .await?
-                        .map_or(SessionState::Busy, |row| row.state);
-                    state.assert_assignment(SessionState::WaitingForApproval)?;
-                    let update = SessionUpdate {
-                        state: Some(SessionState::WaitingForApproval),
-                        ..Default::default()
-                    };
-                    tx.update_session(&sid, &update).await?;
+                    if let Some(row) = tx.session(&sid).await?
+                        && row.state != SessionState::FailedNeedsHuman
+                    {
+                        row.state
+                            .assert_assignment(SessionState::WaitingForApproval)?;
+                        let update = SessionUpdate {
+                            state: Some(SessionState::WaitingForApproval),
+                            ..Default::default()
+                        };
+                        tx.update_session(&sid, &update).await?;
+                    }
                     tx.set_run_state(
                         phase.run_id(),
                         RunState::AwaitingApproval,

@@ -840,3 +840,37 @@ async fn a_rejected_phase_goes_back_to_the_same_agent() {
         assert_each_prompt_delivered_once(&h).await;
     }
 }
+
+#[tokio::test]
+async fn resume_after_a_gate_uses_an_artifact_a_person_wrote() {
+    for h in harnesses().await {
+        h.run(h.spec("plan", "Scenario: none\nRepair-Scenario: none"))
+            .await
+            .unwrap_err();
+        reactivate(&h, RunState::Paused).await;
+        std::fs::write(h.artifact(), br#"{"title": "by hand", "steps": []}"#).unwrap();
+        let delivered = h.fake.deliveries_total();
+        let spec = devflow_phase::PhaseSpec {
+            restart: Some(devflow_phase::Restart::AfterGate),
+            ..h.spec("plan", "Scenario: none\nRepair-Scenario: none")
+        };
+        let report = h.run(spec).await.unwrap();
+        assert_eq!(report.ending, Ending::Completed, "{}", h.backend());
+        let types = h.event_types().await;
+        assert_eq!(
+            types[types.len() - 4..],
+            types_of(&[
+                "phase.started",
+                "artifact.validated",
+                "phase.completed",
+                "run.completed"
+            ])
+        );
+        assert_eq!(h.fake.deliveries_total(), delivered, "no agent was asked");
+        assert_eq!(
+            h.session_row().await.state,
+            SessionState::FailedNeedsHuman,
+            "the failed agent stays failed"
+        );
+    }
+}
