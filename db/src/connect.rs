@@ -133,6 +133,19 @@ async fn connect_sqlite(path: &Path, busy_timeout_ms: u64) -> Result<Pools> {
 
     let owned = path.to_owned();
     tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
+        // Two processes opening a new database at once would both see no migration table and
+        // both create it. An exclusive lock on a file beside the database makes the second wait
+        // and then find the migrations applied (SQLite's own locks cannot span diesel's
+        // migration transactions).
+        let lock_path = owned.with_extension("migrate.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|error| format!("cannot open {}: {error}", lock_path.display()))?;
+        lock.lock()
+            .map_err(|error| format!("cannot lock {}: {error}", lock_path.display()))?;
         let mut conn = open_sqlite(&owned, busy_timeout_ms).map_err(|error| error.to_string())?;
         // WAL is a property of the file, set once here and not per connection; it cannot be
         // switched inside a transaction, hence outside the migrations.

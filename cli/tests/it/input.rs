@@ -169,3 +169,28 @@ fn every_example_workflow_parses() {
         "the feature example and the four agents: found {found}"
     );
 }
+
+#[test]
+fn processes_opening_a_new_database_at_once_all_succeed() {
+    // Each `devflow migrate` opens the file and applies the migrations; without the
+    // migration lock the losers of the race failed with "table runs already exists".
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("devflow.db").display());
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+                    .args(["migrate", "--db", &url])
+                    .current_dir(dir.path())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "round {round}: {output:?}");
+        }
+    }
+}
