@@ -38,6 +38,9 @@ impl Ctx {
             handle: None,
             with_path: false,
         };
+        // Named in a row before the agent starts: re-entry after a crash in between starts the
+        // same id again, and the adapter adopts the agent the first start made.
+        self.reserve_session_row(&session_id).await?;
         crash_point!("before_session_start");
         let handle = match self.adapter.start(&self.session_spec(&session_id)).await {
             Ok(handle) => handle,

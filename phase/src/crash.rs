@@ -28,6 +28,7 @@ pub const POINTS: &[&str] = &[
     "after_phase_started",
     "before_stale_artifact_removed",
     "after_stale_artifact_removed",
+    "after_session_reserved",
     "before_session_start",
     "after_session_start",
     "after_session_ready",

@@ -41,6 +41,25 @@ impl Ctx {
         }
     }
 
+    /// Names a session about to be started: a `CREATED` row, no event yet.
+    pub async fn reserve_session_row(&self, session_id: &str) -> Result<(), Error> {
+        let (phase, sid, backend) = (
+            self.phase.clone(),
+            session_id.to_owned(),
+            self.adapter.backend(),
+        );
+        self.db
+            .mutate_phase(self.run_id(), move |tx, _run| {
+                Box::pin(async move {
+                    let session = new_session(&phase, &sid, backend, SessionState::Created);
+                    tx.insert_session_if_absent(&session).await.map(drop)
+                })
+            })
+            .await?;
+        crash_point!("after_session_reserved");
+        Ok(())
+    }
+
     /// Records a freshly started agent: `CREATED -> BOOTSTRAPPING -> READY` with
     /// `session.created` and `session.ready`.
     pub async fn record_session_started(
@@ -239,9 +258,9 @@ pub(crate) async fn fail_session_in(
         if strict {
             row.state
                 .assert_transition(SessionState::FailedNeedsHuman)?;
-        } else {
-            row.state
-                .assert_assignment(SessionState::FailedNeedsHuman)?;
+        } else if row.state == SessionState::FailedNeedsHuman {
+            // Already failed (the failed run marked it): nothing changes, no second event.
+            return Ok(());
         }
     }
     tx.insert_session_if_absent(&new_session(
