@@ -8,11 +8,13 @@ use devflow_session::{TranscriptChunk, TranscriptSink, capture_into};
 use crate::context::{Ctx, handle_from_row};
 use crate::crash::crash_point;
 
-/// Stores transcript chunks of one run; each chunk and the session's capture mark advance in
-/// one step, so a crash never loses or repeats a chunk.
+/// Collects the chunks of one capture and stores them, with the session's capture mark, in one
+/// step: a crash before `flush` loses nothing (the next capture starts again from the mark) and
+/// a crash after it repeats nothing.
 pub struct DbTranscriptSink {
     db: Db,
     run_id: String,
+    chunks: std::sync::Mutex<Vec<(String, TranscriptChunk)>>,
 }
 
 impl DbTranscriptSink {
@@ -20,29 +22,57 @@ impl DbTranscriptSink {
         DbTranscriptSink {
             db,
             run_id: run_id.to_owned(),
+            chunks: std::sync::Mutex::default(),
         }
+    }
+
+    /// Stores what was appended since the last flush.
+    pub async fn flush(&self) -> Result<(), Error> {
+        let chunks = std::mem::take(
+            &mut *self
+                .chunks
+                .lock()
+                .expect("the sink's lock is never poisoned"),
+        );
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        self.db
+            .step(&self.run_id, move |tx, _run| {
+                Box::pin(async move {
+                    for (sid, chunk) in &chunks {
+                        tx.append_transcript(sid, chunk.seq, &chunk.text).await?;
+                    }
+                    let mut marks: Vec<(&String, i64)> = Vec::new();
+                    for (sid, chunk) in &chunks {
+                        match marks.iter_mut().find(|(id, _)| *id == sid) {
+                            Some(mark) => mark.1 = mark.1.max(chunk.seq),
+                            None => marks.push((sid, chunk.seq)),
+                        }
+                    }
+                    for (sid, seq) in marks {
+                        let update = SessionUpdate {
+                            last_capture_seq: Some(seq),
+                            ..Default::default()
+                        };
+                        tx.update_session(sid, &update).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 }
 
 #[async_trait]
 impl TranscriptSink for DbTranscriptSink {
     async fn append(&self, session_id: &str, chunk: &TranscriptChunk) -> Result<(), Error> {
-        let (sid, chunk) = (session_id.to_owned(), chunk.clone());
-        self.db
-            .step(&self.run_id, move |tx, _run| {
-                Box::pin(async move {
-                    tx.append_transcript(&sid, chunk.seq, &chunk.text).await?;
-                    tx.update_session(
-                        &sid,
-                        &SessionUpdate {
-                            last_capture_seq: Some(chunk.seq),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                })
-            })
-            .await
+        let mut chunks = self
+            .chunks
+            .lock()
+            .expect("the sink's lock is never poisoned");
+        chunks.push((session_id.to_owned(), chunk.clone()));
+        Ok(())
     }
 }
 
@@ -65,6 +95,7 @@ impl Ctx {
             &sink,
         )
         .await?;
+        sink.flush().await?;
         crash_point!("after_transcript_capture");
         Ok(seq)
     }

@@ -72,13 +72,6 @@ impl Ctx {
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
                     let sid = handle.session_id.as_str();
-                    tx.insert_session_if_absent(&new_session(
-                        &phase,
-                        sid,
-                        backend,
-                        SessionState::Created,
-                    ))
-                    .await?;
                     let row = require_session(tx, sid).await?;
                     // A fresh agent replacing one that failed to a human counts as a recovery,
                     // which keeps its `session.created` and `session.ready` keys unique.
