@@ -1,5 +1,7 @@
 //! The `devflow` command line: parses arguments, runs one command, maps its result to an exit status.
 
+#[macro_use]
+mod output;
 mod args;
 mod commands;
 mod context;

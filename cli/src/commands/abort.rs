@@ -9,6 +9,6 @@ use crate::exit::{self, Status};
 pub async fn run(run_id: &str, place: &Place) -> Result<Status, Error> {
     let driver = Context::new(place)?.driver().await?;
     driver.abort(run_id, decided_by()).await?;
-    println!("run {run_id} aborted; its agents were stopped");
+    out!("run {run_id} aborted; its agents were stopped");
     Ok(exit::COMPLETED)
 }

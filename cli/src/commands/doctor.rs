@@ -13,20 +13,20 @@ pub async fn run(workflow: Option<&Path>, place: &Place) -> Result<Status, Error
     let context = Context::new(place)?;
     let mut ok = true;
     match crate::tmux::adapter(&context.worktree) {
-        Ok(adapter) => println!(
+        Ok(adapter) => out!(
             "ok    tmux found; devflow's server socket: {}",
             adapter.socket_path().display()
         ),
         Err(error) => {
             ok = false;
-            println!("FAIL  tmux: {}", error.message());
+            out!("FAIL  tmux: {}", error.message());
         }
     }
     match context.connect().await {
-        Ok(db) => println!("ok    database {} ({})", db.url(), db.backend()),
+        Ok(db) => out!("ok    database {} ({})", db.url(), db.backend()),
         Err(error) => {
             ok = false;
-            println!("FAIL  database {}: {}", context.db_url, error.message());
+            out!("FAIL  database {}: {}", context.db_url, error.message());
         }
     }
     let default = context.devflow_dir().join("workflow.toml");
@@ -34,20 +34,20 @@ pub async fn run(workflow: Option<&Path>, place: &Place) -> Result<Status, Error
         .map(Path::to_path_buf)
         .or_else(|| default.exists().then_some(default));
     match path.map(|path| Workflow::load(&path)) {
-        None => println!(
+        None => out!(
             "skip  no workflow given (and no .devflow/workflow.toml): role commands not checked"
         ),
         Some(Err(error)) => {
             ok = false;
-            println!("FAIL  workflow: {}", error.message());
+            out!("FAIL  workflow: {}", error.message());
         }
         Some(Ok(workflow)) => {
             for (name, role) in &workflow.roles {
                 match role.command.program().map(find_program) {
-                    Some(Some(found)) => println!("ok    role {name}: {}", found.display()),
+                    Some(Some(found)) => out!("ok    role {name}: {}", found.display()),
                     _ => {
                         ok = false;
-                        println!(
+                        out!(
                             "FAIL  role {name}: {:?} is not on PATH",
                             role.command.program().unwrap_or("")
                         );

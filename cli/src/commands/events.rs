@@ -74,9 +74,9 @@ fn print_event(event: &EventRow, keys: &HashMap<String, String>, as_json: bool) 
             "id": event.id, "type": event.kind, "phase_key": phase_key, "idempotency_key": event.idempotency_key,
             "payload": event.payload, "created_at": event.created_at,
         });
-        println!("{line}");
+        out!("{line}");
     } else {
-        println!(
+        out!(
             "{:>6} {} {:<22} {:<10} {}",
             event.id,
             event.created_at,

@@ -48,15 +48,15 @@ pub async fn run(place: &Place) -> Result<Status, Error> {
         write_new(&dir.join(name), text)?;
     }
     let db = context.connect().await?;
-    println!("initialized {} (database {})", dir.display(), db.url());
-    println!("next: devflow run {}", dir.join("workflow.toml").display());
+    out!("initialized {} (database {})", dir.display(), db.url());
+    out!("next: devflow run {}", dir.join("workflow.toml").display());
     Ok(exit::COMPLETED)
 }
 
 /// Writes `text` unless the file exists (a person's edits are kept).
 fn write_new(path: &Path, text: &str) -> Result<(), Error> {
     if path.exists() {
-        println!("kept     {}", path.display());
+        out!("kept     {}", path.display());
         return Ok(());
     }
     let written = path
@@ -69,6 +69,6 @@ fn write_new(path: &Path, text: &str) -> Result<(), Error> {
             format!("cannot write {}: {error}", path.display()),
         )
     })?;
-    println!("created  {}", path.display());
+    out!("created  {}", path.display());
     Ok(())
 }

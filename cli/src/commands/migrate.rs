@@ -8,6 +8,6 @@ use crate::exit::{self, Status};
 
 pub async fn run(place: &Place) -> Result<Status, Error> {
     let db = Context::new(place)?.connect().await?;
-    println!("database {} ({}) is migrated", db.url(), db.backend());
+    out!("database {} ({}) is migrated", db.url(), db.backend());
     Ok(exit::COMPLETED)
 }

@@ -43,33 +43,35 @@ where
 pub async fn outcome(driver: &Driver, run_id: &str, outcome: Outcome) -> Result<Status, Error> {
     match outcome {
         Outcome::Completed => {
-            println!("run {run_id} completed");
+            out!("run {run_id} completed");
             for (phase, path) in artifacts(driver, run_id).await? {
-                println!("  {phase}: {path}");
+                out!("  {phase}: {path}");
             }
             Ok(exit::COMPLETED)
         }
         Outcome::AwaitingApproval(gate) => {
-            println!(
+            out!(
                 "run {run_id} is waiting for approval at gate {} (phase {})",
-                gate.gate_key, gate.phase_key
+                gate.gate_key,
+                gate.phase_key
             );
             if let Some(path) = gate.hint {
-                println!("  artifact: {path}");
+                out!("  artifact: {path}");
             }
-            println!("  approve: devflow approve {run_id}");
-            println!("  reject:  devflow reject {run_id} --note \"what to change\"");
+            out!("  approve: devflow approve {run_id}");
+            out!("  reject:  devflow reject {run_id} --note \"what to change\"");
             Ok(exit::WAITING)
         }
         Outcome::Paused(gate) => {
-            println!(
+            out!(
                 "run {run_id} is paused at a human gate: {} (phase {})",
-                gate.gate_key, gate.phase_key
+                gate.gate_key,
+                gate.phase_key
             );
             if let Some(hint) = gate.hint {
-                println!("  hint: {hint}");
+                out!("  hint: {hint}");
             }
-            println!("  then: devflow resume {run_id}   (or: devflow abort {run_id})");
+            out!("  then: devflow resume {run_id}   (or: devflow abort {run_id})");
             Ok(exit::WAITING)
         }
         Outcome::Failed { reason } => {
@@ -78,7 +80,7 @@ pub async fn outcome(driver: &Driver, run_id: &str, outcome: Outcome) -> Result<
             Ok(exit::FAILED)
         }
         Outcome::Aborted => {
-            println!("run {run_id} was aborted");
+            out!("run {run_id} was aborted");
             Ok(exit::FAILED)
         }
     }

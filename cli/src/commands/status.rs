@@ -32,7 +32,7 @@ pub async fn run(run_id: Option<&str>, as_json: bool, place: &Place) -> Result<S
         .await?;
     let document = run_json(&run, &phases, &gates);
     if as_json {
-        println!("{document}");
+        out!("{document}");
     } else {
         print_run(&run, &phases, &gates);
     }
@@ -63,15 +63,17 @@ fn run_json(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) -> Value {
 }
 
 fn print_run(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) {
-    println!(
+    out!(
         "run {}  workflow {}  state {}",
-        run.id, run.workflow, run.state
+        run.id,
+        run.workflow,
+        run.state
     );
-    println!("worktree {}", run.worktree);
-    println!();
-    println!("{:<20} {:<18} ATTEMPTS", "PHASE", "STATE");
+    out!("worktree {}", run.worktree);
+    out!();
+    out!("{:<20} {:<18} ATTEMPTS", "PHASE", "STATE");
     for phase in phases {
-        println!(
+        out!(
             "{:<20} {:<18} {}",
             phase.phase_key,
             phase.state.as_str(),
@@ -79,14 +81,14 @@ fn print_run(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) {
         );
     }
     if !gates.is_empty() {
-        println!();
-        println!("{:<32} {:<20} {:<10} DECIDED BY", "GATE", "PHASE", "STATE");
+        out!();
+        out!("{:<32} {:<20} {:<10} DECIDED BY", "GATE", "PHASE", "STATE");
         for gate in gates {
             let phase = phases
                 .iter()
                 .find(|p| p.id == gate.phase_id)
                 .map_or("?", |p| p.phase_key.as_str());
-            println!(
+            out!(
                 "{:<32} {:<20} {:<10} {}",
                 gate.gate_key,
                 phase,
@@ -103,19 +105,21 @@ fn print_runs(runs: &[RunRow], as_json: bool) {
             .iter()
             .map(|run| json!({ "id": run.id, "workflow": run.workflow, "state": run.state.as_str(), "created_at": run.created_at, "updated_at": run.updated_at }))
             .collect();
-        println!("{}", Value::Array(list));
+        out!("{}", Value::Array(list));
         return;
     }
     if runs.is_empty() {
-        println!("no runs yet: `devflow run WORKFLOW` starts one");
+        out!("no runs yet: `devflow run WORKFLOW` starts one");
         return;
     }
-    println!(
+    out!(
         "{:<38} {:<16} {:<18} UPDATED (epoch ms)",
-        "RUN", "WORKFLOW", "STATE"
+        "RUN",
+        "WORKFLOW",
+        "STATE"
     );
     for run in runs {
-        println!(
+        out!(
             "{:<38} {:<16} {:<18} {}",
             run.id,
             run.workflow,

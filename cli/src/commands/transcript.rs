@@ -28,17 +28,17 @@ pub async fn run(run_id: &str, role: Option<&str>, place: &Place) -> Result<Stat
         })
         .await?;
     if transcripts.is_empty() {
-        println!(
+        out!(
             "no agent sessions for this run{}",
             if place.db.is_some() { "" } else { " yet" }
         );
     }
     for (role, session_id, rows) in transcripts {
-        println!("=== role {role} (session {session_id}) ===");
+        out!("=== role {role} (session {session_id}) ===");
         for row in rows {
             print!("{}", row.text);
             if !row.text.ends_with('\n') {
-                println!();
+                out!();
             }
         }
     }
