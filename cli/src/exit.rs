@@ -43,6 +43,7 @@ fn caused_by_input(code: Code) -> bool {
             | Code::SchemaInvalid
             | Code::ArtifactOutsideWorktree
             | Code::DatabaseUnavailable
+            | Code::DatabaseBusy
             | Code::RunNotFound
             | Code::RunLeased
             | Code::TmuxMissing

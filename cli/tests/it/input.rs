@@ -194,3 +194,55 @@ fn processes_opening_a_new_database_at_once_all_succeed() {
         }
     }
 }
+
+#[test]
+fn a_locked_database_is_refused_with_exit_2_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("devflow.db");
+    let url = format!("sqlite://{}", db.display());
+    let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+        .args(["migrate", "--db", &url])
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    // Another program holds the write lock (as a second writer or a stuck process would).
+    let mut holder = std::process::Command::new("python3")
+        .args(["-c", "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(30)"])
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let busy = format!("{url}?busy_timeout_ms=200");
+    let workflow = crate::support::repo_root().join("examples/feature/workflow.toml");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+        .args(["run", workflow.to_str().unwrap(), "--db", &busy])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("locked") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+    // Nothing was written: once the lock is gone, the database holds no run.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
+        .args(["status", "--json", "--db", &url])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout).trim(),
+        "[]",
+        "{status:?}"
+    );
+}
