@@ -153,7 +153,9 @@ impl Ctx {
                 }
             };
             if outcome.validation.is_valid() {
-                return self.finish(outcome, prompt_id, &handle.session_id).await;
+                return self
+                    .finish(outcome, prompt_id, &handle.session_id, true)
+                    .await;
             }
             if attempt.repair {
                 return Err(self.gate_invalid_artifact(&outcome, &handle).await);
@@ -313,27 +315,35 @@ impl Ctx {
     }
 
     /// The valid artifact's phase ends: awaiting approval where the workflow gates it,
-    /// completed otherwise.
+    /// completed otherwise. The agent's transcript is captured once — before the approval
+    /// request, or after completion, as the reference does; `by_agent` is false for an artifact
+    /// a person wrote, which has no agent to capture.
     async fn finish(
         &self,
         outcome: ArtifactOutcome,
         prompt_id: String,
         session_id: &str,
+        by_agent: bool,
     ) -> Result<PhaseReport, Error> {
+        let mut transcript_seq = 0;
         let ending = match &self.phase.spec.approval_gate {
             Some(gate) => {
                 let payload = self.approval_payload(gate, &outcome);
-                self.capture_transcript(session_id).await?;
+                if by_agent {
+                    transcript_seq = self.capture_transcript(session_id).await?;
+                }
                 self.request_workflow_approval(outcome.attempt, session_id, &gate.key, payload)
                     .await?;
                 Ending::AwaitingApproval
             }
             None => {
                 self.complete_phase(outcome.attempt, session_id).await?;
+                if by_agent {
+                    transcript_seq = self.capture_transcript(session_id).await?;
+                }
                 Ending::Completed
             }
         };
-        let transcript_seq = self.capture_transcript(session_id).await?;
         Ok(PhaseReport {
             ending,
             session_id: session_id.to_owned(),
@@ -354,31 +364,11 @@ impl Ctx {
         if !outcome.validation.is_valid() {
             return Ok(None);
         }
-        let session_id = self
-            .session_for_role()
-            .await?
-            .map(|row| row.id)
-            .unwrap_or_default();
-        let ending = match &self.phase.spec.approval_gate {
-            Some(gate) => {
-                let payload = self.approval_payload(gate, &outcome);
-                self.request_workflow_approval(attempt, &session_id, &gate.key, payload)
-                    .await?;
-                Ending::AwaitingApproval
-            }
-            None => {
-                self.complete_phase(attempt, &session_id).await?;
-                Ending::Completed
-            }
-        };
-        Ok(Some(PhaseReport {
-            ending,
-            session_id,
-            prompt_id: String::new(),
-            artifact_id: outcome.artifact_id,
-            artifact_hash: outcome.hash,
-            transcript_seq: 0,
-        }))
+        let session = self.session_for_role().await?;
+        let session_id = session.map(|row| row.id).unwrap_or_default();
+        self.finish(outcome, String::new(), &session_id, false)
+            .await
+            .map(Some)
     }
 
     fn approval_payload(

@@ -1,6 +1,6 @@
 //! Delivering a prompt: the `BUSY` record before the send, the send, the record after it.
 
-use devflow_core::{Error, PromptEnvelope, SessionState, StateMachine};
+use devflow_core::{Error, PromptEnvelope, SessionState};
 use devflow_db::SessionUpdate;
 use devflow_session::{SessionHandle, retry_recoverable};
 use serde_json::json;
@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::context::Ctx;
 use crate::crash::crash_point;
 use crate::keys;
-use crate::steps::session::append;
+use crate::steps::session::{Move, append, move_session};
 use crate::wait::{Signature, signature};
 
 /// What a delivered prompt leaves for the wait that follows it.
@@ -65,13 +65,7 @@ impl Ctx {
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let state = tx
-                        .session(&sid)
-                        .await?
-                        .map_or(SessionState::Ready, |row| row.state);
-                    state.assert_transition(SessionState::Busy)?;
-                    let update = SessionUpdate {
-                        state: Some(SessionState::Busy),
+                    let update = |_: &devflow_db::SessionRow| SessionUpdate {
                         cwd: Some(phase.worktree.to_string_lossy().into_owned()),
                         expected_artifact_path: Some(phase.artifact.clone()),
                         expected_schema: Some(phase.schema_id().to_owned()),
@@ -79,7 +73,7 @@ impl Ctx {
                         last_prompt_at: Some(devflow_db::now_ms()),
                         ..Default::default()
                     };
-                    tx.update_session(&sid, &update).await?;
+                    move_session(tx, &sid, SessionState::Busy, Move::Transition, update).await?;
                     let payload =
                         json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
                     append(

@@ -115,13 +115,9 @@ impl Ctx {
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
                     let sid = handle.session_id.as_str();
-                    let row = require_session(tx, sid).await?;
-                    row.state.assert_assignment(SessionState::Ready)?;
-                    let update = SessionUpdate {
-                        state: Some(SessionState::Ready),
-                        ..located(&phase, &handle)
-                    };
-                    tx.update_session(sid, &update).await?;
+                    let located = located(&phase, &handle);
+                    let row = move_session(tx, sid, SessionState::Ready, Move::Assign, |_| located)
+                        .await?;
                     ready_event(tx, &phase, sid, row.recovery_attempts).await
                 })
             })
@@ -140,18 +136,9 @@ impl Ctx {
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let state = tx
-                        .session(&sid)
-                        .await?
-                        .map_or(SessionState::Busy, |row| row.state);
-                    state.assert_assignment(SessionState::Ready)?;
-                    tx.update_session(
-                        &sid,
-                        &SessionUpdate {
-                            state: Some(SessionState::Ready),
-                            ..Default::default()
-                        },
-                    )
+                    move_session(tx, &sid, SessionState::Ready, Move::Assign, |_| {
+                        SessionUpdate::default()
+                    })
                     .await?;
                     let payload =
                         json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
@@ -180,18 +167,10 @@ impl Ctx {
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let sid = handle.session_id.as_str();
-                    if let Some(row) = tx.session(sid).await? {
-                        row.state.assert_assignment(state)?;
-                    }
-                    tx.update_session(
-                        sid,
-                        &SessionUpdate {
-                            state: Some(state),
-                            ..located(&phase, &handle)
-                        },
-                    )
-                    .await
+                    let located = located(&phase, &handle);
+                    move_session(tx, &handle.session_id, state, Move::Assign, |_| located)
+                        .await
+                        .map(drop)
                 })
             })
             .await
@@ -203,15 +182,12 @@ impl Ctx {
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let row = require_session(tx, &sid).await?;
-                    let recovery_attempts = row.recovery_attempts + 1;
-                    row.state.assert_transition(SessionState::Ready)?;
-                    let update = SessionUpdate {
-                        state: Some(SessionState::Ready),
-                        recovery_attempts: Some(recovery_attempts),
+                    let row = move_session(tx, &sid, SessionState::Ready, Move::Transition, |row| SessionUpdate {
+                        recovery_attempts: Some(row.recovery_attempts + 1),
                         ..Default::default()
-                    };
-                    tx.update_session(&sid, &update).await?;
+                    })
+                    .await?;
+                    let recovery_attempts = row.recovery_attempts + 1;
                     let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
                     append(tx, &phase, keys::SESSION_RECOVERED, &payload, &keys::session_recovered(&sid, recovery_attempts)).await
                 })
@@ -281,6 +257,36 @@ pub(crate) async fn fail_session_in(
         &keys::session_failed(sid, recovery_attempts),
     )
     .await
+}
+
+/// How a step may change a session's state: a move the session machine allows, or an
+/// assignment (that move, or staying in the same state).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Move {
+    Transition,
+    Assign,
+}
+
+/// Moves the session to `to`, checked against the session machine, with the other fields
+/// `update` gives from the row as it was; returns that row.
+pub(crate) async fn move_session(
+    tx: &mut Tx,
+    sid: &str,
+    to: SessionState,
+    rule: Move,
+    update: impl FnOnce(&SessionRow) -> SessionUpdate,
+) -> Result<SessionRow, Error> {
+    let row = require_session(tx, sid).await?;
+    match rule {
+        Move::Transition => row.state.assert_transition(to)?,
+        Move::Assign => row.state.assert_assignment(to)?,
+    }
+    let update = SessionUpdate {
+        state: Some(to),
+        ..update(&row)
+    };
+    tx.update_session(sid, &update).await?;
+    Ok(row)
 }
 
 pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow, Error> {
