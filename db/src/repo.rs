@@ -4,6 +4,6 @@ mod approvals;
 mod artifacts;
 mod events;
 mod phases;
-mod runs;
+pub(crate) mod runs;
 mod sessions;
 mod transcripts;

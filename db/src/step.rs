@@ -135,11 +135,7 @@ impl Tx {
         .or_db("lock run")?;
         match record {
             Some(record) => RunRow::try_from(record),
-            None => Err(
-                Error::new(Code::RunNotFound, format!("run {run_id} does not exist"))
-                    .with_run(run_id)
-                    .with_hint("`devflow status` lists the runs of this database"),
-            ),
+            None => Err(crate::repo::runs::run_not_found(run_id)),
         }
     }
 }

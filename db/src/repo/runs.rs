@@ -128,6 +128,9 @@ impl Tx {
     }
 }
 
-fn run_not_found(id: &str) -> Error {
-    Error::new(Code::RunNotFound, format!("run {id} does not exist")).with_run(id)
+/// The one error for a run id this database does not hold.
+pub(crate) fn run_not_found(id: &str) -> Error {
+    Error::new(Code::RunNotFound, format!("run {id} does not exist"))
+        .with_run(id)
+        .with_hint("`devflow status` lists the runs of this database; pass --db or --worktree if it lives elsewhere")
 }
