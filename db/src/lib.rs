@@ -6,6 +6,7 @@
 //! connection a step hands its body. Payloads are stored as canonical JSON text, ids as UUIDv7
 //! text and times as epoch milliseconds, so that one `table!` schema serves both backends.
 
+mod cached;
 mod conn;
 mod connect;
 mod error;

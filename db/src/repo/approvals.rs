@@ -4,6 +4,7 @@ use devflow_core::{Code, Error, Result, canonical_json};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
+use crate::cached::cached;
 use crate::conn::{Tx, on_conn};
 use crate::error::QueryResultExt;
 use crate::records::{ApprovalRecord, convert_all};
@@ -99,8 +100,7 @@ impl Tx {
             approval_requests::decision_note.eq(note),
             approval_requests::decided_at.eq(now_ms()),
         );
-        let updated = on_conn!(self, |c| diesel::update(target)
-            .set(changes)
+        let updated = on_conn!(self, |c| cached(diesel::update(target).set(changes))
             .execute(c)
             .await)
         .or_db("decide approval request")?;

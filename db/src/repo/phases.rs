@@ -4,6 +4,7 @@ use devflow_core::{Error, PhaseState, Result, StateMachine};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
+use crate::cached::cached;
 use crate::conn::{Tx, on_conn};
 use crate::error::QueryResultExt;
 use crate::records::{PhaseRecord, convert_all};
@@ -66,11 +67,13 @@ impl Tx {
             run_phases::state.eq(PhaseState::Running.as_str()),
             run_phases::started_at.eq(now_ms()),
         );
-        let attempts: Option<i32> = on_conn!(self, |c| diesel::update(target)
-            .set(changes)
-            .returning(run_phases::attempts)
-            .get_result(c)
-            .await)
+        let attempts: Option<i32> = on_conn!(self, |c| cached(
+            diesel::update(target)
+                .set(changes)
+                .returning(run_phases::attempts)
+        )
+        .get_result(c)
+        .await)
         .optional()
         .or_db("start phase")?;
         attempts
@@ -97,14 +100,12 @@ impl Tx {
                 run_phases::state.eq(state.as_str()),
                 run_phases::ended_at.eq(now_ms()),
             );
-            on_conn!(self, |c| diesel::update(target)
-                .set(changes)
+            on_conn!(self, |c| cached(diesel::update(target).set(changes))
                 .execute(c)
                 .await)
         } else {
             let changes = run_phases::state.eq(state.as_str());
-            on_conn!(self, |c| diesel::update(target)
-                .set(changes)
+            on_conn!(self, |c| cached(diesel::update(target).set(changes))
                 .execute(c)
                 .await)
         }

@@ -4,6 +4,7 @@ use devflow_core::{Code, Error, Result, RunState, StateMachine, canonical_json};
 use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
+use crate::cached::cached;
 use crate::conn::{Tx, on_conn};
 use crate::error::QueryResultExt;
 use crate::records::{RunRecord, convert_all};
@@ -63,13 +64,13 @@ impl Tx {
             runs::updated_at.eq(now),
         );
         let updated = if state.is_terminal() {
-            on_conn!(self, |c| diesel::update(target)
-                .set((changes, runs::ended_at.eq(now)))
-                .execute(c)
-                .await)
+            on_conn!(self, |c| cached(
+                diesel::update(target).set((changes, runs::ended_at.eq(now)))
+            )
+            .execute(c)
+            .await)
         } else {
-            on_conn!(self, |c| diesel::update(target)
-                .set(changes)
+            on_conn!(self, |c| cached(diesel::update(target).set(changes))
                 .execute(c)
                 .await)
         }
@@ -99,8 +100,7 @@ impl Tx {
             runs::lease_owner.eq(owner),
             runs::lease_expires_at.eq(now_ms.saturating_add(ttl_ms)),
         );
-        let updated = on_conn!(self, |c| diesel::update(target)
-            .set(changes)
+        let updated = on_conn!(self, |c| cached(diesel::update(target).set(changes))
             .execute(c)
             .await)
         .or_db("lease run")?;
@@ -119,8 +119,7 @@ impl Tx {
             runs::lease_owner.eq(None::<String>),
             runs::lease_expires_at.eq(None::<i64>),
         );
-        on_conn!(self, |c| diesel::update(target)
-            .set(changes)
+        on_conn!(self, |c| cached(diesel::update(target).set(changes))
             .execute(c)
             .await)
         .or_db("release run lease")?;

@@ -4,6 +4,7 @@ use devflow_core::{Error, Result, SessionState, StateMachine};
 use diesel::{AsChangeset, ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
+use crate::cached::cached;
 use crate::conn::{Tx, on_conn};
 use crate::error::QueryResultExt;
 use crate::records::{SessionRecord, convert_all, from_count};
@@ -113,8 +114,7 @@ impl Tx {
             usize::from(self.session(id).await?.is_some())
         } else {
             let target = tui_sessions::table.filter(tui_sessions::id.eq(id));
-            on_conn!(self, |c| diesel::update(target)
-                .set(&changes)
+            on_conn!(self, |c| cached(diesel::update(target).set(&changes))
                 .execute(c)
                 .await)
             .or_db("update session")?
