@@ -12,9 +12,10 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, TransactionManager};
 
 use crate::error::QueryResultExt;
+use crate::lane::Lane;
 
-/// SQLite through diesel's sync connection, run on tokio's blocking pool.
-pub(crate) type Lite = SyncConnectionWrapper<SqliteConnection>;
+/// SQLite through diesel's sync connection, its statements placed by [`Lane`].
+pub(crate) type Lite = SyncConnectionWrapper<SqliteConnection, Lane>;
 
 pub(crate) enum Pools {
     Sqlite(Pool<Lite>),

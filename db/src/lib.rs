@@ -10,6 +10,7 @@ mod cached;
 mod conn;
 mod connect;
 mod error;
+mod lane;
 mod records;
 mod repo;
 mod rows;

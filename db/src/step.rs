@@ -13,6 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::conn::{Conn, Pools, Tx, on_conn};
 use crate::error::QueryResultExt;
+use crate::lane::inline;
 use crate::records::RunRecord;
 use crate::schema::runs;
 use crate::{BoxFuture, Db, RunRow};
@@ -28,10 +29,10 @@ impl Db {
         body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
     ) -> Result<T> {
         let mut tx = self.begin_write().await?;
-        let outcome = async {
+        let outcome = inline(async {
             let run = tx.lock_run(run_id).await?;
             body(&mut tx, run).await
-        }
+        })
         .await;
         self.finish(tx, outcome).await
     }
@@ -44,7 +45,7 @@ impl Db {
         body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
     ) -> Result<T> {
         let mut tx = self.begin_write().await?;
-        let outcome = async {
+        let outcome = inline(async {
             let run = tx.lock_run(run_id).await?;
             if !run.state.allows_phase_mutation() {
                 return Err(Error::new(
@@ -55,7 +56,7 @@ impl Db {
                 .with_hint(format!("run_state={}", run.state.as_str())));
             }
             body(&mut tx, run).await
-        }
+        })
         .await;
         self.finish(tx, outcome).await
     }
@@ -66,7 +67,7 @@ impl Db {
         body: impl for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
     ) -> Result<T> {
         let mut tx = self.begin_write().await?;
-        let outcome = body(&mut tx).await;
+        let outcome = inline(body(&mut tx)).await;
         self.finish(tx, outcome).await
     }
 
