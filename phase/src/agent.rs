@@ -12,7 +12,8 @@ use crate::policy::Site;
 
 impl Ctx {
     pub(crate) async fn start_session(&self, attempt: u32) -> Result<SessionHandle, Error> {
-        let existing = self.session_for_role().await?;
+        let fresh_id = self.adapter.reserve_session_id();
+        let existing = self.claim_session_row(&fresh_id).await?;
         if let Some(row) = &existing {
             // A session that failed to a person is replaced by a fresh agent: the run only got
             // back to executing because a person resumed or approved it. (The reference, which
@@ -31,16 +32,13 @@ impl Ctx {
                 let _ = self.adapter.dispose(&handle_from_row(row)).await;
             }
         }
-        let session_id = existing.map_or_else(|| self.adapter.reserve_session_id(), |row| row.id);
+        let session_id = existing.map_or(fresh_id, |row| row.id);
         let at = At {
             attempt,
             session_id: Some(&session_id),
             handle: None,
             with_path: false,
         };
-        // Named in a row before the agent starts: re-entry after a crash in between starts the
-        // same id again, and the adapter adopts the agent the first start made.
-        self.reserve_session_row(&session_id).await?;
         crash_point!("before_session_start");
         let handle = match self.adapter.start(&self.session_spec(&session_id)).await {
             Ok(handle) => handle,

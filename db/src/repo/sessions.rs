@@ -92,7 +92,53 @@ impl Tx {
     /// Updates only the fields that are `Some`. A missing session is `InternalStateCorruption`:
     /// callers update sessions they have read or inserted in this same step.
     pub async fn update_session(&mut self, id: &str, update: &SessionUpdate) -> Result<()> {
-        let changes = SessionChanges {
+        let changes = SessionChanges::of(update)?;
+        let updated = if *update == SessionUpdate::default() {
+            // diesel refuses an UPDATE with nothing to set; all that is left is the existence check.
+            usize::from(self.session(id).await?.is_some())
+        } else {
+            let target = tui_sessions::table.filter(tui_sessions::id.eq(id));
+            on_conn!(self, |c| cached(diesel::update(target).set(&changes))
+                .execute(c)
+                .await)
+            .or_db("update session")?
+        };
+        if updated == 0 {
+            return Err(Error::corruption(format!("session {id} does not exist")));
+        }
+        Ok(())
+    }
+
+    /// A guarded update in one statement: applies `update` (which must set something) only if
+    /// the session is in one of the states `from`, and returns the row as updated; `None` if
+    /// there is no such session in such a state.
+    pub async fn update_session_from(
+        &mut self,
+        id: &str,
+        from: &[SessionState],
+        update: &SessionUpdate,
+    ) -> Result<Option<SessionRow>> {
+        let changes = SessionChanges::of(update)?;
+        let from: Vec<&str> = from.iter().map(|state| state.as_str()).collect();
+        let target = tui_sessions::table
+            .filter(tui_sessions::id.eq(id))
+            .filter(tui_sessions::state.eq_any(from));
+        let record: Option<SessionRecord> = on_conn!(self, |c| cached(
+            diesel::update(target)
+                .set(&changes)
+                .returning(tui_sessions::all_columns)
+        )
+        .get_result(c)
+        .await)
+        .optional()
+        .or_db("update session")?;
+        record.map(SessionRow::try_from).transpose()
+    }
+}
+
+impl<'a> SessionChanges<'a> {
+    fn of(update: &'a SessionUpdate) -> Result<SessionChanges<'a>> {
+        Ok(SessionChanges {
             state: update.state.map(SessionState::as_str),
             cwd: update.cwd.as_deref(),
             expected_artifact_path: update.expected_artifact_path.as_deref(),
@@ -108,20 +154,6 @@ impl Tx {
             tmux_session: update.tmux_session.as_deref(),
             tmux_window: update.tmux_window.as_deref(),
             tmux_pane: update.tmux_pane.as_deref(),
-        };
-        let updated = if *update == SessionUpdate::default() {
-            // diesel refuses an UPDATE with nothing to set; all that is left is the existence check.
-            usize::from(self.session(id).await?.is_some())
-        } else {
-            let target = tui_sessions::table.filter(tui_sessions::id.eq(id));
-            on_conn!(self, |c| cached(diesel::update(target).set(&changes))
-                .execute(c)
-                .await)
-            .or_db("update session")?
-        };
-        if updated == 0 {
-            return Err(Error::corruption(format!("session {id} does not exist")));
-        }
-        Ok(())
+        })
     }
 }

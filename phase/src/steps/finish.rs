@@ -9,7 +9,7 @@ use crate::context::Ctx;
 use crate::crash::crash_point;
 use crate::keys;
 use crate::steps::gate::{append_requested, append_run_event};
-use crate::steps::session::append;
+use crate::steps::session::{Move, append};
 
 impl Ctx {
     /// `completed`, `phase.completed`, the session `READY` again; and, for the last phase, the
@@ -30,12 +30,15 @@ impl Ctx {
                     append(tx, &phase, keys::PHASE_COMPLETED, &payload, &keys::phase_completed(phase.phase_id(), attempt)).await?;
                     // An agent that failed to a person stays failed when the person supplied
                     // the artifact (`adopt_present_artifact`); a later phase starts a fresh one.
-                    if let Some(row) = tx.session(&sid).await?
+                    let ready = SessionUpdate { state: Some(SessionState::Ready), ..Default::default() };
+                    let moved = tx.update_session_from(&sid, &Move::Assign.from(SessionState::Ready), &ready).await?;
+                    if moved.is_none()
+                        && let Some(row) = tx.session(&sid).await?
                         && row.state != SessionState::FailedNeedsHuman
                     {
                         row.state.assert_assignment(SessionState::Ready)?;
-                        let update = SessionUpdate { state: Some(SessionState::Ready), ..Default::default() };
-                        tx.update_session(&sid, &update).await?;
+                    }
+                    if let Some(row) = moved {
                         let recovery_attempts = row.recovery_attempts;
                         let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
                         let key = keys::session_ready(phase.phase_id(), &sid, recovery_attempts);

@@ -65,7 +65,7 @@ impl Ctx {
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let update = |_: &devflow_db::SessionRow| SessionUpdate {
+                    let update = SessionUpdate {
                         cwd: Some(phase.worktree.to_string_lossy().into_owned()),
                         expected_artifact_path: Some(phase.artifact.clone()),
                         expected_schema: Some(phase.schema_id().to_owned()),

@@ -41,23 +41,32 @@ impl Ctx {
         }
     }
 
-    /// Names a session about to be started: a `CREATED` row, no event yet.
-    pub async fn reserve_session_row(&self, session_id: &str) -> Result<(), Error> {
+    /// The role's session row; if the role has none, a `CREATED` row for `fresh_id` (no event
+    /// yet). Named in a row before the agent starts, a session that a crash interrupts is
+    /// started again under the same id, and the adapter adopts the agent the first start made.
+    pub async fn claim_session_row(&self, fresh_id: &str) -> Result<Option<SessionRow>, Error> {
         let (phase, sid, backend) = (
             self.phase.clone(),
-            session_id.to_owned(),
+            fresh_id.to_owned(),
             self.adapter.backend(),
         );
-        self.db
+        let existing = self
+            .db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let session = new_session(&phase, &sid, backend, SessionState::Created);
-                    tx.insert_session_if_absent(&session).await.map(drop)
+                    let existing = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
+                    if existing.is_none() {
+                        let session = new_session(&phase, &sid, backend, SessionState::Created);
+                        tx.insert_session_if_absent(&session).await?;
+                    }
+                    Ok(existing)
                 })
             })
             .await?;
-        crash_point!("after_session_reserved");
-        Ok(())
+        if existing.is_none() {
+            crash_point!("after_session_reserved");
+        }
+        Ok(existing)
     }
 
     /// Records a freshly started agent: `CREATED -> BOOTSTRAPPING -> READY` with
@@ -116,8 +125,8 @@ impl Ctx {
                 Box::pin(async move {
                     let sid = handle.session_id.as_str();
                     let located = located(&phase, &handle);
-                    let row = move_session(tx, sid, SessionState::Ready, Move::Assign, |_| located)
-                        .await?;
+                    let row =
+                        move_session(tx, sid, SessionState::Ready, Move::Assign, located).await?;
                     ready_event(tx, &phase, sid, row.recovery_attempts).await
                 })
             })
@@ -136,10 +145,8 @@ impl Ctx {
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    move_session(tx, &sid, SessionState::Ready, Move::Assign, |_| {
-                        SessionUpdate::default()
-                    })
-                    .await?;
+                    let update = SessionUpdate::default();
+                    move_session(tx, &sid, SessionState::Ready, Move::Assign, update).await?;
                     let payload =
                         json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
                     append(
@@ -168,7 +175,7 @@ impl Ctx {
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
                     let located = located(&phase, &handle);
-                    move_session(tx, &handle.session_id, state, Move::Assign, |_| located)
+                    move_session(tx, &handle.session_id, state, Move::Assign, located)
                         .await
                         .map(drop)
                 })
@@ -182,12 +189,9 @@ impl Ctx {
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let row = move_session(tx, &sid, SessionState::Ready, Move::Transition, |row| SessionUpdate {
-                        recovery_attempts: Some(row.recovery_attempts + 1),
-                        ..Default::default()
-                    })
-                    .await?;
-                    let recovery_attempts = row.recovery_attempts + 1;
+                    let recovery_attempts = require_session(tx, &sid).await?.recovery_attempts + 1;
+                    let update = SessionUpdate { recovery_attempts: Some(recovery_attempts), ..Default::default() };
+                    move_session(tx, &sid, SessionState::Ready, Move::Transition, update).await?;
                     let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
                     append(tx, &phase, keys::SESSION_RECOVERED, &payload, &keys::session_recovered(&sid, recovery_attempts)).await
                 })
@@ -267,26 +271,44 @@ pub(crate) enum Move {
     Assign,
 }
 
-/// Moves the session to `to`, checked against the session machine, with the other fields
-/// `update` gives from the row as it was; returns that row.
+impl Move {
+    /// The states from which this rule lets a session get to `to`.
+    pub(crate) fn from(self, to: SessionState) -> Vec<SessionState> {
+        let stays = matches!(self, Move::Assign);
+        SessionState::ALL
+            .iter()
+            .copied()
+            .filter(|&state| state.can_transition(to) || stays && state == to)
+            .collect()
+    }
+}
+
+/// Moves the session to `to`, checked against the session machine, with the other fields of
+/// `update`; returns the row as updated. One guarded `UPDATE` does it; only when it finds no
+/// session in a state the rule allows does a read say why.
 pub(crate) async fn move_session(
     tx: &mut Tx,
     sid: &str,
     to: SessionState,
     rule: Move,
-    update: impl FnOnce(&SessionRow) -> SessionUpdate,
+    update: SessionUpdate,
 ) -> Result<SessionRow, Error> {
+    let update = SessionUpdate {
+        state: Some(to),
+        ..update
+    };
+    if let Some(row) = tx.update_session_from(sid, &rule.from(to), &update).await? {
+        return Ok(row);
+    }
     let row = require_session(tx, sid).await?;
     match rule {
         Move::Transition => row.state.assert_transition(to)?,
         Move::Assign => row.state.assert_assignment(to)?,
     }
-    let update = SessionUpdate {
-        state: Some(to),
-        ..update(&row)
-    };
-    tx.update_session(sid, &update).await?;
-    Ok(row)
+    Err(Error::corruption(format!(
+        "session {sid} in state {} was not moved to {to}",
+        row.state
+    )))
 }
 
 pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow, Error> {
