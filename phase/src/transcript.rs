@@ -40,19 +40,19 @@ impl DbTranscriptSink {
         self.db
             .step(&self.run_id, move |tx, _run| {
                 Box::pin(async move {
-                    for (sid, chunk) in &chunks {
-                        tx.append_transcript(sid, chunk.seq, &chunk.text).await?;
-                    }
-                    let mut marks: Vec<(&String, i64)> = Vec::new();
-                    for (sid, chunk) in &chunks {
-                        match marks.iter_mut().find(|(id, _)| *id == sid) {
-                            Some(mark) => mark.1 = mark.1.max(chunk.seq),
-                            None => marks.push((sid, chunk.seq)),
-                        }
-                    }
-                    for (sid, seq) in marks {
+                    let mut sessions: Vec<&str> =
+                        chunks.iter().map(|(sid, _)| sid.as_str()).collect();
+                    sessions.dedup();
+                    for sid in sessions {
+                        let of_session: Vec<(i64, &str)> = chunks
+                            .iter()
+                            .filter(|(id, _)| id == sid)
+                            .map(|(_, chunk)| (chunk.seq, chunk.text.as_str()))
+                            .collect();
+                        tx.append_transcripts(sid, &of_session).await?;
+                        let mark = of_session.iter().map(|&(seq, _)| seq).max();
                         let update = SessionUpdate {
-                            last_capture_seq: Some(seq),
+                            last_capture_seq: mark,
                             ..Default::default()
                         };
                         tx.update_session(sid, &update).await?;

@@ -11,28 +11,55 @@ use crate::schema::tui_transcripts;
 use crate::{TranscriptRow, now_ms};
 
 impl Tx {
-    /// `INSERT .. ON CONFLICT (session_id, seq) DO NOTHING`; returns whether a row was inserted.
-    /// A capture replayed after a crash therefore stores its chunk once.
-    pub async fn append_transcript(
+    /// Stores `(seq, text)` chunks of one session in one `INSERT .. ON CONFLICT (session_id,
+    /// seq) DO NOTHING`; returns how many were new. A capture replayed after a crash therefore
+    /// stores each chunk once.
+    pub async fn append_transcripts(
         &mut self,
         session_id: &str,
-        seq: i64,
-        text: &str,
-    ) -> Result<bool> {
-        let values = (
-            tui_transcripts::session_id.eq(session_id),
-            tui_transcripts::seq.eq(seq),
-            tui_transcripts::captured_at.eq(now_ms()),
-            tui_transcripts::text.eq(text),
-        );
-        let inserted = on_conn!(self, |c| diesel::insert_into(tui_transcripts::table)
-            .values(values)
-            .on_conflict((tui_transcripts::session_id, tui_transcripts::seq))
-            .do_nothing()
-            .execute(c)
-            .await)
-        .or_db("append transcript")?;
-        Ok(inserted == 1)
+        chunks: &[(i64, &str)],
+    ) -> Result<usize> {
+        if chunks.is_empty() {
+            return Ok(0);
+        }
+        let captured_at = now_ms();
+        let rows: Vec<_> = chunks
+            .iter()
+            .map(|&(seq, text)| {
+                (
+                    tui_transcripts::session_id.eq(session_id),
+                    tui_transcripts::seq.eq(seq),
+                    tui_transcripts::captured_at.eq(captured_at),
+                    tui_transcripts::text.eq(text),
+                )
+            })
+            .collect();
+        let key = (tui_transcripts::session_id, tui_transcripts::seq);
+        // diesel writes a multi-row INSERT with ON CONFLICT for PostgreSQL only; on SQLite the
+        // rows go one by one, which inside a step costs no round trip (`lane`).
+        on_conn!(
+            self,
+            sqlite = |c| async {
+                let mut inserted = 0;
+                for row in &rows {
+                    inserted += diesel::insert_into(tui_transcripts::table)
+                        .values(*row)
+                        .on_conflict(key)
+                        .do_nothing()
+                        .execute(c)
+                        .await?;
+                }
+                Ok(inserted)
+            }
+            .await,
+            postgres = |c| diesel::insert_into(tui_transcripts::table)
+                .values(&rows)
+                .on_conflict(key)
+                .do_nothing()
+                .execute(c)
+                .await,
+        )
+        .or_db("append transcript")
     }
 
     /// The session's transcript chunks in sequence order.

@@ -196,29 +196,32 @@ async fn transcripts_are_stored_once_per_seq_in_order(t: &TestDb) {
         t.db.write(move |tx| {
             Box::pin(async move {
                 let inserted = [
-                    tx.append_transcript(&sid, 2, "second\n").await?,
-                    tx.append_transcript(&sid, 1, "first\n").await?,
-                    tx.append_transcript(&sid, 2, "second, replayed\n").await?,
+                    tx.append_transcripts(&sid, &[(2, "second\n"), (1, "first\n")])
+                        .await?,
+                    tx.append_transcripts(&sid, &[(2, "second, replayed\n"), (3, "third\n")])
+                        .await?,
+                    tx.append_transcripts(&sid, &[]).await?,
                 ];
                 Ok((inserted, tx.transcripts(&sid).await?))
             })
         })
         .await
         .unwrap();
-    assert_eq!(inserted, [true, true, false]);
+    assert_eq!(inserted, [2, 1, 0]);
     let chunks: Vec<(i64, &str)> = rows
         .iter()
         .map(|row| (row.seq, row.text.as_str()))
         .collect();
-    assert_eq!(chunks, [(1, "first\n"), (2, "second\n")]);
+    assert_eq!(chunks, [(1, "first\n"), (2, "second\n"), (3, "third\n")]);
     assert!(
         rows.iter()
             .all(|row| row.session_id == id && row.captured_at > 0)
     );
 
-    let orphan = t
-        .db
-        .write(|tx| Box::pin(async move { tx.append_transcript("no-such-session", 1, "x").await }))
+    let orphan =
+        t.db.write(|tx| {
+            Box::pin(async move { tx.append_transcripts("no-such-session", &[(1, "x")]).await })
+        })
         .await;
     expect_code(orphan, Code::InvalidInput);
 }
