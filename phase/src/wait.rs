@@ -61,7 +61,7 @@ pub async fn wait_for_artifact(
     let poll = Duration::from_millis(settings.poll_ms.max(1));
     let stable = Duration::from_millis(settings.stable_ms);
     let changed = Arc::new(Notify::new());
-    let _watcher = watch_parent(path, &changed);
+    let mut watcher = None;
     let mut seen: Option<(Signature, Instant)> = None;
     loop {
         if cancel.is_cancelled() {
@@ -85,6 +85,13 @@ pub async fn wait_for_artifact(
         }
         if now >= deadline {
             return Ok(WaitOutcome::TimedOut);
+        }
+        if watcher.is_none() {
+            // Watch only once there is something to wait for (an instant agent's artifact is
+            // often there already), then look again at once: a change between the look above
+            // and the watch would send no event.
+            watcher = Some(watch_parent(path, &changed));
+            continue;
         }
         tokio::select! {
             () = changed.notified() => {}
