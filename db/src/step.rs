@@ -129,8 +129,8 @@ impl Tx {
         let query = runs::table.filter(runs::id.eq(run_id));
         let record: Option<RunRecord> = on_conn!(
             self,
-            sqlite = |c| query.first(c).await,
-            postgres = |c| query.for_update().first(c).await,
+            sqlite = |c| query.get_result(c).await,
+            postgres = |c| query.for_update().get_result(c).await,
         )
         .optional()
         .or_db("lock run")?;

@@ -164,6 +164,31 @@ fn no_ignored_tests_and_no_unfinished_code() {
     assert!(offenders.is_empty(), "{}", offenders.join("\n"));
 }
 
+/// diesel's `.first()` and `.limit(n)` bind the row limit (`LIMIT ?`). SQLite (3.53, bundled)
+/// reads a bound LIMIT while planning, so rebinding it expires the prepared statement and every
+/// execution parses and plans the query again: a fifth of a step's CPU, measured. Lookups by a
+/// unique key need no limit (`get_result` takes the first row).
+#[test]
+fn queries_bind_no_row_limit() {
+    let mut offenders = Vec::new();
+    for file in rust_files()
+        .into_iter()
+        .filter(|file| file.starts_with(project_root().join("db/src")))
+    {
+        for (number, line) in read(&file).lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains(".first(") || code.contains(".limit(") {
+                offenders.push(format!(
+                    "{}:{}: a bound LIMIT re-prepares the statement on every SQLite execution; use get_result",
+                    relative(&file),
+                    number + 1
+                ));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{}", offenders.join("\n"));
+}
+
 /// The packages a crate depends on, in any dependency section of its manifest (normal, dev,
 /// build, target-specific), under their package names (`package = "…"` renames resolved).
 fn dependencies(folder: &str) -> Vec<String> {

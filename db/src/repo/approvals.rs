@@ -47,7 +47,7 @@ impl Tx {
         let query = approval_requests::table
             .filter(approval_requests::idempotency_key.eq(request.idempotency_key));
         let stored: ApprovalRecord =
-            on_conn!(self, |c| query.first(c).await).or_db("read approval request")?;
+            on_conn!(self, |c| query.get_result(c).await).or_db("read approval request")?;
         let stored = ApprovalRow::try_from(stored)?;
         let same = stored.run_id == request.run_id
             && stored.phase_id == request.phase_id
@@ -110,7 +110,7 @@ impl Tx {
         let query = approval_requests::table
             .filter(approval_requests::id.eq(id))
             .select(approval_requests::state);
-        let current: Option<String> = on_conn!(self, |c| query.first(c).await)
+        let current: Option<String> = on_conn!(self, |c| query.get_result(c).await)
             .optional()
             .or_db("read approval request")?;
         Err(match current {

@@ -50,7 +50,7 @@ impl Tx {
             .filter(artifacts::path.eq(artifact.path))
             .filter(artifacts::hash.eq(artifact.hash));
         let stored: ArtifactRecord =
-            on_conn!(self, |c| query.first(c).await).or_db("read artifact")?;
+            on_conn!(self, |c| query.get_result(c).await).or_db("read artifact")?;
         let stored = ArtifactRow::try_from(stored)?;
         let same = stored.phase_id == artifact.phase_id
             && stored.schema_id == artifact.schema_id
@@ -80,7 +80,7 @@ impl Tx {
             .filter(artifacts::path.eq(path))
             .filter(artifacts::schema_id.eq(schema_id))
             .order((artifacts::created_at.desc(), artifacts::id.desc()));
-        let record: Option<ArtifactRecord> = on_conn!(self, |c| query.first(c).await)
+        let record: Option<ArtifactRecord> = on_conn!(self, |c| query.get_result(c).await)
             .optional()
             .or_db("read latest artifact")?;
         record.map(ArtifactRow::try_from).transpose()

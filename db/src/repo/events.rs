@@ -63,7 +63,7 @@ impl Tx {
 
     pub async fn event_by_key(&mut self, idempotency_key: &str) -> Result<Option<EventRow>> {
         let query = run_events::table.filter(run_events::idempotency_key.eq(idempotency_key));
-        let record: Option<EventRecord> = on_conn!(self, |c| query.first(c).await)
+        let record: Option<EventRecord> = on_conn!(self, |c| query.get_result(c).await)
             .optional()
             .or_db("read event")?;
         record.map(EventRow::try_from).transpose()

@@ -32,7 +32,7 @@ impl Tx {
 
     pub async fn phase(&mut self, id: &str) -> Result<Option<PhaseRow>> {
         let query = run_phases::table.filter(run_phases::id.eq(id));
-        let record: Option<PhaseRecord> = on_conn!(self, |c| query.first(c).await)
+        let record: Option<PhaseRecord> = on_conn!(self, |c| query.get_result(c).await)
             .optional()
             .or_db("read phase")?;
         record.map(PhaseRow::try_from).transpose()

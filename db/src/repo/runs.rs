@@ -33,7 +33,7 @@ impl Tx {
 
     pub async fn run(&mut self, id: &str) -> Result<Option<RunRow>> {
         let query = runs::table.filter(runs::id.eq(id));
-        let record: Option<RunRecord> = on_conn!(self, |c| query.first(c).await)
+        let record: Option<RunRecord> = on_conn!(self, |c| query.get_result(c).await)
             .optional()
             .or_db("read run")?;
         record.map(RunRow::try_from).transpose()

@@ -57,7 +57,7 @@ impl Tx {
 
     pub async fn session(&mut self, id: &str) -> Result<Option<SessionRow>> {
         let query = tui_sessions::table.filter(tui_sessions::id.eq(id));
-        let record: Option<SessionRecord> = on_conn!(self, |c| query.first(c).await)
+        let record: Option<SessionRecord> = on_conn!(self, |c| query.get_result(c).await)
             .optional()
             .or_db("read session")?;
         record.map(SessionRow::try_from).transpose()
@@ -73,7 +73,7 @@ impl Tx {
             .filter(tui_sessions::run_id.eq(run_id))
             .filter(tui_sessions::role_id.eq(role_id))
             .order((tui_sessions::created_at.desc(), tui_sessions::id.desc()));
-        let record: Option<SessionRecord> = on_conn!(self, |c| query.first(c).await)
+        let record: Option<SessionRecord> = on_conn!(self, |c| query.get_result(c).await)
             .optional()
             .or_db("read session for role")?;
         record.map(SessionRow::try_from).transpose()
