@@ -14,7 +14,7 @@ use crate::{
     CAPTURE_BYTES_MAX, Capture, HINT_LIVENESS_ONLY, ProbeResult, PromptReceipt, SessionAdapter,
     SessionHandle, SessionSpec, now_ms, render_prompt,
 };
-use store::{Record, Status, Store};
+use store::{Locked, Record, Status, Store};
 
 /// How far in the past a hung fake session's last output lies.
 const HUNG_SILENCE_MS: i64 = 24 * 60 * 60 * 1_000;
@@ -115,16 +115,20 @@ impl SessionAdapter for FakeAdapter {
     ) -> Result<PromptReceipt> {
         let prompt = render_prompt(envelope);
         let script = scenario::parse(&prompt);
-        let slow = self.store.update(&handle.session_id, |record| {
-            let record = match record {
-                Some(record) if !matches!(record.status, Status::Disposed | Status::Starting) => {
-                    record
-                }
-                _ => return Err(not_found(&handle.session_id)),
-            };
-            fail_if_scripted(record, Operation::Send, &script)?;
-            deliver(&self.store, record, envelope, &prompt, &script)
-        })?;
+        let slow = self
+            .store
+            .update_with(&handle.session_id, |record, journal| {
+                let record = match record {
+                    Some(record)
+                        if !matches!(record.status, Status::Disposed | Status::Starting) =>
+                    {
+                        record
+                    }
+                    _ => return Err(not_found(&handle.session_id)),
+                };
+                fail_if_scripted(record, Operation::Send, &script)?;
+                deliver(journal, record, envelope, &prompt, &script)
+            })?;
         if let Some((path, bytes)) = slow {
             tokio::spawn(write_slowly(
                 self.store.clone(),
@@ -197,7 +201,7 @@ impl SessionAdapter for FakeAdapter {
 
 /// Records the delivery and plays the scenario. Returns what a slow agent still has to write.
 fn deliver(
-    store: &Store,
+    journal: &mut Locked<'_>,
     record: &mut Record,
     envelope: &PromptEnvelope,
     prompt: &str,
@@ -211,7 +215,7 @@ fn deliver(
         .with_hint("rebootstrap the session"));
     }
     let now = now_ms();
-    store.record_delivery_locked(&envelope.dedup_key, &record.session_id, now)?;
+    journal.record_delivery(&envelope.dedup_key, &record.session_id, now)?;
     if record.status == Status::Hung {
         // A hung agent takes the paste and does nothing with it.
         return Ok(None);

@@ -1,12 +1,16 @@
-//! The fake adapter's files: one JSON record per session and an append-only delivery log.
+//! The fake adapter's state: one append-only journal per state folder.
 //!
-//! Everything is read from and written to disk on every call, so a new `FakeAdapter` on the same
-//! directory (a fresh process after a crash) sees exactly what the old one left.
+//! Each change appends a line: a session's whole new record, or a prompt delivery. A store
+//! reads the lines it has not seen before every call, so a new `FakeAdapter` on the same folder
+//! (a fresh process after a crash) sees exactly what the old one left. One file that only grows
+//! costs no file creation per call: on a disk busy with a database's fsyncs, creating a file
+//! (a record's temporary, say) waits for the file system journal, for hundreds of microseconds.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use devflow_core::{Code, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -16,9 +20,26 @@ use crate::TranscriptChunk;
 /// Transcript chunks kept per session; older ones are dropped.
 const TRANSCRIPT_CHUNKS_MAX: usize = 1_000;
 
-/// Serializes every read-modify-write of every fake store in this process: two adapters on one
-/// directory (the "restarted process" of the tests) must not lose each other's updates.
-static STORE_LOCK: Mutex<()> = Mutex::new(());
+/// What this process has read of each journal, by folder. Held for the whole of every call:
+/// two adapters on one folder (the "restarted process" of the tests) must not lose each
+/// other's updates.
+static JOURNALS: Mutex<BTreeMap<PathBuf, Seen>> = Mutex::new(BTreeMap::new());
+
+/// A journal read up to `offset`.
+#[derive(Default)]
+struct Seen {
+    offset: u64,
+    records: HashMap<String, Record>,
+    deliveries: Vec<Delivery>,
+}
+
+/// One journal line.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Entry {
+    Record(Record),
+    Delivery(Delivery),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,7 +120,7 @@ impl Record {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Delivery {
     dedup_key: String,
     session_id: String,
@@ -111,6 +132,12 @@ pub(super) struct Store {
     dir: PathBuf,
 }
 
+/// The journal, caught up, while the process-wide lock is held.
+pub(super) struct Locked<'a> {
+    journal: PathBuf,
+    seen: &'a mut Seen,
+}
+
 impl Store {
     pub fn new(dir: &Path) -> Store {
         Store {
@@ -119,105 +146,138 @@ impl Store {
     }
 
     /// Runs `f` on the session's record (or `None` when it never existed) and saves what it
-    /// leaves in the option. The whole call holds the store lock.
+    /// leaves in the option, if that changed. The whole call holds the store lock.
     pub fn update<T>(
         &self,
         session_id: &str,
         f: impl FnOnce(&mut Option<Record>) -> Result<T>,
     ) -> Result<T> {
-        let _guard = STORE_LOCK
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let path = self.record_path(session_id);
-        let mut record = self.load(&path)?;
-        let result = f(&mut record);
-        if let Some(record) = &record {
-            let bytes =
-                serde_json::to_vec_pretty(record).map_err(|e| io_error("encode", &path, e))?;
-            crate::scenario::write_atomic(&path, &bytes)
-                .map_err(|e| io_error("write", &path, e))?;
-        }
-        result
+        self.update_with(session_id, |record, _| f(record))
+    }
+
+    /// Like `update`, with the locked journal for what else the call records.
+    pub fn update_with<T>(
+        &self,
+        session_id: &str,
+        f: impl FnOnce(&mut Option<Record>, &mut Locked<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.locked(|locked| {
+            let before = locked.seen.records.get(session_id).cloned();
+            let mut record = before.clone();
+            let result = f(&mut record, locked);
+            if let Some(record) = record
+                && before.as_ref().map(encode) != Some(encode(&record))
+            {
+                locked.append(&Entry::Record(record))?;
+            }
+            result
+        })
     }
 
     pub fn read(&self, session_id: &str) -> Result<Option<Record>> {
-        let _guard = STORE_LOCK
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.load(&self.record_path(session_id))
-    }
-
-    /// Appends to the delivery log. Called only from inside [`Store::update`], which already
-    /// holds the store lock (the lock is not reentrant).
-    pub fn record_delivery_locked(
-        &self,
-        dedup_key: &str,
-        session_id: &str,
-        at_ms: i64,
-    ) -> Result<()> {
-        let path = self.deliveries_path();
-        let delivery = Delivery {
-            dedup_key: dedup_key.into(),
-            session_id: session_id.into(),
-            at_ms,
-        };
-        let mut line = serde_json::to_vec(&delivery).map_err(|e| io_error("encode", &path, e))?;
-        line.push(b'\n');
-        std::fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, e))?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_error("open", &path, e))?;
-        // Not synced: the log must survive the *process* crashes of the crash tests, which an
-        // append already does (see `write_atomic`).
-        file.write_all(&line)
-            .map_err(|e| io_error("append to", &path, e))
+        self.locked(|locked| Ok(locked.seen.records.get(session_id).cloned()))
     }
 
     /// Deliveries recorded under `dedup_key`, or all of them for `None`.
     pub fn count_deliveries(&self, dedup_key: Option<&str>) -> u32 {
-        let _guard = STORE_LOCK
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Ok(text) = std::fs::read_to_string(self.deliveries_path()) else {
-            return 0;
+        let count = self.locked(|locked| {
+            Ok(locked
+                .seen
+                .deliveries
+                .iter()
+                .filter(|delivery| dedup_key.is_none_or(|key| delivery.dedup_key == key))
+                .count())
+        });
+        u32::try_from(count.unwrap_or(0)).unwrap_or(u32::MAX)
+    }
+
+    fn locked<T>(&self, f: impl FnOnce(&mut Locked<'_>) -> Result<T>) -> Result<T> {
+        let mut journals = lock_journals();
+        let seen = journals.entry(self.dir.clone()).or_default();
+        let mut locked = Locked {
+            journal: self.dir.join("journal.jsonl"),
+            seen,
         };
-        let count = text
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Delivery>(line).ok())
-            .filter(|delivery| dedup_key.is_none_or(|key| delivery.dedup_key == key))
-            .count();
-        u32::try_from(count).unwrap_or(u32::MAX)
+        locked.catch_up()?;
+        f(&mut locked)
+    }
+}
+
+impl Locked<'_> {
+    /// Records a prompt delivery (inside [`Store::update`]).
+    pub fn record_delivery(&mut self, dedup_key: &str, session_id: &str, at_ms: i64) -> Result<()> {
+        self.append(&Entry::Delivery(Delivery {
+            dedup_key: dedup_key.into(),
+            session_id: session_id.into(),
+            at_ms,
+        }))
     }
 
-    fn load(&self, path: &Path) -> Result<Option<Record>> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::corruption(format!("fake session record {}: {e}", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("read", path, e)),
+    /// Appends one line (one `write`, so that lines of two processes do not interleave) and
+    /// reads it back with anything another process appended first. Not synced: the journal
+    /// must survive the *process* crashes of the crash tests, which a write already does.
+    fn append(&mut self, entry: &Entry) -> Result<()> {
+        let mut line =
+            serde_json::to_vec(entry).map_err(|e| io_error("encode", &self.journal, e))?;
+        line.push(b'\n');
+        if let Some(dir) = self.journal.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
         }
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.journal)
+            .and_then(|mut file| file.write_all(&line))
+            .map_err(|e| io_error("append to", &self.journal, e))?;
+        self.catch_up()
     }
 
-    fn record_path(&self, session_id: &str) -> PathBuf {
-        let name: String = session_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
+    /// Applies the lines appended since this process last looked.
+    fn catch_up(&mut self) -> Result<()> {
+        let mut file = match File::open(&self.journal) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("open", &self.journal, e)),
+        };
+        let mut fresh = Vec::new();
+        file.seek(SeekFrom::Start(self.seen.offset))
+            .and_then(|_| file.read_to_end(&mut fresh))
+            .map_err(|e| io_error("read", &self.journal, e))?;
+        // Only whole lines: a line another process is writing right now is read next time.
+        let whole = fresh
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+            .map_or(0, |end| end + 1);
+        for line in fresh[..whole]
+            .split(|&byte| byte == b'\n')
+            .filter(|line| !line.is_empty())
+        {
+            match serde_json::from_slice(line) {
+                Ok(Entry::Record(record)) => {
+                    self.seen.records.insert(record.session_id.clone(), record);
                 }
-            })
-            .collect();
-        self.dir.join("sessions").join(format!("{name}.json"))
+                Ok(Entry::Delivery(delivery)) => self.seen.deliveries.push(delivery),
+                Err(e) => {
+                    return Err(Error::corruption(format!(
+                        "fake adapter journal {}: {e}",
+                        self.journal.display()
+                    )));
+                }
+            }
+        }
+        self.seen.offset += whole as u64;
+        Ok(())
     }
+}
 
-    fn deliveries_path(&self) -> PathBuf {
-        self.dir.join("deliveries.jsonl")
-    }
+fn lock_journals() -> MutexGuard<'static, BTreeMap<PathBuf, Seen>> {
+    JOURNALS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn encode(record: &Record) -> Vec<u8> {
+    serde_json::to_vec(record).unwrap_or_default()
 }
 
 fn io_error(
