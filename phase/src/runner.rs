@@ -337,9 +337,12 @@ impl Ctx {
                 Ending::AwaitingApproval
             }
             None => {
-                self.complete_phase(outcome.attempt, session_id).await?;
+                let moved = self.complete_phase(outcome.attempt, session_id).await?;
                 if by_agent {
-                    transcript_seq = self.capture_transcript(session_id).await?;
+                    transcript_seq = match &moved {
+                        Some(row) => self.capture_transcript_from(row).await?,
+                        None => self.capture_transcript(session_id).await?,
+                    };
                 }
                 Ending::Completed
             }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use devflow_core::{Code, Error};
-use devflow_db::{Db, SessionUpdate};
+use devflow_db::{Db, SessionRow, SessionUpdate};
 use devflow_session::{TranscriptChunk, TranscriptSink, capture_into};
 
 use crate::context::{Ctx, handle_from_row};
@@ -86,11 +86,16 @@ impl Ctx {
             )
             .in_phase(self.run_id(), self.phase_id())
         })?;
+        self.capture_transcript_from(&row).await
+    }
+
+    /// Like `capture_transcript`, from a row a step has just read or written.
+    pub async fn capture_transcript_from(&self, row: &SessionRow) -> Result<i64, Error> {
         crash_point!("before_transcript_capture");
         let sink = DbTranscriptSink::new(self.db.clone(), self.run_id());
         let seq = capture_into(
             self.adapter.as_ref(),
-            &handle_from_row(&row),
+            &handle_from_row(row),
             row.last_capture_seq,
             &sink,
         )

@@ -2,7 +2,7 @@
 //! person to approve its artifact.
 
 use devflow_core::{Code, Error, PhaseState, RunState, SessionState, StateMachine};
-use devflow_db::{NewApproval, SessionUpdate};
+use devflow_db::{NewApproval, SessionRow, SessionUpdate};
 use serde_json::{Value, json};
 
 use crate::context::Ctx;
@@ -13,14 +13,19 @@ use crate::steps::session::{Move, append};
 
 impl Ctx {
     /// `completed`, `phase.completed`, the session `READY` again; and, for the last phase, the
-    /// run `completed` with `run.completed`.
-    pub async fn complete_phase(&self, attempt: u32, session_id: &str) -> Result<(), Error> {
+    /// run `completed` with `run.completed`. Returns the session's row if it moved.
+    pub async fn complete_phase(
+        &self,
+        attempt: u32,
+        session_id: &str,
+    ) -> Result<Option<SessionRow>, Error> {
         let (phase, sid) = (self.phase.clone(), session_id.to_owned());
-        self.db
+        let moved = self
+            .db
             .step(self.run_id(), move |tx, run| {
                 Box::pin(async move {
                     if run.state.is_terminal() {
-                        return Ok(());
+                        return Ok(None);
                     }
                     if !run.state.allows_phase_mutation() {
                         return Err(run_state_changed(run.state));
@@ -38,23 +43,23 @@ impl Ctx {
                     {
                         row.state.assert_assignment(SessionState::Ready)?;
                     }
-                    if let Some(row) = moved {
+                    if let Some(row) = &moved {
                         let recovery_attempts = row.recovery_attempts;
                         let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
                         let key = keys::session_ready(phase.phase_id(), &sid, recovery_attempts);
                         append(tx, &phase, keys::SESSION_READY, &payload, &key).await?;
                     }
-                    if !phase.spec.terminal {
-                        return Ok(());
+                    if phase.spec.terminal {
+                        tx.set_run_state(phase.run_id(), RunState::Completed, None, None).await?;
+                        let payload = json!({ "phaseKey": phase.spec.phase_key });
+                        append_run_event(tx, &phase, keys::RUN_COMPLETED, &payload, &keys::run_completed(phase.run_id())).await?;
                     }
-                    tx.set_run_state(phase.run_id(), RunState::Completed, None, None).await?;
-                    let payload = json!({ "phaseKey": phase.spec.phase_key });
-                    append_run_event(tx, &phase, keys::RUN_COMPLETED, &payload, &keys::run_completed(phase.run_id())).await
+                    Ok(moved)
                 })
             })
             .await?;
         crash_point!("after_phase_completed");
-        Ok(())
+        Ok(moved)
     }
 
     /// A pending approval request for the workflow's gate: the phase `awaiting_approval`, the

@@ -81,34 +81,37 @@ impl Ctx {
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
                     let sid = handle.session_id.as_str();
-                    let row = require_session(tx, sid).await?;
-                    // A fresh agent replacing one that failed to a human counts as a recovery,
-                    // which keeps its `session.created` and `session.ready` keys unique.
-                    let recovery_attempts = if row.state == SessionState::FailedNeedsHuman {
-                        row.state.assert_transition(SessionState::Bootstrapping)?;
-                        row.recovery_attempts + 1
-                    } else {
-                        row.state.assert_assignment(SessionState::Created)?;
-                        SessionState::Created.assert_transition(SessionState::Bootstrapping)?;
-                        row.recovery_attempts
-                    };
-                    SessionState::Bootstrapping.assert_transition(SessionState::Ready)?;
-                    let payload =
-                        json!({ "sessionId": sid, "roleId": phase.role_id(), "backend": backend });
-                    append(
-                        tx,
-                        &phase,
-                        keys::SESSION_CREATED,
-                        &payload,
-                        &keys::session_created(sid, recovery_attempts),
-                    )
-                    .await?;
-                    let update = SessionUpdate {
+                    let ready = SessionUpdate {
                         state: Some(SessionState::Ready),
-                        recovery_attempts: Some(recovery_attempts),
                         ..located(&phase, &handle)
                     };
-                    tx.update_session(sid, &update).await?;
+                    let recovery_attempts = match tx
+                        .update_session_from(sid, &[SessionState::Created], &ready)
+                        .await?
+                    {
+                        Some(row) => row.recovery_attempts,
+                        None => {
+                            // A fresh agent replacing one that failed to a human counts as a
+                            // recovery, which keeps its `session.created` and `session.ready`
+                            // keys unique.
+                            let row = require_session(tx, sid).await?;
+                            if row.state != SessionState::FailedNeedsHuman {
+                                row.state.assert_assignment(SessionState::Created)?;
+                            }
+                            row.state.assert_transition(SessionState::Bootstrapping)?;
+                            let recovery_attempts = row.recovery_attempts + 1;
+                            let update = SessionUpdate {
+                                recovery_attempts: Some(recovery_attempts),
+                                ..ready
+                            };
+                            tx.update_session(sid, &update).await?;
+                            recovery_attempts
+                        }
+                    };
+                    let payload =
+                        json!({ "sessionId": sid, "roleId": phase.role_id(), "backend": backend });
+                    let key = keys::session_created(sid, recovery_attempts);
+                    append(tx, &phase, keys::SESSION_CREATED, &payload, &key).await?;
                     ready_event(tx, &phase, sid, recovery_attempts).await
                 })
             })
