@@ -1,18 +1,24 @@
 //! `tui_transcripts`: what each session's terminal showed, in captured chunks keyed by sequence number.
 
 use devflow_core::Result;
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel::{ExpressionMethods, QueryDsl};
 use diesel_async::RunQueryDsl;
 
+use crate::cached::cached;
 use crate::conn::{Tx, on_conn};
 use crate::error::QueryResultExt;
 use crate::records::TranscriptRecord;
 use crate::schema::tui_transcripts;
 use crate::{TranscriptRow, now_ms};
 
+const INSERT_CHUNKS_PG: &str = "INSERT INTO tui_transcripts (session_id, seq, captured_at, text) \
+     SELECT $1, chunk.seq, $2, chunk.text FROM unnest($3::bigint[], $4::text[]) AS chunk(seq, text) \
+     ON CONFLICT (session_id, seq) DO NOTHING";
+
 impl Tx {
-    /// Stores `(seq, text)` chunks of one session in one `INSERT .. ON CONFLICT (session_id,
-    /// seq) DO NOTHING`; returns how many were new. A capture replayed after a crash therefore
+    /// Stores `(seq, text)` chunks of one session, `ON CONFLICT (session_id, seq) DO NOTHING`;
+    /// returns how many were new. A capture replayed after a crash therefore
     /// stores each chunk once.
     pub async fn append_transcripts(
         &mut self,
@@ -23,28 +29,22 @@ impl Tx {
             return Ok(0);
         }
         let captured_at = now_ms();
-        let rows: Vec<_> = chunks
-            .iter()
-            .map(|&(seq, text)| {
-                (
-                    tui_transcripts::session_id.eq(session_id),
-                    tui_transcripts::seq.eq(seq),
-                    tui_transcripts::captured_at.eq(captured_at),
-                    tui_transcripts::text.eq(text),
-                )
-            })
-            .collect();
-        let key = (tui_transcripts::session_id, tui_transcripts::seq);
-        // diesel writes a multi-row INSERT with ON CONFLICT for PostgreSQL only; on SQLite the
-        // rows go one by one, which inside a step costs no round trip (`lane`).
         on_conn!(
             self,
+            // diesel writes no multi-row INSERT .. ON CONFLICT for SQLite; inside a step, rows
+            // going one by one cost no round trip (`lane`).
             sqlite = |c| async {
                 let mut inserted = 0;
-                for row in &rows {
+                for &(seq, text) in chunks {
+                    let row = (
+                        tui_transcripts::session_id.eq(session_id),
+                        tui_transcripts::seq.eq(seq),
+                        tui_transcripts::captured_at.eq(captured_at),
+                        tui_transcripts::text.eq(text),
+                    );
                     inserted += diesel::insert_into(tui_transcripts::table)
-                        .values(*row)
-                        .on_conflict(key)
+                        .values(row)
+                        .on_conflict((tui_transcripts::session_id, tui_transcripts::seq))
                         .do_nothing()
                         .execute(c)
                         .await?;
@@ -52,12 +52,21 @@ impl Tx {
                 Ok(inserted)
             }
             .await,
-            postgres = |c| diesel::insert_into(tui_transcripts::table)
-                .values(&rows)
-                .on_conflict(key)
-                .do_nothing()
+            // One statement for any number of chunks: arrays keep its text, and so its prepared
+            // statement, the same.
+            postgres = |c| {
+                let seqs: Vec<i64> = chunks.iter().map(|&(seq, _)| seq).collect();
+                let texts: Vec<&str> = chunks.iter().map(|&(_, text)| text).collect();
+                cached(
+                    diesel::sql_query(INSERT_CHUNKS_PG)
+                        .bind::<Text, _>(session_id)
+                        .bind::<BigInt, _>(captured_at)
+                        .bind::<Array<BigInt>, _>(seqs)
+                        .bind::<Array<Text>, _>(texts),
+                )
                 .execute(c)
-                .await,
+                .await
+            },
         )
         .or_db("append transcript")
     }
