@@ -21,8 +21,10 @@ use devflow_session::fake::FakeAdapter;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-/// Phases and empty steps alternate in this many rounds.
-const ROUNDS: usize = 10;
+/// Phases and empty steps alternate in rounds of this many phases per task, so that a change
+/// in the machine's load (this disk's fsync time drifts by half within a minute) weighs on
+/// both sides of the ratio alike.
+const PHASES_PER_TASK_AND_ROUND: usize = 4;
 
 const INSTRUCTIONS: &str =
     "Scenario: ok\n```json\n{\"title\": \"Plan\", \"steps\": [\"one\"]}\n```";
@@ -135,17 +137,12 @@ async fn measure(
     create_runs(&db, phases, &worktree.path().to_string_lossy()).await;
     let runner = PhaseRunner::new(db.clone(), Arc::new(FakeAdapter::new(fake_dir.path())));
 
-    // Phases and empty steps alternate in rounds, so that a change in machine load during the
-    // run weighs on both sides of the ratio alike.
     let mut times: Vec<Duration> = Vec::new();
     let (mut phases_wall, mut steps_wall, mut transactions, mut steps_total) =
         (Duration::ZERO, Duration::ZERO, 0, 0);
-    let per_round = phases.div_ceil(ROUNDS);
-    for round in 0..ROUNDS {
-        let range = (round * per_round).min(phases)..((round + 1) * per_round).min(phases);
-        if range.is_empty() {
-            break;
-        }
+    let per_round = PHASES_PER_TASK_AND_ROUND * concurrency;
+    for first in (0..phases).step_by(per_round) {
+        let range = first..(first + per_round).min(phases);
         let tx_before = db.transactions();
         let started = Instant::now();
         times.extend(
