@@ -90,6 +90,16 @@ struct Attempt {
     first: bool,
 }
 
+impl Attempt {
+    fn prompt_kind(&self) -> &'static str {
+        if self.repair {
+            keys::PROMPT_REPAIRED
+        } else {
+            keys::PROMPT_SENT
+        }
+    }
+}
+
 /// What one prompt-and-wait produced.
 enum Obtained {
     Artifact {
@@ -176,11 +186,7 @@ impl Ctx {
         next: Next,
     ) -> Result<Obtained, Error> {
         let envelope = self.envelope(attempt.number, attempt.repair, &attempt.problems);
-        let kind = if attempt.repair {
-            keys::PROMPT_REPAIRED
-        } else {
-            keys::PROMPT_SENT
-        };
+        let kind = attempt.prompt_kind();
         let at = At {
             attempt: attempt.number,
             session_id: Some(&handle.session_id),
@@ -192,17 +198,7 @@ impl Ctx {
         };
         let (prompt_id, waited) = match next {
             Next::Recorded { prompt_id, outcome } => {
-                let holds_for_approval =
-                    outcome.validation.is_valid() && self.phase.spec.approval_gate.is_some();
-                if !holds_for_approval {
-                    self.mark_session_idle(&handle.session_id, &prompt_id)
-                        .await?;
-                }
-                return Ok(Obtained::Artifact {
-                    outcome,
-                    prompt_id,
-                    idle_recorded: !holds_for_approval,
-                });
+                return self.continue_recorded(handle, prompt_id, outcome).await;
             }
             Next::Send => {
                 let sent = match self.send_prompt(handle, &envelope, kind, true).await {
@@ -245,6 +241,27 @@ impl Ctx {
             Ok(None) => Ok(Obtained::TimedOut),
             Err(error) => Err(self.fail_at(wait_site, error, at).await),
         }
+    }
+
+    /// Re-entry found the attempt's artifact already recorded: what is left is the session's
+    /// `idle`, unless the artifact is held for approval.
+    async fn continue_recorded(
+        &self,
+        handle: &SessionHandle,
+        prompt_id: String,
+        outcome: ArtifactOutcome,
+    ) -> Result<Obtained, Error> {
+        let holds_for_approval =
+            outcome.validation.is_valid() && self.phase.spec.approval_gate.is_some();
+        if !holds_for_approval {
+            self.mark_session_idle(&handle.session_id, &prompt_id)
+                .await?;
+        }
+        Ok(Obtained::Artifact {
+            outcome,
+            prompt_id,
+            idle_recorded: !holds_for_approval,
+        })
     }
 
     /// Probes and restarts the agent after the first timeout; a later one, a repair attempt
