@@ -30,8 +30,20 @@ pub use rows::{
     TranscriptRow,
 };
 
-/// A boxed, sendable future borrowing for `'a`: what the body of a step returns.
+/// A boxed, sendable future borrowing for `'a`.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the body of a step returns: a future that uses the transaction for `'t` and may borrow
+/// the caller's data for `'a`, so that a body reads its caller's values instead of cloning
+/// them. The bound `&'t &'a ()` tells the compiler that `'a` outlives every transaction `'t` the
+/// body can be handed (the trick of the scoped-futures crate); `Box::pin(async move { .. })`
+/// coerces to it.
+pub type StepFuture<'a, 't, T> = std::pin::Pin<Box<dyn Scoped<'a, 't, Result<T>> + 't>>;
+
+/// A future that lives for `'t` inside a scope `'a` (see [`StepFuture`]).
+pub trait Scoped<'a, 't, T, Bound = &'t &'a ()>: Future<Output = T> + Send + 't {}
+
+impl<'a, 't, T, F: Future<Output = T> + Send + 't> Scoped<'a, 't, T> for F {}
 
 /// Milliseconds since the Unix epoch, the unit of every time column.
 pub fn now_ms() -> i64 {

@@ -16,17 +16,17 @@ use crate::error::QueryResultExt;
 use crate::lane::inline;
 use crate::records::RunRecord;
 use crate::schema::runs;
-use crate::{BoxFuture, Db, RunRow};
+use crate::{Db, RunRow, StepFuture};
 
 impl Db {
     /// A durable step: one write transaction that first locks the run (SQLite: `BEGIN
     /// IMMEDIATE`; PostgreSQL: `BEGIN` + `SELECT .. FOR UPDATE`), loads it, and hands it to
     /// `body`. A missing run is `Code::RunNotFound`. The body decides whether the run's state
     /// allows it.
-    pub async fn step<T: Send + 'static>(
+    pub async fn step<'a, T: Send + 'static>(
         &self,
         run_id: &str,
-        body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
+        body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
         let mut tx = self.begin_write().await?;
         let outcome = inline(async {
@@ -39,10 +39,10 @@ impl Db {
 
     /// Like `step`, but fails with `Code::RunStateChanged` (hint `run_state=<state>`) unless
     /// the run is planning or executing: phases change only while their run is active.
-    pub async fn mutate_phase<T: Send + 'static>(
+    pub async fn mutate_phase<'a, T: Send + 'static>(
         &self,
         run_id: &str,
-        body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> BoxFuture<'t, Result<T>> + Send,
+        body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
         let mut tx = self.begin_write().await?;
         let outcome = inline(async {
@@ -62,9 +62,9 @@ impl Db {
     }
 
     /// A write transaction bound to no run (creating a run with its phases).
-    pub async fn write<T: Send + 'static>(
+    pub async fn write<'a, T: Send + 'static>(
         &self,
-        body: impl for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+        body: impl for<'t> FnOnce(&'t mut Tx) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
         let mut tx = self.begin_write().await?;
         let outcome = inline(body(&mut tx)).await;
@@ -72,9 +72,9 @@ impl Db {
     }
 
     /// Reads, outside any write transaction. Each statement sees the latest committed data.
-    pub async fn read<T: Send + 'static>(
+    pub async fn read<'a, T: Send + 'static>(
         &self,
-        body: impl for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send,
+        body: impl for<'t> FnOnce(&'t mut Tx) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
         let mut tx = self.checkout().await?;
         body(&mut tx).await

@@ -113,7 +113,7 @@ impl Driver {
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn decide_and_drive<F>(
+    async fn decide_and_drive<'a, F>(
         &self,
         run_id: &str,
         wait: LeaseWait,
@@ -121,8 +121,7 @@ impl Driver {
         step: F,
     ) -> Result<Outcome, Error>
     where
-        F: for<'t> FnOnce(&'t mut Tx, RunRow) -> devflow_db::BoxFuture<'t, Result<(), Error>>
-            + Send,
+        F: for<'t> FnOnce(&'t mut Tx, RunRow) -> devflow_db::StepFuture<'a, 't, ()> + Send + 'a,
     {
         let held = self.acquire(run_id, wait, &cancel).await?;
         let outcome = match self.db.step(run_id, step).await {

@@ -140,26 +140,15 @@ impl Ctx {
 
     /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
     pub async fn mark_session_idle(&self, session_id: &str, dedup_key: &str) -> Result<(), Error> {
-        let (phase, sid, dedup) = (
-            self.phase.clone(),
-            session_id.to_owned(),
-            dedup_key.to_owned(),
-        );
+        let phase = &self.phase;
         self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
+            .mutate_phase(self.run_id(), |tx, _run| {
                 Box::pin(async move {
                     let update = SessionUpdate::default();
-                    move_session(tx, &sid, SessionState::Ready, Move::Assign, update).await?;
-                    let payload =
-                        json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
-                    append(
-                        tx,
-                        &phase,
-                        keys::SESSION_IDLE,
-                        &payload,
-                        &keys::session_idle(&sid, &dedup),
-                    )
-                    .await
+                    move_session(tx, session_id, SessionState::Ready, Move::Assign, update).await?;
+                    let payload = json!({ "sessionId": session_id, "roleId": phase.role_id(), "dedupKey": dedup_key });
+                    let key = keys::session_idle(session_id, dedup_key);
+                    append(tx, phase, keys::SESSION_IDLE, &payload, &key).await
                 })
             })
             .await?;
