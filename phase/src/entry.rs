@@ -105,10 +105,10 @@ impl Ctx {
     }
 
     async fn load_attempt(&self) -> Result<Attempt, Error> {
-        let phase_id = self.phase_id().to_owned();
+        let phase_id = self.phase_id();
         let phase = self
             .db
-            .read(move |tx| Box::pin(async move { tx.phase(&phase_id).await }))
+            .read(move |tx| Box::pin(async move { tx.phase(phase_id).await }))
             .await?
             .ok_or_else(|| {
                 Error::corruption("run phase does not exist")
@@ -292,12 +292,12 @@ impl Ctx {
     }
 
     async fn session_recovered_in_phase(&self, session_id: &str) -> Result<bool, Error> {
-        let (run_id, phase_id) = (self.run_id().to_owned(), self.phase_id().to_owned());
+        let (run_id, phase_id) = (self.run_id(), self.phase_id());
         let events = self
             .db
             .read(move |tx| {
                 Box::pin(async move {
-                    tx.phase_events(&run_id, &phase_id, keys::SESSION_RECOVERED)
+                    tx.phase_events(run_id, phase_id, keys::SESSION_RECOVERED)
                         .await
                 })
             })
@@ -308,7 +308,7 @@ impl Ctx {
     }
 
     async fn latest_artifact(&self) -> Result<Option<devflow_db::ArtifactRow>, Error> {
-        let phase = self.phase.clone();
+        let phase = &self.phase;
         self.db
             .read(move |tx| {
                 Box::pin(async move {

@@ -29,7 +29,7 @@ impl Ctx {
         session_id: &str,
         state: SessionState,
     ) -> Result<(), Error> {
-        let (phase, sid) = (self.phase.clone(), session_id.to_owned());
+        let (phase, sid) = (&self.phase, session_id);
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
@@ -37,18 +37,18 @@ impl Ctx {
                         "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt, "sessionState": state.as_str(),
                     });
                     let key = keys::artifact_timeout(phase.phase_id(), attempt, &phase.artifact);
-                    append(tx, &phase, keys::ARTIFACT_TIMEOUT, &payload, &key).await?;
-                    let row = tx.session(&sid).await?;
+                    append(tx, phase, keys::ARTIFACT_TIMEOUT, &payload, &key).await?;
+                    let row = tx.session(sid).await?;
                     let current = row.as_ref().map_or(SessionState::Busy, |row| row.state);
                     current.assert_assignment(state)?;
                     if current == state {
                         return Ok(());
                     }
                     if state != SessionState::Crashed {
-                        return tx.update_session(&sid, &SessionUpdate { state: Some(state), ..Default::default() }).await;
+                        return tx.update_session(sid, &SessionUpdate { state: Some(state), ..Default::default() }).await;
                     }
                     let recovery_attempts = row.map_or(0, |row| row.recovery_attempts) + 1;
-                    mark_crashed(tx, &phase, &sid, recovery_attempts).await
+                    mark_crashed(tx, phase, sid, recovery_attempts).await
                 })
             })
             .await?;
@@ -63,7 +63,7 @@ impl Ctx {
         hash: String,
         validation: Validation,
     ) -> Result<ArtifactOutcome, Error> {
-        let phase = self.phase.clone();
+        let phase = &self.phase;
         let outcome = self
             .db
             .mutate_phase(self.run_id(), move |tx, _run| {
@@ -80,7 +80,7 @@ impl Ctx {
                             validation_error: &stored,
                         })
                         .await?;
-                    append_checked_event(tx, &phase, &row, &validation).await?;
+                    append_checked_event(tx, phase, &row, &validation).await?;
                     Ok(ArtifactOutcome {
                         attempt,
                         artifact_id: row.id,
@@ -102,10 +102,10 @@ impl Ctx {
         row: ArtifactRow,
         validation: Validation,
     ) -> Result<(), Error> {
-        let phase = self.phase.clone();
+        let phase = &self.phase;
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move { append_checked_event(tx, &phase, &row, &validation).await })
+                Box::pin(async move { append_checked_event(tx, phase, &row, &validation).await })
             })
             .await
     }

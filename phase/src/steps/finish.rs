@@ -19,7 +19,7 @@ impl Ctx {
         attempt: u32,
         session_id: &str,
     ) -> Result<Option<SessionRow>, Error> {
-        let (phase, sid) = (self.phase.clone(), session_id.to_owned());
+        let (phase, sid) = (&self.phase, session_id);
         let moved = self
             .db
             .step(self.run_id(), move |tx, run| {
@@ -32,13 +32,13 @@ impl Ctx {
                     }
                     tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Completed).await?;
                     let payload = json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt });
-                    append(tx, &phase, keys::PHASE_COMPLETED, &payload, &keys::phase_completed(phase.phase_id(), attempt)).await?;
+                    append(tx, phase, keys::PHASE_COMPLETED, &payload, &keys::phase_completed(phase.phase_id(), attempt)).await?;
                     // An agent that failed to a person stays failed when the person supplied
                     // the artifact (`adopt_present_artifact`); a later phase starts a fresh one.
                     let ready = SessionUpdate { state: Some(SessionState::Ready), ..Default::default() };
-                    let moved = tx.update_session_from(&sid, &Move::Assign.from(SessionState::Ready), &ready).await?;
+                    let moved = tx.update_session_from(sid, &Move::Assign.from(SessionState::Ready), &ready).await?;
                     if moved.is_none()
-                        && let Some(row) = tx.session(&sid).await?
+                        && let Some(row) = tx.session(sid).await?
                         && row.state != SessionState::FailedNeedsHuman
                     {
                         row.state.assert_assignment(SessionState::Ready)?;
@@ -46,13 +46,13 @@ impl Ctx {
                     if let Some(row) = &moved {
                         let recovery_attempts = row.recovery_attempts;
                         let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
-                        let key = keys::session_ready(phase.phase_id(), &sid, recovery_attempts);
-                        append(tx, &phase, keys::SESSION_READY, &payload, &key).await?;
+                        let key = keys::session_ready(phase.phase_id(), sid, recovery_attempts);
+                        append(tx, phase, keys::SESSION_READY, &payload, &key).await?;
                     }
                     if phase.spec.terminal {
                         tx.set_run_state(phase.run_id(), RunState::Completed, None, None).await?;
                         let payload = json!({ "phaseKey": phase.spec.phase_key });
-                        append_run_event(tx, &phase, keys::RUN_COMPLETED, &payload, &keys::run_completed(phase.run_id())).await?;
+                        append_run_event(tx, phase, keys::RUN_COMPLETED, &payload, &keys::run_completed(phase.run_id())).await?;
                     }
                     Ok(moved)
                 })
@@ -71,25 +71,17 @@ impl Ctx {
         gate_key: &str,
         payload: Value,
     ) -> Result<(), Error> {
-        let (phase, sid, gate_key) = (
-            self.phase.clone(),
-            session_id.to_owned(),
-            gate_key.to_owned(),
-        );
+        let (phase, sid) = (&self.phase, session_id);
         self.db
             .mutate_phase(self.run_id(), move |tx, run| {
                 Box::pin(async move {
-                    let request_key = keys::approval_request(
-                        phase.run_id(),
-                        &gate_key,
-                        phase.phase_id(),
-                        attempt,
-                    );
+                    let request_key =
+                        keys::approval_request(phase.run_id(), gate_key, phase.phase_id(), attempt);
                     let request = tx
                         .insert_or_get_approval(&NewApproval {
                             run_id: phase.run_id(),
                             phase_id: phase.phase_id(),
-                            gate_key: &gate_key,
+                            gate_key,
                             idempotency_key: &request_key,
                             payload: &payload,
                         })
@@ -106,7 +98,7 @@ impl Ctx {
                         PhaseState::AwaitingApproval,
                     )
                     .await?;
-                    if let Some(row) = tx.session(&sid).await?
+                    if let Some(row) = tx.session(sid).await?
                         && row.state != SessionState::FailedNeedsHuman
                     {
                         row.state
@@ -115,7 +107,7 @@ impl Ctx {
                             state: Some(SessionState::WaitingForApproval),
                             ..Default::default()
                         };
-                        tx.update_session(&sid, &update).await?;
+                        tx.update_session(sid, &update).await?;
                     }
                     tx.set_run_state(
                         phase.run_id(),
@@ -125,7 +117,7 @@ impl Ctx {
                     )
                     .await?;
                     let _ = run;
-                    append_requested(tx, &phase, &request, &gate_key).await
+                    append_requested(tx, phase, &request, gate_key).await
                 })
             })
             .await?;

@@ -31,7 +31,7 @@ impl Ctx {
     /// Fails the phase, pauses the run, marks the session `FAILED_NEEDS_HUMAN` and writes a
     /// pending approval request — one step. If that step itself fails, the run fails.
     pub async fn request_human_gate(&self, gate: GateRequest) -> Result<(), Error> {
-        let (phase, backend, request) = (self.phase.clone(), self.adapter.backend(), gate.clone());
+        let (phase, backend, request) = (&self.phase, self.adapter.backend(), &gate);
         let result = self
             .db
             .step(self.run_id(), move |tx, run| {
@@ -39,7 +39,7 @@ impl Ctx {
                     if run.state.is_terminal() {
                         return Ok(());
                     }
-                    human_gate_in(tx, &phase, run.state, backend, &request).await
+                    human_gate_in(tx, phase, run.state, backend, request).await
                 })
             })
             .await;
@@ -89,7 +89,7 @@ impl Ctx {
         attempt: u32,
         reason: &'static str,
     ) -> Result<Vec<SessionRow>, Error> {
-        let phase = self.phase.clone();
+        let phase = &self.phase;
         let sessions = self
             .db
             .step(self.run_id(), move |tx, run| {
@@ -97,12 +97,12 @@ impl Ctx {
                     if run.state.is_terminal() {
                         return Ok(Vec::new());
                     }
-                    fail_phase_in(tx, &phase, attempt, reason).await?;
+                    fail_phase_in(tx, phase, attempt, reason).await?;
                     tx.set_run_state(phase.run_id(), RunState::Failed, None, None)
                         .await?;
                     append_run_event(
                         tx,
-                        &phase,
+                        phase,
                         keys::RUN_FAILED,
                         &json!({ "reason": reason }),
                         &keys::run_failed(phase.run_id()),

@@ -15,7 +15,7 @@ impl Ctx {
         allowed: &'static [PhaseState],
         extra: Value,
     ) -> Result<Option<u32>, Error> {
-        let phase = self.phase.clone();
+        let phase = &self.phase;
         let attempt = self
             .db
             .mutate_phase(self.run_id(), move |tx, _run| {
@@ -70,10 +70,10 @@ impl Ctx {
     }
 
     pub async fn phase_state(&self) -> Result<PhaseState, Error> {
-        let phase_id = self.phase_id().to_owned();
+        let phase_id = self.phase_id();
         let row = self
             .db
-            .read(move |tx| Box::pin(async move { tx.phase(&phase_id).await }))
+            .read(move |tx| Box::pin(async move { tx.phase(phase_id).await }))
             .await?;
         row.map(|row| row.state).ok_or_else(|| {
             Error::corruption("run phase does not exist").in_phase(self.run_id(), self.phase_id())
@@ -82,7 +82,7 @@ impl Ctx {
 
     /// `awaiting_artifact` and `artifact.expected` for this attempt.
     pub async fn start_artifact_wait(&self, attempt: u32) -> Result<(), Error> {
-        let phase = self.phase.clone();
+        let phase = &self.phase;
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
@@ -105,7 +105,7 @@ impl Ctx {
     }
 
     pub async fn set_phase_validating(&self) -> Result<(), Error> {
-        let phase = self.phase.clone();
+        let phase = &self.phase;
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
@@ -120,11 +120,11 @@ impl Ctx {
 
     /// Whether an event with this idempotency key exists for this phase.
     pub async fn event_exists(&self, key: String) -> Result<bool, Error> {
-        let phase_id = self.phase_id().to_owned();
+        let phase_id = self.phase_id();
         let row = self
             .db
             .read(move |tx| Box::pin(async move { tx.event_by_key(&key).await }))
             .await?;
-        Ok(row.is_some_and(|row| row.phase_id.as_deref() == Some(phase_id.as_str())))
+        Ok(row.is_some_and(|row| row.phase_id.as_deref() == Some(phase_id)))
     }
 }

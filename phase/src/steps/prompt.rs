@@ -57,11 +57,7 @@ impl Ctx {
     }
 
     async fn mark_session_busy(&self, session_id: &str, dedup_key: &str) -> Result<(), Error> {
-        let (phase, sid, dedup) = (
-            self.phase.clone(),
-            session_id.to_owned(),
-            dedup_key.to_owned(),
-        );
+        let (phase, sid, dedup) = (&self.phase, session_id, dedup_key);
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
@@ -69,19 +65,19 @@ impl Ctx {
                         cwd: Some(phase.worktree.to_string_lossy().into_owned()),
                         expected_artifact_path: Some(phase.artifact.clone()),
                         expected_schema: Some(phase.schema_id().to_owned()),
-                        last_prompt_hash: Some(dedup.clone()),
+                        last_prompt_hash: Some(dedup.to_owned()),
                         last_prompt_at: Some(devflow_db::now_ms()),
                         ..Default::default()
                     };
-                    move_session(tx, &sid, SessionState::Busy, Move::Transition, update).await?;
+                    move_session(tx, sid, SessionState::Busy, Move::Transition, update).await?;
                     let payload =
                         json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
                     append(
                         tx,
-                        &phase,
+                        phase,
                         keys::SESSION_BUSY,
                         &payload,
-                        &keys::session_busy(&sid, &dedup),
+                        &keys::session_busy(sid, dedup),
                     )
                     .await
                 })
@@ -92,12 +88,12 @@ impl Ctx {
 
     /// `prompt.sent` / `prompt.repaired` for a delivered prompt; a replay appends nothing.
     pub async fn record_prompt(&self, kind: &'static str, dedup_key: &str) -> Result<(), Error> {
-        let (phase, dedup) = (self.phase.clone(), dedup_key.to_owned());
+        let (phase, dedup) = (&self.phase, dedup_key);
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
                     let payload = json!({ "roleId": phase.role_id(), "dedupKey": dedup });
-                    append(tx, &phase, kind, &payload, &keys::prompt(kind, &dedup)).await
+                    append(tx, phase, kind, &payload, &keys::prompt(kind, dedup)).await
                 })
             })
             .await?;

@@ -12,16 +12,15 @@ use crate::spec::Phase;
 
 impl Ctx {
     pub async fn session_for_role(&self) -> Result<Option<SessionRow>, Error> {
-        let (run_id, role_id) = (self.run_id().to_owned(), self.phase.role_id().to_owned());
+        let (run_id, role_id) = (self.run_id(), self.phase.role_id());
         self.db
-            .read(move |tx| Box::pin(async move { tx.session_for_role(&run_id, &role_id).await }))
+            .read(move |tx| Box::pin(async move { tx.session_for_role(run_id, role_id).await }))
             .await
     }
 
     pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>, Error> {
-        let session_id = session_id.to_owned();
         self.db
-            .read(move |tx| Box::pin(async move { tx.session(&session_id).await }))
+            .read(move |tx| Box::pin(async move { tx.session(session_id).await }))
             .await
     }
 
@@ -45,18 +44,14 @@ impl Ctx {
     /// yet). Named in a row before the agent starts, a session that a crash interrupts is
     /// started again under the same id, and the adapter adopts the agent the first start made.
     pub async fn claim_session_row(&self, fresh_id: &str) -> Result<Option<SessionRow>, Error> {
-        let (phase, sid, backend) = (
-            self.phase.clone(),
-            fresh_id.to_owned(),
-            self.adapter.backend(),
-        );
+        let (phase, sid, backend) = (&self.phase, fresh_id, self.adapter.backend());
         let existing = self
             .db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
                     let existing = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
                     if existing.is_none() {
-                        let session = new_session(&phase, &sid, backend, SessionState::Created);
+                        let session = new_session(phase, sid, backend, SessionState::Created);
                         tx.insert_session_if_absent(&session).await?;
                     }
                     Ok(existing)
@@ -76,14 +71,14 @@ impl Ctx {
         handle: &SessionHandle,
         backend: &'static str,
     ) -> Result<(), Error> {
-        let (phase, handle) = (self.phase.clone(), handle.clone());
+        let phase = &self.phase;
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
                     let sid = handle.session_id.as_str();
                     let ready = SessionUpdate {
                         state: Some(SessionState::Ready),
-                        ..located(&phase, &handle)
+                        ..located(phase, handle)
                     };
                     let recovery_attempts = match tx
                         .update_session_from(sid, &[SessionState::Created], &ready)
@@ -111,8 +106,8 @@ impl Ctx {
                     let payload =
                         json!({ "sessionId": sid, "roleId": phase.role_id(), "backend": backend });
                     let key = keys::session_created(sid, recovery_attempts);
-                    append(tx, &phase, keys::SESSION_CREATED, &payload, &key).await?;
-                    ready_event(tx, &phase, sid, recovery_attempts).await
+                    append(tx, phase, keys::SESSION_CREATED, &payload, &key).await?;
+                    ready_event(tx, phase, sid, recovery_attempts).await
                 })
             })
             .await?;
@@ -122,15 +117,15 @@ impl Ctx {
 
     /// Re-adopts the role's session for this phase: `-> READY` and `session.ready`.
     pub async fn record_session_resumed(&self, handle: &SessionHandle) -> Result<(), Error> {
-        let (phase, handle) = (self.phase.clone(), handle.clone());
+        let phase = &self.phase;
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
                     let sid = handle.session_id.as_str();
-                    let located = located(&phase, &handle);
+                    let located = located(phase, handle);
                     let row =
                         move_session(tx, sid, SessionState::Ready, Move::Assign, located).await?;
-                    ready_event(tx, &phase, sid, row.recovery_attempts).await
+                    ready_event(tx, phase, sid, row.recovery_attempts).await
                 })
             })
             .await?;
@@ -162,11 +157,11 @@ impl Ctx {
         handle: &SessionHandle,
         state: SessionState,
     ) -> Result<(), Error> {
-        let (phase, handle) = (self.phase.clone(), handle.clone());
+        let phase = &self.phase;
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let located = located(&phase, &handle);
+                    let located = located(phase, handle);
                     move_session(tx, &handle.session_id, state, Move::Assign, located)
                         .await
                         .map(drop)
@@ -177,15 +172,15 @@ impl Ctx {
 
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
     pub async fn record_session_recovered(&self, session_id: &str) -> Result<(), Error> {
-        let (phase, sid) = (self.phase.clone(), session_id.to_owned());
+        let (phase, sid) = (&self.phase, session_id);
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let recovery_attempts = require_session(tx, &sid).await?.recovery_attempts + 1;
+                    let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
                     let update = SessionUpdate { recovery_attempts: Some(recovery_attempts), ..Default::default() };
-                    move_session(tx, &sid, SessionState::Ready, Move::Transition, update).await?;
+                    move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
                     let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
-                    append(tx, &phase, keys::SESSION_RECOVERED, &payload, &keys::session_recovered(&sid, recovery_attempts)).await
+                    append(tx, phase, keys::SESSION_RECOVERED, &payload, &keys::session_recovered(sid, recovery_attempts)).await
                 })
             })
             .await?;
@@ -196,14 +191,10 @@ impl Ctx {
     /// Marks one session `FAILED_NEEDS_HUMAN` (the reference's `markSessionFailedNeedsHuman`),
     /// inserting its row if the agent never got one.
     pub async fn mark_session_failed(&self, session_id: &str) -> Result<(), Error> {
-        let (phase, sid, backend) = (
-            self.phase.clone(),
-            session_id.to_owned(),
-            self.adapter.backend(),
-        );
+        let (phase, sid, backend) = (&self.phase, session_id, self.adapter.backend());
         self.db
             .step(self.run_id(), move |tx, _run| {
-                Box::pin(async move { fail_session_in(tx, &phase, &sid, backend, false).await })
+                Box::pin(async move { fail_session_in(tx, phase, sid, backend, false).await })
             })
             .await
     }
