@@ -7,8 +7,8 @@
 //! IMMEDIATE` waits out `busy_timeout` under contention) and `COMMIT` (fsync, checkpoints).
 //! Between the two, the connection owns the only write lock of a WAL database and nothing it
 //! does waits for another connection, so a step runs its statements on the calling thread;
-//! `Db`'s steps mark that stretch with [`inline`]. Reads outside a step, the lock and the
-//! commit still go to the blocking pool.
+//! `Db`'s steps mark that stretch with [`inline`]. Reads, the lock and the commit are marked
+//! [`blocking`] and still go to the blocking pool.
 
 use std::error::Error as StdError;
 use std::pin::Pin;
@@ -21,14 +21,22 @@ use tokio::task::{JoinError, JoinHandle};
 use crate::BoxFuture;
 
 tokio::task_local! {
-    /// Set while the current task's step holds SQLite's write lock.
-    static HOLDS_WRITE_LOCK: ();
+    /// True while the current task's step holds SQLite's write lock on the connection its
+    /// statements use.
+    static HOLDS_WRITE_LOCK: bool;
 }
 
 /// Runs `body` with its SQLite statements inline (see the module docs). The caller must hold
 /// SQLite's write lock for as long as `body` runs; on PostgreSQL this changes nothing.
 pub(crate) async fn inline<F: Future>(body: F) -> F::Output {
-    HOLDS_WRITE_LOCK.scope((), body).await
+    HOLDS_WRITE_LOCK.scope(true, body).await
+}
+
+/// Runs `body` with its SQLite statements on the blocking pool, even inside a step: taking the
+/// lock, committing, and any other connection's work (a read that a step's body would start)
+/// may wait.
+pub(crate) async fn blocking<F: Future>(body: F) -> F::Output {
+    HOLDS_WRITE_LOCK.scope(false, body).await
 }
 
 /// The `SpawnBlocking` of devflow's SQLite connections.
@@ -42,7 +50,7 @@ impl SpawnBlocking for Lane {
     where
         R: Send + 'static,
     {
-        if HOLDS_WRITE_LOCK.try_with(|_| ()).is_ok() {
+        if HOLDS_WRITE_LOCK.try_with(|holds| *holds).unwrap_or(false) {
             return Box::pin(std::future::ready(Ok(task())));
         }
         let blocking = Blocking {

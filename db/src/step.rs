@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::conn::{Conn, Pools, Tx, on_conn};
 use crate::error::QueryResultExt;
-use crate::lane::inline;
+use crate::lane::{blocking, inline};
 use crate::records::RunRecord;
 use crate::schema::runs;
 use crate::{Db, RunRow, StepFuture};
@@ -76,8 +76,11 @@ impl Db {
         &self,
         body: impl for<'t> FnOnce(&'t mut Tx) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
-        let mut tx = self.checkout().await?;
-        body(&mut tx).await
+        blocking(async {
+            let mut tx = self.checkout().await?;
+            body(&mut tx).await
+        })
+        .await
     }
 
     async fn checkout(&self) -> Result<Tx> {
@@ -96,16 +99,22 @@ impl Db {
     }
 
     async fn begin_write(&self) -> Result<Tx> {
-        let mut tx = self.checkout().await?;
-        tx.begin_write().await?;
-        Ok(tx)
+        blocking(async {
+            let mut tx = self.checkout().await?;
+            tx.begin_write().await?;
+            Ok(tx)
+        })
+        .await
     }
 
     async fn finish<T>(&self, mut tx: Tx, outcome: Result<T>) -> Result<T> {
-        let ended = match &outcome {
-            Ok(_) => tx.commit().await,
-            Err(_) => tx.rollback().await,
-        };
+        let ended = blocking(async {
+            match &outcome {
+                Ok(_) => tx.commit().await,
+                Err(_) => tx.rollback().await,
+            }
+        })
+        .await;
         self.inner.transactions.fetch_add(1, Ordering::Relaxed);
         match (outcome, ended) {
             (Ok(value), Ok(())) => Ok(value),
