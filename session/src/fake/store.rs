@@ -52,7 +52,7 @@ pub(super) enum Status {
     Disposed,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Record {
     pub session_id: String,
     pub cwd: PathBuf,
@@ -67,7 +67,7 @@ pub(super) struct Record {
     pub next_seq: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct StoredChunk {
     pub seq: i64,
     pub text: String,
@@ -166,7 +166,7 @@ impl Store {
             let mut record = before.clone();
             let result = f(&mut record, locked);
             if let Some(record) = record
-                && before.as_ref().map(encode) != Some(encode(&record))
+                && before.as_ref() != Some(&record)
             {
                 locked.append(&Entry::Record(record))?;
             }
@@ -236,9 +236,20 @@ impl Locked<'_> {
     fn catch_up(&mut self) -> Result<()> {
         let mut file = match File::open(&self.journal) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                *self.seen = Seen::default();
+                return Ok(());
+            }
             Err(e) => return Err(io_error("open", &self.journal, e)),
         };
+        let length = file
+            .metadata()
+            .map_err(|e| io_error("read", &self.journal, e))?
+            .len();
+        if length < self.seen.offset {
+            // The journal was cut short behind this process's back: start over from what is there.
+            *self.seen = Seen::default();
+        }
         let mut fresh = Vec::new();
         file.seek(SeekFrom::Start(self.seen.offset))
             .and_then(|_| file.read_to_end(&mut fresh))
@@ -274,10 +285,6 @@ fn lock_journals() -> MutexGuard<'static, BTreeMap<PathBuf, Seen>> {
     JOURNALS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn encode(record: &Record) -> Vec<u8> {
-    serde_json::to_vec(record).unwrap_or_default()
 }
 
 fn io_error(

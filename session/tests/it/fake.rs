@@ -269,6 +269,23 @@ async fn a_new_adapter_on_the_same_dir_resumes_and_counts_every_delivery() {
 }
 
 #[tokio::test]
+async fn a_state_folder_emptied_behind_the_adapter_starts_over() {
+    let world = World::new();
+    let handle = world.start("").await;
+    world.send(&handle, "Scenario: ok").await;
+    assert_eq!(world.fake.deliveries_total(), 1);
+
+    std::fs::remove_dir_all(world.dir.path().join("state")).unwrap();
+
+    assert_eq!(world.fake.deliveries_total(), 0);
+    let error = world.fake.resume(&handle).await.unwrap_err();
+    assert!(error.is(Code::SessionNotFound));
+    let again = world.start("").await;
+    world.send(&again, "Scenario: ok").await;
+    assert_eq!(world.fake.deliveries_total(), 1);
+}
+
+#[tokio::test]
 async fn unknown_and_disposed_sessions_are_not_found() {
     let world = World::new();
     let ghost = SessionHandle::for_session("ghost");
