@@ -37,36 +37,46 @@ pub struct Tx {
     conn: Option<Conn>,
     /// A write transaction is open on `conn` (begun, and not yet committed or rolled back).
     open: bool,
+    /// PostgreSQL writes not sent yet (see [`Deferred`]).
+    deferred: Vec<Deferred>,
 }
+
+/// A write whose only outcome is success or an error (an event append, say). On PostgreSQL it
+/// waits in the `Tx` and goes out together with the step's next statement, or before its
+/// commit: diesel-async pipelines futures polled together on one connection, so several
+/// statements cost one round trip. Its check (a replay that differs, a row that is missing)
+/// fails the step then, before anything is committed.
+pub(crate) type Deferred =
+    Box<dyn for<'c> FnOnce(&'c AsyncPgConnection) -> crate::BoxFuture<'c, Result<()>> + Send>;
 
 /// `on_conn!(tx, |c| body)` expands `body` twice, once with `c: &mut Lite` and once with
 /// `c: &mut AsyncPgConnection`. The second form takes one body per backend, for the few places
 /// where the dialects differ (`FOR UPDATE`).
 macro_rules! on_conn {
     ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx.conn_mut() {
-            $crate::conn::Conn::Sqlite(object) => {
-                let $c: &mut $crate::conn::Lite = &mut **object;
-                $body
-            }
-            $crate::conn::Conn::Postgres(object) => {
-                let $c: &mut ::diesel_async::AsyncPgConnection = &mut **object;
-                $body
-            }
-        }
+        on_conn!($tx, sqlite = |$c| $body, postgres = |$c| $body)
     };
-    ($tx:expr, sqlite = |$s:ident| $sqlite:expr, postgres = |$p:ident| $postgres:expr $(,)?) => {
+    ($tx:expr, sqlite = |$s:ident| $sqlite:expr, postgres = |$p:ident| $postgres:expr $(,)?) => {{
+        let deferred = $tx.take_deferred();
         match $tx.conn_mut() {
             $crate::conn::Conn::Sqlite(object) => {
                 let $s: &mut $crate::conn::Lite = &mut **object;
                 $sqlite
             }
+            // The statement goes out right after the step's deferred writes, in one round trip.
             $crate::conn::Conn::Postgres(object) => {
-                let $p: &mut ::diesel_async::AsyncPgConnection = &mut **object;
-                $postgres
+                let shared: &::diesel_async::AsyncPgConnection = &**object;
+                let (sent, outcome) =
+                    ::tokio::join!($crate::conn::send_deferred(shared, deferred), async {
+                        let mut handle = shared;
+                        let $p = &mut handle;
+                        $postgres
+                    });
+                sent?;
+                outcome
             }
         }
-    };
+    }};
 }
 pub(crate) use on_conn;
 
@@ -75,6 +85,25 @@ impl Tx {
         Tx {
             conn: Some(conn),
             open: false,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Queues a PostgreSQL write (see [`Deferred`]).
+    pub(crate) fn defer(&mut self, write: Deferred) {
+        self.deferred.push(write);
+    }
+
+    pub(crate) fn take_deferred(&mut self) -> Vec<Deferred> {
+        std::mem::take(&mut self.deferred)
+    }
+
+    /// Sends the deferred writes now and checks their outcomes.
+    async fn send_pending(&mut self) -> Result<()> {
+        let deferred = self.take_deferred();
+        match self.conn_mut() {
+            Conn::Postgres(object) => send_deferred(&**object, deferred).await,
+            Conn::Sqlite(_) => Ok(()),
         }
     }
 
@@ -92,34 +121,47 @@ impl Tx {
         // Set before the BEGIN is sent: if this future is dropped while it is in flight, the
         // connection may be inside a transaction, and must be discarded.
         self.open = true;
-        let begun = on_conn!(
-            self,
-            sqlite = |c| c
-                .spawn_blocking(|inner| {
-                    diesel::connection::AnsiTransactionManager::begin_transaction_sql(
-                        inner,
-                        "BEGIN IMMEDIATE",
-                    )
-                })
-                .await,
-            postgres = |c| begin_on(c).await,
-        )
+        let begun = match self.conn_mut() {
+            Conn::Sqlite(object) => {
+                object
+                    .spawn_blocking(|inner| {
+                        diesel::connection::AnsiTransactionManager::begin_transaction_sql(
+                            inner,
+                            "BEGIN IMMEDIATE",
+                        )
+                    })
+                    .await
+            }
+            Conn::Postgres(object) => begin_on(&mut **object).await,
+        }
         .or_db("begin write transaction");
         // A BEGIN that failed (SQLite busy past its timeout) left no transaction behind.
         self.open = begun.is_ok();
         begun
     }
 
-    /// Commits. If this fails, `open` stays set and the connection is discarded on drop.
+    /// Commits, after the deferred writes are in and checked. If this fails, `open` stays set
+    /// and the connection is discarded on drop.
     pub(crate) async fn commit(&mut self) -> Result<()> {
-        on_conn!(self, |c| commit_on(c).await).or_db("commit")?;
+        self.send_pending().await?;
+        match self.conn_mut() {
+            Conn::Sqlite(object) => commit_on(&mut **object).await,
+            Conn::Postgres(object) => commit_on(&mut **object).await,
+        }
+        .or_db("commit")?;
         self.open = false;
         Ok(())
     }
 
-    /// Rolls back. If this fails, `open` stays set and the connection is discarded on drop.
+    /// Rolls back; deferred writes are dropped unsent. If this fails, `open` stays set and the
+    /// connection is discarded on drop.
     pub(crate) async fn rollback(&mut self) -> Result<()> {
-        on_conn!(self, |c| rollback_on(c).await).or_db("roll back")?;
+        self.deferred.clear();
+        match self.conn_mut() {
+            Conn::Sqlite(object) => rollback_on(&mut **object).await,
+            Conn::Postgres(object) => rollback_on(&mut **object).await,
+        }
+        .or_db("roll back")?;
         self.open = false;
         Ok(())
     }
@@ -140,6 +182,16 @@ impl Drop for Tx {
             None => {}
         }
     }
+}
+
+/// Sends `deferred` together (one round trip on PostgreSQL) and returns the first failure.
+pub(crate) async fn send_deferred(conn: &AsyncPgConnection, deferred: Vec<Deferred>) -> Result<()> {
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    let outcomes =
+        futures_util::future::join_all(deferred.into_iter().map(|write| write(conn))).await;
+    outcomes.into_iter().collect()
 }
 
 async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {

@@ -4,61 +4,127 @@ use devflow_core::{Error, Result, canonical_json};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
-use crate::conn::{Tx, on_conn};
+use crate::conn::{Conn, Tx, on_conn};
 use crate::error::QueryResultExt;
 use crate::records::{EventRecord, convert_all};
 use crate::schema::run_events;
 use crate::{Appended, EventRow, NewEvent, now_ms};
+
+/// An event ready to insert: owned, so that a deferred insert can carry it, with its payload
+/// already canonical.
+struct Pending {
+    run_id: String,
+    phase_id: Option<String>,
+    kind: String,
+    payload: String,
+    key: String,
+    created_at: i64,
+}
+
+impl Pending {
+    fn of(event: &NewEvent<'_>) -> Pending {
+        Pending {
+            run_id: event.run_id.to_owned(),
+            phase_id: event.phase_id.map(str::to_owned),
+            kind: event.kind.to_owned(),
+            payload: canonical_json(event.payload),
+            key: event.idempotency_key.to_owned(),
+            created_at: now_ms(),
+        }
+    }
+
+    /// The stored row as inserted now, or as found under the key (a replay, which must match).
+    fn outcome(&self, inserted: bool, stored: Option<EventRecord>) -> Result<Appended> {
+        let stored = stored.ok_or_else(|| {
+            Error::corruption(format!(
+                "event {} conflicted on insert but is not stored",
+                self.key
+            ))
+        })?;
+        let row = EventRow::try_from(stored)?;
+        if inserted {
+            return Ok(Appended::Inserted(row));
+        }
+        let same = row.run_id == self.run_id
+            && row.phase_id == self.phase_id
+            && row.kind == self.kind
+            && canonical_json(&row.payload) == self.payload;
+        if !same {
+            return Err(Error::corruption(format!(
+                "event {} replayed with another run, phase, type or payload than stored",
+                self.key
+            ))
+            .with_run(&self.run_id));
+        }
+        Ok(Appended::Replayed(row))
+    }
+}
+
+/// `INSERT .. ON CONFLICT DO NOTHING RETURNING`, and on a conflict the row stored under the
+/// key: `(inserted, row)`. Written once for a connection `$c` of either backend.
+macro_rules! insert_or_find {
+    ($c:expr, $event:expr) => {
+        async {
+            let event: &Pending = $event;
+            let values = (
+                run_events::run_id.eq(&event.run_id),
+                run_events::phase_id.eq(&event.phase_id),
+                run_events::kind.eq(&event.kind),
+                run_events::payload.eq(&event.payload),
+                run_events::idempotency_key.eq(&event.key),
+                run_events::created_at.eq(event.created_at),
+            );
+            // ON CONFLICT DO NOTHING returns no row for a duplicate on both backends.
+            let inserted: Option<EventRecord> = diesel::insert_into(run_events::table)
+                .values(values)
+                .on_conflict(run_events::idempotency_key)
+                .do_nothing()
+                .returning(run_events::all_columns)
+                .get_result(&mut *$c)
+                .await
+                .optional()?;
+            match inserted {
+                Some(record) => Ok((true, Some(record))),
+                None => run_events::table
+                    .filter(run_events::idempotency_key.eq(&event.key))
+                    .get_result::<EventRecord>(&mut *$c)
+                    .await
+                    .optional()
+                    .map(|stored| (false, stored)),
+            }
+        }
+        .await
+    };
+}
 
 impl Tx {
     /// Inserts the event, or finds the one already stored under its idempotency key. A stored
     /// event that differs in run, phase, type or canonical payload means two different steps
     /// claimed one key: `InternalStateCorruption`.
     pub async fn append_event(&mut self, event: &NewEvent<'_>) -> Result<Appended> {
-        let payload = canonical_json(event.payload);
-        let values = (
-            run_events::run_id.eq(event.run_id),
-            run_events::phase_id.eq(event.phase_id),
-            run_events::kind.eq(event.kind),
-            run_events::payload.eq(&payload),
-            run_events::idempotency_key.eq(event.idempotency_key),
-            run_events::created_at.eq(now_ms()),
-        );
-        // ON CONFLICT DO NOTHING returns no row for a duplicate on both backends.
-        let inserted: Option<EventRecord> =
-            on_conn!(self, |c| diesel::insert_into(run_events::table)
-                .values(values)
-                .on_conflict(run_events::idempotency_key)
-                .do_nothing()
-                .returning(run_events::all_columns)
-                .get_result(c)
-                .await)
-            .optional()
-            .or_db("append event")?;
-        if let Some(record) = inserted {
-            return Ok(Appended::Inserted(EventRow::try_from(record)?));
+        let event = Pending::of(event);
+        let (inserted, stored) =
+            on_conn!(self, |c| insert_or_find!(c, &event)).or_db("append event")?;
+        event.outcome(inserted, stored)
+    }
+
+    /// `append_event` for a caller that needs no row back. On PostgreSQL the insert is deferred:
+    /// it goes out with the step's next statement or before its commit, and its check fails
+    /// the step then.
+    pub async fn record_event(&mut self, event: &NewEvent<'_>) -> Result<()> {
+        if matches!(self.conn_mut(), Conn::Sqlite(_)) {
+            return self.append_event(event).await.map(drop);
         }
-        let stored = self
-            .event_by_key(event.idempotency_key)
-            .await?
-            .ok_or_else(|| {
-                Error::corruption(format!(
-                    "event {} conflicted on insert but is not stored",
-                    event.idempotency_key
-                ))
-            })?;
-        let same = stored.run_id == event.run_id
-            && stored.phase_id.as_deref() == event.phase_id
-            && stored.kind == event.kind
-            && canonical_json(&stored.payload) == payload;
-        if !same {
-            return Err(Error::corruption(format!(
-                "event {} replayed with another run, phase, type or payload than stored",
-                event.idempotency_key
-            ))
-            .with_run(event.run_id));
-        }
-        Ok(Appended::Replayed(stored))
+        let event = Pending::of(event);
+        self.defer(Box::new(move |conn| {
+            Box::pin(async move {
+                let mut handle = conn;
+                let c = &mut handle;
+                let (inserted, stored) = insert_or_find!(c, &event).or_db("append event")?;
+                event.outcome(inserted, stored).map(drop)
+            })
+        }));
+        Ok(())
     }
 
     pub async fn event_by_key(&mut self, idempotency_key: &str) -> Result<Option<EventRow>> {

@@ -242,7 +242,7 @@ async fn fail_all_sessions_in(tx: &mut Tx, run_id: &str) -> Result<Vec<SessionRo
         )
         .await?;
         let payload = json!({ "sessionId": row.id, "roleId": row.role_id });
-        tx.append_event(&NewEvent {
+        tx.record_event(&NewEvent {
             run_id,
             phase_id: None,
             kind: keys::SESSION_FAILED,
@@ -261,7 +261,7 @@ pub(crate) async fn append_run_event(
     payload: &Value,
     key: &str,
 ) -> Result<(), Error> {
-    tx.append_event(&NewEvent {
+    tx.record_event(&NewEvent {
         run_id: phase.run_id(),
         phase_id: None,
         kind,

@@ -34,7 +34,7 @@ impl Ctx {
                     if let (Some(into), Value::Object(extra)) = (payload.as_object_mut(), extra) {
                         into.extend(extra);
                     }
-                    tx.append_event(&devflow_db::NewEvent {
+                    tx.record_event(&devflow_db::NewEvent {
                         run_id: phase.run_id(),
                         phase_id: Some(phase.phase_id()),
                         kind: keys::PHASE_STARTED,
@@ -86,9 +86,9 @@ impl Ctx {
         self.db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::AwaitingArtifact).await?;
                     let payload = json!({ "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt });
-                    tx.append_event(&devflow_db::NewEvent {
+                    // Recorded first, so that on PostgreSQL it travels with the update.
+                    tx.record_event(&devflow_db::NewEvent {
                         run_id: phase.run_id(),
                         phase_id: Some(phase.phase_id()),
                         kind: keys::ARTIFACT_EXPECTED,
@@ -96,7 +96,7 @@ impl Ctx {
                         idempotency_key: &keys::artifact_expected(phase.phase_id(), attempt, &phase.artifact),
                     })
                     .await?;
-                    Ok(())
+                    tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::AwaitingArtifact).await
                 })
             })
             .await?;

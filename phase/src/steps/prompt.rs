@@ -69,17 +69,14 @@ impl Ctx {
                         last_prompt_at: Some(devflow_db::now_ms()),
                         ..Default::default()
                     };
-                    move_session(tx, sid, SessionState::Busy, Move::Transition, update).await?;
+                    // The event first, so that on PostgreSQL it travels with the move.
                     let payload =
                         json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
-                    append(
-                        tx,
-                        phase,
-                        keys::SESSION_BUSY,
-                        &payload,
-                        &keys::session_busy(sid, dedup),
-                    )
-                    .await
+                    let key = keys::session_busy(sid, dedup);
+                    append(tx, phase, keys::SESSION_BUSY, &payload, &key).await?;
+                    move_session(tx, sid, SessionState::Busy, Move::Transition, update)
+                        .await
+                        .map(drop)
                 })
             })
             .await?;

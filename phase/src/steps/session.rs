@@ -139,11 +139,12 @@ impl Ctx {
         self.db
             .mutate_phase(self.run_id(), |tx, _run| {
                 Box::pin(async move {
-                    let update = SessionUpdate::default();
-                    move_session(tx, session_id, SessionState::Ready, Move::Assign, update).await?;
+                    // The event first, so that on PostgreSQL it travels with the move.
                     let payload = json!({ "sessionId": session_id, "roleId": phase.role_id(), "dedupKey": dedup_key });
                     let key = keys::session_idle(session_id, dedup_key);
-                    append(tx, phase, keys::SESSION_IDLE, &payload, &key).await
+                    append(tx, phase, keys::SESSION_IDLE, &payload, &key).await?;
+                    let update = SessionUpdate::default();
+                    move_session(tx, session_id, SessionState::Ready, Move::Assign, update).await.map(drop)
                 })
             })
             .await?;
@@ -310,7 +311,7 @@ pub(crate) async fn append(
     payload: &serde_json::Value,
     key: &str,
 ) -> Result<(), Error> {
-    tx.append_event(&NewEvent {
+    tx.record_event(&NewEvent {
         run_id: phase.run_id(),
         phase_id: Some(phase.phase_id()),
         kind,
