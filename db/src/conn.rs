@@ -80,6 +80,30 @@ macro_rules! on_conn {
 }
 pub(crate) use on_conn;
 
+/// `write_or_defer!(tx, |c| body)`: a write whose body (a `Result<()>`, owning what it uses)
+/// runs now on SQLite and is deferred on PostgreSQL (see [`Deferred`]).
+macro_rules! write_or_defer {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx.conn_mut() {
+            $crate::conn::Conn::Sqlite(object) => {
+                let $c: &mut $crate::conn::Lite = &mut **object;
+                $body
+            }
+            $crate::conn::Conn::Postgres(_) => {
+                $tx.defer(Box::new(move |conn| {
+                    Box::pin(async move {
+                        let mut handle = conn;
+                        let $c = &mut handle;
+                        $body
+                    })
+                }));
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use write_or_defer;
+
 impl Tx {
     pub(crate) fn new(conn: Conn) -> Tx {
         Tx {
@@ -102,7 +126,7 @@ impl Tx {
     async fn send_pending(&mut self) -> Result<()> {
         let deferred = self.take_deferred();
         match self.conn_mut() {
-            Conn::Postgres(object) => send_deferred(&**object, deferred).await,
+            Conn::Postgres(object) => send_deferred(object, deferred).await,
             Conn::Sqlite(_) => Ok(()),
         }
     }

@@ -49,13 +49,14 @@ impl DbTranscriptSink {
                             .filter(|(id, _)| id == sid)
                             .map(|(_, chunk)| (chunk.seq, chunk.text.as_str()))
                             .collect();
-                        tx.append_transcripts(sid, &of_session).await?;
+                        // The mark first: on PostgreSQL its update then travels with the insert.
                         let mark = of_session.iter().map(|&(seq, _)| seq).max();
                         let update = SessionUpdate {
                             last_capture_seq: mark,
                             ..Default::default()
                         };
                         tx.update_session(sid, &update).await?;
+                        tx.append_transcripts(sid, &of_session).await?;
                     }
                     Ok(())
                 })

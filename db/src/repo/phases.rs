@@ -5,7 +5,7 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, on_conn};
+use crate::conn::{Tx, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{PhaseRecord, convert_all};
 use crate::schema::run_phases;
@@ -85,37 +85,40 @@ impl Tx {
             .transpose()
     }
 
-    /// Sets the phase's state; ended_at = now when it is completed or failed.
+    /// Sets the phase's state; ended_at = now when it is completed or failed. Deferred on
+    /// PostgreSQL; a phase that does not exist fails the step.
     pub async fn set_phase_state(
         &mut self,
         run_id: &str,
         phase_id: &str,
         state: PhaseState,
     ) -> Result<()> {
-        let target = run_phases::table
-            .filter(run_phases::id.eq(phase_id))
-            .filter(run_phases::run_id.eq(run_id));
-        let updated = if matches!(state, PhaseState::Completed | PhaseState::Failed) {
-            let changes = (
-                run_phases::state.eq(state.as_str()),
-                run_phases::ended_at.eq(now_ms()),
-            );
-            on_conn!(self, |c| cached(diesel::update(target).set(changes))
-                .execute(c)
-                .await)
-        } else {
-            let changes = run_phases::state.eq(state.as_str());
-            on_conn!(self, |c| cached(diesel::update(target).set(changes))
-                .execute(c)
-                .await)
-        }
-        .or_db("set phase state")?;
-        if updated == 0 {
-            return Err(Error::corruption(format!(
-                "phase {phase_id} of run {run_id} does not exist"
-            ))
-            .in_phase(run_id, phase_id));
-        }
-        Ok(())
+        let (run_id, phase_id) = (run_id.to_owned(), phase_id.to_owned());
+        let ended_at = matches!(state, PhaseState::Completed | PhaseState::Failed).then(now_ms);
+        write_or_defer!(self, |c| {
+            let target = run_phases::table
+                .filter(run_phases::id.eq(&phase_id))
+                .filter(run_phases::run_id.eq(&run_id));
+            let state_is = run_phases::state.eq(state.as_str());
+            let updated = match ended_at {
+                Some(at) => {
+                    let changes = (state_is, run_phases::ended_at.eq(at));
+                    cached(diesel::update(target).set(changes)).execute(c).await
+                }
+                None => {
+                    cached(diesel::update(target).set(state_is))
+                        .execute(c)
+                        .await
+                }
+            }
+            .or_db("set phase state")?;
+            if updated == 0 {
+                return Err(Error::corruption(format!(
+                    "phase {phase_id} of run {run_id} does not exist"
+                ))
+                .in_phase(&run_id, &phase_id));
+            }
+            Ok(())
+        })
     }
 }

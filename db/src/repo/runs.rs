@@ -5,7 +5,7 @@ use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryD
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, on_conn};
+use crate::conn::{Tx, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{RunRecord, convert_all};
 use crate::schema::runs;
@@ -47,7 +47,8 @@ impl Tx {
     }
 
     /// Sets state and updated_at; ended_at when the new state is terminal; current_phase_id and
-    /// paused_from_state exactly as given (None clears them).
+    /// paused_from_state exactly as given (None clears them). Deferred on PostgreSQL; a run
+    /// that does not exist fails the step.
     pub async fn set_run_state(
         &mut self,
         id: &str,
@@ -55,30 +56,28 @@ impl Tx {
         current_phase_id: Option<&str>,
         paused_from_state: Option<RunState>,
     ) -> Result<()> {
+        let (id, current_phase_id) = (id.to_owned(), current_phase_id.map(str::to_owned));
         let now = now_ms();
-        let target = runs::table.filter(runs::id.eq(id));
-        let changes = (
-            runs::state.eq(state.as_str()),
-            runs::current_phase_id.eq(current_phase_id),
-            runs::paused_from_state.eq(paused_from_state.map(RunState::as_str)),
-            runs::updated_at.eq(now),
-        );
-        let updated = if state.is_terminal() {
-            on_conn!(self, |c| cached(
-                diesel::update(target).set((changes, runs::ended_at.eq(now)))
-            )
-            .execute(c)
-            .await)
-        } else {
-            on_conn!(self, |c| cached(diesel::update(target).set(changes))
-                .execute(c)
-                .await)
-        }
-        .or_db("set run state")?;
-        if updated == 0 {
-            return Err(run_not_found(id));
-        }
-        Ok(())
+        write_or_defer!(self, |c| {
+            let target = runs::table.filter(runs::id.eq(&id));
+            let changes = (
+                runs::state.eq(state.as_str()),
+                runs::current_phase_id.eq(&current_phase_id),
+                runs::paused_from_state.eq(paused_from_state.map(RunState::as_str)),
+                runs::updated_at.eq(now),
+            );
+            let updated = if state.is_terminal() {
+                let ended = (changes, runs::ended_at.eq(now));
+                cached(diesel::update(target).set(ended)).execute(c).await
+            } else {
+                cached(diesel::update(target).set(changes)).execute(c).await
+            }
+            .or_db("set run state")?;
+            if updated == 0 {
+                return Err(run_not_found(&id));
+            }
+            Ok(())
+        })
     }
 
     /// Takes the run's lease if it is free, expired, or already `owner`'s, and (re)sets its

@@ -5,7 +5,7 @@ use diesel::{AsChangeset, ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, on_conn};
+use crate::conn::{Tx, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{SessionRecord, convert_all, from_count};
 use crate::schema::tui_sessions;
@@ -90,23 +90,29 @@ impl Tx {
     }
 
     /// Updates only the fields that are `Some`. A missing session is `InternalStateCorruption`:
-    /// callers update sessions they have read or inserted in this same step.
+    /// callers update sessions they have read or inserted in this same step. Deferred on
+    /// PostgreSQL.
     pub async fn update_session(&mut self, id: &str, update: &SessionUpdate) -> Result<()> {
-        let changes = SessionChanges::of(update)?;
-        let updated = if *update == SessionUpdate::default() {
+        if *update == SessionUpdate::default() {
             // diesel refuses an UPDATE with nothing to set; all that is left is the existence check.
-            usize::from(self.session(id).await?.is_some())
-        } else {
-            let target = tui_sessions::table.filter(tui_sessions::id.eq(id));
-            on_conn!(self, |c| cached(diesel::update(target).set(&changes))
-                .execute(c)
-                .await)
-            .or_db("update session")?
-        };
-        if updated == 0 {
-            return Err(Error::corruption(format!("session {id} does not exist")));
+            return match self.session(id).await? {
+                Some(_) => Ok(()),
+                None => Err(Error::corruption(format!("session {id} does not exist"))),
+            };
         }
-        Ok(())
+        let (id, update) = (id.to_owned(), update.clone());
+        write_or_defer!(self, |c| {
+            let changes = SessionChanges::of(&update)?;
+            let target = tui_sessions::table.filter(tui_sessions::id.eq(&id));
+            let updated = cached(diesel::update(target).set(&changes))
+                .execute(c)
+                .await
+                .or_db("update session")?;
+            if updated == 0 {
+                return Err(Error::corruption(format!("session {id} does not exist")));
+            }
+            Ok(())
+        })
     }
 
     /// A guarded update in one statement: applies `update` (which must set something) only if
