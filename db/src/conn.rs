@@ -50,8 +50,10 @@ pub(crate) type Deferred =
     Box<dyn for<'c> FnOnce(&'c AsyncPgConnection) -> crate::BoxFuture<'c, Result<()>> + Send>;
 
 /// `on_conn!(tx, |c| body)` expands `body` twice, once with `c: &mut Lite` and once with
-/// `c: &mut AsyncPgConnection`. The second form takes one body per backend, for the few places
-/// where the dialects differ (`FOR UPDATE`).
+/// `c: &mut &AsyncPgConnection` (a shared handle, so that the statement is polled beside the
+/// step's deferred writes; the first of those to fail returns from the enclosing function).
+/// The second form takes one body per backend, for the few places where the dialects differ
+/// (`FOR UPDATE`).
 macro_rules! on_conn {
     ($tx:expr, |$c:ident| $body:expr) => {
         on_conn!($tx, sqlite = |$c| $body, postgres = |$c| $body)
