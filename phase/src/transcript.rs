@@ -42,6 +42,7 @@ impl DbTranscriptSink {
                 Box::pin(async move {
                     let mut sessions: Vec<&str> =
                         chunks.iter().map(|(sid, _)| sid.as_str()).collect();
+                    sessions.sort_unstable();
                     sessions.dedup();
                     for sid in sessions {
                         let of_session: Vec<(i64, &str)> = chunks

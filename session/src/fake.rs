@@ -29,7 +29,7 @@ pub struct FakeAdapter {
 }
 
 impl FakeAdapter {
-    /// Sessions and the delivery log live in `state_dir` (created on first write).
+    /// Sessions and deliveries live in one journal in `state_dir` (created on first write).
     pub fn new(state_dir: &Path) -> FakeAdapter {
         FakeAdapter {
             store: Store::new(state_dir),

@@ -166,7 +166,7 @@ fn no_ignored_tests_and_no_unfinished_code() {
 
 /// diesel's `.first()` and `.limit(n)` bind the row limit (`LIMIT ?`). SQLite (3.53, bundled)
 /// reads a bound LIMIT while planning, so rebinding it expires the prepared statement and every
-/// execution parses and plans the query again: a fifth of a step's CPU, measured. Lookups by a
+/// execution parses and plans the query again (14% of the benchmark's CPU, measured). Lookups by a
 /// unique key need no limit (`get_result` takes the first row).
 #[test]
 fn queries_bind_no_row_limit() {
