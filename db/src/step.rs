@@ -44,21 +44,19 @@ impl Db {
         run_id: &str,
         body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
-        let mut tx = self.begin_write().await?;
-        let outcome = inline(async {
-            let run = tx.lock_run(run_id).await?;
-            if !run.state.allows_phase_mutation() {
-                return Err(Error::new(
-                    Code::RunStateChanged,
-                    format!("run is {} and its phases can no longer change", run.state),
-                )
-                .with_run(run_id)
-                .with_hint(format!("run_state={}", run.state.as_str())));
+        self.step(run_id, move |tx, run| {
+            if run.state.allows_phase_mutation() {
+                return body(tx, run);
             }
-            body(&mut tx, run).await
+            let refused = Error::new(
+                Code::RunStateChanged,
+                format!("run is {} and its phases can no longer change", run.state),
+            )
+            .with_run(&run.id)
+            .with_hint(format!("run_state={}", run.state.as_str()));
+            Box::pin(std::future::ready(Err(refused)))
         })
-        .await;
-        self.finish(tx, outcome).await
+        .await
     }
 
     /// A write transaction bound to no run (creating a run with its phases).
