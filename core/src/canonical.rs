@@ -18,8 +18,38 @@ pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// The RFC 8785 canonical text of a JSON value: keys sorted by UTF-16 code units, no
 /// whitespace, numbers in ECMAScript form, minimal string escaping.
 pub fn canonical_json(value: &Value) -> String {
+    if writes_canonically(value) {
+        return value.to_string();
+    }
     // A `serde_json::Value` cannot hold NaN or infinities, the only values JCS refuses.
     serde_json_canonicalizer::to_string(value).expect("a serde_json::Value always canonicalizes")
+}
+
+/// Whether serde_json's own compact text of `value` is already its JCS text: no floats and no
+/// integers beyond 2^53 − 1 (JCS writes numbers as ECMAScript doubles), and object keys that
+/// are ASCII and already in order (JCS sorts by UTF-16 code units, which for ASCII is byte
+/// order). String escaping is the same in both: `\"`, `\\`, `\b \f \n \r \t`, other
+/// control characters as lowercase `\u00xx`, everything else as it is. Every payload devflow
+/// writes itself takes this path, which skips the canonicalizer's re-sorting.
+fn writes_canonically(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
+        Value::Number(number) => number
+            .as_i64()
+            .map(i64::unsigned_abs)
+            .or(number.as_u64())
+            .is_some_and(|n| n <= MAX_SAFE_INTEGER),
+        Value::Array(items) => items.iter().all(writes_canonically),
+        Value::Object(map) => {
+            let keys_in_order = map
+                .keys()
+                .zip(map.keys().skip(1))
+                .all(|(a, b)| a.as_bytes() < b.as_bytes());
+            keys_in_order
+                && map.keys().all(|key| key.is_ascii())
+                && map.values().all(writes_canonically)
+        }
+    }
 }
 
 /// Lowercase hex SHA-256 of the canonical UTF-8 bytes of `value`.
@@ -125,6 +155,23 @@ mod tests {
             hash_json(&json!(9007199254740993_u64)),
             hash_json(&json!(9007199254740992_u64))
         );
+    }
+
+    #[test]
+    fn serde_json_text_is_taken_only_where_it_is_the_canonical_text() {
+        let values = [
+            json!({"b": [1, -2, "x\u{1}\n\"\\/é€😀", null, true], "a": {"z": 0, "A": 9007199254740991_u64}}),
+            json!({"é": 1, "z": 2}),
+            json!({"n": 9007199254740992_u64, "f": 1.5, "e": 1e30}),
+            json!([0.1, -0.0, 5e-324]),
+            json!("\u{7f}\u{2028}\u{1f}"),
+        ];
+        for value in &values {
+            let reference = serde_json_canonicalizer::to_string(value).unwrap();
+            assert_eq!(canonical_json(value), reference, "{value}");
+        }
+        assert!(writes_canonically(&values[0]));
+        assert!(!writes_canonically(&values[2]));
     }
 
     #[test]
