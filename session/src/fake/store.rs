@@ -33,6 +33,17 @@ struct Seen {
     deliveries: Vec<Delivery>,
 }
 
+impl Seen {
+    fn apply(&mut self, entry: Entry) {
+        match entry {
+            Entry::Record(record) => {
+                self.records.insert(record.session_id.clone(), record);
+            }
+            Entry::Delivery(delivery) => self.deliveries.push(delivery),
+        }
+    }
+}
+
 /// One journal line.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -168,7 +179,7 @@ impl Store {
             if let Some(record) = record
                 && before.as_ref() != Some(&record)
             {
-                locked.append(&Entry::Record(record))?;
+                locked.append(Entry::Record(record))?;
             }
             result
         })
@@ -206,30 +217,41 @@ impl Store {
 impl Locked<'_> {
     /// Records a prompt delivery (inside [`Store::update`]).
     pub fn record_delivery(&mut self, dedup_key: &str, session_id: &str, at_ms: i64) -> Result<()> {
-        self.append(&Entry::Delivery(Delivery {
+        self.append(Entry::Delivery(Delivery {
             dedup_key: dedup_key.into(),
             session_id: session_id.into(),
             at_ms,
         }))
     }
 
-    /// Appends one line (one `write`, so that lines of two processes do not interleave) and
-    /// reads it back with anything another process appended first. Not synced: the journal
-    /// must survive the *process* crashes of the crash tests, which a write already does.
-    fn append(&mut self, entry: &Entry) -> Result<()> {
+    /// Appends one line (one `write`, so that lines of two processes do not interleave). Not
+    /// synced: the journal must survive the *process* crashes of the crash tests, which a
+    /// write already does. When the file then ends right after this line, no other process
+    /// wrote since the last catch-up and the entry is applied as it is; otherwise the journal
+    /// is read back from where this process had got to.
+    fn append(&mut self, entry: Entry) -> Result<()> {
         let mut line =
-            serde_json::to_vec(entry).map_err(|e| io_error("encode", &self.journal, e))?;
+            serde_json::to_vec(&entry).map_err(|e| io_error("encode", &self.journal, e))?;
         line.push(b'\n');
         if let Some(dir) = self.journal.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
         }
-        OpenOptions::new()
+        let length = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.journal)
-            .and_then(|mut file| file.write_all(&line))
-            .map_err(|e| io_error("append to", &self.journal, e))?;
-        self.catch_up()
+            .and_then(|mut file| {
+                file.write_all(&line)?;
+                file.metadata()
+            })
+            .map_err(|e| io_error("append to", &self.journal, e))?
+            .len();
+        if length != self.seen.offset + line.len() as u64 {
+            return self.catch_up();
+        }
+        self.seen.offset = length;
+        self.seen.apply(entry);
+        Ok(())
     }
 
     /// Applies the lines appended since this process last looked.
@@ -264,10 +286,7 @@ impl Locked<'_> {
             .filter(|line| !line.is_empty())
         {
             match serde_json::from_slice(line) {
-                Ok(Entry::Record(record)) => {
-                    self.seen.records.insert(record.session_id.clone(), record);
-                }
-                Ok(Entry::Delivery(delivery)) => self.seen.deliveries.push(delivery),
+                Ok(entry) => self.seen.apply(entry),
                 Err(e) => {
                     return Err(Error::corruption(format!(
                         "fake adapter journal {}: {e}",
