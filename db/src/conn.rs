@@ -133,6 +133,10 @@ impl Tx {
         }
     }
 
+    pub(crate) fn is_postgres(&mut self) -> bool {
+        matches!(self.conn_mut(), Conn::Postgres(_))
+    }
+
     pub(crate) fn conn_mut(&mut self) -> &mut Conn {
         self.conn
             .as_mut()

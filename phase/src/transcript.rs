@@ -57,7 +57,7 @@ impl DbTranscriptSink {
                             ..Default::default()
                         };
                         tx.update_session(sid, &update).await?;
-                        tx.append_transcripts(sid, &of_session).await?;
+                        tx.record_transcripts(sid, &of_session).await?;
                     }
                     Ok(())
                 })

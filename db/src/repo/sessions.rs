@@ -1,6 +1,7 @@
 //! `tui_sessions`: one row per agent session of a run, written before and after each side effect.
 
 use devflow_core::{Error, Result, SessionState, StateMachine};
+use diesel::sql_types::{BigInt, Text};
 use diesel::{AsChangeset, ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
@@ -53,6 +54,62 @@ impl Tx {
             .await)
         .or_db("insert session")?;
         Ok(inserted == 1)
+    }
+
+    /// The role's session in the run; when it has none, `session` is inserted and the answer is
+    /// `None`. On PostgreSQL the look-up and the guarded insert go out together, in one round
+    /// trip. Neither depends on which of them the server runs first: the look-up passes over
+    /// `session`'s own id, and the insert happens only if the role has no session at all.
+    pub async fn claim_role_session(
+        &mut self,
+        session: &NewSession<'_>,
+    ) -> Result<Option<SessionRow>> {
+        let others = tui_sessions::table
+            .filter(tui_sessions::run_id.eq(session.run_id))
+            .filter(tui_sessions::role_id.eq(session.role_id))
+            .filter(tui_sessions::id.ne(session.id))
+            .order((tui_sessions::created_at.desc(), tui_sessions::id.desc()));
+        if !self.is_postgres() {
+            let existing: Option<SessionRecord> = on_conn!(self, |c| others.get_result(c).await)
+                .optional()
+                .or_db("read session for role")?;
+            if existing.is_none() {
+                self.insert_session_if_absent(session).await?;
+            }
+            return existing.map(SessionRow::try_from).transpose();
+        }
+        let insert = cached(
+            diesel::sql_query(CLAIM_INSERT_PG)
+                .bind::<Text, _>(session.id)
+                .bind::<Text, _>(session.run_id)
+                .bind::<Text, _>(session.role_id)
+                .bind::<Text, _>(session.backend)
+                .bind::<Text, _>(session.cwd)
+                .bind::<Text, _>(session.expected_artifact_path)
+                .bind::<Text, _>(session.expected_schema)
+                .bind::<Text, _>(session.state.as_str())
+                .bind::<BigInt, _>(now_ms()),
+        );
+        let (existing, _inserted) = on_conn!(
+            self,
+            sqlite = |_c| unreachable!("SQLite claims in two statements above"),
+            postgres = |c| {
+                let shared: &diesel_async::AsyncPgConnection = c;
+                let (found, inserted) = tokio::join!(
+                    async {
+                        let mut handle = shared;
+                        others.get_result::<SessionRecord>(&mut handle).await
+                    },
+                    async {
+                        let mut handle = shared;
+                        insert.execute(&mut handle).await
+                    },
+                );
+                found.optional().and_then(|found| Ok((found, inserted?)))
+            },
+        )
+        .or_db("claim the role's session")?;
+        existing.map(SessionRow::try_from).transpose()
     }
 
     pub async fn session(&mut self, id: &str) -> Result<Option<SessionRow>> {
@@ -115,6 +172,40 @@ impl Tx {
         })
     }
 
+    /// `update_session_from` for a step that needs no row back; deferred on PostgreSQL. If no
+    /// session is in a state of `from`, the step fails with what `refused` makes of the
+    /// session as it is (`None`: there is no such session).
+    pub async fn move_session_from(
+        &mut self,
+        id: &str,
+        from: &[SessionState],
+        update: &SessionUpdate,
+        refused: impl FnOnce(Option<SessionRow>) -> Error + Send + 'static,
+    ) -> Result<()> {
+        let (id, update) = (id.to_owned(), update.clone());
+        let from: Vec<&'static str> = from.iter().map(|state| state.as_str()).collect();
+        write_or_defer!(self, |c| {
+            let changes = SessionChanges::of(&update)?;
+            let target = tui_sessions::table
+                .filter(tui_sessions::id.eq(&id))
+                .filter(tui_sessions::state.eq_any(&from));
+            let updated = cached(diesel::update(target).set(&changes))
+                .execute(c)
+                .await
+                .or_db("update session")?;
+            if updated == 1 {
+                return Ok(());
+            }
+            let record: Option<SessionRecord> = tui_sessions::table
+                .filter(tui_sessions::id.eq(&id))
+                .get_result(c)
+                .await
+                .optional()
+                .or_db("read session")?;
+            Err(refused(record.map(SessionRow::try_from).transpose()?))
+        })
+    }
+
     /// A guarded update in one statement: applies `update` (which must set something) only if
     /// the session is in one of the states `from`, and returns the row as updated; `None` if
     /// there is no such session in such a state.
@@ -141,6 +232,14 @@ impl Tx {
         record.map(SessionRow::try_from).transpose()
     }
 }
+
+/// The insert half of `claim_role_session` on PostgreSQL: diesel writes no `INSERT .. SELECT
+/// .. WHERE NOT EXISTS`.
+const CLAIM_INSERT_PG: &str = "INSERT INTO tui_sessions (id, run_id, role_id, backend, cwd, \
+     expected_artifact_path, expected_schema, state, recovery_attempts, last_capture_seq, created_at) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9 \
+     WHERE NOT EXISTS (SELECT 1 FROM tui_sessions WHERE run_id = $2 AND role_id = $3) \
+     ON CONFLICT (id) DO NOTHING";
 
 impl<'a> SessionChanges<'a> {
     fn of(update: &'a SessionUpdate) -> Result<SessionChanges<'a>> {

@@ -16,6 +16,12 @@ const INSERT_CHUNKS_PG: &str = "INSERT INTO tui_transcripts (session_id, seq, ca
      SELECT $1, chunk.seq, $2, chunk.text FROM unnest($3::bigint[], $4::text[]) AS chunk(seq, text) \
      ON CONFLICT (session_id, seq) DO NOTHING";
 
+/// `WHERE true` keeps SQLite from reading `ON CONFLICT` as a join constraint of the `SELECT`.
+const INSERT_CHUNKS_SQLITE: &str = "INSERT INTO tui_transcripts (session_id, seq, captured_at, text) \
+     SELECT ?, json_extract(chunk.value, '$[0]'), ?, json_extract(chunk.value, '$[1]') \
+     FROM json_each(?) AS chunk WHERE true \
+     ON CONFLICT (session_id, seq) DO NOTHING";
+
 impl Tx {
     /// Stores `(seq, text)` chunks of one session, `ON CONFLICT (session_id, seq) DO NOTHING`;
     /// returns how many were new. A capture replayed after a crash therefore
@@ -31,27 +37,19 @@ impl Tx {
         let captured_at = now_ms();
         on_conn!(
             self,
-            // diesel writes no multi-row INSERT .. ON CONFLICT for SQLite; inside a step, rows
-            // going one by one cost no round trip (`lane`).
-            sqlite = |c| async {
-                let mut inserted = 0;
-                for &(seq, text) in chunks {
-                    let row = (
-                        tui_transcripts::session_id.eq(session_id),
-                        tui_transcripts::seq.eq(seq),
-                        tui_transcripts::captured_at.eq(captured_at),
-                        tui_transcripts::text.eq(text),
-                    );
-                    inserted += diesel::insert_into(tui_transcripts::table)
-                        .values(row)
-                        .on_conflict((tui_transcripts::session_id, tui_transcripts::seq))
-                        .do_nothing()
-                        .execute(c)
-                        .await?;
-                }
-                Ok(inserted)
-            }
-            .await,
+            // diesel writes no multi-row INSERT .. ON CONFLICT for SQLite: the chunks travel as
+            // one JSON array of `[seq, text]` pairs, which keeps the statement's text the same.
+            sqlite = |c| {
+                let pairs = serde_json::to_string(chunks).expect("pairs of numbers and strings");
+                cached(
+                    diesel::sql_query(INSERT_CHUNKS_SQLITE)
+                        .bind::<Text, _>(session_id)
+                        .bind::<BigInt, _>(captured_at)
+                        .bind::<Text, _>(pairs),
+                )
+                .execute(c)
+                .await
+            },
             // One statement for any number of chunks: arrays keep its text, and so its prepared
             // statement, the same.
             postgres = |c| {
@@ -69,6 +67,41 @@ impl Tx {
             },
         )
         .or_db("append transcript")
+    }
+
+    /// `append_transcripts` for a step that needs no count back: deferred on PostgreSQL.
+    pub async fn record_transcripts(
+        &mut self,
+        session_id: &str,
+        chunks: &[(i64, &str)],
+    ) -> Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        if !self.is_postgres() {
+            return self.append_transcripts(session_id, chunks).await.map(drop);
+        }
+        let session_id = session_id.to_owned();
+        let seqs: Vec<i64> = chunks.iter().map(|&(seq, _)| seq).collect();
+        let texts: Vec<String> = chunks.iter().map(|&(_, text)| text.to_owned()).collect();
+        let captured_at = now_ms();
+        self.defer(Box::new(move |conn| {
+            Box::pin(async move {
+                let mut handle = conn;
+                cached(
+                    diesel::sql_query(INSERT_CHUNKS_PG)
+                        .bind::<Text, _>(&session_id)
+                        .bind::<BigInt, _>(captured_at)
+                        .bind::<Array<BigInt>, _>(&seqs)
+                        .bind::<Array<Text>, _>(&texts),
+                )
+                .execute(&mut handle)
+                .await
+                .map(drop)
+                .or_db("append transcript")
+            })
+        }));
+        Ok(())
     }
 
     /// The session's transcript chunks in sequence order.

@@ -1,6 +1,6 @@
 //! `tui_sessions` and `tui_transcripts`: insert-if-absent, partial updates, ordered transcripts.
 
-use devflow_core::{Code, RunState, SessionState};
+use devflow_core::{Code, RunState, SessionState, StateMachine};
 use devflow_db::testing::TestDb;
 use devflow_db::{NewSession, SessionRow, SessionUpdate, new_id};
 
@@ -10,6 +10,9 @@ conformance!(
     a_session_is_inserted_once_and_found_by_role,
     a_session_update_changes_only_what_is_given,
     transcripts_are_stored_once_per_seq_in_order,
+    a_role_claims_one_session_and_later_claims_find_it,
+    a_blind_guarded_move_applies_or_fails_the_step_with_the_refusal,
+    recorded_transcripts_are_stored_once_and_replays_add_nothing,
 );
 
 async fn insert_session(t: &TestDb, run_id: &str, role_id: &str, id: &str) -> bool {
@@ -224,4 +227,129 @@ async fn transcripts_are_stored_once_per_seq_in_order(t: &TestDb) {
         })
         .await;
     expect_code(orphan, Code::InvalidInput);
+}
+
+fn new_session<'a>(run_id: &'a str, id: &'a str) -> NewSession<'a> {
+    NewSession {
+        id,
+        run_id,
+        role_id: "planner",
+        backend: "fake",
+        cwd: "/work/tree",
+        expected_artifact_path: "out/plan.json",
+        expected_schema: "plan.schema.json",
+        state: SessionState::Created,
+    }
+}
+
+async fn a_role_claims_one_session_and_later_claims_find_it(t: &TestDb) {
+    let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
+    let (first, second) = (new_id(), new_id());
+    let claim = |id: String| {
+        let run = run.clone();
+        async move {
+            t.db.step(&run.clone(), move |tx, _| {
+                Box::pin(async move { tx.claim_role_session(&new_session(&run, &id)).await })
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        claim(first.clone()).await,
+        None,
+        "no session yet: the claim inserts one"
+    );
+    let found = claim(second.clone())
+        .await
+        .expect("the role has a session now");
+    assert_eq!(
+        (found.id.as_str(), found.state),
+        (first.as_str(), SessionState::Created)
+    );
+    assert_eq!(
+        session(t, &second).await,
+        None,
+        "a later claim inserts nothing"
+    );
+    let again = claim(first.clone()).await;
+    assert_eq!(
+        again, None,
+        "a claim replayed under the stored id finds no other session"
+    );
+    assert_eq!(session(t, &first).await.map(|row| row.id), Some(first));
+}
+
+async fn a_blind_guarded_move_applies_or_fails_the_step_with_the_refusal(t: &TestDb) {
+    let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
+    let id = new_id();
+    insert_session(t, &run, "planner", &id).await;
+    let move_from = |from: SessionState, to: SessionState| {
+        let (run, sid) = (run.clone(), id.clone());
+        async move {
+            t.db.step(&run, move |tx, _| {
+                Box::pin(async move {
+                    let update = SessionUpdate {
+                        state: Some(to),
+                        last_prompt_hash: Some("hash-1".to_owned()),
+                        ..SessionUpdate::default()
+                    };
+                    tx.move_session_from(&sid, &[from], &update, move |row| {
+                        let state = row.map_or("none", |row| row.state.as_str());
+                        devflow_core::Error::new(
+                            Code::SessionNotFound,
+                            format!("refused from {state}"),
+                        )
+                    })
+                    .await
+                })
+            })
+            .await
+        }
+    };
+    move_from(SessionState::Created, SessionState::Ready)
+        .await
+        .unwrap();
+    let row = session(t, &id).await.unwrap();
+    assert_eq!(
+        (row.state, row.last_prompt_hash.as_deref()),
+        (SessionState::Ready, Some("hash-1"))
+    );
+
+    let refused = move_from(SessionState::Created, SessionState::Busy).await;
+    let error = refused.expect_err("the session is no longer CREATED");
+    assert_eq!(
+        (error.code(), error.message()),
+        (Code::SessionNotFound, "refused from READY")
+    );
+    assert_eq!(
+        session(t, &id).await.unwrap().state,
+        SessionState::Ready,
+        "rolled back"
+    );
+}
+
+async fn recorded_transcripts_are_stored_once_and_replays_add_nothing(t: &TestDb) {
+    let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
+    let id = new_id();
+    insert_session(t, &run, "planner", &id).await;
+    let sid = id.clone();
+    let rows =
+        t.db.step(&run, move |tx, _| {
+            Box::pin(async move {
+                tx.record_transcripts(&sid, &[(2, "second\n"), (1, "first\n")])
+                    .await?;
+                tx.record_transcripts(&sid, &[(2, "second, replayed\n"), (3, "third\n")])
+                    .await?;
+                tx.record_transcripts(&sid, &[]).await?;
+                tx.transcripts(&sid).await
+            })
+        })
+        .await
+        .unwrap();
+    let chunks: Vec<(i64, &str)> = rows
+        .iter()
+        .map(|row| (row.seq, row.text.as_str()))
+        .collect();
+    assert_eq!(chunks, [(1, "first\n"), (2, "second\n"), (3, "third\n")]);
 }

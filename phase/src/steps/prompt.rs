@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::context::Ctx;
 use crate::crash::crash_point;
 use crate::keys;
-use crate::steps::session::{Move, append, move_session};
+use crate::steps::session::{Move, append, move_session_blind};
 use crate::wait::{Signature, signature};
 
 /// What a delivered prompt leaves for the wait that follows it.
@@ -74,9 +74,7 @@ impl Ctx {
                         json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
                     let key = keys::session_busy(sid, dedup);
                     append(tx, phase, keys::SESSION_BUSY, &payload, &key).await?;
-                    move_session(tx, sid, SessionState::Busy, Move::Transition, update)
-                        .await
-                        .map(drop)
+                    move_session_blind(tx, sid, SessionState::Busy, Move::Transition, update).await
                 })
             })
             .await?;

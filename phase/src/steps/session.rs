@@ -49,12 +49,8 @@ impl Ctx {
             .db
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
-                    let existing = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
-                    if existing.is_none() {
-                        let session = new_session(phase, sid, backend, SessionState::Created);
-                        tx.insert_session_if_absent(&session).await?;
-                    }
-                    Ok(existing)
+                    let session = new_session(phase, sid, backend, SessionState::Created);
+                    tx.claim_role_session(&session).await
                 })
             })
             .await?;
@@ -144,7 +140,7 @@ impl Ctx {
                     let key = keys::session_idle(session_id, dedup_key);
                     append(tx, phase, keys::SESSION_IDLE, &payload, &key).await?;
                     let update = SessionUpdate::default();
-                    move_session(tx, session_id, SessionState::Ready, Move::Assign, update).await.map(drop)
+                    move_session_blind(tx, session_id, SessionState::Ready, Move::Assign, update).await
                 })
             })
             .await?;
@@ -163,9 +159,7 @@ impl Ctx {
             .mutate_phase(self.run_id(), move |tx, _run| {
                 Box::pin(async move {
                     let located = located(phase, handle);
-                    move_session(tx, &handle.session_id, state, Move::Assign, located)
-                        .await
-                        .map(drop)
+                    move_session_blind(tx, &handle.session_id, state, Move::Assign, located).await
                 })
             })
             .await
@@ -284,15 +278,47 @@ pub(crate) async fn move_session(
     if let Some(row) = tx.update_session_from(sid, &rule.from(to), &update).await? {
         return Ok(row);
     }
-    let row = require_session(tx, sid).await?;
-    match rule {
-        Move::Transition => row.state.assert_transition(to)?,
-        Move::Assign => row.state.assert_assignment(to)?,
-    }
-    Err(Error::corruption(format!(
-        "session {sid} in state {} was not moved to {to}",
-        row.state
-    )))
+    Err(refusal(sid, tx.session(sid).await?, to, rule))
+}
+
+/// `move_session` for a step that needs no row back: on PostgreSQL the update travels with
+/// the step's next statement or its commit, and a refusal fails the step there.
+pub(crate) async fn move_session_blind(
+    tx: &mut Tx,
+    sid: &str,
+    to: SessionState,
+    rule: Move,
+    update: SessionUpdate,
+) -> Result<(), Error> {
+    let update = SessionUpdate {
+        state: Some(to),
+        ..update
+    };
+    let session_id = sid.to_owned();
+    tx.move_session_from(sid, &rule.from(to), &update, move |row| {
+        refusal(&session_id, row, to, rule)
+    })
+    .await
+}
+
+/// Why the session (as it is: `row`) was not moved to `to`.
+fn refusal(sid: &str, row: Option<SessionRow>, to: SessionState, rule: Move) -> Error {
+    let Some(row) = row else {
+        return Error::new(
+            devflow_core::Code::SessionNotFound,
+            format!("session {sid} has no row"),
+        );
+    };
+    let allowed = match rule {
+        Move::Transition => row.state.assert_transition(to),
+        Move::Assign => row.state.assert_assignment(to),
+    };
+    allowed.err().unwrap_or_else(|| {
+        Error::corruption(format!(
+            "session {sid} in state {} was not moved to {to}",
+            row.state
+        ))
+    })
 }
 
 pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow, Error> {
