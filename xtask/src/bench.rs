@@ -6,7 +6,7 @@
 //! synchronous_commit and full_page_writes on), as SQLite runs with synchronous=FULL: with
 //! durability off a commit costs next to nothing, and the overhead ratio would compare the
 //! runner against a database no one deploys. Arguments after `--` go to the benchmark
-//! (`--phases N`, `--backend sqlite|postgres`).
+//! (`--phases N`, `--backend sqlite|postgres`, `--worktree-on-disk`).
 
 use std::process::{Command, ExitCode};
 
