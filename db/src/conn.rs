@@ -11,6 +11,7 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, TransactionManager};
 
+use crate::cached::cached;
 use crate::error::QueryResultExt;
 use crate::lane::Lane;
 
@@ -42,10 +43,11 @@ pub struct Tx {
 }
 
 /// A write whose only outcome is success or an error (an event append, say). On PostgreSQL it
-/// waits in the `Tx` and goes out together with the step's next statement, or before its
-/// commit: diesel-async pipelines futures polled together on one connection, so several
+/// waits in the `Tx` and goes out together with the step's next statement, or with its
+/// COMMIT: diesel-async pipelines futures polled together on one connection, so several
 /// statements cost one round trip. Its check (a replay that differs, a row that is missing)
-/// fails the step then, before anything is committed.
+/// is a statement in the same pipeline ([`checked_write`]) that aborts the transaction, so
+/// a failed check undoes the whole step even when the COMMIT was already on its way.
 pub(crate) type Deferred =
     Box<dyn for<'c> FnOnce(&'c AsyncPgConnection) -> crate::BoxFuture<'c, Result<()>> + Send>;
 
@@ -82,29 +84,63 @@ macro_rules! on_conn {
 }
 pub(crate) use on_conn;
 
-/// `write_or_defer!(tx, |c| body)`: a write whose body (a `Result<()>`, owning what it uses)
-/// runs now on SQLite and is deferred on PostgreSQL (see [`Deferred`]).
+/// `write_or_defer!(tx, sqlite = |c| body, postgres = |c| body)`: a write (a `Result<()>`,
+/// owning what it uses) that runs now on SQLite, with its checks in the client, and is
+/// deferred on PostgreSQL, where its checks must be statements of the pipeline
+/// ([`checked_write`]). `c` is `&mut Lite`, or the shared `&AsyncPgConnection`.
 macro_rules! write_or_defer {
-    ($tx:expr, |$c:ident| $body:expr) => {
+    ($tx:expr, sqlite = |$s:ident| $sqlite:expr, postgres = |$p:ident| $postgres:expr $(,)?) => {
         match $tx.conn_mut() {
             $crate::conn::Conn::Sqlite(object) => {
-                let $c: &mut $crate::conn::Lite = &mut **object;
-                $body
+                let $s: &mut $crate::conn::Lite = &mut **object;
+                $sqlite
             }
             $crate::conn::Conn::Postgres(_) => {
-                $tx.defer(Box::new(move |conn| {
-                    Box::pin(async move {
-                        let mut handle = conn;
-                        let $c = &mut handle;
-                        $body
-                    })
-                }));
+                $tx.defer(Box::new(move |$p| Box::pin(async move { $postgres })));
                 Ok(())
             }
         }
     };
 }
 pub(crate) use write_or_defer;
+
+/// What a failed `devflow_check` raises starts with this (see the PostgreSQL migration
+/// `pipelined_checks`).
+const CHECK_FAILED: &str = "devflow_check: ";
+
+/// A deferred PostgreSQL write and the statement that checks it, pipelined: `check` is a
+/// `SELECT devflow_check(condition, message)` that raises when the condition does not hold,
+/// which aborts the transaction and turns its pipelined COMMIT into a rollback. A check that
+/// the client made after reading the write's outcome could not stop that COMMIT. The check
+/// goes after the write (what the write must leave behind), or before it with `check_first`
+/// (what the row must be in for the write to apply). A failed check's message becomes
+/// `failure(message)`; any other error is the query's.
+pub(crate) async fn checked_write(
+    what: &str,
+    write: impl std::future::Future<Output = diesel::QueryResult<usize>>,
+    check: impl std::future::Future<Output = diesel::QueryResult<usize>>,
+    check_first: bool,
+    failure: impl FnOnce(&str) -> devflow_core::Error,
+) -> Result<()> {
+    let check_outcome = |outcome: diesel::QueryResult<usize>| match outcome {
+        Ok(_) => Ok(()),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().starts_with(CHECK_FAILED) =>
+        {
+            Err(failure(&info.message()[CHECK_FAILED.len()..]))
+        }
+        Err(error) => Err(crate::error::query_error(what, error)),
+    };
+    if check_first {
+        let (checked, written) = tokio::join!(check, write);
+        check_outcome(checked)?;
+        written.or_db(what).map(drop)
+    } else {
+        let (written, checked) = tokio::join!(write, check);
+        written.or_db(what)?;
+        check_outcome(checked)
+    }
+}
 
 impl Tx {
     pub(crate) fn new(conn: Conn) -> Tx {
@@ -122,15 +158,6 @@ impl Tx {
 
     pub(crate) fn take_deferred(&mut self) -> Vec<Deferred> {
         std::mem::take(&mut self.deferred)
-    }
-
-    /// Sends the deferred writes now and checks their outcomes.
-    async fn send_pending(&mut self) -> Result<()> {
-        let deferred = self.take_deferred();
-        match self.conn_mut() {
-            Conn::Postgres(object) => send_deferred(object, deferred).await,
-            Conn::Sqlite(_) => Ok(()),
-        }
     }
 
     pub(crate) fn is_postgres(&mut self) -> bool {
@@ -162,7 +189,7 @@ impl Tx {
                     })
                     .await
             }
-            Conn::Postgres(object) => begin_on(&mut **object).await,
+            Conn::Postgres(object) => transaction_statement(&mut **object, "BEGIN").await,
         }
         .or_db("begin write transaction");
         // A BEGIN that failed (SQLite busy past its timeout) left no transaction behind.
@@ -170,15 +197,27 @@ impl Tx {
         begun
     }
 
-    /// Commits, after the deferred writes are in and checked. If this fails, `open` stays set
-    /// and the connection is discarded on drop.
+    /// Commits. On PostgreSQL the COMMIT goes out in one pipeline behind the deferred writes
+    /// and their checks: if one of them fails, the server has aborted the transaction, the
+    /// COMMIT rolls it back, and the step gets that write's error. If the commit itself fails,
+    /// `open` stays set and the connection is discarded on drop.
     pub(crate) async fn commit(&mut self) -> Result<()> {
-        self.send_pending().await?;
+        let deferred = self.take_deferred();
         match self.conn_mut() {
-            Conn::Sqlite(object) => commit_on(&mut **object).await,
-            Conn::Postgres(object) => commit_on(&mut **object).await,
+            Conn::Sqlite(object) => commit_on(&mut **object).await.or_db("commit")?,
+            Conn::Postgres(object) => {
+                let shared: &AsyncPgConnection = object;
+                let (sent, committed) = tokio::join!(send_deferred(shared, deferred), async {
+                    let mut handle = shared;
+                    transaction_statement(&mut handle, "COMMIT").await
+                });
+                self.open = false;
+                sent?;
+                committed
+                    .or_db("commit")
+                    .inspect_err(|_| self.open = true)?;
+            }
         }
-        .or_db("commit")?;
         self.open = false;
         Ok(())
     }
@@ -189,7 +228,7 @@ impl Tx {
         self.deferred.clear();
         match self.conn_mut() {
             Conn::Sqlite(object) => rollback_on(&mut **object).await,
-            Conn::Postgres(object) => rollback_on(&mut **object).await,
+            Conn::Postgres(object) => transaction_statement(&mut **object, "ROLLBACK").await,
         }
         .or_db("roll back")?;
         self.open = false;
@@ -224,8 +263,15 @@ pub(crate) async fn send_deferred(conn: &AsyncPgConnection, deferred: Vec<Deferr
     outcomes.into_iter().collect()
 }
 
-async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
-    C::TransactionManager::begin_transaction(c).await
+/// `BEGIN`, `COMMIT` or `ROLLBACK` on PostgreSQL, as a kept prepared statement. The
+/// transaction manager of diesel-async is not used there: its commit takes the connection
+/// exclusively, and ours shares it with the deferred writes it pipelines.
+async fn transaction_statement<C>(c: &mut C, sql: &'static str) -> diesel::QueryResult<()>
+where
+    C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg> + Send,
+{
+    use diesel_async::RunQueryDsl;
+    cached(diesel::sql_query(sql)).execute(c).await.map(drop)
 }
 
 async fn commit_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {

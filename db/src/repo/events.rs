@@ -1,10 +1,12 @@
 //! `run_events`: the append-only event log, idempotent by key.
 
 use devflow_core::{Error, Result, canonical_json};
+use diesel::sql_types::{Nullable, Text};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
-use crate::conn::{Conn, Tx, on_conn};
+use crate::cached::cached;
+use crate::conn::{Conn, Tx, checked_write, on_conn};
 use crate::error::QueryResultExt;
 use crate::records::{EventRecord, convert_all};
 use crate::schema::run_events;
@@ -21,6 +23,16 @@ struct Pending {
     created_at: i64,
 }
 
+/// The insertable columns of a [`Pending`] event.
+type EventValues<'a> = (
+    diesel::dsl::Eq<run_events::run_id, &'a String>,
+    diesel::dsl::Eq<run_events::phase_id, &'a Option<String>>,
+    diesel::dsl::Eq<run_events::kind, &'a String>,
+    diesel::dsl::Eq<run_events::payload, &'a String>,
+    diesel::dsl::Eq<run_events::idempotency_key, &'a String>,
+    diesel::dsl::Eq<run_events::created_at, i64>,
+);
+
 impl Pending {
     fn of(event: &NewEvent<'_>) -> Pending {
         Pending {
@@ -31,6 +43,26 @@ impl Pending {
             key: event.idempotency_key.to_owned(),
             created_at: now_ms(),
         }
+    }
+
+    fn values(&self) -> EventValues<'_> {
+        (
+            run_events::run_id.eq(&self.run_id),
+            run_events::phase_id.eq(&self.phase_id),
+            run_events::kind.eq(&self.kind),
+            run_events::payload.eq(&self.payload),
+            run_events::idempotency_key.eq(&self.key),
+            run_events::created_at.eq(self.created_at),
+        )
+    }
+
+    /// Two different steps claimed one idempotency key.
+    fn replay_differs(&self) -> Error {
+        Error::corruption(format!(
+            "event {} replayed with another run, phase, type or payload than stored",
+            self.key
+        ))
+        .with_run(&self.run_id)
     }
 
     /// The stored row as inserted now, or as found under the key (a replay, which must match).
@@ -50,15 +82,17 @@ impl Pending {
             && row.kind == self.kind
             && canonical_json(&row.payload) == self.payload;
         if !same {
-            return Err(Error::corruption(format!(
-                "event {} replayed with another run, phase, type or payload than stored",
-                self.key
-            ))
-            .with_run(&self.run_id));
+            return Err(self.replay_differs());
         }
         Ok(Appended::Replayed(row))
     }
 }
+
+/// After an event's deferred insert on PostgreSQL: the event stored under the key is this one
+/// (inserted now, or a replay of the same run, phase, type and canonical payload).
+const EVENT_STORED_PG: &str = "SELECT devflow_check(EXISTS (SELECT 1 FROM run_events \
+     WHERE idempotency_key = $1 AND run_id = $2 AND phase_id IS NOT DISTINCT FROM $3 \
+     AND type = $4 AND payload = $5), $6)";
 
 /// `INSERT .. ON CONFLICT DO NOTHING RETURNING`, and on a conflict the row stored under the
 /// key: `(inserted, row)`. Written once for a connection `$c` of either backend.
@@ -66,14 +100,7 @@ macro_rules! insert_or_find {
     ($c:expr, $event:expr) => {
         async {
             let event: &Pending = $event;
-            let values = (
-                run_events::run_id.eq(&event.run_id),
-                run_events::phase_id.eq(&event.phase_id),
-                run_events::kind.eq(&event.kind),
-                run_events::payload.eq(&event.payload),
-                run_events::idempotency_key.eq(&event.key),
-                run_events::created_at.eq(event.created_at),
-            );
+            let values = event.values();
             // ON CONFLICT DO NOTHING returns no row for a duplicate on both backends.
             let inserted: Option<EventRecord> = diesel::insert_into(run_events::table)
                 .values(values)
@@ -118,10 +145,27 @@ impl Tx {
         let event = Pending::of(event);
         self.defer(Box::new(move |conn| {
             Box::pin(async move {
-                let mut handle = conn;
-                let c = &mut handle;
-                let (inserted, stored) = insert_or_find!(c, &event).or_db("append event")?;
-                event.outcome(inserted, stored).map(drop)
+                let (mut write_on, mut check_on) = (conn, conn);
+                let refusal = event.replay_differs().message().to_owned();
+                let insert = diesel::insert_into(run_events::table)
+                    .values(event.values())
+                    .on_conflict(run_events::idempotency_key)
+                    .do_nothing()
+                    .execute(&mut write_on);
+                let check = cached(
+                    diesel::sql_query(EVENT_STORED_PG)
+                        .bind::<Text, _>(&event.key)
+                        .bind::<Text, _>(&event.run_id)
+                        .bind::<Nullable<Text>, _>(&event.phase_id)
+                        .bind::<Text, _>(&event.kind)
+                        .bind::<Text, _>(&event.payload)
+                        .bind::<Text, _>(&refusal),
+                )
+                .execute(&mut check_on);
+                checked_write("append event", insert, check, false, |_| {
+                    event.replay_differs()
+                })
+                .await
             })
         }));
         Ok(())

@@ -1,11 +1,12 @@
 //! `run_phases`: the phases of a run, their attempts and their states.
 
 use devflow_core::{Error, PhaseState, Result, StateMachine};
+use diesel::sql_types::Text;
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, on_conn, write_or_defer};
+use crate::conn::{Tx, checked_write, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{PhaseRecord, convert_all};
 use crate::schema::run_phases;
@@ -95,30 +96,66 @@ impl Tx {
     ) -> Result<()> {
         let (run_id, phase_id) = (run_id.to_owned(), phase_id.to_owned());
         let ended_at = matches!(state, PhaseState::Completed | PhaseState::Failed).then(now_ms);
-        write_or_defer!(self, |c| {
-            let target = run_phases::table
-                .filter(run_phases::id.eq(&phase_id))
-                .filter(run_phases::run_id.eq(&run_id));
-            let state_is = run_phases::state.eq(state.as_str());
-            let updated = match ended_at {
-                Some(at) => {
-                    let changes = (state_is, run_phases::ended_at.eq(at));
-                    cached(diesel::update(target).set(changes)).execute(c).await
+        let missing = Error::corruption(format!("phase {phase_id} of run {run_id} does not exist"))
+            .in_phase(&run_id, &phase_id);
+        write_or_defer!(
+            self,
+            sqlite = |c| {
+                let target = run_phases::table
+                    .filter(run_phases::id.eq(&phase_id))
+                    .filter(run_phases::run_id.eq(&run_id));
+                let state_is = run_phases::state.eq(state.as_str());
+                let updated = match ended_at {
+                    Some(at) => {
+                        let changes = (state_is, run_phases::ended_at.eq(at));
+                        cached(diesel::update(target).set(changes)).execute(c).await
+                    }
+                    None => {
+                        cached(diesel::update(target).set(state_is))
+                            .execute(c)
+                            .await
+                    }
                 }
-                None => {
-                    cached(diesel::update(target).set(state_is))
-                        .execute(c)
-                        .await
+                .or_db("set phase state")?;
+                if updated == 0 {
+                    return Err(missing);
                 }
-            }
-            .or_db("set phase state")?;
-            if updated == 0 {
-                return Err(Error::corruption(format!(
-                    "phase {phase_id} of run {run_id} does not exist"
-                ))
-                .in_phase(&run_id, &phase_id));
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+            postgres = |conn| {
+                let (mut write_on, mut check_on) = (conn, conn);
+                let target = run_phases::table
+                    .filter(run_phases::id.eq(&phase_id))
+                    .filter(run_phases::run_id.eq(&run_id));
+                let state_is = run_phases::state.eq(state.as_str());
+                let write = async {
+                    match ended_at {
+                        Some(at) => {
+                            let changes = (state_is, run_phases::ended_at.eq(at));
+                            cached(diesel::update(target).set(changes))
+                                .execute(&mut write_on)
+                                .await
+                        }
+                        None => {
+                            cached(diesel::update(target).set(state_is))
+                                .execute(&mut write_on)
+                                .await
+                        }
+                    }
+                };
+                let check = cached(
+                    diesel::sql_query(PHASE_EXISTS_PG)
+                        .bind::<Text, _>(&phase_id)
+                        .bind::<Text, _>(&run_id)
+                        .bind::<Text, _>(missing.message()),
+                )
+                .execute(&mut check_on);
+                checked_write("set phase state", write, check, false, |_| missing.clone()).await
+            },
+        )
     }
 }
+
+/// After a phase's deferred update on PostgreSQL: the phase exists.
+const PHASE_EXISTS_PG: &str =
+    "SELECT devflow_check(EXISTS (SELECT 1 FROM run_phases WHERE id = $1 AND run_id = $2), $3)";

@@ -1,12 +1,12 @@
 //! `tui_sessions`: one row per agent session of a run, written before and after each side effect.
 
 use devflow_core::{Error, Result, SessionState, StateMachine};
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel::{AsChangeset, ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, on_conn, write_or_defer};
+use crate::conn::{Tx, checked_write, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{SessionRecord, convert_all, from_count};
 use crate::schema::tui_sessions;
@@ -158,18 +158,35 @@ impl Tx {
             };
         }
         let (id, update) = (id.to_owned(), update.clone());
-        write_or_defer!(self, |c| {
-            let changes = SessionChanges::of(&update)?;
-            let target = tui_sessions::table.filter(tui_sessions::id.eq(&id));
-            let updated = cached(diesel::update(target).set(&changes))
-                .execute(c)
-                .await
-                .or_db("update session")?;
-            if updated == 0 {
-                return Err(Error::corruption(format!("session {id} does not exist")));
-            }
-            Ok(())
-        })
+        let missing = Error::corruption(format!("session {id} does not exist"));
+        write_or_defer!(
+            self,
+            sqlite = |c| {
+                let changes = SessionChanges::of(&update)?;
+                let target = tui_sessions::table.filter(tui_sessions::id.eq(&id));
+                let updated = cached(diesel::update(target).set(&changes))
+                    .execute(c)
+                    .await
+                    .or_db("update session")?;
+                if updated == 0 {
+                    return Err(missing);
+                }
+                Ok(())
+            },
+            postgres = |conn| {
+                let (mut write_on, mut check_on) = (conn, conn);
+                let changes = SessionChanges::of(&update)?;
+                let target = tui_sessions::table.filter(tui_sessions::id.eq(&id));
+                let write = cached(diesel::update(target).set(&changes)).execute(&mut write_on);
+                let check = cached(
+                    diesel::sql_query(SESSION_EXISTS_PG)
+                        .bind::<Text, _>(&id)
+                        .bind::<Text, _>(missing.message()),
+                )
+                .execute(&mut check_on);
+                checked_write("update session", write, check, false, |_| missing.clone()).await
+            },
+        )
     }
 
     /// `update_session_from` for a step that needs no row back; deferred on PostgreSQL. If no
@@ -180,30 +197,51 @@ impl Tx {
         id: &str,
         from: &[SessionState],
         update: &SessionUpdate,
-        refused: impl FnOnce(Option<SessionRow>) -> Error + Send + 'static,
+        refused: impl FnOnce(Option<SessionState>) -> Error + Send + 'static,
     ) -> Result<()> {
         let (id, update) = (id.to_owned(), update.clone());
         let from: Vec<&'static str> = from.iter().map(|state| state.as_str()).collect();
-        write_or_defer!(self, |c| {
-            let changes = SessionChanges::of(&update)?;
-            let target = tui_sessions::table
-                .filter(tui_sessions::id.eq(&id))
-                .filter(tui_sessions::state.eq_any(&from));
-            let updated = cached(diesel::update(target).set(&changes))
-                .execute(c)
-                .await
-                .or_db("update session")?;
-            if updated == 1 {
-                return Ok(());
-            }
-            let record: Option<SessionRecord> = tui_sessions::table
-                .filter(tui_sessions::id.eq(&id))
-                .get_result(c)
-                .await
-                .optional()
-                .or_db("read session")?;
-            Err(refused(record.map(SessionRow::try_from).transpose()?))
-        })
+        write_or_defer!(
+            self,
+            sqlite = |c| {
+                let changes = SessionChanges::of(&update)?;
+                let target = tui_sessions::table
+                    .filter(tui_sessions::id.eq(&id))
+                    .filter(tui_sessions::state.eq_any(&from));
+                let updated = cached(diesel::update(target).set(&changes))
+                    .execute(c)
+                    .await
+                    .or_db("update session")?;
+                if updated == 1 {
+                    return Ok(());
+                }
+                let record: Option<SessionRecord> = tui_sessions::table
+                    .filter(tui_sessions::id.eq(&id))
+                    .get_result(c)
+                    .await
+                    .optional()
+                    .or_db("read session")?;
+                let row = record.map(SessionRow::try_from).transpose()?;
+                Err(refused(row.map(|row| row.state)))
+            },
+            postgres = |conn| {
+                let (mut write_on, mut check_on) = (conn, conn);
+                let changes = SessionChanges::of(&update)?;
+                let target = tui_sessions::table
+                    .filter(tui_sessions::id.eq(&id))
+                    .filter(tui_sessions::state.eq_any(&from));
+                let write = cached(diesel::update(target).set(&changes)).execute(&mut write_on);
+                let check = cached(
+                    diesel::sql_query(SESSION_IN_STATES_PG)
+                        .bind::<Text, _>(&id)
+                        .bind::<Array<Text>, _>(&from),
+                )
+                .execute(&mut check_on);
+                // The check raises with the session's state as it is ("" when there is none).
+                let refusal = |state: &str| refused(SessionState::parse(state).ok());
+                checked_write("update session", write, check, true, refusal).await
+            },
+        )
     }
 
     /// A guarded update in one statement: applies `update` (which must set something) only if
@@ -232,6 +270,15 @@ impl Tx {
         record.map(SessionRow::try_from).transpose()
     }
 }
+
+/// After a session's deferred update on PostgreSQL: the session exists.
+const SESSION_EXISTS_PG: &str =
+    "SELECT devflow_check(EXISTS (SELECT 1 FROM tui_sessions WHERE id = $1), $2)";
+
+/// Before a session's deferred guarded move on PostgreSQL: the session is in one of the states
+/// `$2`; otherwise the check raises with the state it is in (`""`: no such session).
+const SESSION_IN_STATES_PG: &str = "SELECT devflow_check(state = ANY($2), coalesce(state, '')) \
+     FROM (SELECT (SELECT state FROM tui_sessions WHERE id = $1) AS state) AS session";
 
 /// The insert half of `claim_role_session` on PostgreSQL: diesel writes no `INSERT .. SELECT
 /// .. WHERE NOT EXISTS`.

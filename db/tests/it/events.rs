@@ -10,6 +10,7 @@ use crate::{conformance, expect_code, seed_run};
 conformance!(
     an_event_is_stored_once_and_replayed_by_key,
     a_replay_that_differs_is_corruption,
+    a_recorded_replay_that_differs_fails_its_whole_step,
     events_list_after_an_id_and_by_phase_and_type,
     an_event_needs_its_run,
 );
@@ -192,4 +193,74 @@ async fn events_list_after_an_id_and_by_phase_and_type(t: &TestDb) {
 async fn an_event_needs_its_run(t: &TestDb) {
     let result = append(t, "no-such-run", None, "run.started", json!({}), "orphan").await;
     expect_code(result, Code::InvalidInput);
+}
+
+/// `record_event` checks a replay in the pipeline with the step's COMMIT on PostgreSQL: a
+/// replay that differs must fail the step and undo its other writes, as on SQLite.
+async fn a_recorded_replay_that_differs_fails_its_whole_step(t: &TestDb) {
+    let (run, phases) = seed_run(&t.db, RunState::Executing, 1).await;
+    let phase = phases[0].clone();
+    append(
+        t,
+        &run,
+        Some(&phase),
+        "prompt.sent",
+        json!({"dedupKey": "abc"}),
+        "prompt.sent:abc",
+    )
+    .await
+    .unwrap();
+    let record = |payload: Value| {
+        let (run, phase) = (run.clone(), phase.clone());
+        async move {
+            t.db.step(&run.clone(), move |tx, _| {
+                Box::pin(async move {
+                    tx.set_run_state(&run, RunState::Paused, None, Some(RunState::Executing))
+                        .await?;
+                    tx.record_event(&NewEvent {
+                        run_id: &run,
+                        phase_id: Some(&phase),
+                        kind: "prompt.sent",
+                        payload: &payload,
+                        idempotency_key: "prompt.sent:abc",
+                    })
+                    .await?;
+                    tx.record_event(&NewEvent {
+                        run_id: &run,
+                        phase_id: None,
+                        kind: "run.paused",
+                        payload: &json!({}),
+                        idempotency_key: &format!("run.paused:{run}"),
+                    })
+                    .await
+                })
+            })
+            .await
+        }
+    };
+    expect_code(
+        record(json!({"dedupKey": "abd"})).await,
+        Code::InternalStateCorruption,
+    );
+    let run_id = run.clone();
+    let state =
+        t.db.read(move |tx| Box::pin(async move { tx.run(&run_id).await }))
+            .await
+            .unwrap()
+            .map(|row| row.state);
+    assert_eq!(
+        state,
+        Some(RunState::Executing),
+        "the failed step's run update rolled back"
+    );
+    assert_eq!(count_events(t, &run).await, 1, "and so did its other event");
+
+    record(json!({"dedupKey": "abc"}))
+        .await
+        .expect("a replay that matches is no change");
+    assert_eq!(
+        count_events(t, &run).await,
+        2,
+        "the matching replay added only run.paused"
+    );
 }

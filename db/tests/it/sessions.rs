@@ -294,8 +294,8 @@ async fn a_blind_guarded_move_applies_or_fails_the_step_with_the_refusal(t: &Tes
                         last_prompt_hash: Some("hash-1".to_owned()),
                         ..SessionUpdate::default()
                     };
-                    tx.move_session_from(&sid, &[from], &update, move |row| {
-                        let state = row.map_or("none", |row| row.state.as_str());
+                    tx.move_session_from(&sid, &[from], &update, move |state| {
+                        let state = state.map_or("none", |state| state.as_str());
                         devflow_core::Error::new(
                             Code::SessionNotFound,
                             format!("refused from {state}"),

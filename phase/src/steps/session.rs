@@ -278,7 +278,8 @@ pub(crate) async fn move_session(
     if let Some(row) = tx.update_session_from(sid, &rule.from(to), &update).await? {
         return Ok(row);
     }
-    Err(refusal(sid, tx.session(sid).await?, to, rule))
+    let state = tx.session(sid).await?.map(|row| row.state);
+    Err(refusal(sid, state, to, rule))
 }
 
 /// `move_session` for a step that needs no row back: on PostgreSQL the update travels with
@@ -295,28 +296,27 @@ pub(crate) async fn move_session_blind(
         ..update
     };
     let session_id = sid.to_owned();
-    tx.move_session_from(sid, &rule.from(to), &update, move |row| {
-        refusal(&session_id, row, to, rule)
+    tx.move_session_from(sid, &rule.from(to), &update, move |state| {
+        refusal(&session_id, state, to, rule)
     })
     .await
 }
 
-/// Why the session (as it is: `row`) was not moved to `to`.
-fn refusal(sid: &str, row: Option<SessionRow>, to: SessionState, rule: Move) -> Error {
-    let Some(row) = row else {
+/// Why the session (in `state`, `None` if it has no row) was not moved to `to`.
+fn refusal(sid: &str, state: Option<SessionState>, to: SessionState, rule: Move) -> Error {
+    let Some(state) = state else {
         return Error::new(
             devflow_core::Code::SessionNotFound,
             format!("session {sid} has no row"),
         );
     };
     let allowed = match rule {
-        Move::Transition => row.state.assert_transition(to),
-        Move::Assign => row.state.assert_assignment(to),
+        Move::Transition => state.assert_transition(to),
+        Move::Assign => state.assert_assignment(to),
     };
     allowed.err().unwrap_or_else(|| {
         Error::corruption(format!(
-            "session {sid} in state {} was not moved to {to}",
-            row.state
+            "session {sid} in state {state} was not moved to {to}"
         ))
     })
 }

@@ -1,0 +1,1 @@
+DROP FUNCTION devflow_check(boolean, text);
