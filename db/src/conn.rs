@@ -114,7 +114,8 @@ const CHECK_FAILED: &str = "devflow_check: ";
 /// the client made after reading the write's outcome could not stop that COMMIT. The check
 /// goes after the write (what the write must leave behind), or before it with `check_first`
 /// (what the row must be in for the write to apply). A failed check's message becomes
-/// `failure(message)`; any other error is the query's.
+/// `failure(message)`; any other error is the query's. A write that diesel's DSL need not
+/// build is better one statement, its check in a `WITH` ([`checked`]).
 pub(crate) async fn checked_write(
     what: &str,
     write: impl std::future::Future<Output = diesel::QueryResult<usize>>,
@@ -122,7 +123,25 @@ pub(crate) async fn checked_write(
     check_first: bool,
     failure: impl FnOnce(&str) -> devflow_core::Error,
 ) -> Result<()> {
-    let check_outcome = |outcome: diesel::QueryResult<usize>| match outcome {
+    if check_first {
+        let (checked_outcome, written) = tokio::join!(check, write);
+        checked(what, checked_outcome, failure)?;
+        written.or_db(what).map(drop)
+    } else {
+        let (written, checked_outcome) = tokio::join!(write, check);
+        written.or_db(what)?;
+        checked(what, checked_outcome, failure)
+    }
+}
+
+/// The outcome of a statement that calls `devflow_check`: a failed check becomes
+/// `failure(message)`, any other error is the query's.
+pub(crate) fn checked(
+    what: &str,
+    outcome: diesel::QueryResult<usize>,
+    failure: impl FnOnce(&str) -> devflow_core::Error,
+) -> Result<()> {
+    match outcome {
         Ok(_) => Ok(()),
         Err(diesel::result::Error::DatabaseError(_, info))
             if info.message().starts_with(CHECK_FAILED) =>
@@ -130,15 +149,6 @@ pub(crate) async fn checked_write(
             Err(failure(&info.message()[CHECK_FAILED.len()..]))
         }
         Err(error) => Err(crate::error::query_error(what, error)),
-    };
-    if check_first {
-        let (checked, written) = tokio::join!(check, write);
-        check_outcome(checked)?;
-        written.or_db(what).map(drop)
-    } else {
-        let (written, checked) = tokio::join!(write, check);
-        written.or_db(what)?;
-        check_outcome(checked)
     }
 }
 

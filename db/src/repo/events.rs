@@ -1,12 +1,12 @@
 //! `run_events`: the append-only event log, idempotent by key.
 
 use devflow_core::{Error, Result, canonical_json};
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Conn, Tx, checked_write, on_conn};
+use crate::conn::{Conn, Tx, checked, on_conn};
 use crate::error::QueryResultExt;
 use crate::records::{EventRecord, convert_all};
 use crate::schema::run_events;
@@ -88,11 +88,15 @@ impl Pending {
     }
 }
 
-/// After an event's deferred insert on PostgreSQL: the event stored under the key is this one
-/// (inserted now, or a replay of the same run, phase, type and canonical payload).
-const EVENT_STORED_PG: &str = "SELECT devflow_check(EXISTS (SELECT 1 FROM run_events \
-     WHERE idempotency_key = $1 AND run_id = $2 AND phase_id IS NOT DISTINCT FROM $3 \
-     AND type = $4 AND payload = $5), $6)";
+/// An event's deferred insert on PostgreSQL, checked in the same statement: the event is new,
+/// or the one stored under its key is a replay of the same run, phase, type and canonical
+/// payload. (The outer `SELECT` sees the table as it was before the insert.)
+const RECORD_EVENT_PG: &str = "WITH inserted AS (\
+     INSERT INTO run_events (run_id, phase_id, type, payload, idempotency_key, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1) \
+     SELECT devflow_check(EXISTS (SELECT 1 FROM inserted) OR EXISTS (SELECT 1 FROM run_events \
+     WHERE idempotency_key = $5 AND run_id = $1 AND phase_id IS NOT DISTINCT FROM $2 \
+     AND type = $3 AND payload = $4), $7)";
 
 /// `INSERT .. ON CONFLICT DO NOTHING RETURNING`, and on a conflict the row stored under the
 /// key: `(inserted, row)`. Written once for a connection `$c` of either backend.
@@ -145,27 +149,21 @@ impl Tx {
         let event = Pending::of(event);
         self.defer(Box::new(move |conn| {
             Box::pin(async move {
-                let (mut write_on, mut check_on) = (conn, conn);
+                let mut handle = conn;
                 let refusal = event.replay_differs().message().to_owned();
-                let insert = diesel::insert_into(run_events::table)
-                    .values(event.values())
-                    .on_conflict(run_events::idempotency_key)
-                    .do_nothing()
-                    .execute(&mut write_on);
-                let check = cached(
-                    diesel::sql_query(EVENT_STORED_PG)
-                        .bind::<Text, _>(&event.key)
+                let outcome = cached(
+                    diesel::sql_query(RECORD_EVENT_PG)
                         .bind::<Text, _>(&event.run_id)
                         .bind::<Nullable<Text>, _>(&event.phase_id)
                         .bind::<Text, _>(&event.kind)
                         .bind::<Text, _>(&event.payload)
+                        .bind::<Text, _>(&event.key)
+                        .bind::<BigInt, _>(event.created_at)
                         .bind::<Text, _>(&refusal),
                 )
-                .execute(&mut check_on);
-                checked_write("append event", insert, check, false, |_| {
-                    event.replay_differs()
-                })
-                .await
+                .execute(&mut handle)
+                .await;
+                checked("append event", outcome, |_| event.replay_differs())
             })
         }));
         Ok(())

@@ -1,12 +1,12 @@
 //! `run_phases`: the phases of a run, their attempts and their states.
 
 use devflow_core::{Error, PhaseState, Result, StateMachine};
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, checked_write, on_conn, write_or_defer};
+use crate::conn::{Tx, checked, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{PhaseRecord, convert_all};
 use crate::schema::run_phases;
@@ -123,39 +123,24 @@ impl Tx {
                 Ok(())
             },
             postgres = |conn| {
-                let (mut write_on, mut check_on) = (conn, conn);
-                let target = run_phases::table
-                    .filter(run_phases::id.eq(&phase_id))
-                    .filter(run_phases::run_id.eq(&run_id));
-                let state_is = run_phases::state.eq(state.as_str());
-                let write = async {
-                    match ended_at {
-                        Some(at) => {
-                            let changes = (state_is, run_phases::ended_at.eq(at));
-                            cached(diesel::update(target).set(changes))
-                                .execute(&mut write_on)
-                                .await
-                        }
-                        None => {
-                            cached(diesel::update(target).set(state_is))
-                                .execute(&mut write_on)
-                                .await
-                        }
-                    }
-                };
-                let check = cached(
-                    diesel::sql_query(PHASE_EXISTS_PG)
+                let mut handle = conn;
+                let outcome = cached(
+                    diesel::sql_query(SET_PHASE_STATE_PG)
+                        .bind::<Text, _>(state.as_str())
+                        .bind::<Nullable<BigInt>, _>(ended_at)
                         .bind::<Text, _>(&phase_id)
                         .bind::<Text, _>(&run_id)
                         .bind::<Text, _>(missing.message()),
                 )
-                .execute(&mut check_on);
-                checked_write("set phase state", write, check, false, |_| missing.clone()).await
+                .execute(&mut handle)
+                .await;
+                checked("set phase state", outcome, |_| missing.clone())
             },
         )
     }
 }
 
-/// After a phase's deferred update on PostgreSQL: the phase exists.
-const PHASE_EXISTS_PG: &str =
-    "SELECT devflow_check(EXISTS (SELECT 1 FROM run_phases WHERE id = $1 AND run_id = $2), $3)";
+/// A phase's deferred update on PostgreSQL, checked in the same statement: the phase exists.
+const SET_PHASE_STATE_PG: &str = "WITH updated AS (UPDATE run_phases \
+     SET state = $1, ended_at = coalesce($2, ended_at) WHERE id = $3 AND run_id = $4 RETURNING 1) \
+     SELECT devflow_check(EXISTS (SELECT 1 FROM updated), $5)";

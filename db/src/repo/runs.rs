@@ -1,12 +1,12 @@
 //! `runs`: creating runs, reading them, moving their state, and the one-driver-per-run lease.
 
 use devflow_core::{Code, Error, Result, RunState, StateMachine, canonical_json};
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, checked_write, on_conn, write_or_defer};
+use crate::conn::{Tx, checked, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{RunRecord, convert_all};
 use crate::schema::runs;
@@ -60,35 +60,45 @@ impl Tx {
         let (id, current_phase_id) = (id.to_owned(), current_phase_id.map(str::to_owned));
         let now = now_ms();
         let missing = run_not_found(&id);
+        let ended_at = state.is_terminal().then_some(now);
         write_or_defer!(
             self,
             sqlite = |c| {
-                let updated =
-                    update_run_state!(c, &id, state, &current_phase_id, paused_from_state, now)
-                        .await
-                        .or_db("set run state")?;
+                let target = runs::table.filter(runs::id.eq(&id));
+                let changes = (
+                    runs::state.eq(state.as_str()),
+                    runs::current_phase_id.eq(&current_phase_id),
+                    runs::paused_from_state.eq(paused_from_state.map(RunState::as_str)),
+                    runs::updated_at.eq(now),
+                );
+                let updated = match ended_at {
+                    Some(at) => {
+                        let ended = (changes, runs::ended_at.eq(at));
+                        cached(diesel::update(target).set(ended)).execute(c).await
+                    }
+                    None => cached(diesel::update(target).set(changes)).execute(c).await,
+                }
+                .or_db("set run state")?;
                 if updated == 0 {
                     return Err(missing);
                 }
                 Ok(())
             },
             postgres = |conn| {
-                let (mut write_on, mut check_on) = (conn, conn);
-                let write = update_run_state!(
-                    &mut write_on,
-                    &id,
-                    state,
-                    &current_phase_id,
-                    paused_from_state,
-                    now
-                );
-                let check = cached(
-                    diesel::sql_query(RUN_EXISTS_PG)
+                let mut handle = conn;
+                let outcome = cached(
+                    diesel::sql_query(SET_RUN_STATE_PG)
+                        .bind::<Text, _>(state.as_str())
+                        .bind::<Nullable<Text>, _>(&current_phase_id)
+                        .bind::<Nullable<Text>, _>(paused_from_state.map(RunState::as_str))
+                        .bind::<BigInt, _>(now)
+                        .bind::<Nullable<BigInt>, _>(ended_at)
                         .bind::<Text, _>(&id)
                         .bind::<Text, _>(missing.message()),
                 )
-                .execute(&mut check_on);
-                checked_write("set run state", write, check, false, |_| missing.clone()).await
+                .execute(&mut handle)
+                .await;
+                checked("set run state", outcome, |_| missing.clone())
             },
         )
     }
@@ -140,33 +150,10 @@ impl Tx {
 }
 
 /// The one error for a run id this database does not hold.
-/// After a run's deferred update on PostgreSQL: the run exists.
-const RUN_EXISTS_PG: &str = "SELECT devflow_check(EXISTS (SELECT 1 FROM runs WHERE id = $1), $2)";
-
-/// The state columns of a run, and `ended_at` when the state is terminal: a macro, because
-/// it is written once for a connection of either backend (see `on_conn!`).
-macro_rules! update_run_state {
-    ($c:expr, $id:expr, $state:expr, $current_phase_id:expr, $paused_from_state:expr, $now:expr) => {
-        async {
-            let target = runs::table.filter(runs::id.eq($id));
-            let changes = (
-                runs::state.eq($state.as_str()),
-                runs::current_phase_id.eq($current_phase_id),
-                runs::paused_from_state.eq($paused_from_state.map(RunState::as_str)),
-                runs::updated_at.eq($now),
-            );
-            if $state.is_terminal() {
-                let ended = (changes, runs::ended_at.eq($now));
-                cached(diesel::update(target).set(ended)).execute($c).await
-            } else {
-                cached(diesel::update(target).set(changes))
-                    .execute($c)
-                    .await
-            }
-        }
-    };
-}
-use update_run_state;
+/// A run's deferred update on PostgreSQL, checked in the same statement: the run exists.
+const SET_RUN_STATE_PG: &str = "WITH updated AS (UPDATE runs SET state = $1, current_phase_id = $2, \
+     paused_from_state = $3, updated_at = $4, ended_at = coalesce($5, ended_at) WHERE id = $6 \
+     RETURNING 1) SELECT devflow_check(EXISTS (SELECT 1 FROM updated), $7)";
 
 pub(crate) fn run_not_found(id: &str) -> Error {
     Error::new(Code::RunNotFound, format!("run {id} does not exist"))
