@@ -47,7 +47,9 @@ pub struct Tx {
 /// COMMIT: diesel-async pipelines futures polled together on one connection, so several
 /// statements cost one round trip. Its check (a replay that differs, a row that is missing)
 /// is a statement in the same pipeline ([`checked_write`]) that aborts the transaction, so
-/// a failed check undoes the whole step even when the COMMIT was already on its way.
+/// a failed check undoes the whole step even when the COMMIT was already on its way. For the
+/// same reason a deferred write must not fail in the client before its statement is sent:
+/// whatever can fail there is checked when the write is queued.
 pub(crate) type Deferred =
     Box<dyn for<'c> FnOnce(&'c AsyncPgConnection) -> crate::BoxFuture<'c, Result<()>> + Send>;
 
@@ -221,11 +223,15 @@ impl Tx {
                     let mut handle = shared;
                     transaction_statement(&mut handle, "COMMIT").await
                 });
-                self.open = false;
+                // A failed deferred write aborted the transaction, and the COMMIT that
+                // followed it rolled it back: the step reports that write's error. If the
+                // COMMIT failed too, the connection's state is unknown and `open` stays set.
+                let committed = committed.or_db("commit");
+                if committed.is_ok() {
+                    self.open = false;
+                }
                 sent?;
-                committed
-                    .or_db("commit")
-                    .inspect_err(|_| self.open = true)?;
+                committed?;
             }
         }
         self.open = false;

@@ -157,6 +157,9 @@ impl Tx {
                 None => Err(Error::corruption(format!("session {id} does not exist"))),
             };
         }
+        // A deferred write must not fail in the client once its COMMIT is on its way: what can
+        // (a count out of range) is checked now.
+        SessionChanges::of(update)?;
         let (id, update) = (id.to_owned(), update.clone());
         let missing = Error::corruption(format!("session {id} does not exist"));
         write_or_defer!(
@@ -199,6 +202,9 @@ impl Tx {
         update: &SessionUpdate,
         refused: impl FnOnce(Option<SessionState>) -> Error + Send + 'static,
     ) -> Result<()> {
+        // A deferred write must not fail in the client once its COMMIT is on its way: what can
+        // (a count out of range) is checked now.
+        SessionChanges::of(update)?;
         let (id, update) = (id.to_owned(), update.clone());
         let from: Vec<&'static str> = from.iter().map(|state| state.as_str()).collect();
         write_or_defer!(
