@@ -102,15 +102,6 @@ impl Db {
     }
 
     /// Number of write transactions committed or rolled back through this Db so far (for benchmarks).
-    pub fn seq() -> Vec<(u64, u64, u64)> {
-        std::mem::take(&mut *step::SEQ.lock().unwrap())
-    }
-    pub fn prof() -> Vec<u64> {
-        step::PROF
-            .iter()
-            .map(|a| a.swap(0, Ordering::Relaxed))
-            .collect()
-    }
     pub fn transactions(&self) -> u64 {
         self.inner.transactions.load(Ordering::Relaxed)
     }

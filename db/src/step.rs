@@ -18,10 +18,6 @@ use crate::records::RunRecord;
 use crate::schema::runs;
 use crate::{Db, RunRow, StepFuture};
 
-pub static PROF: [std::sync::atomic::AtomicU64; 8] =
-    [const { std::sync::atomic::AtomicU64::new(0) }; 8];
-pub static SEQ: std::sync::Mutex<Vec<(u64, u64, u64)>> = std::sync::Mutex::new(Vec::new());
-
 impl Db {
     /// A durable step: one write transaction that first locks the run (SQLite: `BEGIN
     /// IMMEDIATE`; PostgreSQL: `BEGIN` + `SELECT .. FOR UPDATE`), loads it, and hands it to
@@ -32,27 +28,13 @@ impl Db {
         run_id: &str,
         body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
-        let t0 = std::time::Instant::now();
         let mut tx = self.begin_write().await?;
-        let t1 = std::time::Instant::now();
         let outcome = inline(async {
             let run = tx.lock_run(run_id).await?;
             body(&mut tx, run).await
         })
         .await;
-        let t2 = std::time::Instant::now();
-        let r = self.finish(tx, outcome).await;
-        let t3 = std::time::Instant::now();
-        PROF[0].fetch_add((t1 - t0).as_nanos() as u64, Ordering::Relaxed);
-        PROF[1].fetch_add((t2 - t1).as_nanos() as u64, Ordering::Relaxed);
-        PROF[2].fetch_add((t3 - t2).as_nanos() as u64, Ordering::Relaxed);
-        PROF[3].fetch_add(1, Ordering::Relaxed);
-        SEQ.lock().unwrap().push((
-            (t2 - t1).as_nanos() as u64,
-            (t3 - t2).as_nanos() as u64,
-            (t1 - t0).as_nanos() as u64,
-        ));
-        r
+        self.finish(tx, outcome).await
     }
 
     /// Like `step`, but fails with `Code::RunStateChanged` (hint `run_state=<state>`) unless
@@ -92,15 +74,11 @@ impl Db {
         &self,
         body: impl for<'t> FnOnce(&'t mut Tx) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
-        let t0 = std::time::Instant::now();
-        let r = blocking(async {
+        blocking(async {
             let mut tx = self.checkout().await?;
             body(&mut tx).await
         })
-        .await;
-        PROF[4].fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        PROF[5].fetch_add(1, Ordering::Relaxed);
-        r
+        .await
     }
 
     async fn checkout(&self) -> Result<Tx> {
