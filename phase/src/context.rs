@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use devflow_db::Db;
+use devflow_core::Error;
+use devflow_db::{Db, RunRow, StepFuture, Tx};
 use devflow_session::{RetryPolicy, SessionAdapter, SessionHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,37 @@ impl Ctx {
 
     pub fn phase_id(&self) -> &str {
         self.phase.phase_id()
+    }
+
+    /// A durable step that changes the phase: refused unless its run is active.
+    pub async fn mutate<'a, T: Send + 'static>(
+        &'a self,
+        body: impl for<'t> FnOnce(&'t mut Tx, &'a Phase) -> StepFuture<'a, 't, T> + Send + 'a,
+    ) -> Result<T, Error> {
+        let phase: &Phase = &self.phase;
+        self.db
+            .mutate_phase(self.run_id(), move |tx, _run| body(tx, phase))
+            .await
+    }
+
+    /// A durable step that decides for itself what the run's state allows.
+    pub async fn step<'a, T: Send + 'static>(
+        &'a self,
+        body: impl for<'t> FnOnce(&'t mut Tx, RunRow, &'a Phase) -> StepFuture<'a, 't, T> + Send + 'a,
+    ) -> Result<T, Error> {
+        let phase: &Phase = &self.phase;
+        self.db
+            .step(self.run_id(), move |tx, run| body(tx, run, phase))
+            .await
+    }
+
+    /// Reads outside any step.
+    pub async fn read<'a, T: Send + 'static>(
+        &'a self,
+        body: impl for<'t> FnOnce(&'t mut Tx, &'a Phase) -> StepFuture<'a, 't, T> + Send + 'a,
+    ) -> Result<T, Error> {
+        let phase: &Phase = &self.phase;
+        self.db.read(move |tx| body(tx, phase)).await
     }
 }
 

@@ -4,9 +4,10 @@
 
 use devflow_core::{Code, Error, PhaseState, SessionState, Validation};
 use devflow_db::{PhaseRow, SessionRow};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::context::Ctx;
+use crate::event::Event;
 use crate::keys;
 use crate::spec::Restart;
 use crate::steps::ArtifactOutcome;
@@ -66,7 +67,6 @@ struct Attempt {
     repair: bool,
     problems: Vec<String>,
     dedup_key: String,
-    prompt_kind: &'static str,
     session: Option<SessionRow>,
 }
 
@@ -117,9 +117,8 @@ impl Ctx {
         if !phase.state.is_reentrant() || phase.attempts == 0 {
             return Err(self.cannot_replay(phase.state));
         }
-        let started = self
-            .event(keys::phase_started(self.phase_id(), phase.attempts))
-            .await?;
+        let started = Event::phase_started(&self.phase, phase.attempts, Value::Null);
+        let started = self.event(started).await?;
         let Some(started) = started else {
             return Err(self.cannot_replay(phase.state));
         };
@@ -134,18 +133,12 @@ impl Ctx {
                     .collect()
             });
         let dedup_key = self.envelope(phase.attempts, repair, &problems).dedup_key;
-        let prompt_kind = if repair {
-            keys::PROMPT_REPAIRED
-        } else {
-            keys::PROMPT_SENT
-        };
         let session = self.session_for_role().await?;
         Ok(Attempt {
             phase,
             repair,
             problems,
             dedup_key,
-            prompt_kind,
             session,
         })
     }
@@ -164,7 +157,11 @@ impl Ctx {
             return Ok(Some(entry(None, Next::Send)));
         };
         let prompted = self
-            .event_exists(keys::prompt(current.prompt_kind, &current.dedup_key))
+            .event_exists(Event::prompt(
+                &self.phase,
+                current.repair,
+                &current.dedup_key,
+            ))
             .await?;
         match session.state {
             SessionState::Created | SessionState::Bootstrapping | SessionState::Ready => {
@@ -214,15 +211,15 @@ impl Ctx {
             return Ok(None);
         }
         let prompted = self
-            .event_exists(keys::prompt(current.prompt_kind, &current.dedup_key))
+            .event_exists(Event::prompt(
+                &self.phase,
+                current.repair,
+                &current.dedup_key,
+            ))
             .await?;
         let attempt = current.phase.attempts;
         let waiting = self
-            .event_exists(keys::artifact_expected(
-                self.phase_id(),
-                attempt,
-                &self.phase.artifact,
-            ))
+            .event_exists(Event::artifact_expected(&self.phase, attempt))
             .await?;
         let baseline = if prompted || !waiting {
             None
@@ -268,8 +265,7 @@ impl Ctx {
                     Error::corruption("invalid artifact replay is missing validation errors")
                         .in_phase(self.run_id(), self.phase_id())
                 })?;
-            self.replay_artifact_event(artifact.clone(), validation.clone())
-                .await?;
+            self.replay_artifact_event(&artifact, &validation).await?;
             let outcome = ArtifactOutcome {
                 attempt,
                 artifact_id: artifact.id,
@@ -321,12 +317,6 @@ impl Ctx {
                     .await
                 })
             })
-            .await
-    }
-
-    async fn event(&self, key: String) -> Result<Option<devflow_db::EventRow>, Error> {
-        self.db
-            .read(move |tx| Box::pin(async move { tx.event_by_key(&key).await }))
             .await
     }
 

@@ -15,6 +15,7 @@ mod check;
 mod context;
 pub mod crash;
 mod entry;
+mod event;
 mod failure;
 pub mod keys;
 mod paths;

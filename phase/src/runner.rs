@@ -12,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 use crate::context::Ctx;
 use crate::entry::Next;
 use crate::failure::At;
-use crate::keys;
 use crate::policy::Site;
 use crate::repair::{repair_instructions, timeout_problem, validation_problems};
 use crate::spec::{Phase, PhaseSpec, Restart};
@@ -88,16 +87,6 @@ struct Attempt {
     /// Whether this is the first wait of this invocation: its failures and timeouts are
     /// handled as the reference handles a phase's first wait, later ones as repair waits.
     first: bool,
-}
-
-impl Attempt {
-    fn prompt_kind(&self) -> &'static str {
-        if self.repair {
-            keys::PROMPT_REPAIRED
-        } else {
-            keys::PROMPT_SENT
-        }
-    }
 }
 
 /// What one prompt-and-wait produced.
@@ -186,7 +175,6 @@ impl Ctx {
         next: Next,
     ) -> Result<Obtained, Error> {
         let envelope = self.envelope(attempt.number, attempt.repair, &attempt.problems);
-        let kind = attempt.prompt_kind();
         let at = At {
             attempt: attempt.number,
             session_id: Some(&handle.session_id),
@@ -201,7 +189,7 @@ impl Ctx {
                 return self.continue_recorded(handle, prompt_id, outcome).await;
             }
             Next::Send => {
-                let sent = match self.send_prompt(handle, &envelope, kind, true).await {
+                let sent = match self.send_prompt(handle, &envelope, attempt.repair).await {
                     Ok(sent) => sent,
                     Err(error) => return Err(self.fail_at(Site::PromptSend, error, at).await),
                 };
@@ -216,7 +204,8 @@ impl Ctx {
                 record_prompt,
             } => {
                 if record_prompt {
-                    self.record_prompt(kind, &envelope.dedup_key).await?;
+                    self.record_prompt(attempt.repair, &envelope.dedup_key)
+                        .await?;
                 }
                 (
                     prompt_id,
@@ -225,7 +214,8 @@ impl Ctx {
                 )
             }
             Next::Validate { prompt_id } => {
-                self.record_prompt(kind, &envelope.dedup_key).await?;
+                self.record_prompt(attempt.repair, &envelope.dedup_key)
+                    .await?;
                 (
                     prompt_id,
                     self.validate_current(attempt.number).await.map(Some),

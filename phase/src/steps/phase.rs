@@ -1,11 +1,12 @@
 //! Starting an attempt of a phase, and moving it between its waiting states.
 
 use devflow_core::{Error, PhaseState};
-use serde_json::{Value, json};
+use devflow_db::{EventRow, PhaseRow};
+use serde_json::Value;
 
 use crate::context::Ctx;
 use crate::crash::crash_point;
-use crate::keys;
+use crate::event::Event;
 
 impl Ctx {
     /// `allowed -> running` with a new attempt and `phase.started`; `None` if the phase was in
@@ -15,10 +16,8 @@ impl Ctx {
         allowed: &'static [PhaseState],
         extra: Value,
     ) -> Result<Option<u32>, Error> {
-        let phase = &self.phase;
         let attempt = self
-            .db
-            .mutate_phase(self.run_id(), move |tx, _run| {
+            .mutate(move |tx, phase| {
                 Box::pin(async move {
                     let Some(attempt) = tx
                         .try_start_phase(phase.run_id(), phase.phase_id(), allowed)
@@ -29,24 +28,11 @@ impl Ctx {
                         }
                         return Ok(None);
                     };
-                    let mut payload =
-                        json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt });
-                    if let (Some(into), Value::Object(extra)) = (payload.as_object_mut(), extra) {
-                        into.extend(extra);
-                    }
-                    tx.record_event(&devflow_db::NewEvent {
-                        run_id: phase.run_id(),
-                        phase_id: Some(phase.phase_id()),
-                        kind: keys::PHASE_STARTED,
-                        payload: &payload,
-                        idempotency_key: &keys::phase_started(phase.phase_id(), attempt),
-                    })
-                    .await?;
+                    Event::phase_started(phase, attempt, extra).emit(tx).await?;
                     Ok(Some(attempt))
                 })
             })
-            .await
-            .map_err(|error| error.in_phase(self.run_id(), self.phase_id()))?;
+            .await?;
         crash_point!("after_phase_started");
         Ok(attempt)
     }
@@ -61,70 +47,58 @@ impl Ctx {
         if let Some(attempt) = self.try_start_attempt(from, extra).await? {
             return Ok(attempt);
         }
-        let state = self.phase_state().await?;
+        let state = self.phase_row().await?.state;
         Err(
             Error::corruption("cannot start a phase attempt from the current phase state")
-                .with_hint(format!("phase_state={state}"))
-                .in_phase(self.run_id(), self.phase_id()),
+                .with_hint(format!("phase_state={state}")),
         )
     }
 
-    pub async fn phase_state(&self) -> Result<PhaseState, Error> {
-        let phase_id = self.phase_id();
+    pub async fn phase_row(&self) -> Result<PhaseRow, Error> {
         let row = self
-            .db
-            .read(move |tx| Box::pin(async move { tx.phase(phase_id).await }))
+            .read(|tx, phase| Box::pin(async move { tx.phase(phase.phase_id()).await }))
             .await?;
-        row.map(|row| row.state).ok_or_else(|| {
-            Error::corruption("run phase does not exist").in_phase(self.run_id(), self.phase_id())
-        })
+        row.ok_or_else(|| Error::corruption("run phase does not exist"))
     }
 
     /// `awaiting_artifact` and `artifact.expected` for this attempt.
     pub async fn start_artifact_wait(&self, attempt: u32) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let payload = json!({ "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt });
-                    // Recorded first, so that on PostgreSQL it travels with the update.
-                    tx.record_event(&devflow_db::NewEvent {
-                        run_id: phase.run_id(),
-                        phase_id: Some(phase.phase_id()),
-                        kind: keys::ARTIFACT_EXPECTED,
-                        payload: &payload,
-                        idempotency_key: &keys::artifact_expected(phase.phase_id(), attempt, &phase.artifact),
-                    })
-                    .await?;
-                    tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::AwaitingArtifact).await
-                })
+        self.mutate(move |tx, phase| {
+            Box::pin(async move {
+                // Recorded first, so that on PostgreSQL it travels with the update.
+                Event::artifact_expected(phase, attempt).emit(tx).await?;
+                let awaiting = PhaseState::AwaitingArtifact;
+                tx.set_phase_state(phase.run_id(), phase.phase_id(), awaiting)
+                    .await
             })
-            .await?;
+        })
+        .await?;
         crash_point!("after_artifact_expected");
         Ok(())
     }
 
     pub async fn set_phase_validating(&self) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Validating)
-                        .await
-                })
+        self.mutate(|tx, phase| {
+            Box::pin(async move {
+                tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Validating)
+                    .await
             })
-            .await?;
+        })
+        .await?;
         crash_point!("after_phase_validating");
         Ok(())
     }
 
-    /// Whether an event with this idempotency key exists for this phase.
-    pub async fn event_exists(&self, key: String) -> Result<bool, Error> {
-        let phase_id = self.phase_id();
-        let row = self
-            .db
-            .read(move |tx| Box::pin(async move { tx.event_by_key(&key).await }))
-            .await?;
-        Ok(row.is_some_and(|row| row.phase_id.as_deref() == Some(phase_id)))
+    /// The event with this idempotency key, whichever phase it belongs to.
+    pub async fn event(&self, event: Event<'_>) -> Result<Option<EventRow>, Error> {
+        let key = event.key;
+        self.read(move |tx, _| Box::pin(async move { tx.event_by_key(&key).await }))
+            .await
+    }
+
+    /// Whether this event was appended for this phase.
+    pub async fn event_exists(&self, event: Event<'_>) -> Result<bool, Error> {
+        let row = self.event(event).await?;
+        Ok(row.is_some_and(|row| row.phase_id.as_deref() == Some(self.phase_id())))
     }
 }

@@ -1,26 +1,24 @@
 //! Durable steps on the role's session: start, re-adopt, idle, recovery states, failure.
 
-use devflow_core::{Error, SessionState, StateMachine};
-use devflow_db::{NewEvent, NewSession, SessionRow, SessionUpdate, Tx};
+use devflow_core::{Code, Error, SessionState, StateMachine};
+use devflow_db::{NewSession, SessionRow, SessionUpdate, Tx};
 use devflow_session::{SessionHandle, SessionSpec};
-use serde_json::json;
 
 use crate::context::Ctx;
 use crate::crash::crash_point;
-use crate::keys;
+use crate::event::Event;
 use crate::spec::Phase;
 
 impl Ctx {
     pub async fn session_for_role(&self) -> Result<Option<SessionRow>, Error> {
-        let (run_id, role_id) = (self.run_id(), self.phase.role_id());
-        self.db
-            .read(move |tx| Box::pin(async move { tx.session_for_role(run_id, role_id).await }))
-            .await
+        self.read(|tx, phase| {
+            Box::pin(async move { tx.session_for_role(phase.run_id(), phase.role_id()).await })
+        })
+        .await
     }
 
     pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>, Error> {
-        self.db
-            .read(move |tx| Box::pin(async move { tx.session(session_id).await }))
+        self.read(move |tx, _| Box::pin(async move { tx.session(session_id).await }))
             .await
     }
 
@@ -44,14 +42,13 @@ impl Ctx {
     /// yet). Named in a row before the agent starts, a session that a crash interrupts is
     /// started again under the same id, and the adapter adopts the agent the first start made.
     pub async fn claim_session_row(&self, fresh_id: &str) -> Result<Option<SessionRow>, Error> {
-        let (phase, sid, backend) = (&self.phase, fresh_id, self.adapter.backend());
+        let backend = self.adapter.backend();
         let existing = self
-            .db
-            .mutate_phase(self.run_id(), move |tx, _run| {
+            .mutate(move |tx, phase| {
                 Box::pin(async move {
                     let existing = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
                     if existing.is_none() {
-                        let session = new_session(phase, sid, backend, SessionState::Created);
+                        let session = new_session(phase, fresh_id, backend, SessionState::Created);
                         tx.insert_session_if_absent(&session).await?;
                     }
                     Ok(existing)
@@ -71,83 +68,74 @@ impl Ctx {
         handle: &SessionHandle,
         backend: &'static str,
     ) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let sid = handle.session_id.as_str();
-                    let ready = SessionUpdate {
-                        state: Some(SessionState::Ready),
-                        ..located(phase, handle)
-                    };
-                    let recovery_attempts = match tx
-                        .update_session_from(sid, &[SessionState::Created], &ready)
-                        .await?
-                    {
-                        Some(row) => row.recovery_attempts,
-                        None => {
-                            // A fresh agent replacing one that failed to a human counts as a
-                            // recovery, which keeps its `session.created` and `session.ready`
-                            // keys unique.
-                            let row = require_session(tx, sid).await?;
-                            if row.state != SessionState::FailedNeedsHuman {
-                                row.state.assert_assignment(SessionState::Created)?;
-                            }
-                            row.state.assert_transition(SessionState::Bootstrapping)?;
-                            let recovery_attempts = row.recovery_attempts + 1;
-                            let update = SessionUpdate {
-                                recovery_attempts: Some(recovery_attempts),
-                                ..ready
-                            };
-                            tx.update_session(sid, &update).await?;
-                            recovery_attempts
+        let sid = handle.session_id.as_str();
+        self.mutate(move |tx, phase| {
+            Box::pin(async move {
+                let ready = SessionUpdate {
+                    state: Some(SessionState::Ready),
+                    ..located(phase, handle)
+                };
+                let created = [SessionState::Created];
+                let recovery_attempts = match tx.update_session_from(sid, &created, &ready).await? {
+                    Some(row) => row.recovery_attempts,
+                    None => {
+                        // A fresh agent replacing one that failed to a human counts as a
+                        // recovery, which keeps its `session.created` and `session.ready`
+                        // keys unique.
+                        let row = require_session(tx, sid).await?;
+                        if row.state != SessionState::FailedNeedsHuman {
+                            row.state.assert_assignment(SessionState::Created)?;
                         }
-                    };
-                    let payload =
-                        json!({ "sessionId": sid, "roleId": phase.role_id(), "backend": backend });
-                    let key = keys::session_created(sid, recovery_attempts);
-                    append(tx, phase, keys::SESSION_CREATED, &payload, &key).await?;
-                    ready_event(tx, phase, sid, recovery_attempts).await
-                })
+                        row.state.assert_transition(SessionState::Bootstrapping)?;
+                        let recovery_attempts = row.recovery_attempts + 1;
+                        let update = SessionUpdate {
+                            recovery_attempts: Some(recovery_attempts),
+                            ..ready
+                        };
+                        tx.update_session(sid, &update).await?;
+                        recovery_attempts
+                    }
+                };
+                let created = Event::session_created(phase, sid, recovery_attempts, backend);
+                created.emit(tx).await?;
+                let ready = Event::session_ready(phase, sid, recovery_attempts);
+                ready.emit(tx).await
             })
-            .await?;
+        })
+        .await?;
         crash_point!("after_session_ready");
         Ok(())
     }
 
     /// Re-adopts the role's session for this phase: `-> READY` and `session.ready`.
     pub async fn record_session_resumed(&self, handle: &SessionHandle) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let sid = handle.session_id.as_str();
-                    let located = located(phase, handle);
-                    let row =
-                        move_session(tx, sid, SessionState::Ready, Move::Assign, located).await?;
-                    ready_event(tx, phase, sid, row.recovery_attempts).await
-                })
+        let sid = handle.session_id.as_str();
+        self.mutate(move |tx, phase| {
+            Box::pin(async move {
+                let located = located(phase, handle);
+                let row = move_session(tx, sid, SessionState::Ready, Move::Assign, located).await?;
+                let ready = Event::session_ready(phase, sid, row.recovery_attempts);
+                ready.emit(tx).await
             })
-            .await?;
+        })
+        .await?;
         crash_point!("after_session_resumed");
         Ok(())
     }
 
     /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
-    pub async fn mark_session_idle(&self, session_id: &str, dedup_key: &str) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), |tx, _run| {
-                Box::pin(async move {
-                    // The event first, so that on PostgreSQL it travels with the move.
-                    let payload = json!({ "sessionId": session_id, "roleId": phase.role_id(), "dedupKey": dedup_key });
-                    let key = keys::session_idle(session_id, dedup_key);
-                    append(tx, phase, keys::SESSION_IDLE, &payload, &key).await?;
-                    let update = SessionUpdate::default();
-                    move_session(tx, session_id, SessionState::Ready, Move::Assign, update).await.map(drop)
-                })
+    pub async fn mark_session_idle(&self, sid: &str, dedup: &str) -> Result<(), Error> {
+        self.mutate(|tx, phase| {
+            Box::pin(async move {
+                // The event first, so that on PostgreSQL it travels with the move.
+                Event::session_idle(phase, sid, dedup).emit(tx).await?;
+                let update = SessionUpdate::default();
+                move_session(tx, sid, SessionState::Ready, Move::Assign, update)
+                    .await
+                    .map(drop)
             })
-            .await?;
+        })
+        .await?;
         crash_point!("after_session_idle");
         Ok(())
     }
@@ -158,46 +146,44 @@ impl Ctx {
         handle: &SessionHandle,
         state: SessionState,
     ) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let located = located(phase, handle);
-                    move_session(tx, &handle.session_id, state, Move::Assign, located)
-                        .await
-                        .map(drop)
-                })
+        self.mutate(move |tx, phase| {
+            Box::pin(async move {
+                let located = located(phase, handle);
+                move_session(tx, &handle.session_id, state, Move::Assign, located)
+                    .await
+                    .map(drop)
             })
-            .await
+        })
+        .await
     }
 
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
-    pub async fn record_session_recovered(&self, session_id: &str) -> Result<(), Error> {
-        let (phase, sid) = (&self.phase, session_id);
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
-                    let update = SessionUpdate { recovery_attempts: Some(recovery_attempts), ..Default::default() };
-                    move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
-                    let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
-                    append(tx, phase, keys::SESSION_RECOVERED, &payload, &keys::session_recovered(sid, recovery_attempts)).await
-                })
+    pub async fn record_session_recovered(&self, sid: &str) -> Result<(), Error> {
+        self.mutate(move |tx, phase| {
+            Box::pin(async move {
+                let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
+                let update = SessionUpdate {
+                    recovery_attempts: Some(recovery_attempts),
+                    ..SessionUpdate::default()
+                };
+                move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
+                let recovered = Event::session_recovered(phase, sid, recovery_attempts);
+                recovered.emit(tx).await
             })
-            .await?;
+        })
+        .await?;
         crash_point!("after_session_recovered");
         Ok(())
     }
 
     /// Marks one session `FAILED_NEEDS_HUMAN` (the reference's `markSessionFailedNeedsHuman`),
     /// inserting its row if the agent never got one.
-    pub async fn mark_session_failed(&self, session_id: &str) -> Result<(), Error> {
-        let (phase, sid, backend) = (&self.phase, session_id, self.adapter.backend());
-        self.db
-            .step(self.run_id(), move |tx, _run| {
-                Box::pin(async move { fail_session_in(tx, phase, sid, backend, false).await })
-            })
-            .await
+    pub async fn mark_session_failed(&self, sid: &str) -> Result<(), Error> {
+        let backend = self.adapter.backend();
+        self.step(move |tx, _run, phase| {
+            Box::pin(async move { fail_session_in(tx, phase, sid, backend, false).await })
+        })
+        .await
     }
 }
 
@@ -220,31 +206,30 @@ pub(crate) async fn fail_session_in(
             return Ok(());
         }
     }
-    tx.insert_session_if_absent(&new_session(
-        phase,
-        sid,
-        backend,
-        SessionState::FailedNeedsHuman,
-    ))
-    .await?;
-    tx.update_session(
-        sid,
-        &SessionUpdate {
-            state: Some(SessionState::FailedNeedsHuman),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let failed = SessionState::FailedNeedsHuman;
+    tx.insert_session_if_absent(&new_session(phase, sid, backend, failed))
+        .await?;
+    tx.update_session(sid, &to_state(failed)).await?;
     let recovery_attempts = existing.map_or(0, |row| row.recovery_attempts);
-    let payload = json!({ "sessionId": sid, "roleId": phase.role_id() });
-    append(
-        tx,
-        phase,
-        keys::SESSION_FAILED,
-        &payload,
-        &keys::session_failed(sid, recovery_attempts),
-    )
-    .await
+    let failed = Event::session_failed(phase, sid, recovery_attempts);
+    failed.emit(tx).await
+}
+
+/// `CRASHED` with its recovery count and `session.crashed`.
+pub(crate) async fn mark_crashed(
+    tx: &mut Tx,
+    phase: &Phase,
+    sid: &str,
+    recovery_attempts: u32,
+) -> Result<(), Error> {
+    let update = SessionUpdate {
+        recovery_attempts: Some(recovery_attempts),
+        ..to_state(SessionState::Crashed)
+    };
+    tx.update_session(sid, &update).await?;
+    Event::session_crashed(phase, sid, recovery_attempts)
+        .emit(tx)
+        .await
 }
 
 /// How a step may change a session's state: a move the session machine allows, or an
@@ -296,47 +281,17 @@ pub(crate) async fn move_session(
 }
 
 pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow, Error> {
-    tx.session(sid).await?.ok_or_else(|| {
-        Error::new(
-            devflow_core::Code::SessionNotFound,
-            format!("session {sid} has no row"),
-        )
-    })
+    tx.session(sid)
+        .await?
+        .ok_or_else(|| Error::new(Code::SessionNotFound, format!("session {sid} has no row")))
 }
 
-pub(crate) async fn append(
-    tx: &mut Tx,
-    phase: &Phase,
-    kind: &str,
-    payload: &serde_json::Value,
-    key: &str,
-) -> Result<(), Error> {
-    tx.record_event(&NewEvent {
-        run_id: phase.run_id(),
-        phase_id: Some(phase.phase_id()),
-        kind,
-        payload,
-        idempotency_key: key,
-    })
-    .await?;
-    Ok(())
-}
-
-async fn ready_event(
-    tx: &mut Tx,
-    phase: &Phase,
-    sid: &str,
-    recovery_attempts: u32,
-) -> Result<(), Error> {
-    let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
-    append(
-        tx,
-        phase,
-        keys::SESSION_READY,
-        &payload,
-        &keys::session_ready(phase.phase_id(), sid, recovery_attempts),
-    )
-    .await
+/// An update that changes only the session's state.
+pub(crate) fn to_state(state: SessionState) -> SessionUpdate {
+    SessionUpdate {
+        state: Some(state),
+        ..SessionUpdate::default()
+    }
 }
 
 fn new_session<'a>(
@@ -358,15 +313,22 @@ fn new_session<'a>(
 }
 
 /// The session fields that say where the agent lives and what it is expected to write.
-fn located(phase: &Phase, handle: &SessionHandle) -> SessionUpdate {
+pub(crate) fn located(phase: &Phase, handle: &SessionHandle) -> SessionUpdate {
     SessionUpdate {
-        cwd: Some(phase.worktree.to_string_lossy().into_owned()),
-        expected_artifact_path: Some(phase.artifact.clone()),
-        expected_schema: Some(phase.schema_id().to_owned()),
         tmux_session: handle.tmux_session.clone(),
         tmux_window: handle.tmux_window.clone(),
         tmux_pane: handle.tmux_pane.clone(),
         last_known_pane_pid: handle.pane_pid,
-        ..Default::default()
+        ..expecting(phase)
+    }
+}
+
+/// The session fields that say what the agent works in and is expected to write.
+pub(crate) fn expecting(phase: &Phase) -> SessionUpdate {
+    SessionUpdate {
+        cwd: Some(phase.worktree.to_string_lossy().into_owned()),
+        expected_artifact_path: Some(phase.artifact.clone()),
+        expected_schema: Some(phase.schema_id().to_owned()),
+        ..SessionUpdate::default()
     }
 }
