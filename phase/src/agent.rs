@@ -33,17 +33,10 @@ impl Ctx {
             }
         }
         let session_id = existing.map_or(fresh_id, |row| row.id);
-        let at = At {
-            attempt,
-            session_id: Some(&session_id),
-            handle: None,
-            with_path: false,
-        };
+        let at = At::session(attempt, &session_id);
         crash_point!("before_session_start");
-        let handle = match self.adapter.start(&self.session_spec(&session_id)).await {
-            Ok(handle) => handle,
-            Err(error) => return Err(self.fail_at(Site::SessionStart, error, at).await),
-        };
+        let started = self.adapter.start(&self.session_spec(&session_id)).await;
+        let handle = self.on_error(Site::SessionStart, at, started).await?;
         crash_point!("after_session_start");
         let recorded = if handle.session_id == session_id {
             self.record_session_started(&handle, self.adapter.backend())
@@ -66,27 +59,18 @@ impl Ctx {
     }
 
     async fn resume_session(&self, attempt: u32, row: &SessionRow) -> Result<SessionHandle, Error> {
-        let at = At {
-            attempt,
-            session_id: Some(&row.id),
-            handle: None,
-            with_path: false,
-        };
-        if row.state == SessionState::FailedNeedsHuman {
+        let at = At::session(attempt, &row.id);
+        let recorded = handle_from_row(row);
+        let resumed = if row.state == SessionState::FailedNeedsHuman {
             let error = Error::new(
                 Code::SessionFailedNeedsHuman,
                 "cannot reuse a session that failed and needs a person",
-            )
-            .with_hint("devflow resume starts a fresh agent for the role");
-            return Err(self.fail_at(Site::SessionResume, error, at).await);
-        }
-        let recorded = handle_from_row(row);
-        let handle =
-            match retry_recoverable("resume", &self.retry, || self.adapter.resume(&recorded)).await
-            {
-                Ok(handle) => handle,
-                Err(error) => return Err(self.fail_at(Site::SessionResume, error, at).await),
-            };
+            );
+            Err(error.with_hint("devflow resume starts a fresh agent for the role"))
+        } else {
+            retry_recoverable("resume", &self.retry, || self.adapter.resume(&recorded)).await
+        };
+        let handle = self.on_error(Site::SessionResume, at, resumed).await?;
         self.record_session_resumed(&handle).await?;
         Ok(handle)
     }

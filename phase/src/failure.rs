@@ -6,6 +6,7 @@ use devflow_session::SessionHandle;
 use serde_json::json;
 
 use crate::context::Ctx;
+use crate::crash::crash_point;
 use crate::policy::{Disposition, Site, decide};
 use crate::steps::{ArtifactOutcome, GateRequest};
 
@@ -21,12 +22,48 @@ pub(crate) struct At<'a> {
     pub with_path: bool,
 }
 
+impl<'a> At<'a> {
+    /// Around session `session_id`, whose agent is not (or not known to be) running.
+    pub fn session(attempt: u32, session_id: &'a str) -> At<'a> {
+        At {
+            attempt,
+            session_id: Some(session_id),
+            handle: None,
+            with_path: false,
+        }
+    }
+
+    /// With the agent `handle` running, or not (`None`).
+    pub fn running(attempt: u32, handle: Option<&'a SessionHandle>, with_path: bool) -> At<'a> {
+        let session_id = handle.map(|handle| handle.session_id.as_str());
+        At {
+            attempt,
+            session_id,
+            handle,
+            with_path,
+        }
+    }
+}
+
 impl Ctx {
+    /// `result`, with what the policy says for its error at `site` done.
+    pub(crate) async fn on_error<T>(
+        &self,
+        site: Site,
+        at: At<'_>,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.fail_at(site, error, at).await),
+        }
+    }
+
     /// Does what the policy says for `error` at `site`, and returns the error for the caller.
     pub(crate) async fn fail_at(&self, site: Site, error: Error, at: At<'_>) -> Error {
         let error = error.in_phase(self.run_id(), self.phase_id());
-        let result = match decide(site, &error) {
-            Disposition::Propagate => self.capture_if_running(at.handle).await.map(|()| error),
+        let done = match decide(site, &error) {
+            Disposition::Propagate => self.capture_if_running(at.handle).await,
             Disposition::Gate {
                 reason,
                 error: gate_error,
@@ -47,15 +84,11 @@ impl Ctx {
                     session_id: at.session_id.map(str::to_owned),
                     mark_crashed,
                 };
-                self.gate_then_capture(request, at.handle)
-                    .await
-                    .map(|()| gate_error)
+                return self.gate(request, gate_error, at.handle).await;
             }
-            Disposition::FailRun { reason } => {
-                self.fail_run(site, reason, at).await.map(|()| error)
-            }
+            Disposition::FailRun { reason } => self.fail_run(site, reason, at).await,
         };
-        result.unwrap_or_else(|secondary| secondary)
+        done.err().unwrap_or(error)
     }
 
     async fn fail_run(&self, site: Site, reason: &'static str, at: At<'_>) -> Result<(), Error> {
@@ -80,14 +113,12 @@ impl Ctx {
         hint: String,
         handle: Option<&SessionHandle>,
     ) -> Error {
-        let payload = json!({ "expectedArtifactPath": self.phase.artifact, "recoveryHint": hint });
         let error = Error::new(
             Code::ArtifactTimeoutExhausted,
             "no valid artifact appeared in time, even after recovery",
-        )
-        .with_hint(hint)
-        .in_phase(self.run_id(), self.phase_id());
-        self.flow_gate(attempt, "artifact_timeout", error, payload, handle)
+        );
+        let error = error.with_hint(hint);
+        self.flow_gate(attempt, "artifact_timeout", error, None, handle)
             .await
     }
 
@@ -97,35 +128,34 @@ impl Ctx {
         outcome: &ArtifactOutcome,
         handle: &SessionHandle,
     ) -> Error {
-        let hint = format!(
-            "artifact={};path={}",
-            outcome.artifact_id, self.phase.artifact
-        );
-        let payload = json!({ "artifactId": outcome.artifact_id, "expectedArtifactPath": self.phase.artifact, "recoveryHint": hint });
+        let (id, path) = (&outcome.artifact_id, &self.phase.artifact);
         let error = Error::new(
             Code::ArtifactInvalidAfterRepair,
             "the artifact remained invalid after its repair",
-        )
-        .with_hint(hint)
-        .in_phase(self.run_id(), self.phase_id());
-        self.flow_gate(
-            outcome.attempt,
-            "artifact_invalid",
-            error,
-            payload,
-            Some(handle),
-        )
-        .await
+        );
+        let error = error.with_hint(format!("artifact={id};path={path}"));
+        let attempt = outcome.attempt;
+        self.flow_gate(attempt, "artifact_invalid", error, Some(id), Some(handle))
+            .await
     }
 
+    /// A gate keyed by `error`'s code, its payload the hint, the expected path, and the
+    /// artifact if there is one. Without a running agent, the role's session fails.
     async fn flow_gate(
         &self,
         attempt: u32,
         reason: &'static str,
         error: Error,
-        payload: serde_json::Value,
+        artifact_id: Option<&str>,
         handle: Option<&SessionHandle>,
     ) -> Error {
+        let mut payload = json!({
+            "expectedArtifactPath": self.phase.artifact,
+            "recoveryHint": error.recovery_hint(),
+        });
+        if let Some(artifact_id) = artifact_id {
+            payload["artifactId"] = json!(artifact_id);
+        }
         let session_id = match handle {
             Some(handle) => Some(handle.session_id.clone()),
             None => self
@@ -143,19 +173,21 @@ impl Ctx {
             session_id,
             mark_crashed: false,
         };
-        match self.gate_then_capture(request, handle).await {
-            Ok(()) => error,
-            Err(secondary) => secondary,
-        }
+        self.gate(request, error, handle).await
     }
 
-    async fn gate_then_capture(
+    /// Stops at the human gate, captures the running agent's transcript, and returns `error`,
+    /// or the error that stopped either.
+    async fn gate(
         &self,
         request: GateRequest,
+        error: Error,
         handle: Option<&SessionHandle>,
-    ) -> Result<(), Error> {
-        self.request_human_gate(request).await?;
-        self.capture_if_running(handle).await
+    ) -> Error {
+        if let Err(secondary) = self.request_human_gate(request).await {
+            return secondary;
+        }
+        self.capture_if_running(handle).await.err().unwrap_or(error)
     }
 
     async fn capture_if_running(&self, handle: Option<&SessionHandle>) -> Result<(), Error> {
@@ -171,31 +203,17 @@ impl Ctx {
         attempt: u32,
         handle: Option<&SessionHandle>,
     ) -> Result<(), Error> {
-        crate::crash::crash_point!("before_stale_artifact_removed");
+        crash_point!("before_stale_artifact_removed");
         let removed = match std::fs::remove_file(self.phase.artifact_path()) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(Error::new(
-                Code::WorkspacePermissions,
-                format!(
-                    "cannot remove the stale artifact {}: {error}",
-                    self.phase.artifact
-                ),
-            )
-            .with_hint(self.phase.artifact.clone())),
-        };
-        crate::crash::crash_point!("after_stale_artifact_removed");
-        match removed {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                let at = At {
-                    attempt,
-                    session_id: handle.map(|h| h.session_id.as_str()),
-                    handle,
-                    with_path: false,
-                };
-                Err(self.fail_at(Site::StaleArtifact, error, at).await)
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                let path = &self.phase.artifact;
+                let message = format!("cannot remove the stale artifact {path}: {error}");
+                Err(Error::new(Code::WorkspacePermissions, message).with_hint(path.clone()))
             }
-        }
+            _ => Ok(()),
+        };
+        crash_point!("after_stale_artifact_removed");
+        let at = At::running(attempt, handle, false);
+        self.on_error(Site::StaleArtifact, at, removed).await
     }
 }

@@ -11,6 +11,7 @@
 
 mod agent;
 mod artifact;
+mod attempt;
 mod check;
 mod context;
 pub mod crash;

@@ -3,8 +3,11 @@
 use devflow_core::{Class, Code, Error, SessionState};
 use devflow_session::{ProbeResult, SessionHandle, is_session_hung, retry_recoverable};
 
+use crate::attempt::Attempt;
 use crate::context::{Ctx, handle_from_row};
 use crate::crash::crash_point;
+use crate::failure::At;
+use crate::policy::Site;
 
 /// The probe hint that says tmux only knows the pane is alive, not whether the agent is ready.
 const READINESS_UNKNOWN: &str = "tmux_liveness_only";
@@ -119,47 +122,33 @@ fn hint_for(probe: &ProbeResult) -> String {
 }
 
 impl Ctx {
-    /// Re-entry of a phase whose agent timed out before the crash: finish the recovery, then
-    /// start the repair attempt (the reference's `recoverAwaitingArtifactReplay`). No transcript
-    /// is captured on these paths, as in the reference.
-    pub(crate) async fn recover_awaiting_artifact(
+    /// After an artifact timeout, the agent must be brought back before the phase's repair
+    /// attempt: a repair wait's timeout (`!first`), an agent that cannot be recovered or whose
+    /// readiness cannot be known, and a repair attempt that timed out stop at a human gate.
+    /// `running` is the agent this invocation runs; re-entry has none, and no transcript is
+    /// captured then, as in the reference (`recoverAwaitingArtifactReplay`).
+    pub(crate) async fn recover_or_gate(
         &self,
-        attempt: u32,
+        attempt: &Attempt,
         session_id: &str,
-        repair: bool,
-    ) -> Result<crate::entry::Entry, Error> {
-        use crate::failure::At;
-        use crate::policy::Site;
-        let at = At {
-            attempt,
-            session_id: Some(session_id),
-            handle: None,
-            with_path: true,
+        running: Option<&SessionHandle>,
+    ) -> Result<(), Error> {
+        let path_hint = self.phase.artifact.clone();
+        let hint = if attempt.first {
+            let at = At {
+                handle: running,
+                with_path: true,
+                ..At::session(attempt.number, session_id)
+            };
+            let recovered = self.recover_from_timeout(session_id).await;
+            let recovery = self.on_error(Site::TimeoutRecovery, at, recovered).await?;
+            (!recovery.recovered || attempt.repair).then(|| recovery.hint.unwrap_or(path_hint))
+        } else {
+            Some(path_hint)
         };
-        let recovery = match self.recover_from_timeout(session_id).await {
-            Ok(recovery) => recovery,
-            Err(error) => return Err(self.fail_at(Site::TimeoutRecovery, error, at).await),
-        };
-        if !recovery.recovered || repair {
-            let hint = recovery.hint.unwrap_or_else(|| self.phase.artifact.clone());
-            return Err(self.gate_timeout(attempt, hint, None).await);
+        match hint {
+            Some(hint) => Err(self.gate_timeout(attempt.number, hint, running).await),
+            None => Ok(()),
         }
-        let problems = vec![crate::repair::timeout_problem(
-            &self.phase.artifact,
-            self.phase.spec.wait.timeout_ms,
-        )];
-        let payload = serde_json::json!({ "reason": "artifact_timeout", "repair": true, "problems": problems });
-        let repair_attempt = self
-            .start_repair_attempt(&[devflow_core::PhaseState::AwaitingArtifact], payload)
-            .await?;
-        self.remove_stale_artifact(repair_attempt, None).await?;
-        Ok(crate::entry::Entry {
-            attempt: repair_attempt,
-            repair: true,
-            problems,
-            session_id: Some(session_id.to_owned()),
-            next: crate::entry::Next::Send,
-            restarted: None,
-        })
     }
 }

@@ -9,18 +9,18 @@ use crate::crash::crash_point;
 use crate::event::Event;
 
 impl Ctx {
-    /// `allowed -> running` with a new attempt and `phase.started`; `None` if the phase was in
-    /// none of the allowed states (re-entry then reads what it is in).
+    /// `from -> running` with a new attempt and `phase.started`; `None` if the phase was not
+    /// in `from` (re-entry then reads what it is in).
     pub async fn try_start_attempt(
         &self,
-        allowed: &'static [PhaseState],
+        from: PhaseState,
         extra: Value,
     ) -> Result<Option<u32>, Error> {
         let attempt = self
             .mutate(move |tx, phase| {
                 Box::pin(async move {
                     let Some(attempt) = tx
-                        .try_start_phase(phase.run_id(), phase.phase_id(), allowed)
+                        .try_start_phase(phase.run_id(), phase.phase_id(), &[from])
                         .await?
                     else {
                         if tx.phase(phase.phase_id()).await?.is_none() {
@@ -35,23 +35,6 @@ impl Ctx {
             .await?;
         crash_point!("after_phase_started");
         Ok(attempt)
-    }
-
-    /// A repair attempt from `from` (the reference's `startPhaseAndRecord`): any other state
-    /// is corruption, with the phase state as hint.
-    pub async fn start_repair_attempt(
-        &self,
-        from: &'static [PhaseState],
-        extra: Value,
-    ) -> Result<u32, Error> {
-        if let Some(attempt) = self.try_start_attempt(from, extra).await? {
-            return Ok(attempt);
-        }
-        let state = self.phase_row().await?.state;
-        Err(
-            Error::corruption("cannot start a phase attempt from the current phase state")
-                .with_hint(format!("phase_state={state}")),
-        )
     }
 
     pub async fn phase_row(&self) -> Result<PhaseRow, Error> {
