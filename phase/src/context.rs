@@ -60,6 +60,33 @@ impl Ctx {
     }
 }
 
+/// `mutate!(ctx, |tx, phase| body)`: the step [`Ctx::mutate`], awaited, with its async body
+/// written inline.
+macro_rules! mutate {
+    ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {
+        $ctx.mutate(move |$tx, $phase| Box::pin(async move $body))
+            .await
+    };
+}
+
+/// `step!(ctx, |tx, run, phase| body)`: the step [`Ctx::step`], awaited.
+macro_rules! step {
+    ($ctx:expr, |$tx:pat_param, $run:pat_param, $phase:pat_param| $body:block) => {
+        $ctx.step(move |$tx, $run, $phase| Box::pin(async move $body))
+            .await
+    };
+}
+
+/// `read!(ctx, |tx, phase| body)`: the read [`Ctx::read`], awaited.
+macro_rules! read {
+    ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {
+        $ctx.read(move |$tx, $phase| Box::pin(async move $body))
+            .await
+    };
+}
+
+pub(crate) use {mutate, read, step};
+
 /// A session as the runner knows it between steps: its id and where it lives.
 pub(crate) fn handle_from_row(row: &devflow_db::SessionRow) -> SessionHandle {
     SessionHandle {

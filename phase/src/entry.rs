@@ -7,7 +7,7 @@ use devflow_db::{ArtifactRow, PhaseRow, SessionRow};
 use serde_json::{Value, json};
 
 use crate::attempt::Attempt;
-use crate::context::Ctx;
+use crate::context::{Ctx, read};
 use crate::event::Event;
 use crate::keys;
 use crate::spec::Restart;
@@ -247,27 +247,20 @@ impl Ctx {
     }
 
     async fn session_recovered_in_phase(&self, session_id: &str) -> Result<bool, Error> {
-        let events = self
-            .read(|tx, phase| {
-                Box::pin(async move {
-                    tx.phase_events(phase.run_id(), phase.phase_id(), keys::SESSION_RECOVERED)
-                        .await
-                })
-            })
-            .await?;
+        let events = read!(self, |tx, phase| {
+            tx.phase_events(phase.run_id(), phase.phase_id(), keys::SESSION_RECOVERED)
+                .await
+        })?;
         Ok(events.iter().any(|event| {
             event.payload.get("sessionId").and_then(Value::as_str) == Some(session_id)
         }))
     }
 
     async fn latest_artifact(&self) -> Result<Option<ArtifactRow>, Error> {
-        self.read(|tx, phase| {
-            Box::pin(async move {
-                let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
-                tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id())
-                    .await
-            })
+        read!(self, |tx, phase| {
+            let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
+            tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id())
+                .await
         })
-        .await
     }
 }

@@ -4,7 +4,7 @@
 use devflow_core::{Error, SessionState, StateMachine, Validation};
 use devflow_db::{ArtifactRow, NewArtifact};
 
-use crate::context::Ctx;
+use crate::context::{Ctx, mutate};
 use crate::crash::crash_point;
 use crate::event::Event;
 use crate::steps::session::{mark_crashed, to_state};
@@ -27,25 +27,22 @@ impl Ctx {
         sid: &str,
         state: SessionState,
     ) -> Result<(), Error> {
-        self.mutate(move |tx, phase| {
-            Box::pin(async move {
-                Event::artifact_timeout(phase, attempt, state)
-                    .emit(tx)
-                    .await?;
-                let row = tx.session(sid).await?;
-                let current = row.as_ref().map_or(SessionState::Busy, |row| row.state);
-                current.assert_assignment(state)?;
-                if current == state {
-                    return Ok(());
-                }
-                if state != SessionState::Crashed {
-                    return tx.update_session(sid, &to_state(state)).await;
-                }
-                let recovery_attempts = row.map_or(0, |row| row.recovery_attempts) + 1;
-                mark_crashed(tx, phase, sid, recovery_attempts).await
-            })
-        })
-        .await?;
+        mutate!(self, |tx, phase| {
+            Event::artifact_timeout(phase, attempt, state)
+                .emit(tx)
+                .await?;
+            let row = tx.session(sid).await?;
+            let current = row.as_ref().map_or(SessionState::Busy, |row| row.state);
+            current.assert_assignment(state)?;
+            if current == state {
+                return Ok(());
+            }
+            if state != SessionState::Crashed {
+                return tx.update_session(sid, &to_state(state)).await;
+            }
+            let recovery_attempts = row.map_or(0, |row| row.recovery_attempts) + 1;
+            mark_crashed(tx, phase, sid, recovery_attempts).await
+        })?;
         crash_point!("after_artifact_timeout");
         Ok(())
     }
@@ -57,32 +54,28 @@ impl Ctx {
         hash: String,
         validation: Validation,
     ) -> Result<ArtifactOutcome, Error> {
-        let outcome = self
-            .mutate(move |tx, phase| {
-                Box::pin(async move {
-                    let stored = validation.to_json();
-                    let row = tx
-                        .insert_or_get_artifact(&NewArtifact {
-                            run_id: phase.run_id(),
-                            phase_id: phase.phase_id(),
-                            path: &phase.artifact,
-                            schema_id: phase.schema_id(),
-                            hash: &hash,
-                            valid: validation.is_valid(),
-                            validation_error: &stored,
-                        })
-                        .await?;
-                    let checked = Event::artifact_checked(phase, &row, &validation);
-                    checked.emit(tx).await?;
-                    Ok(ArtifactOutcome {
-                        attempt,
-                        artifact_id: row.id,
-                        hash,
-                        validation,
-                    })
+        let outcome = mutate!(self, |tx, phase| {
+            let stored = validation.to_json();
+            let row = tx
+                .insert_or_get_artifact(&NewArtifact {
+                    run_id: phase.run_id(),
+                    phase_id: phase.phase_id(),
+                    path: &phase.artifact,
+                    schema_id: phase.schema_id(),
+                    hash: &hash,
+                    valid: validation.is_valid(),
+                    validation_error: &stored,
                 })
+                .await?;
+            let checked = Event::artifact_checked(phase, &row, &validation);
+            checked.emit(tx).await?;
+            Ok(ArtifactOutcome {
+                attempt,
+                artifact_id: row.id,
+                hash,
+                validation,
             })
-            .await?;
+        })?;
         crash_point!("after_artifact_recorded");
         Ok(outcome)
     }
@@ -94,13 +87,10 @@ impl Ctx {
         row: &ArtifactRow,
         validation: &Validation,
     ) -> Result<(), Error> {
-        self.mutate(move |tx, phase| {
-            Box::pin(async move {
-                Event::artifact_checked(phase, row, validation)
-                    .emit(tx)
-                    .await
-            })
+        mutate!(self, |tx, phase| {
+            Event::artifact_checked(phase, row, validation)
+                .emit(tx)
+                .await
         })
-        .await
     }
 }

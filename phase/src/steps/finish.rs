@@ -5,7 +5,7 @@ use devflow_core::{Code, Error, PhaseState, RunState, SessionState, StateMachine
 use devflow_db::{ApprovalState, NewApproval, SessionRow};
 use serde_json::Value;
 
-use crate::context::Ctx;
+use crate::context::{Ctx, mutate, step};
 use crate::crash::crash_point;
 use crate::event::Event;
 use crate::keys;
@@ -19,43 +19,39 @@ impl Ctx {
         attempt: u32,
         sid: &str,
     ) -> Result<Option<SessionRow>, Error> {
-        let moved = self
-            .step(move |tx, run, phase| {
-                Box::pin(async move {
-                    if run.state.is_terminal() {
-                        return Ok(None);
-                    }
-                    if !run.state.allows_phase_mutation() {
-                        return Err(run_state_changed(run.state));
-                    }
-                    let completed = PhaseState::Completed;
-                    tx.set_phase_state(phase.run_id(), phase.phase_id(), completed)
-                        .await?;
-                    Event::phase_completed(phase, attempt).emit(tx).await?;
-                    // An agent that failed to a person stays failed when the person supplied
-                    // the artifact (`adopt_present_artifact`); a later phase starts a fresh one.
-                    let ready = SessionState::Ready;
-                    let from = Move::Assign.from(ready);
-                    let moved = tx.update_session_from(sid, &from, &to_state(ready)).await?;
-                    if moved.is_none()
-                        && let Some(row) = tx.session(sid).await?
-                        && row.state != SessionState::FailedNeedsHuman
-                    {
-                        row.state.assert_assignment(ready)?;
-                    }
-                    if let Some(row) = &moved {
-                        let ready = Event::session_ready(phase, sid, row.recovery_attempts);
-                        ready.emit(tx).await?;
-                    }
-                    if phase.spec.terminal {
-                        tx.set_run_state(phase.run_id(), RunState::Completed, None, None)
-                            .await?;
-                        Event::run_completed(phase).emit(tx).await?;
-                    }
-                    Ok(moved)
-                })
-            })
-            .await?;
+        let moved = step!(self, |tx, run, phase| {
+            if run.state.is_terminal() {
+                return Ok(None);
+            }
+            if !run.state.allows_phase_mutation() {
+                return Err(run_state_changed(run.state));
+            }
+            let completed = PhaseState::Completed;
+            tx.set_phase_state(phase.run_id(), phase.phase_id(), completed)
+                .await?;
+            Event::phase_completed(phase, attempt).emit(tx).await?;
+            // An agent that failed to a person stays failed when the person supplied
+            // the artifact (`adopt_present_artifact`); a later phase starts a fresh one.
+            let ready = SessionState::Ready;
+            let from = Move::Assign.from(ready);
+            let moved = tx.update_session_from(sid, &from, &to_state(ready)).await?;
+            if moved.is_none()
+                && let Some(row) = tx.session(sid).await?
+                && row.state != SessionState::FailedNeedsHuman
+            {
+                row.state.assert_assignment(ready)?;
+            }
+            if let Some(row) = &moved {
+                let ready = Event::session_ready(phase, sid, row.recovery_attempts);
+                ready.emit(tx).await?;
+            }
+            if phase.spec.terminal {
+                tx.set_run_state(phase.run_id(), RunState::Completed, None, None)
+                    .await?;
+                Event::run_completed(phase).emit(tx).await?;
+            }
+            Ok(moved)
+        })?;
         crash_point!("after_phase_completed");
         Ok(moved)
     }
@@ -69,42 +65,39 @@ impl Ctx {
         gate_key: &str,
         payload: Value,
     ) -> Result<(), Error> {
-        self.mutate(move |tx, phase| {
-            Box::pin(async move {
-                let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
-                let request_key = keys::approval_request(run_id, gate_key, phase_id, attempt);
-                let request = tx
-                    .insert_or_get_approval(&NewApproval {
-                        run_id,
-                        phase_id,
-                        gate_key,
-                        idempotency_key: &request_key,
-                        payload: &payload,
-                    })
-                    .await?;
-                if request.state != ApprovalState::Pending {
-                    return Err(Error::corruption(
-                        "approval request replay did not match a pending request",
-                    )
-                    .with_hint(format!("approval_state={}", request.state.as_str())));
-                }
-                tx.set_phase_state(run_id, phase_id, PhaseState::AwaitingApproval)
-                    .await?;
-                let waiting = SessionState::WaitingForApproval;
-                if let Some(row) = tx.session(sid).await?
-                    && row.state != SessionState::FailedNeedsHuman
-                {
-                    row.state.assert_assignment(waiting)?;
-                    tx.update_session(sid, &to_state(waiting)).await?;
-                }
-                let awaiting = RunState::AwaitingApproval;
-                tx.set_run_state(run_id, awaiting, Some(phase_id), None)
-                    .await?;
-                let requested = Event::approval_requested(phase, &request, gate_key);
-                requested.emit(tx).await
-            })
-        })
-        .await?;
+        mutate!(self, |tx, phase| {
+            let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
+            let request_key = keys::approval_request(run_id, gate_key, phase_id, attempt);
+            let request = tx
+                .insert_or_get_approval(&NewApproval {
+                    run_id,
+                    phase_id,
+                    gate_key,
+                    idempotency_key: &request_key,
+                    payload: &payload,
+                })
+                .await?;
+            if request.state != ApprovalState::Pending {
+                return Err(Error::corruption(
+                    "approval request replay did not match a pending request",
+                )
+                .with_hint(format!("approval_state={}", request.state.as_str())));
+            }
+            tx.set_phase_state(run_id, phase_id, PhaseState::AwaitingApproval)
+                .await?;
+            let waiting = SessionState::WaitingForApproval;
+            if let Some(row) = tx.session(sid).await?
+                && row.state != SessionState::FailedNeedsHuman
+            {
+                row.state.assert_assignment(waiting)?;
+                tx.update_session(sid, &to_state(waiting)).await?;
+            }
+            let awaiting = RunState::AwaitingApproval;
+            tx.set_run_state(run_id, awaiting, Some(phase_id), None)
+                .await?;
+            let requested = Event::approval_requested(phase, &request, gate_key);
+            requested.emit(tx).await
+        })?;
         crash_point!("after_approval_requested");
         Ok(())
     }

@@ -5,7 +5,7 @@ use devflow_db::{NewApproval, SessionRow, Tx};
 use devflow_session::SessionHandle;
 use serde_json::Value;
 
-use crate::context::{Ctx, handle_from_row};
+use crate::context::{Ctx, handle_from_row, step};
 use crate::crash::crash_point;
 use crate::event::Event;
 use crate::keys;
@@ -32,16 +32,12 @@ impl Ctx {
     /// pending approval request — one step. If that step itself fails, the run fails.
     pub async fn request_human_gate(&self, gate: GateRequest) -> Result<(), Error> {
         let (backend, request) = (self.adapter.backend(), &gate);
-        let result = self
-            .step(move |tx, run, phase| {
-                Box::pin(async move {
-                    if run.state.is_terminal() {
-                        return Ok(());
-                    }
-                    human_gate_in(tx, phase, run.state, backend, request).await
-                })
-            })
-            .await;
+        let result = step!(self, |tx, run, phase| {
+            if run.state.is_terminal() {
+                return Ok(());
+            }
+            human_gate_in(tx, phase, run.state, backend, request).await
+        });
         if let Err(error) = result {
             self.fail_phase_and_run(gate.attempt, "approval_request_failed")
                 .await?;
@@ -88,20 +84,16 @@ impl Ctx {
         attempt: u32,
         reason: &'static str,
     ) -> Result<Vec<SessionRow>, Error> {
-        let sessions = self
-            .step(move |tx, run, phase| {
-                Box::pin(async move {
-                    if run.state.is_terminal() {
-                        return Ok(Vec::new());
-                    }
-                    fail_phase_in(tx, phase, attempt, reason).await?;
-                    tx.set_run_state(phase.run_id(), RunState::Failed, None, None)
-                        .await?;
-                    Event::run_failed(phase, reason).emit(tx).await?;
-                    fail_all_sessions_in(tx, phase).await
-                })
-            })
-            .await?;
+        let sessions = step!(self, |tx, run, phase| {
+            if run.state.is_terminal() {
+                return Ok(Vec::new());
+            }
+            fail_phase_in(tx, phase, attempt, reason).await?;
+            tx.set_run_state(phase.run_id(), RunState::Failed, None, None)
+                .await?;
+            Event::run_failed(phase, reason).emit(tx).await?;
+            fail_all_sessions_in(tx, phase).await
+        })?;
         crash_point!("after_run_failed");
         Ok(sessions)
     }

@@ -4,7 +4,7 @@ use devflow_core::{Error, PhaseState};
 use devflow_db::{EventRow, PhaseRow};
 use serde_json::Value;
 
-use crate::context::Ctx;
+use crate::context::{Ctx, mutate, read};
 use crate::crash::crash_point;
 use crate::event::Event;
 
@@ -16,58 +16,46 @@ impl Ctx {
         from: PhaseState,
         extra: Value,
     ) -> Result<Option<u32>, Error> {
-        let attempt = self
-            .mutate(move |tx, phase| {
-                Box::pin(async move {
-                    let Some(attempt) = tx
-                        .try_start_phase(phase.run_id(), phase.phase_id(), &[from])
-                        .await?
-                    else {
-                        if tx.phase(phase.phase_id()).await?.is_none() {
-                            return Err(Error::corruption("run phase does not exist"));
-                        }
-                        return Ok(None);
-                    };
-                    Event::phase_started(phase, attempt, extra).emit(tx).await?;
-                    Ok(Some(attempt))
-                })
-            })
-            .await?;
+        let attempt = mutate!(self, |tx, phase| {
+            let Some(attempt) = tx
+                .try_start_phase(phase.run_id(), phase.phase_id(), &[from])
+                .await?
+            else {
+                if tx.phase(phase.phase_id()).await?.is_none() {
+                    return Err(Error::corruption("run phase does not exist"));
+                }
+                return Ok(None);
+            };
+            Event::phase_started(phase, attempt, extra).emit(tx).await?;
+            Ok(Some(attempt))
+        })?;
         crash_point!("after_phase_started");
         Ok(attempt)
     }
 
     pub async fn phase_row(&self) -> Result<PhaseRow, Error> {
-        let row = self
-            .read(|tx, phase| Box::pin(async move { tx.phase(phase.phase_id()).await }))
-            .await?;
+        let row = read!(self, |tx, phase| { tx.phase(phase.phase_id()).await })?;
         row.ok_or_else(|| Error::corruption("run phase does not exist"))
     }
 
     /// `awaiting_artifact` and `artifact.expected` for this attempt.
     pub async fn start_artifact_wait(&self, attempt: u32) -> Result<(), Error> {
-        self.mutate(move |tx, phase| {
-            Box::pin(async move {
-                // Recorded first, so that on PostgreSQL it travels with the update.
-                Event::artifact_expected(phase, attempt).emit(tx).await?;
-                let awaiting = PhaseState::AwaitingArtifact;
-                tx.set_phase_state(phase.run_id(), phase.phase_id(), awaiting)
-                    .await
-            })
-        })
-        .await?;
+        mutate!(self, |tx, phase| {
+            // Recorded first, so that on PostgreSQL it travels with the update.
+            Event::artifact_expected(phase, attempt).emit(tx).await?;
+            let awaiting = PhaseState::AwaitingArtifact;
+            tx.set_phase_state(phase.run_id(), phase.phase_id(), awaiting)
+                .await
+        })?;
         crash_point!("after_artifact_expected");
         Ok(())
     }
 
     pub async fn set_phase_validating(&self) -> Result<(), Error> {
-        self.mutate(|tx, phase| {
-            Box::pin(async move {
-                tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Validating)
-                    .await
-            })
-        })
-        .await?;
+        mutate!(self, |tx, phase| {
+            tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Validating)
+                .await
+        })?;
         crash_point!("after_phase_validating");
         Ok(())
     }
@@ -75,8 +63,7 @@ impl Ctx {
     /// The event with this idempotency key, whichever phase it belongs to.
     pub async fn event(&self, event: Event<'_>) -> Result<Option<EventRow>, Error> {
         let key = event.key;
-        self.read(move |tx, _| Box::pin(async move { tx.event_by_key(&key).await }))
-            .await
+        read!(self, |tx, _| { tx.event_by_key(&key).await })
     }
 
     /// Whether this event was appended for this phase.

@@ -4,7 +4,7 @@ use devflow_core::{Error, PromptEnvelope, SessionState};
 use devflow_db::SessionUpdate;
 use devflow_session::{SessionHandle, retry_recoverable};
 
-use crate::context::Ctx;
+use crate::context::{Ctx, mutate};
 use crate::crash::crash_point;
 use crate::event::Event;
 use crate::steps::session::{Move, expecting, move_session};
@@ -51,29 +51,25 @@ impl Ctx {
     }
 
     async fn mark_session_busy(&self, sid: &str, dedup: &str) -> Result<(), Error> {
-        self.mutate(move |tx, phase| {
-            Box::pin(async move {
-                let update = SessionUpdate {
-                    last_prompt_hash: Some(dedup.to_owned()),
-                    last_prompt_at: Some(devflow_db::now_ms()),
-                    ..expecting(phase)
-                };
-                // The event first, so that on PostgreSQL it travels with the move.
-                Event::session_busy(phase, sid, dedup).emit(tx).await?;
-                move_session(tx, sid, SessionState::Busy, Move::Transition, update)
-                    .await
-                    .map(drop)
-            })
+        mutate!(self, |tx, phase| {
+            let update = SessionUpdate {
+                last_prompt_hash: Some(dedup.to_owned()),
+                last_prompt_at: Some(devflow_db::now_ms()),
+                ..expecting(phase)
+            };
+            // The event first, so that on PostgreSQL it travels with the move.
+            Event::session_busy(phase, sid, dedup).emit(tx).await?;
+            move_session(tx, sid, SessionState::Busy, Move::Transition, update)
+                .await
+                .map(drop)
         })
-        .await
     }
 
     /// `prompt.sent` / `prompt.repaired` for a delivered prompt; a replay appends nothing.
     pub async fn record_prompt(&self, repair: bool, dedup: &str) -> Result<(), Error> {
-        self.mutate(move |tx, phase| {
-            Box::pin(async move { Event::prompt(phase, repair, dedup).emit(tx).await })
-        })
-        .await?;
+        mutate!(self, |tx, phase| {
+            Event::prompt(phase, repair, dedup).emit(tx).await
+        })?;
         crash_point!("after_prompt_recorded");
         Ok(())
     }

@@ -4,22 +4,20 @@ use devflow_core::{Code, Error, SessionState, StateMachine};
 use devflow_db::{NewSession, SessionRow, SessionUpdate, Tx};
 use devflow_session::{SessionHandle, SessionSpec};
 
-use crate::context::Ctx;
+use crate::context::{Ctx, mutate, read, step};
 use crate::crash::crash_point;
 use crate::event::Event;
 use crate::spec::Phase;
 
 impl Ctx {
     pub async fn session_for_role(&self) -> Result<Option<SessionRow>, Error> {
-        self.read(|tx, phase| {
-            Box::pin(async move { tx.session_for_role(phase.run_id(), phase.role_id()).await })
+        read!(self, |tx, phase| {
+            tx.session_for_role(phase.run_id(), phase.role_id()).await
         })
-        .await
     }
 
     pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>, Error> {
-        self.read(move |tx, _| Box::pin(async move { tx.session(session_id).await }))
-            .await
+        read!(self, |tx, _| { tx.session(session_id).await })
     }
 
     /// What a new agent for this phase's role is started with.
@@ -43,18 +41,14 @@ impl Ctx {
     /// started again under the same id, and the adapter adopts the agent the first start made.
     pub async fn claim_session_row(&self, fresh_id: &str) -> Result<Option<SessionRow>, Error> {
         let backend = self.adapter.backend();
-        let existing = self
-            .mutate(move |tx, phase| {
-                Box::pin(async move {
-                    let existing = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
-                    if existing.is_none() {
-                        let session = new_session(phase, fresh_id, backend, SessionState::Created);
-                        tx.insert_session_if_absent(&session).await?;
-                    }
-                    Ok(existing)
-                })
-            })
-            .await?;
+        let existing = mutate!(self, |tx, phase| {
+            let existing = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
+            if existing.is_none() {
+                let session = new_session(phase, fresh_id, backend, SessionState::Created);
+                tx.insert_session_if_absent(&session).await?;
+            }
+            Ok(existing)
+        })?;
         if existing.is_none() {
             crash_point!("after_session_reserved");
         }
@@ -69,40 +63,37 @@ impl Ctx {
         backend: &'static str,
     ) -> Result<(), Error> {
         let sid = handle.session_id.as_str();
-        self.mutate(move |tx, phase| {
-            Box::pin(async move {
-                let ready = SessionUpdate {
-                    state: Some(SessionState::Ready),
-                    ..located(phase, handle)
-                };
-                let created = [SessionState::Created];
-                let recovery_attempts = match tx.update_session_from(sid, &created, &ready).await? {
-                    Some(row) => row.recovery_attempts,
-                    None => {
-                        // A fresh agent replacing one that failed to a human counts as a
-                        // recovery, which keeps its `session.created` and `session.ready`
-                        // keys unique.
-                        let row = require_session(tx, sid).await?;
-                        if row.state != SessionState::FailedNeedsHuman {
-                            row.state.assert_assignment(SessionState::Created)?;
-                        }
-                        row.state.assert_transition(SessionState::Bootstrapping)?;
-                        let recovery_attempts = row.recovery_attempts + 1;
-                        let update = SessionUpdate {
-                            recovery_attempts: Some(recovery_attempts),
-                            ..ready
-                        };
-                        tx.update_session(sid, &update).await?;
-                        recovery_attempts
+        mutate!(self, |tx, phase| {
+            let ready = SessionUpdate {
+                state: Some(SessionState::Ready),
+                ..located(phase, handle)
+            };
+            let created = [SessionState::Created];
+            let recovery_attempts = match tx.update_session_from(sid, &created, &ready).await? {
+                Some(row) => row.recovery_attempts,
+                None => {
+                    // A fresh agent replacing one that failed to a human counts as a
+                    // recovery, which keeps its `session.created` and `session.ready`
+                    // keys unique.
+                    let row = require_session(tx, sid).await?;
+                    if row.state != SessionState::FailedNeedsHuman {
+                        row.state.assert_assignment(SessionState::Created)?;
                     }
-                };
-                let created = Event::session_created(phase, sid, recovery_attempts, backend);
-                created.emit(tx).await?;
-                let ready = Event::session_ready(phase, sid, recovery_attempts);
-                ready.emit(tx).await
-            })
-        })
-        .await?;
+                    row.state.assert_transition(SessionState::Bootstrapping)?;
+                    let recovery_attempts = row.recovery_attempts + 1;
+                    let update = SessionUpdate {
+                        recovery_attempts: Some(recovery_attempts),
+                        ..ready
+                    };
+                    tx.update_session(sid, &update).await?;
+                    recovery_attempts
+                }
+            };
+            let created = Event::session_created(phase, sid, recovery_attempts, backend);
+            created.emit(tx).await?;
+            let ready = Event::session_ready(phase, sid, recovery_attempts);
+            ready.emit(tx).await
+        })?;
         crash_point!("after_session_ready");
         Ok(())
     }
@@ -110,32 +101,26 @@ impl Ctx {
     /// Re-adopts the role's session for this phase: `-> READY` and `session.ready`.
     pub async fn record_session_resumed(&self, handle: &SessionHandle) -> Result<(), Error> {
         let sid = handle.session_id.as_str();
-        self.mutate(move |tx, phase| {
-            Box::pin(async move {
-                let located = located(phase, handle);
-                let row = move_session(tx, sid, SessionState::Ready, Move::Assign, located).await?;
-                let ready = Event::session_ready(phase, sid, row.recovery_attempts);
-                ready.emit(tx).await
-            })
-        })
-        .await?;
+        mutate!(self, |tx, phase| {
+            let located = located(phase, handle);
+            let row = move_session(tx, sid, SessionState::Ready, Move::Assign, located).await?;
+            let ready = Event::session_ready(phase, sid, row.recovery_attempts);
+            ready.emit(tx).await
+        })?;
         crash_point!("after_session_resumed");
         Ok(())
     }
 
     /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
     pub async fn mark_session_idle(&self, sid: &str, dedup: &str) -> Result<(), Error> {
-        self.mutate(|tx, phase| {
-            Box::pin(async move {
-                // The event first, so that on PostgreSQL it travels with the move.
-                Event::session_idle(phase, sid, dedup).emit(tx).await?;
-                let update = SessionUpdate::default();
-                move_session(tx, sid, SessionState::Ready, Move::Assign, update)
-                    .await
-                    .map(drop)
-            })
-        })
-        .await?;
+        mutate!(self, |tx, phase| {
+            // The event first, so that on PostgreSQL it travels with the move.
+            Event::session_idle(phase, sid, dedup).emit(tx).await?;
+            let update = SessionUpdate::default();
+            move_session(tx, sid, SessionState::Ready, Move::Assign, update)
+                .await
+                .map(drop)
+        })?;
         crash_point!("after_session_idle");
         Ok(())
     }
@@ -146,32 +131,26 @@ impl Ctx {
         handle: &SessionHandle,
         state: SessionState,
     ) -> Result<(), Error> {
-        self.mutate(move |tx, phase| {
-            Box::pin(async move {
-                let located = located(phase, handle);
-                move_session(tx, &handle.session_id, state, Move::Assign, located)
-                    .await
-                    .map(drop)
-            })
+        mutate!(self, |tx, phase| {
+            let located = located(phase, handle);
+            move_session(tx, &handle.session_id, state, Move::Assign, located)
+                .await
+                .map(drop)
         })
-        .await
     }
 
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
     pub async fn record_session_recovered(&self, sid: &str) -> Result<(), Error> {
-        self.mutate(move |tx, phase| {
-            Box::pin(async move {
-                let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
-                let update = SessionUpdate {
-                    recovery_attempts: Some(recovery_attempts),
-                    ..SessionUpdate::default()
-                };
-                move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
-                let recovered = Event::session_recovered(phase, sid, recovery_attempts);
-                recovered.emit(tx).await
-            })
-        })
-        .await?;
+        mutate!(self, |tx, phase| {
+            let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
+            let update = SessionUpdate {
+                recovery_attempts: Some(recovery_attempts),
+                ..SessionUpdate::default()
+            };
+            move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
+            let recovered = Event::session_recovered(phase, sid, recovery_attempts);
+            recovered.emit(tx).await
+        })?;
         crash_point!("after_session_recovered");
         Ok(())
     }
@@ -180,10 +159,9 @@ impl Ctx {
     /// inserting its row if the agent never got one.
     pub async fn mark_session_failed(&self, sid: &str) -> Result<(), Error> {
         let backend = self.adapter.backend();
-        self.step(move |tx, _run, phase| {
-            Box::pin(async move { fail_session_in(tx, phase, sid, backend, false).await })
+        step!(self, |tx, _run, phase| {
+            fail_session_in(tx, phase, sid, backend, false).await
         })
-        .await
     }
 }
 
