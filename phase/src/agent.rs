@@ -71,7 +71,7 @@ impl Ctx {
             retry_recoverable("resume", &self.retry, || self.adapter.resume(&recorded)).await
         };
         let handle = self.on_error(Site::SessionResume, at, resumed).await?;
-        self.record_session_resumed(&handle).await?;
+        self.relocate_session(&handle, SessionState::Ready).await?;
         Ok(handle)
     }
 }

@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use devflow_core::Error;
-use devflow_db::{Db, RunRow, StepFuture, Tx};
+use devflow_db::Db;
 use devflow_session::{RetryPolicy, SessionAdapter, SessionHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -27,62 +26,34 @@ impl Ctx {
     pub fn phase_id(&self) -> &str {
         self.phase.phase_id()
     }
-
-    /// A durable step that changes the phase: refused unless its run is active.
-    pub async fn mutate<'a, T: Send + 'static>(
-        &'a self,
-        body: impl for<'t> FnOnce(&'t mut Tx, &'a Phase) -> StepFuture<'a, 't, T> + Send + 'a,
-    ) -> Result<T, Error> {
-        let phase: &Phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| body(tx, phase))
-            .await
-    }
-
-    /// A durable step that decides for itself what the run's state allows.
-    pub async fn step<'a, T: Send + 'static>(
-        &'a self,
-        body: impl for<'t> FnOnce(&'t mut Tx, RunRow, &'a Phase) -> StepFuture<'a, 't, T> + Send + 'a,
-    ) -> Result<T, Error> {
-        let phase: &Phase = &self.phase;
-        self.db
-            .step(self.run_id(), move |tx, run| body(tx, run, phase))
-            .await
-    }
-
-    /// Reads outside any step.
-    pub async fn read<'a, T: Send + 'static>(
-        &'a self,
-        body: impl for<'t> FnOnce(&'t mut Tx, &'a Phase) -> StepFuture<'a, 't, T> + Send + 'a,
-    ) -> Result<T, Error> {
-        let phase: &Phase = &self.phase;
-        self.db.read(move |tx| body(tx, phase)).await
-    }
 }
 
-/// `mutate!(ctx, |tx, phase| body)`: the step [`Ctx::mutate`], awaited, with its async body
-/// written inline.
+/// `mutate!(ctx, |tx, phase| { body })`: a durable step that changes the phase (refused unless
+/// its run is active), its async body written inline and handed the phase; awaited.
 macro_rules! mutate {
-    ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {
-        $ctx.mutate(move |$tx, $phase| Box::pin(async move $body))
-            .await
-    };
+    ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {{
+        let $phase: &$crate::spec::Phase = &$ctx.phase;
+        let run_id = $ctx.run_id();
+        $ctx.db.mutate_phase(run_id, move |$tx, _run| Box::pin(async move $body)).await
+    }};
 }
 
-/// `step!(ctx, |tx, run, phase| body)`: the step [`Ctx::step`], awaited.
+/// `step!(ctx, |tx, run, phase| { body })`: a durable step that decides for itself what the
+/// run's state allows; awaited.
 macro_rules! step {
-    ($ctx:expr, |$tx:pat_param, $run:pat_param, $phase:pat_param| $body:block) => {
-        $ctx.step(move |$tx, $run, $phase| Box::pin(async move $body))
-            .await
-    };
+    ($ctx:expr, |$tx:pat_param, $run:pat_param, $phase:pat_param| $body:block) => {{
+        let $phase: &$crate::spec::Phase = &$ctx.phase;
+        let run_id = $ctx.run_id();
+        $ctx.db.step(run_id, move |$tx, $run| Box::pin(async move $body)).await
+    }};
 }
 
-/// `read!(ctx, |tx, phase| body)`: the read [`Ctx::read`], awaited.
+/// `read!(ctx, |tx, phase| { body })`: reads outside any step; awaited.
 macro_rules! read {
-    ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {
-        $ctx.read(move |$tx, $phase| Box::pin(async move $body))
-            .await
-    };
+    ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {{
+        let $phase: &$crate::spec::Phase = &$ctx.phase;
+        $ctx.db.read(move |$tx| Box::pin(async move $body)).await
+    }};
 }
 
 pub(crate) use {mutate, read, step};

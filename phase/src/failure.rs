@@ -86,23 +86,15 @@ impl Ctx {
                 };
                 return self.gate(request, gate_error, at.handle).await;
             }
-            Disposition::FailRun { reason } => self.fail_run(site, reason, at).await,
+            Disposition::FailRun { reason } => {
+                let failed = self.fail_run(at.attempt, reason, at.handle).await;
+                match (failed, site, at.session_id) {
+                    (Ok(()), Site::SessionStart, Some(sid)) => self.mark_session_failed(sid).await,
+                    (failed, ..) => failed,
+                }
+            }
         };
         done.err().unwrap_or(error)
-    }
-
-    async fn fail_run(&self, site: Site, reason: &'static str, at: At<'_>) -> Result<(), Error> {
-        match at.handle {
-            Some(handle) => {
-                self.fail_run_and_dispose(at.attempt, reason, handle)
-                    .await?
-            }
-            None => self.fail_phase_and_run(at.attempt, reason).await?,
-        }
-        if let (Site::SessionStart, Some(session_id)) = (site, at.session_id) {
-            self.mark_session_failed(session_id).await?;
-        }
-        Ok(())
     }
 
     /// The artifact never came (or the agent's readiness cannot be known): a gate keyed

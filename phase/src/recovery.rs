@@ -1,6 +1,6 @@
 //! After an artifact timeout: what state the agent is in, and bringing it back.
 
-use devflow_core::{Class, Code, Error, SessionState};
+use devflow_core::{Class, Error, SessionState};
 use devflow_session::{ProbeResult, SessionHandle, is_session_hung, retry_recoverable};
 
 use crate::attempt::Attempt;
@@ -8,16 +8,10 @@ use crate::context::{Ctx, handle_from_row};
 use crate::crash::crash_point;
 use crate::failure::At;
 use crate::policy::Site;
+use crate::steps::no_session_row;
 
 /// The probe hint that says tmux only knows the pane is alive, not whether the agent is ready.
 const READINESS_UNKNOWN: &str = "tmux_liveness_only";
-
-/// What recovery achieved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Recovery {
-    pub recovered: bool,
-    pub hint: Option<String>,
-}
 
 impl Ctx {
     /// `CRASHED` when the pane is dead or inactive, `HUNG` when its screen has been still too
@@ -45,37 +39,26 @@ impl Ctx {
     }
 
     /// The reference's `recoverFromArtifactTimeout`: a `READY` session needs nothing; a session
-    /// whose readiness tmux cannot know is left for a person; otherwise the agent is restarted
-    /// in place (`RESUMING -> REBOOTSTRAPPED -> READY`, `session.recovered`). Each state is
-    /// written before the next side effect, so re-entry continues where recovery stopped.
-    pub async fn recover_from_timeout(&self, session_id: &str) -> Result<Recovery, Error> {
-        let row = self.session_row(session_id).await?.ok_or_else(|| {
-            Error::new(
-                Code::SessionNotFound,
-                format!("session {session_id} has no row"),
-            )
-        })?;
+    /// whose readiness tmux cannot know is left for a person (returning the hint that says
+    /// so); otherwise the agent is restarted in place (`RESUMING -> REBOOTSTRAPPED -> READY`,
+    /// `session.recovered`). Each state is written before the next side effect, so re-entry
+    /// continues where recovery stopped.
+    pub async fn recover_from_timeout(&self, session_id: &str) -> Result<Option<String>, Error> {
+        let row = self.session_row(session_id).await?;
+        let row = row.ok_or_else(|| no_session_row(session_id))?;
         if row.state == SessionState::Ready {
-            return Ok(Recovery {
-                recovered: true,
-                hint: None,
-            });
+            return Ok(None);
         }
-        if !matches!(
+        let restarting = matches!(
             row.state,
             SessionState::Crashed | SessionState::Resuming | SessionState::Rebootstrapped
-        ) {
-            let probe = self.probe(session_id).await?;
-            if probe.hint.as_deref() == Some(READINESS_UNKNOWN) {
-                return Ok(Recovery {
-                    recovered: false,
-                    hint: Some(hint_for(&probe)),
-                });
-            }
+        );
+        if !restarting && self.probe(session_id).await?.hint.as_deref() == Some(READINESS_UNKNOWN) {
+            return Ok(Some(READINESS_UNKNOWN.to_owned()));
         }
         if row.state != SessionState::Rebootstrapped {
             let handle = handle_from_row(&row);
-            self.set_session_recovery_state(&handle, SessionState::Resuming)
+            self.relocate_session(&handle, SessionState::Resuming)
                 .await?;
             crash_point!("before_rebootstrap");
             let fresh = retry_recoverable("rebootstrap", &self.retry, || {
@@ -83,14 +66,11 @@ impl Ctx {
             })
             .await?;
             crash_point!("after_rebootstrap");
-            self.set_session_recovery_state(&fresh, SessionState::Rebootstrapped)
+            self.relocate_session(&fresh, SessionState::Rebootstrapped)
                 .await?;
         }
         self.record_session_recovered(session_id).await?;
-        Ok(Recovery {
-            recovered: true,
-            hint: None,
-        })
+        Ok(None)
     }
 
     async fn probe(&self, session_id: &str) -> Result<ProbeResult, Error> {
@@ -108,16 +88,6 @@ impl Ctx {
             },
             handle_from_row,
         ))
-    }
-}
-
-fn hint_for(probe: &ProbeResult) -> String {
-    match &probe.hint {
-        Some(hint) if !hint.is_empty() => hint.clone(),
-        _ => format!(
-            "probe_alive={};pane_active={}",
-            probe.alive, probe.pane_active
-        ),
     }
 }
 
@@ -141,8 +111,8 @@ impl Ctx {
                 ..At::session(attempt.number, session_id)
             };
             let recovered = self.recover_from_timeout(session_id).await;
-            let recovery = self.on_error(Site::TimeoutRecovery, at, recovered).await?;
-            (!recovery.recovered || attempt.repair).then(|| recovery.hint.unwrap_or(path_hint))
+            let unrecovered = self.on_error(Site::TimeoutRecovery, at, recovered).await?;
+            unrecovered.or_else(|| attempt.repair.then_some(path_hint))
         } else {
             Some(path_hint)
         };

@@ -39,7 +39,7 @@ impl Ctx {
             human_gate_in(tx, phase, run.state, backend, request).await
         });
         if let Err(error) = result {
-            self.fail_phase_and_run(gate.attempt, "approval_request_failed")
+            self.fail_run(gate.attempt, "approval_request_failed", None)
                 .await?;
             if let Some(session_id) = &gate.session_id {
                 self.mark_session_failed(session_id).await?;
@@ -50,40 +50,15 @@ impl Ctx {
         Ok(())
     }
 
-    /// Fails the phase and the run and disposes every session of the run.
-    pub async fn fail_phase_and_run(
+    /// Fails the phase and the run and disposes every session of the run. The `running`
+    /// agent's transcript is captured first, and the agent disposed even if the run has no
+    /// row for it; a capture error wins over a dispose error.
+    pub async fn fail_run(
         &self,
         attempt: u32,
         reason: &'static str,
+        running: Option<&SessionHandle>,
     ) -> Result<(), Error> {
-        let sessions = self.mark_phase_and_run_failed(attempt, reason).await?;
-        self.dispose_all(&sessions).await
-    }
-
-    /// Fails the phase and the run, captures the transcript of `handle`'s session, and disposes
-    /// every session of the run including that one. A capture error wins over a dispose error.
-    pub async fn fail_run_and_dispose(
-        &self,
-        attempt: u32,
-        reason: &'static str,
-        handle: &SessionHandle,
-    ) -> Result<(), Error> {
-        let sessions = self.mark_phase_and_run_failed(attempt, reason).await?;
-        let captured = self.capture_transcript(&handle.session_id).await;
-        let mut disposed = self.dispose_all(&sessions).await;
-        if disposed.is_ok() && !sessions.iter().any(|row| row.id == handle.session_id) {
-            let row = self.session_row(&handle.session_id).await?;
-            let target = row.as_ref().map_or_else(|| handle.clone(), handle_from_row);
-            disposed = self.adapter.dispose(&target).await;
-        }
-        captured.and(disposed)
-    }
-
-    async fn mark_phase_and_run_failed(
-        &self,
-        attempt: u32,
-        reason: &'static str,
-    ) -> Result<Vec<SessionRow>, Error> {
         let sessions = step!(self, |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(Vec::new());
@@ -95,7 +70,17 @@ impl Ctx {
             fail_all_sessions_in(tx, phase).await
         })?;
         crash_point!("after_run_failed");
-        Ok(sessions)
+        let Some(handle) = running else {
+            return self.dispose_all(&sessions).await;
+        };
+        let captured = self.capture_transcript(&handle.session_id).await;
+        let mut disposed = self.dispose_all(&sessions).await;
+        if disposed.is_ok() && !sessions.iter().any(|row| row.id == handle.session_id) {
+            let row = self.session_row(&handle.session_id).await?;
+            let target = row.as_ref().map_or_else(|| handle.clone(), handle_from_row);
+            disposed = self.adapter.dispose(&target).await;
+        }
+        captured.and(disposed)
     }
 
     async fn dispose_all(&self, sessions: &[SessionRow]) -> Result<(), Error> {

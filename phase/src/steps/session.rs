@@ -98,19 +98,6 @@ impl Ctx {
         Ok(())
     }
 
-    /// Re-adopts the role's session for this phase: `-> READY` and `session.ready`.
-    pub async fn record_session_resumed(&self, handle: &SessionHandle) -> Result<(), Error> {
-        let sid = handle.session_id.as_str();
-        mutate!(self, |tx, phase| {
-            let located = located(phase, handle);
-            let row = move_session(tx, sid, SessionState::Ready, Move::Assign, located).await?;
-            let ready = Event::session_ready(phase, sid, row.recovery_attempts);
-            ready.emit(tx).await
-        })?;
-        crash_point!("after_session_resumed");
-        Ok(())
-    }
-
     /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
     pub async fn mark_session_idle(&self, sid: &str, dedup: &str) -> Result<(), Error> {
         mutate!(self, |tx, phase| {
@@ -125,18 +112,27 @@ impl Ctx {
         Ok(())
     }
 
-    /// `RESUMING` / `REBOOTSTRAPPED` during recovery, recording where the agent now lives.
-    pub async fn set_session_recovery_state(
+    /// Records where the agent now lives, with its session moved to `state`: `RESUMING` or
+    /// `REBOOTSTRAPPED` during recovery, or `READY` with `session.ready` when the role's
+    /// session is re-adopted for this phase.
+    pub async fn relocate_session(
         &self,
         handle: &SessionHandle,
         state: SessionState,
     ) -> Result<(), Error> {
+        let (sid, ready) = (handle.session_id.as_str(), state == SessionState::Ready);
         mutate!(self, |tx, phase| {
-            let located = located(phase, handle);
-            move_session(tx, &handle.session_id, state, Move::Assign, located)
-                .await
-                .map(drop)
-        })
+            let row = move_session(tx, sid, state, Move::Assign, located(phase, handle)).await?;
+            if ready {
+                let ready = Event::session_ready(phase, sid, row.recovery_attempts);
+                ready.emit(tx).await?;
+            }
+            Ok(())
+        })?;
+        if ready {
+            crash_point!("after_session_resumed");
+        }
+        Ok(())
     }
 
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
@@ -259,9 +255,11 @@ pub(crate) async fn move_session(
 }
 
 pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow, Error> {
-    tx.session(sid)
-        .await?
-        .ok_or_else(|| Error::new(Code::SessionNotFound, format!("session {sid} has no row")))
+    tx.session(sid).await?.ok_or_else(|| no_session_row(sid))
+}
+
+pub(crate) fn no_session_row(sid: &str) -> Error {
+    Error::new(Code::SessionNotFound, format!("session {sid} has no row"))
 }
 
 /// An update that changes only the session's state.
