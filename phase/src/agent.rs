@@ -1,7 +1,7 @@
 //! Getting the role's agent ready for a phase: re-adopt the session it already has, or start
 //! one (the reference's `startSessionAndRecord` and `resumeExistingSessionAndRecord`).
 
-use devflow_core::{Code, Error, SessionState};
+use devflow_core::{Code, Error, Result, SessionState};
 use devflow_db::SessionRow;
 use devflow_session::{SessionHandle, retry_recoverable};
 
@@ -11,7 +11,7 @@ use crate::failure::At;
 use crate::policy::Site;
 
 impl Ctx {
-    pub(crate) async fn start_session(&self, attempt: u32) -> Result<SessionHandle, Error> {
+    pub(crate) async fn start_session(&self, attempt: u32) -> Result<SessionHandle> {
         let fresh_id = self.adapter.reserve_session_id();
         let existing = self.claim_session_row(&fresh_id).await?;
         if let Some(row) = &existing {
@@ -58,7 +58,7 @@ impl Ctx {
         Ok(handle)
     }
 
-    async fn resume_session(&self, attempt: u32, row: &SessionRow) -> Result<SessionHandle, Error> {
+    async fn resume_session(&self, attempt: u32, row: &SessionRow) -> Result<SessionHandle> {
         let at = At::session(attempt, &row.id);
         let recorded = handle_from_row(row);
         let resumed = if row.state == SessionState::FailedNeedsHuman {

@@ -1,7 +1,7 @@
 //! The attempt in progress: what its prompt says, and how the phase's one repair attempt
 //! starts.
 
-use devflow_core::{Error, PhaseState, PromptEnvelope, Validation};
+use devflow_core::{Error, PhaseState, PromptEnvelope, Result, Validation};
 use devflow_session::SessionHandle;
 use serde_json::json;
 
@@ -61,7 +61,7 @@ impl Ctx {
         &self,
         invalid: Option<&Validation>,
         running: Option<&SessionHandle>,
-    ) -> Result<Attempt, Error> {
+    ) -> Result<Attempt> {
         let (from, problems) = match invalid {
             Some(validation) => (PhaseState::Validating, validation_problems(validation)),
             None => {

@@ -2,7 +2,7 @@
 //! the rows and events which step comes next (the reference's `enterInitialPhase` and
 //! `recoverAwaitingArtifactReplay`).
 
-use devflow_core::{Code, Error, PhaseState, SessionState, Validation};
+use devflow_core::{Code, Error, PhaseState, Result, SessionState, Validation};
 use devflow_db::{ArtifactRow, PhaseRow, SessionRow};
 use serde_json::{Value, json};
 
@@ -61,7 +61,7 @@ impl Current {
 }
 
 impl Ctx {
-    pub async fn enter(&self) -> Result<Entry, Error> {
+    pub async fn enter(&self) -> Result<Entry> {
         let fresh = |number, restarted| Entry {
             attempt: Attempt::fresh(number),
             session_id: None,
@@ -100,7 +100,7 @@ impl Ctx {
     }
 
     /// The attempt as its `phase.started` recorded it; `None` if there is none to re-enter.
-    async fn current(&self, row: &PhaseRow) -> Result<Option<Current>, Error> {
+    async fn current(&self, row: &PhaseRow) -> Result<Option<Current>> {
         let number = row.attempts;
         if !row.state.is_reentrant() || number == 0 {
             return Ok(None);
@@ -129,7 +129,7 @@ impl Ctx {
         }))
     }
 
-    async fn reenter_running(&self, current: &Current) -> Result<Option<Entry>, Error> {
+    async fn reenter_running(&self, current: &Current) -> Result<Option<Entry>> {
         let Some(session) = &current.session else {
             return Ok(current.entry(None, Next::Send));
         };
@@ -159,7 +159,7 @@ impl Ctx {
         }
     }
 
-    async fn reenter_awaiting_artifact(&self, current: &Current) -> Result<Option<Entry>, Error> {
+    async fn reenter_awaiting_artifact(&self, current: &Current) -> Result<Option<Entry>> {
         let Some(session) = &current.session else {
             return Ok(None);
         };
@@ -204,7 +204,7 @@ impl Ctx {
         Ok(current.entry(Some(session), next))
     }
 
-    async fn reenter_validating(&self, current: &Current) -> Result<Option<Entry>, Error> {
+    async fn reenter_validating(&self, current: &Current) -> Result<Option<Entry>> {
         let Some(session) = &current.session else {
             return Ok(None);
         };
@@ -240,13 +240,13 @@ impl Ctx {
     }
 
     /// Whether the attempt's prompt was recorded as delivered.
-    async fn prompted(&self, current: &Current) -> Result<bool, Error> {
+    async fn prompted(&self, current: &Current) -> Result<bool> {
         let repair = current.attempt.repair;
         let prompt = Event::prompt(&self.phase, repair, &current.dedup_key);
         self.event_exists(prompt).await
     }
 
-    async fn session_recovered_in_phase(&self, session_id: &str) -> Result<bool, Error> {
+    async fn session_recovered_in_phase(&self, session_id: &str) -> Result<bool> {
         let events = read!(self, |tx, phase| {
             tx.phase_events(phase.run_id(), phase.phase_id(), keys::SESSION_RECOVERED)
                 .await
@@ -256,7 +256,7 @@ impl Ctx {
         }))
     }
 
-    async fn latest_artifact(&self) -> Result<Option<ArtifactRow>, Error> {
+    async fn latest_artifact(&self) -> Result<Option<ArtifactRow>> {
         read!(self, |tx, phase| {
             let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
             tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id())

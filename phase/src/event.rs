@@ -6,7 +6,7 @@
 //! again) carries what makes the occurrence unique, because appending an existing key with a
 //! different phase or payload is refused as corruption rather than silently accepted.
 
-use devflow_core::{Error, RunState, SessionState, StateMachine, Validation};
+use devflow_core::{Result, RunState, SessionState, StateMachine, Validation};
 use devflow_db::{ApprovalRow, ArtifactRow, NewEvent, SessionRow, Tx};
 use serde_json::{Value, json};
 
@@ -172,7 +172,7 @@ impl<'a> Event<'a> {
     }
 
     /// Appends the event inside a step; replaying a step appends nothing new.
-    pub async fn emit(self, tx: &mut Tx) -> Result<(), Error> {
+    pub async fn emit(self, tx: &mut Tx) -> Result<()> {
         tx.record_event(&NewEvent {
             run_id: self.phase.run_id(),
             phase_id: (!self.of_run).then(|| self.phase.phase_id()),

@@ -1,7 +1,7 @@
 //! Carrying out what the policy decided for an error, and the gates the flow itself raises
 //! (an artifact that never came, or stayed invalid after its repair).
 
-use devflow_core::{Code, Error};
+use devflow_core::{Code, Error, Result};
 use devflow_session::SessionHandle;
 use serde_json::json;
 
@@ -47,12 +47,7 @@ impl<'a> At<'a> {
 
 impl Ctx {
     /// `result`, with what the policy says for its error at `site` done.
-    pub(crate) async fn on_error<T>(
-        &self,
-        site: Site,
-        at: At<'_>,
-        result: Result<T, Error>,
-    ) -> Result<T, Error> {
+    pub(crate) async fn on_error<T>(&self, site: Site, at: At<'_>, result: Result<T>) -> Result<T> {
         match result {
             Ok(value) => Ok(value),
             Err(error) => Err(self.fail_at(site, error, at).await),
@@ -182,7 +177,7 @@ impl Ctx {
         self.capture_if_running(handle).await.err().unwrap_or(error)
     }
 
-    async fn capture_if_running(&self, handle: Option<&SessionHandle>) -> Result<(), Error> {
+    async fn capture_if_running(&self, handle: Option<&SessionHandle>) -> Result<()> {
         if let Some(handle) = handle {
             self.capture_transcript(&handle.session_id).await?;
         }
@@ -194,7 +189,7 @@ impl Ctx {
         &self,
         attempt: u32,
         handle: Option<&SessionHandle>,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         crash_point!("before_stale_artifact_removed");
         let removed = match std::fs::remove_file(self.phase.artifact_path()) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => {

@@ -1,6 +1,6 @@
 //! After an artifact timeout: what state the agent is in, and bringing it back.
 
-use devflow_core::{Class, Error, SessionState};
+use devflow_core::{Class, Result, SessionState};
 use devflow_session::{ProbeResult, SessionHandle, is_session_hung, retry_recoverable};
 
 use crate::attempt::Attempt;
@@ -17,10 +17,7 @@ impl Ctx {
     /// `CRASHED` when the pane is dead or inactive, `HUNG` when its screen has been still too
     /// long, `ARTIFACT_TIMEOUT` otherwise. A recoverable probe failure is no evidence of a
     /// crash and classifies as `ARTIFACT_TIMEOUT`; any other probe failure is returned.
-    pub async fn classify_timed_out_session(
-        &self,
-        session_id: &str,
-    ) -> Result<SessionState, Error> {
+    pub async fn classify_timed_out_session(&self, session_id: &str) -> Result<SessionState> {
         let probe = match self.probe(session_id).await {
             Ok(probe) => probe,
             Err(error) if error.class() == Class::Recoverable => {
@@ -43,7 +40,7 @@ impl Ctx {
     /// so); otherwise the agent is restarted in place (`RESUMING -> REBOOTSTRAPPED -> READY`,
     /// `session.recovered`). Each state is written before the next side effect, so re-entry
     /// continues where recovery stopped.
-    pub async fn recover_from_timeout(&self, session_id: &str) -> Result<Option<String>, Error> {
+    pub async fn recover_from_timeout(&self, session_id: &str) -> Result<Option<String>> {
         let row = self.session_row(session_id).await?;
         let row = row.ok_or_else(|| no_session_row(session_id))?;
         if row.state == SessionState::Ready {
@@ -73,13 +70,13 @@ impl Ctx {
         Ok(None)
     }
 
-    async fn probe(&self, session_id: &str) -> Result<ProbeResult, Error> {
+    async fn probe(&self, session_id: &str) -> Result<ProbeResult> {
         let handle = self.handle_for(session_id).await?;
         self.adapter.probe(&handle).await
     }
 
     /// The session's handle as last recorded.
-    pub async fn handle_for(&self, session_id: &str) -> Result<SessionHandle, Error> {
+    pub async fn handle_for(&self, session_id: &str) -> Result<SessionHandle> {
         let row = self.session_row(session_id).await?;
         Ok(row.as_ref().map_or_else(
             || SessionHandle {
@@ -102,7 +99,7 @@ impl Ctx {
         attempt: &Attempt,
         session_id: &str,
         running: Option<&SessionHandle>,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         let path_hint = self.phase.artifact.clone();
         let hint = if attempt.first {
             let at = At {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use devflow_core::Error;
+use devflow_core::Result;
 use devflow_db::Db;
 use devflow_session::{RetryPolicy, SessionAdapter, SessionHandle};
 use serde_json::json;
@@ -61,11 +61,7 @@ impl PhaseRunner {
 
     /// Runs (or re-enters) one phase. `Err` carries a `human_required` error when the run
     /// waits at a human gate or left its active state, and a `fatal` one when the run failed.
-    pub async fn run(
-        &self,
-        spec: PhaseSpec,
-        cancel: CancellationToken,
-    ) -> Result<PhaseReport, Error> {
+    pub async fn run(&self, spec: PhaseSpec, cancel: CancellationToken) -> Result<PhaseReport> {
         let ctx = Ctx {
             db: self.db.clone(),
             adapter: Arc::clone(&self.adapter),
@@ -80,7 +76,7 @@ impl PhaseRunner {
 }
 
 impl Ctx {
-    pub(crate) async fn run(&self) -> Result<PhaseReport, Error> {
+    pub(crate) async fn run(&self) -> Result<PhaseReport> {
         let Entry {
             mut attempt,
             session_id,
@@ -136,7 +132,7 @@ impl Ctx {
         handle: &SessionHandle,
         attempt: &Attempt,
         next: Next,
-    ) -> Result<Option<(ArtifactOutcome, String)>, Error> {
+    ) -> Result<Option<(ArtifactOutcome, String)>> {
         let (envelope, sid) = (self.envelope(attempt), &handle.session_id);
         let at = At::running(attempt.number, Some(handle), !attempt.first);
         let (prompt_id, waited) = match next {
@@ -182,7 +178,7 @@ impl Ctx {
         prompt_id: String,
         session_id: &str,
         by_agent: bool,
-    ) -> Result<PhaseReport, Error> {
+    ) -> Result<PhaseReport> {
         let mut transcript_seq = 0;
         let ending = match &self.phase.spec.approval_gate {
             Some(gate) => {
@@ -219,7 +215,7 @@ impl Ctx {
 
     /// After a human gate, a person may have written the artifact themselves: if a valid one is
     /// at the path when the phase is resumed, the phase ends with it and no agent is asked.
-    async fn adopt_present_artifact(&self, attempt: u32) -> Result<Option<PhaseReport>, Error> {
+    async fn adopt_present_artifact(&self, attempt: u32) -> Result<Option<PhaseReport>> {
         if signature(self.phase.artifact_path())?.is_none() {
             return Ok(None);
         }

@@ -1,7 +1,7 @@
 //! Transcripts: what an agent's terminal showed, captured incrementally into the database.
 
 use async_trait::async_trait;
-use devflow_core::{Code, Error};
+use devflow_core::{Code, Error, Result};
 use devflow_db::{Db, SessionRow, SessionUpdate};
 use devflow_session::{TranscriptChunk, TranscriptSink, capture_into};
 
@@ -27,7 +27,7 @@ impl DbTranscriptSink {
     }
 
     /// Stores what was appended since the last flush.
-    pub async fn flush(&self) -> Result<(), Error> {
+    pub async fn flush(&self) -> Result<()> {
         let chunks = std::mem::take(
             &mut *self
                 .chunks
@@ -68,7 +68,7 @@ impl DbTranscriptSink {
 
 #[async_trait]
 impl TranscriptSink for DbTranscriptSink {
-    async fn append(&self, session_id: &str, chunk: &TranscriptChunk) -> Result<(), Error> {
+    async fn append(&self, session_id: &str, chunk: &TranscriptChunk) -> Result<()> {
         let mut chunks = self
             .chunks
             .lock()
@@ -80,7 +80,7 @@ impl TranscriptSink for DbTranscriptSink {
 
 impl Ctx {
     /// Captures what is new in the session's transcript since the last capture.
-    pub async fn capture_transcript(&self, session_id: &str) -> Result<i64, Error> {
+    pub async fn capture_transcript(&self, session_id: &str) -> Result<i64> {
         let row = self.session_row(session_id).await?.ok_or_else(|| {
             Error::new(
                 Code::SessionNotFound,
@@ -92,7 +92,7 @@ impl Ctx {
     }
 
     /// Like `capture_transcript`, from a row a step has just read or written.
-    pub async fn capture_transcript_from(&self, row: &SessionRow) -> Result<i64, Error> {
+    pub async fn capture_transcript_from(&self, row: &SessionRow) -> Result<i64> {
         crash_point!("before_transcript_capture");
         let sink = DbTranscriptSink::new(self.db.clone(), self.run_id());
         let seq = capture_into(

@@ -1,7 +1,7 @@
 //! Recording what the wait found: a timeout with the session's classification, or an
 //! artifact with its hash and validation.
 
-use devflow_core::{Error, SessionState, StateMachine, Validation};
+use devflow_core::{Result, SessionState, StateMachine, Validation};
 use devflow_db::{ArtifactRow, NewArtifact};
 
 use crate::context::{Ctx, mutate};
@@ -26,7 +26,7 @@ impl Ctx {
         attempt: u32,
         sid: &str,
         state: SessionState,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         mutate!(self, |tx, phase| {
             Event::artifact_timeout(phase, attempt, state)
                 .emit(tx)
@@ -53,7 +53,7 @@ impl Ctx {
         attempt: u32,
         hash: String,
         validation: Validation,
-    ) -> Result<ArtifactOutcome, Error> {
+    ) -> Result<ArtifactOutcome> {
         let outcome = mutate!(self, |tx, phase| {
             let stored = validation.to_json();
             let row = tx
@@ -86,7 +86,7 @@ impl Ctx {
         &self,
         row: &ArtifactRow,
         validation: &Validation,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         mutate!(self, |tx, phase| {
             Event::artifact_checked(phase, row, validation)
                 .emit(tx)

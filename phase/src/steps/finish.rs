@@ -1,7 +1,7 @@
 //! The two good endings of a phase: completed (and the run with it, if last), or waiting for a
 //! person to approve its artifact.
 
-use devflow_core::{Code, Error, PhaseState, RunState, SessionState, StateMachine};
+use devflow_core::{Code, Error, PhaseState, Result, RunState, SessionState, StateMachine};
 use devflow_db::{ApprovalState, NewApproval, SessionRow};
 use serde_json::Value;
 
@@ -14,11 +14,7 @@ use crate::steps::session::{Move, to_state};
 impl Ctx {
     /// `completed`, `phase.completed`, the session `READY` again; and, for the last phase, the
     /// run `completed` with `run.completed`. Returns the session's row if it moved.
-    pub async fn complete_phase(
-        &self,
-        attempt: u32,
-        sid: &str,
-    ) -> Result<Option<SessionRow>, Error> {
+    pub async fn complete_phase(&self, attempt: u32, sid: &str) -> Result<Option<SessionRow>> {
         let moved = step!(self, |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(None);
@@ -64,7 +60,7 @@ impl Ctx {
         sid: &str,
         gate_key: &str,
         payload: Value,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         mutate!(self, |tx, phase| {
             let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
             let request_key = keys::approval_request(run_id, gate_key, phase_id, attempt);

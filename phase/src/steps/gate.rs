@@ -1,6 +1,6 @@
 //! The two ways a phase stops short: a human gate (the run pauses) and a failed run.
 
-use devflow_core::{Error, PhaseState, RunState, SessionState, StateMachine};
+use devflow_core::{PhaseState, Result, RunState, SessionState, StateMachine};
 use devflow_db::{NewApproval, SessionRow, Tx};
 use devflow_session::SessionHandle;
 use serde_json::Value;
@@ -30,7 +30,7 @@ pub(crate) struct GateRequest {
 impl Ctx {
     /// Fails the phase, pauses the run, marks the session `FAILED_NEEDS_HUMAN` and writes a
     /// pending approval request — one step. If that step itself fails, the run fails.
-    pub async fn request_human_gate(&self, gate: GateRequest) -> Result<(), Error> {
+    pub async fn request_human_gate(&self, gate: GateRequest) -> Result<()> {
         let (backend, request) = (self.adapter.backend(), &gate);
         let result = step!(self, |tx, run, phase| {
             if run.state.is_terminal() {
@@ -58,7 +58,7 @@ impl Ctx {
         attempt: u32,
         reason: &'static str,
         running: Option<&SessionHandle>,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         let sessions = step!(self, |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(Vec::new());
@@ -83,7 +83,7 @@ impl Ctx {
         captured.and(disposed)
     }
 
-    async fn dispose_all(&self, sessions: &[SessionRow]) -> Result<(), Error> {
+    async fn dispose_all(&self, sessions: &[SessionRow]) -> Result<()> {
         crash_point!("before_dispose");
         let mut first_error = None;
         for row in sessions {
@@ -102,7 +102,7 @@ async fn human_gate_in(
     run_state: RunState,
     backend: &str,
     gate: &GateRequest,
-) -> Result<(), Error> {
+) -> Result<()> {
     let (run_id, phase_id, gate_key) = (phase.run_id(), phase.phase_id(), &gate.gate_key);
     let request_key = keys::approval_request(run_id, gate_key, phase_id, gate.attempt);
     let request = tx
@@ -135,12 +135,7 @@ async fn human_gate_in(
     requested.emit(tx).await
 }
 
-async fn fail_phase_in(
-    tx: &mut Tx,
-    phase: &Phase,
-    attempt: u32,
-    reason: &str,
-) -> Result<(), Error> {
+async fn fail_phase_in(tx: &mut Tx, phase: &Phase, attempt: u32, reason: &str) -> Result<()> {
     tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Failed)
         .await?;
     Event::phase_failed(phase, attempt, reason).emit(tx).await
@@ -148,7 +143,7 @@ async fn fail_phase_in(
 
 /// Every session of the run `-> FAILED_NEEDS_HUMAN`; returns them for disposal. A session
 /// already there gets no second `session.failed`.
-async fn fail_all_sessions_in(tx: &mut Tx, phase: &Phase) -> Result<Vec<SessionRow>, Error> {
+async fn fail_all_sessions_in(tx: &mut Tx, phase: &Phase) -> Result<Vec<SessionRow>> {
     let failed = SessionState::FailedNeedsHuman;
     let sessions = tx.sessions(phase.run_id()).await?;
     for row in &sessions {

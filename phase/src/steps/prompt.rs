@@ -1,6 +1,6 @@
 //! Delivering a prompt: the `BUSY` record before the send, the send, the record after it.
 
-use devflow_core::{Error, PromptEnvelope, SessionState};
+use devflow_core::{PromptEnvelope, Result, SessionState};
 use devflow_db::SessionUpdate;
 use devflow_session::{SessionHandle, retry_recoverable};
 
@@ -31,7 +31,7 @@ impl Ctx {
         handle: &SessionHandle,
         envelope: &PromptEnvelope,
         repair: bool,
-    ) -> Result<PromptSent, Error> {
+    ) -> Result<PromptSent> {
         let baseline = signature(self.phase.artifact_path())?;
         self.mark_session_busy(&handle.session_id, &envelope.dedup_key)
             .await?;
@@ -50,7 +50,7 @@ impl Ctx {
         })
     }
 
-    async fn mark_session_busy(&self, sid: &str, dedup: &str) -> Result<(), Error> {
+    async fn mark_session_busy(&self, sid: &str, dedup: &str) -> Result<()> {
         mutate!(self, |tx, phase| {
             let update = SessionUpdate {
                 last_prompt_hash: Some(dedup.to_owned()),
@@ -66,7 +66,7 @@ impl Ctx {
     }
 
     /// `prompt.sent` / `prompt.repaired` for a delivered prompt; a replay appends nothing.
-    pub async fn record_prompt(&self, repair: bool, dedup: &str) -> Result<(), Error> {
+    pub async fn record_prompt(&self, repair: bool, dedup: &str) -> Result<()> {
         mutate!(self, |tx, phase| {
             Event::prompt(phase, repair, dedup).emit(tx).await
         })?;

@@ -1,6 +1,6 @@
 //! Durable steps on the role's session: start, re-adopt, idle, recovery states, failure.
 
-use devflow_core::{Code, Error, SessionState, StateMachine};
+use devflow_core::{Code, Error, Result, SessionState, StateMachine};
 use devflow_db::{NewSession, SessionRow, SessionUpdate, Tx};
 use devflow_session::{SessionHandle, SessionSpec};
 
@@ -10,13 +10,13 @@ use crate::event::Event;
 use crate::spec::Phase;
 
 impl Ctx {
-    pub async fn session_for_role(&self) -> Result<Option<SessionRow>, Error> {
+    pub async fn session_for_role(&self) -> Result<Option<SessionRow>> {
         read!(self, |tx, phase| {
             tx.session_for_role(phase.run_id(), phase.role_id()).await
         })
     }
 
-    pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>, Error> {
+    pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>> {
         read!(self, |tx, _| { tx.session(session_id).await })
     }
 
@@ -39,7 +39,7 @@ impl Ctx {
     /// The role's session row; if the role has none, a `CREATED` row for `fresh_id` (no event
     /// yet). Named in a row before the agent starts, a session that a crash interrupts is
     /// started again under the same id, and the adapter adopts the agent the first start made.
-    pub async fn claim_session_row(&self, fresh_id: &str) -> Result<Option<SessionRow>, Error> {
+    pub async fn claim_session_row(&self, fresh_id: &str) -> Result<Option<SessionRow>> {
         let backend = self.adapter.backend();
         let existing = mutate!(self, |tx, phase| {
             let existing = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
@@ -61,7 +61,7 @@ impl Ctx {
         &self,
         handle: &SessionHandle,
         backend: &'static str,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         let sid = handle.session_id.as_str();
         mutate!(self, |tx, phase| {
             let ready = SessionUpdate {
@@ -99,7 +99,7 @@ impl Ctx {
     }
 
     /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
-    pub async fn mark_session_idle(&self, sid: &str, dedup: &str) -> Result<(), Error> {
+    pub async fn mark_session_idle(&self, sid: &str, dedup: &str) -> Result<()> {
         mutate!(self, |tx, phase| {
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_idle(phase, sid, dedup).emit(tx).await?;
@@ -119,7 +119,7 @@ impl Ctx {
         &self,
         handle: &SessionHandle,
         state: SessionState,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         let (sid, ready) = (handle.session_id.as_str(), state == SessionState::Ready);
         mutate!(self, |tx, phase| {
             let row = move_session(tx, sid, state, Move::Assign, located(phase, handle)).await?;
@@ -136,7 +136,7 @@ impl Ctx {
     }
 
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
-    pub async fn record_session_recovered(&self, sid: &str) -> Result<(), Error> {
+    pub async fn record_session_recovered(&self, sid: &str) -> Result<()> {
         mutate!(self, |tx, phase| {
             let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
             let update = SessionUpdate {
@@ -153,7 +153,7 @@ impl Ctx {
 
     /// Marks one session `FAILED_NEEDS_HUMAN` (the reference's `markSessionFailedNeedsHuman`),
     /// inserting its row if the agent never got one.
-    pub async fn mark_session_failed(&self, sid: &str) -> Result<(), Error> {
+    pub async fn mark_session_failed(&self, sid: &str) -> Result<()> {
         let backend = self.adapter.backend();
         step!(self, |tx, _run, phase| {
             fail_session_in(tx, phase, sid, backend, false).await
@@ -169,7 +169,7 @@ pub(crate) async fn fail_session_in(
     sid: &str,
     backend: &str,
     strict: bool,
-) -> Result<(), Error> {
+) -> Result<()> {
     let existing = tx.session(sid).await?;
     if let Some(row) = &existing {
         if strict {
@@ -195,7 +195,7 @@ pub(crate) async fn mark_crashed(
     phase: &Phase,
     sid: &str,
     recovery_attempts: u32,
-) -> Result<(), Error> {
+) -> Result<()> {
     let update = SessionUpdate {
         recovery_attempts: Some(recovery_attempts),
         ..to_state(SessionState::Crashed)
@@ -235,7 +235,7 @@ pub(crate) async fn move_session(
     to: SessionState,
     rule: Move,
     update: SessionUpdate,
-) -> Result<SessionRow, Error> {
+) -> Result<SessionRow> {
     let update = SessionUpdate {
         state: Some(to),
         ..update
@@ -254,7 +254,7 @@ pub(crate) async fn move_session(
     )))
 }
 
-pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow, Error> {
+pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow> {
     tx.session(sid).await?.ok_or_else(|| no_session_row(sid))
 }
 
