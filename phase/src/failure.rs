@@ -56,7 +56,7 @@ impl Ctx {
 
     /// Does what the policy says for `error` at `site`, and returns the error for the caller.
     pub(crate) async fn fail_at(&self, site: Site, error: Error, at: At<'_>) -> Error {
-        let error = error.in_phase(self.run_id(), self.phase_id());
+        let error = error.in_phase(self.phase.run_id(), self.phase.phase_id());
         let done = match decide(site, &error) {
             Disposition::Propagate => self.capture_if_running(at.handle).await,
             Disposition::Gate {

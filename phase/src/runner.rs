@@ -71,7 +71,7 @@ impl PhaseRunner {
         };
         ctx.run()
             .await
-            .map_err(|error| error.in_phase(ctx.run_id(), ctx.phase_id()))
+            .map_err(|error| error.in_phase(ctx.phase.run_id(), ctx.phase.phase_id()))
     }
 }
 

@@ -65,6 +65,6 @@ impl Ctx {
     /// Whether this event was appended for this phase.
     pub async fn event_exists(&self, event: Event<'_>) -> Result<bool> {
         let row = self.event(event).await?;
-        Ok(row.is_some_and(|row| row.phase_id.as_deref() == Some(self.phase_id())))
+        Ok(row.is_some_and(|row| row.phase_id.as_deref() == Some(self.phase.phase_id())))
     }
 }
