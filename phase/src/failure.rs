@@ -22,6 +22,15 @@ pub(crate) struct At<'a> {
     pub with_path: bool,
 }
 
+/// A gate the flow itself raises.
+#[derive(Debug)]
+pub(crate) enum FlowGate<'a> {
+    /// The artifact never came, or the agent's readiness cannot be known; with the hint.
+    TimedOut(String),
+    /// The artifact stayed invalid after its one repair.
+    Invalid(&'a ArtifactOutcome),
+}
+
 impl<'a> At<'a> {
     /// Around session `session_id`, whose agent is not (or not known to be) running.
     pub fn session(attempt: u32, session_id: &'a str) -> At<'a> {
@@ -92,54 +101,31 @@ impl Ctx {
         done.err().unwrap_or(error)
     }
 
-    /// The artifact never came (or the agent's readiness cannot be known): a gate keyed
-    /// `artifact_timeout_exhausted`.
-    pub(crate) async fn gate_timeout(
+    /// Stops at a gate the flow itself raises, keyed by its error's code. Without a running
+    /// agent, the role's session fails.
+    pub(crate) async fn flow_gate(
         &self,
         attempt: u32,
-        hint: String,
+        gate: FlowGate<'_>,
         handle: Option<&SessionHandle>,
     ) -> Error {
-        let error = Error::new(
-            Code::ArtifactTimeoutExhausted,
-            "no valid artifact appeared in time, even after recovery",
-        );
-        let error = error.with_hint(hint);
-        self.flow_gate(attempt, "artifact_timeout", error, None, handle)
-            .await
-    }
-
-    /// The artifact stayed invalid after its one repair.
-    pub(crate) async fn gate_invalid_artifact(
-        &self,
-        outcome: &ArtifactOutcome,
-        handle: &SessionHandle,
-    ) -> Error {
-        let (id, path) = (&outcome.artifact_id, &self.phase.artifact);
-        let error = Error::new(
-            Code::ArtifactInvalidAfterRepair,
-            "the artifact remained invalid after its repair",
-        );
-        let error = error.with_hint(format!("artifact={id};path={path}"));
-        let attempt = outcome.attempt;
-        self.flow_gate(attempt, "artifact_invalid", error, Some(id), Some(handle))
-            .await
-    }
-
-    /// A gate keyed by `error`'s code, its payload the hint, the expected path, and the
-    /// artifact if there is one. Without a running agent, the role's session fails.
-    async fn flow_gate(
-        &self,
-        attempt: u32,
-        reason: &'static str,
-        error: Error,
-        artifact_id: Option<&str>,
-        handle: Option<&SessionHandle>,
-    ) -> Error {
-        let mut payload = json!({
-            "expectedArtifactPath": self.phase.artifact,
-            "recoveryHint": error.recovery_hint(),
-        });
+        let path = &self.phase.artifact;
+        let (reason, error, artifact_id) = match gate {
+            FlowGate::TimedOut(hint) => {
+                let message = "no valid artifact appeared in time, even after recovery";
+                let error = Error::new(Code::ArtifactTimeoutExhausted, message);
+                ("artifact_timeout", error.with_hint(hint), None)
+            }
+            FlowGate::Invalid(outcome) => {
+                let id = &outcome.artifact_id;
+                let message = "the artifact remained invalid after its repair";
+                let error = Error::new(Code::ArtifactInvalidAfterRepair, message);
+                let hint = format!("artifact={id};path={path}");
+                ("artifact_invalid", error.with_hint(hint), Some(id))
+            }
+        };
+        let mut payload =
+            json!({ "expectedArtifactPath": path, "recoveryHint": error.recovery_hint() });
         if let Some(artifact_id) = artifact_id {
             payload["artifactId"] = json!(artifact_id);
         }

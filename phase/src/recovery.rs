@@ -6,7 +6,7 @@ use devflow_session::{ProbeResult, SessionHandle, is_session_hung, retry_recover
 use crate::attempt::Attempt;
 use crate::context::{Ctx, handle_from_row};
 use crate::crash::crash_point;
-use crate::failure::At;
+use crate::failure::{At, FlowGate};
 use crate::policy::Site;
 use crate::steps::no_session_row;
 
@@ -114,7 +114,9 @@ impl Ctx {
             Some(path_hint)
         };
         match hint {
-            Some(hint) => Err(self.gate_timeout(attempt.number, hint, running).await),
+            Some(hint) => Err(self
+                .flow_gate(attempt.number, FlowGate::TimedOut(hint), running)
+                .await),
             None => Ok(()),
         }
     }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::attempt::Attempt;
 use crate::context::Ctx;
 use crate::entry::{Entry, Next};
-use crate::failure::At;
+use crate::failure::{At, FlowGate};
 use crate::policy::Site;
 use crate::spec::{Phase, PhaseSpec, Restart};
 use crate::steps::ArtifactOutcome;
@@ -116,7 +116,10 @@ impl Ctx {
                     .await;
             }
             if attempt.repair {
-                return Err(self.gate_invalid_artifact(&outcome, &handle).await);
+                let invalid = FlowGate::Invalid(&outcome);
+                return Err(self
+                    .flow_gate(outcome.attempt, invalid, Some(&handle))
+                    .await);
             }
             attempt = self
                 .start_repair(Some(&outcome.validation), Some(&handle))

@@ -2,13 +2,13 @@
 //! person to approve its artifact.
 
 use devflow_core::{Code, Error, PhaseState, Result, RunState, SessionState, StateMachine};
-use devflow_db::{ApprovalState, NewApproval, SessionRow};
+use devflow_db::{ApprovalState, SessionRow};
 use serde_json::Value;
 
 use crate::context::{Ctx, mutate, step};
 use crate::crash::crash_point;
 use crate::event::Event;
-use crate::keys;
+use crate::steps::gate::insert_approval_in;
 use crate::steps::session::{Move, to_state};
 
 impl Ctx {
@@ -63,16 +63,7 @@ impl Ctx {
     ) -> Result<()> {
         mutate!(self, |tx, phase| {
             let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
-            let request_key = keys::approval_request(run_id, gate_key, phase_id, attempt);
-            let request = tx
-                .insert_or_get_approval(&NewApproval {
-                    run_id,
-                    phase_id,
-                    gate_key,
-                    idempotency_key: &request_key,
-                    payload: &payload,
-                })
-                .await?;
+            let request = insert_approval_in(tx, phase, gate_key, attempt, &payload).await?;
             if request.state != ApprovalState::Pending {
                 return Err(Error::corruption(
                     "approval request replay did not match a pending request",

@@ -1,7 +1,7 @@
 //! The two ways a phase stops short: a human gate (the run pauses) and a failed run.
 
 use devflow_core::{PhaseState, Result, RunState, SessionState, StateMachine};
-use devflow_db::{NewApproval, SessionRow, Tx};
+use devflow_db::{ApprovalRow, NewApproval, SessionRow, Tx};
 use devflow_session::SessionHandle;
 use serde_json::Value;
 
@@ -104,16 +104,7 @@ async fn human_gate_in(
     gate: &GateRequest,
 ) -> Result<()> {
     let (run_id, phase_id, gate_key) = (phase.run_id(), phase.phase_id(), &gate.gate_key);
-    let request_key = keys::approval_request(run_id, gate_key, phase_id, gate.attempt);
-    let request = tx
-        .insert_or_get_approval(&NewApproval {
-            run_id,
-            phase_id,
-            gate_key,
-            idempotency_key: &request_key,
-            payload: &gate.payload,
-        })
-        .await?;
+    let request = insert_approval_in(tx, phase, gate_key, gate.attempt, &gate.payload).await?;
     fail_phase_in(tx, phase, gate.attempt, gate.reason).await?;
     if run_state != RunState::Paused {
         let cause = &keys::human_gate_cause(gate_key, phase_id, gate.attempt);
@@ -133,6 +124,27 @@ async fn human_gate_in(
     }
     let requested = Event::approval_requested(phase, &request, gate_key);
     requested.emit(tx).await
+}
+
+/// The approval request of a human or a workflow gate, keyed by gate, phase and attempt; a
+/// replay finds the request already there.
+pub(crate) async fn insert_approval_in(
+    tx: &mut Tx,
+    phase: &Phase,
+    gate_key: &str,
+    attempt: u32,
+    payload: &Value,
+) -> Result<ApprovalRow> {
+    let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
+    let request_key = keys::approval_request(run_id, gate_key, phase_id, attempt);
+    tx.insert_or_get_approval(&NewApproval {
+        run_id,
+        phase_id,
+        gate_key,
+        idempotency_key: &request_key,
+        payload,
+    })
+    .await
 }
 
 async fn fail_phase_in(tx: &mut Tx, phase: &Phase, attempt: u32, reason: &str) -> Result<()> {
