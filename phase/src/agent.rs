@@ -1,7 +1,7 @@
 //! Getting the role's agent ready for a phase: re-adopt the session it already has, or start
 //! one (the reference's `startSessionAndRecord` and `resumeExistingSessionAndRecord`).
 
-use devflow_core::{Code, Error, Result, SessionState};
+use devflow_core::{Error, Result, SessionState};
 use devflow_db::SessionRow;
 use devflow_session::{SessionHandle, retry_recoverable};
 
@@ -39,8 +39,7 @@ impl Ctx {
         let handle = self.on_error(Site::SessionStart, at, started).await?;
         crash_point!("after_session_start");
         let recorded = if handle.session_id == session_id {
-            self.record_session_started(&handle, self.adapter.backend())
-                .await
+            self.record_session_started(&handle).await
         } else {
             Err(
                 Error::corruption("the session adapter did not honor the reserved session id")
@@ -59,17 +58,12 @@ impl Ctx {
     }
 
     async fn resume_session(&self, attempt: u32, row: &SessionRow) -> Result<SessionHandle> {
+        // A session that failed to a person is never resumed: `start_session` replaces it.
+        debug_assert_ne!(row.state, SessionState::FailedNeedsHuman);
         let at = At::session(attempt, &row.id);
         let recorded = handle_from_row(row);
-        let resumed = if row.state == SessionState::FailedNeedsHuman {
-            let error = Error::new(
-                Code::SessionFailedNeedsHuman,
-                "cannot reuse a session that failed and needs a person",
-            );
-            Err(error.with_hint("devflow resume starts a fresh agent for the role"))
-        } else {
-            retry_recoverable("resume", &self.retry, || self.adapter.resume(&recorded)).await
-        };
+        let resumed =
+            retry_recoverable("resume", &self.retry, || self.adapter.resume(&recorded)).await;
         let handle = self.on_error(Site::SessionResume, at, resumed).await?;
         self.relocate_session(&handle, SessionState::Ready).await?;
         Ok(handle)

@@ -19,11 +19,10 @@ impl Ctx {
     /// crash and classifies as `ARTIFACT_TIMEOUT`; any other probe failure is returned.
     pub async fn classify_timed_out_session(&self, session_id: &str) -> Result<SessionState> {
         let probe = match self.probe(session_id).await {
-            Ok(probe) => probe,
             Err(error) if error.class() == Class::Recoverable => {
                 return Ok(SessionState::ArtifactTimeout);
             }
-            Err(error) => return Err(error),
+            probed => probed?,
         };
         if !probe.alive || !probe.pane_active {
             return Ok(SessionState::Crashed);

@@ -57,12 +57,8 @@ impl Ctx {
 
     /// Records a freshly started agent: `CREATED -> BOOTSTRAPPING -> READY` with
     /// `session.created` and `session.ready`.
-    pub async fn record_session_started(
-        &self,
-        handle: &SessionHandle,
-        backend: &'static str,
-    ) -> Result<()> {
-        let sid = handle.session_id.as_str();
+    pub async fn record_session_started(&self, handle: &SessionHandle) -> Result<()> {
+        let (sid, backend) = (handle.session_id.as_str(), self.adapter.backend());
         mutate!(self, |tx, phase| {
             let ready = SessionUpdate {
                 state: Some(SessionState::Ready),
