@@ -3,7 +3,7 @@
 
 use devflow_core::{Code, Error, Result};
 use devflow_session::SessionHandle;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::context::Ctx;
 use crate::crash::crash_point;
@@ -80,15 +80,9 @@ impl Ctx {
                 if at.with_path {
                     payload["expectedArtifactPath"] = json!(self.phase.artifact);
                 }
-                let request = GateRequest {
-                    attempt: at.attempt,
-                    reason,
-                    gate_key: gate_error.code().as_str().to_owned(),
-                    payload,
-                    session_id: at.session_id.map(str::to_owned),
-                    mark_crashed,
-                };
-                return self.gate(request, gate_error, at.handle).await;
+                return self
+                    .gate(at, reason, gate_error, payload, mark_crashed)
+                    .await;
             }
             Disposition::FailRun { reason } => {
                 let failed = self.fail_run(at.attempt, reason, at.handle).await;
@@ -129,38 +123,40 @@ impl Ctx {
         if let Some(artifact_id) = artifact_id {
             payload["artifactId"] = json!(artifact_id);
         }
-        let session_id = match handle {
-            Some(handle) => Some(handle.session_id.clone()),
-            None => self
-                .session_for_role()
-                .await
-                .ok()
-                .flatten()
-                .map(|row| row.id),
+        let role = match handle {
+            Some(_) => None,
+            None => self.session_for_role().await.ok().flatten(),
         };
+        let mut at = At::running(attempt, handle, true);
+        at.session_id = at.session_id.or(role.as_ref().map(|row| row.id.as_str()));
+        self.gate(at, reason, error, payload, false).await
+    }
+
+    /// Stops at a human gate keyed by `error`'s code, captures the running agent's transcript,
+    /// and returns `error`, or the error that stopped either.
+    async fn gate(
+        &self,
+        at: At<'_>,
+        reason: &'static str,
+        error: Error,
+        payload: Value,
+        mark_crashed: bool,
+    ) -> Error {
         let request = GateRequest {
-            attempt,
+            attempt: at.attempt,
             reason,
             gate_key: error.code().as_str().to_owned(),
             payload,
-            session_id,
-            mark_crashed: false,
+            session_id: at.session_id.map(str::to_owned),
+            mark_crashed,
         };
-        self.gate(request, error, handle).await
-    }
-
-    /// Stops at the human gate, captures the running agent's transcript, and returns `error`,
-    /// or the error that stopped either.
-    async fn gate(
-        &self,
-        request: GateRequest,
-        error: Error,
-        handle: Option<&SessionHandle>,
-    ) -> Error {
         if let Err(secondary) = self.request_human_gate(request).await {
             return secondary;
         }
-        self.capture_if_running(handle).await.err().unwrap_or(error)
+        self.capture_if_running(at.handle)
+            .await
+            .err()
+            .unwrap_or(error)
     }
 
     async fn capture_if_running(&self, handle: Option<&SessionHandle>) -> Result<()> {
