@@ -30,7 +30,8 @@ pub fn run_completed(run_id: &str) -> String {
     format!("{RUN_COMPLETED}:{run_id}")
 }
 
-/// Scoped by phase because every phase that reuses the session makes it ready again.
+/// Reference: `session.ready:{session}:{recoveryAttempts}`; scoped by phase because every
+/// phase that reuses the session makes it ready again.
 pub fn session_ready(phase_id: &str, session_id: &str, recovery_attempts: u32) -> String {
     format!("{SESSION_READY}:{session_id}:{recovery_attempts}:{phase_id}")
 }
