@@ -26,38 +26,38 @@ pub(crate) struct Event<'a> {
 
 impl<'a> Event<'a> {
     /// A new attempt; `extra`, an object, is merged into the payload.
-    pub fn phase_started(phase: &'a Phase, attempt: u32, extra: Value) -> Event<'a> {
+    pub fn phase_started(phase: &'a Phase, attempt: u32, extra: Value) -> Self {
         let payload = json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt });
         let key = format!("{PHASE_STARTED}:{}:{attempt}", phase.phase_id());
         Event::new(phase, PHASE_STARTED, key, merged(payload, &extra))
     }
 
-    pub fn phase_failed(phase: &'a Phase, attempt: u32, reason: &str) -> Event<'a> {
+    pub fn phase_failed(phase: &'a Phase, attempt: u32, reason: &str) -> Self {
         let payload =
             json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt, "reason": reason });
         let key = format!("{PHASE_FAILED}:{}:{attempt}", phase.phase_id());
         Event::new(phase, PHASE_FAILED, key, payload)
     }
 
-    pub fn phase_completed(phase: &'a Phase, attempt: u32) -> Event<'a> {
+    pub fn phase_completed(phase: &'a Phase, attempt: u32) -> Self {
         let payload = json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt });
         let key = keys::phase_completed(phase.phase_id(), attempt);
         Event::new(phase, PHASE_COMPLETED, key, payload)
     }
 
     /// The run paused at a human gate (`cause`) from the state it was in.
-    pub fn run_paused(phase: &'a Phase, cause: &str, from: RunState) -> Event<'a> {
+    pub fn run_paused(phase: &'a Phase, cause: &str, from: RunState) -> Self {
         let payload = json!({ "cause": cause, "pausedFromState": from.as_str() });
         let key = format!("{RUN_PAUSED}:{}:{cause}", phase.run_id());
         Event::new(phase, RUN_PAUSED, key, payload).of_run()
     }
 
-    pub fn run_failed(phase: &'a Phase, reason: &str) -> Event<'a> {
+    pub fn run_failed(phase: &'a Phase, reason: &str) -> Self {
         let key = format!("{RUN_FAILED}:{}", phase.run_id());
         Event::new(phase, RUN_FAILED, key, json!({ "reason": reason })).of_run()
     }
 
-    pub fn run_completed(phase: &'a Phase) -> Event<'a> {
+    pub fn run_completed(phase: &'a Phase) -> Self {
         let payload = json!({ "phaseKey": phase.spec.phase_key });
         let key = keys::run_completed(phase.run_id());
         Event::new(phase, RUN_COMPLETED, key, payload).of_run()
@@ -79,52 +79,52 @@ impl<'a> Event<'a> {
         Event::new(phase, SESSION_CREATED, key, payload)
     }
 
-    pub fn session_ready(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Event<'a> {
+    pub fn session_ready(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Self {
         let key = keys::session_ready(phase.phase_id(), sid, recovery_attempts);
         Event::recovery_count(phase, SESSION_READY, key, sid, recovery_attempts)
     }
 
-    pub fn session_crashed(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Event<'a> {
+    pub fn session_crashed(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Self {
         let key = format!("{SESSION_CRASHED}:{sid}:{recovery_attempts}");
         Event::recovery_count(phase, SESSION_CRASHED, key, sid, recovery_attempts)
     }
 
-    pub fn session_recovered(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Event<'a> {
+    pub fn session_recovered(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Self {
         let key = format!("{SESSION_RECOVERED}:{sid}:{recovery_attempts}");
         Event::recovery_count(phase, SESSION_RECOVERED, key, sid, recovery_attempts)
     }
 
-    pub fn session_busy(phase: &'a Phase, sid: &str, dedup_key: &str) -> Event<'a> {
+    pub fn session_busy(phase: &'a Phase, sid: &str, dedup_key: &str) -> Self {
         Event::prompted(phase, SESSION_BUSY, sid, dedup_key)
     }
 
-    pub fn session_idle(phase: &'a Phase, sid: &str, dedup_key: &str) -> Event<'a> {
+    pub fn session_idle(phase: &'a Phase, sid: &str, dedup_key: &str) -> Self {
         Event::prompted(phase, SESSION_IDLE, sid, dedup_key)
     }
 
     /// Reference: `session.failed:{session}`; a session replaced by a fresh agent after a gate
     /// can fail again, so the recovery count is part of the key.
-    pub fn session_failed(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Event<'a> {
+    pub fn session_failed(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Self {
         let payload = json!({ "sessionId": sid, "roleId": phase.role_id() });
         let key = format!("{SESSION_FAILED}:{sid}:{recovery_attempts}");
         Event::new(phase, SESSION_FAILED, key, payload)
     }
 
     /// A session of any role that failed with its run: an event of the run.
-    pub fn run_session_failed(phase: &'a Phase, row: &SessionRow) -> Event<'a> {
+    pub fn run_session_failed(phase: &'a Phase, row: &SessionRow) -> Self {
         let payload = json!({ "sessionId": row.id, "roleId": row.role_id });
         let key = format!("{SESSION_FAILED}:{}:{}", row.id, row.recovery_attempts);
         Event::new(phase, SESSION_FAILED, key, payload).of_run()
     }
 
     /// `prompt.sent`, or `prompt.repaired` for the repair attempt's prompt.
-    pub fn prompt(phase: &'a Phase, repair: bool, dedup_key: &str) -> Event<'a> {
+    pub fn prompt(phase: &'a Phase, repair: bool, dedup_key: &str) -> Self {
         let kind = if repair { PROMPT_REPAIRED } else { PROMPT_SENT };
         let payload = json!({ "roleId": phase.role_id(), "dedupKey": dedup_key });
         Event::new(phase, kind, format!("{kind}:{dedup_key}"), payload)
     }
 
-    pub fn artifact_expected(phase: &'a Phase, attempt: u32) -> Event<'a> {
+    pub fn artifact_expected(phase: &'a Phase, attempt: u32) -> Self {
         let payload =
             json!({ "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt });
         let key = format!(
@@ -136,7 +136,7 @@ impl<'a> Event<'a> {
     }
 
     /// The wait timed out, with how the session looked.
-    pub fn artifact_timeout(phase: &'a Phase, attempt: u32, state: SessionState) -> Event<'a> {
+    pub fn artifact_timeout(phase: &'a Phase, attempt: u32, state: SessionState) -> Self {
         let payload = json!({
             "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt, "sessionState": state.as_str(),
         });
@@ -183,7 +183,7 @@ impl<'a> Event<'a> {
         .await
     }
 
-    fn new(phase: &'a Phase, kind: &'static str, key: String, payload: Value) -> Event<'a> {
+    fn new(phase: &'a Phase, kind: &'static str, key: String, payload: Value) -> Self {
         let of_run = false;
         Event {
             phase,
@@ -194,7 +194,7 @@ impl<'a> Event<'a> {
         }
     }
 
-    fn of_run(self) -> Event<'a> {
+    fn of_run(self) -> Self {
         Event {
             of_run: true,
             ..self
@@ -212,7 +212,7 @@ impl<'a> Event<'a> {
         Event::new(phase, kind, key, payload)
     }
 
-    fn prompted(phase: &'a Phase, kind: &'static str, sid: &str, dedup_key: &str) -> Event<'a> {
+    fn prompted(phase: &'a Phase, kind: &'static str, sid: &str, dedup_key: &str) -> Self {
         let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup_key });
         Event::new(phase, kind, format!("{kind}:{sid}:{dedup_key}"), payload)
     }

@@ -85,9 +85,7 @@ impl Ctx {
             handle_from_row,
         ))
     }
-}
 
-impl Ctx {
     /// After an artifact timeout, the agent must be brought back before the phase's repair
     /// attempt: a repair wait's timeout (`!first`), an agent that cannot be recovered or whose
     /// readiness cannot be known, and a repair attempt that timed out stop at a human gate.
