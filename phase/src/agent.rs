@@ -1,7 +1,7 @@
 //! Getting the role's agent ready for a phase: re-adopt the session it already has, or start
 //! one (the reference's `startSessionAndRecord` and `resumeExistingSessionAndRecord`).
 
-use devflow_core::{Code, Error, SessionState};
+use devflow_core::{Error, Result, SessionState};
 use devflow_db::SessionRow;
 use devflow_session::{SessionHandle, retry_recoverable};
 
@@ -11,7 +11,7 @@ use crate::failure::At;
 use crate::policy::Site;
 
 impl Ctx {
-    pub(crate) async fn start_session(&self, attempt: u32) -> Result<SessionHandle, Error> {
+    pub(crate) async fn start_session(&self, attempt: u32) -> Result<SessionHandle> {
         let fresh_id = self.adapter.reserve_session_id();
         let existing = self.claim_session_row(&fresh_id).await?;
         if let Some(row) = &existing {
@@ -33,21 +33,13 @@ impl Ctx {
             }
         }
         let session_id = existing.map_or(fresh_id, |row| row.id);
-        let at = At {
-            attempt,
-            session_id: Some(&session_id),
-            handle: None,
-            with_path: false,
-        };
+        let at = At::session(attempt, &session_id);
         crash_point!("before_session_start");
-        let handle = match self.adapter.start(&self.session_spec(&session_id)).await {
-            Ok(handle) => handle,
-            Err(error) => return Err(self.fail_at(Site::SessionStart, error, at).await),
-        };
+        let started = self.adapter.start(&self.session_spec(&session_id)).await;
+        let handle = self.on_error(Site::SessionStart, at, started).await?;
         crash_point!("after_session_start");
         let recorded = if handle.session_id == session_id {
-            self.record_session_started(&handle, self.adapter.backend())
-                .await
+            self.record_session_started(&handle).await
         } else {
             Err(
                 Error::corruption("the session adapter did not honor the reserved session id")
@@ -65,29 +57,15 @@ impl Ctx {
         Ok(handle)
     }
 
-    async fn resume_session(&self, attempt: u32, row: &SessionRow) -> Result<SessionHandle, Error> {
-        let at = At {
-            attempt,
-            session_id: Some(&row.id),
-            handle: None,
-            with_path: false,
-        };
-        if row.state == SessionState::FailedNeedsHuman {
-            let error = Error::new(
-                Code::SessionFailedNeedsHuman,
-                "cannot reuse a session that failed and needs a person",
-            )
-            .with_hint("devflow resume starts a fresh agent for the role");
-            return Err(self.fail_at(Site::SessionResume, error, at).await);
-        }
+    async fn resume_session(&self, attempt: u32, row: &SessionRow) -> Result<SessionHandle> {
+        // A session that failed to a person is never resumed: `start_session` replaces it.
+        debug_assert_ne!(row.state, SessionState::FailedNeedsHuman);
+        let at = At::session(attempt, &row.id);
         let recorded = handle_from_row(row);
-        let handle =
-            match retry_recoverable("resume", &self.retry, || self.adapter.resume(&recorded)).await
-            {
-                Ok(handle) => handle,
-                Err(error) => return Err(self.fail_at(Site::SessionResume, error, at).await),
-            };
-        self.record_session_resumed(&handle).await?;
+        let resumed =
+            retry_recoverable("resume", &self.retry, || self.adapter.resume(&recorded)).await;
+        let handle = self.on_error(Site::SessionResume, at, resumed).await?;
+        self.relocate_session(&handle, SessionState::Ready).await?;
         Ok(handle)
     }
 }

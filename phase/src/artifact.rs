@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use devflow_core::{Code, Error, Validation, ValidationIssue, hash_bytes};
+use devflow_core::{Code, Error, Result, Validation, ValidationIssue, hash_bytes};
 use sha2::{Digest, Sha256};
 
 use crate::paths::check_still_inside;
@@ -11,7 +11,7 @@ use crate::spec::Phase;
 /// Reads, hashes and validates the artifact. An artifact that is not JSON, too big, or a
 /// symlink out of the worktree is an *invalid artifact* (the agent gets to repair it), never
 /// a failure of devflow; only a file that cannot be read at all is an error.
-pub fn read_and_validate(phase: &Phase) -> Result<(String, Validation), Error> {
+pub fn read_and_validate(phase: &Phase) -> Result<(String, Validation)> {
     let path = phase.artifact_path();
     if let Err(reason) = check_still_inside(&phase.worktree, path) {
         let target = std::fs::read_link(path).unwrap_or_default();

@@ -1,6 +1,6 @@
 //! Waiting for an attempt's artifact, then reading, validating and recording it.
 
-use devflow_core::{Error, SessionState};
+use devflow_core::{Result, SessionState};
 
 use crate::artifact::read_and_validate;
 use crate::context::Ctx;
@@ -18,7 +18,7 @@ impl Ctx {
         attempt: u32,
         session_id: &str,
         baseline: Option<Signature>,
-    ) -> Result<Option<ArtifactOutcome>, Error> {
+    ) -> Result<Option<ArtifactOutcome>> {
         self.start_artifact_wait(attempt).await?;
         let waited = wait_for_artifact(
             self.phase.artifact_path(),
@@ -40,7 +40,7 @@ impl Ctx {
     /// Reads, hashes and validates the artifact on disk, and records it. A small artifact is
     /// checked on the spot; a large one on the blocking pool, where parsing megabytes holds up
     /// no other task.
-    pub(crate) async fn validate_current(&self, attempt: u32) -> Result<ArtifactOutcome, Error> {
+    pub(crate) async fn validate_current(&self, attempt: u32) -> Result<ArtifactOutcome> {
         let small = std::fs::metadata(self.phase.artifact_path())
             .is_ok_and(|meta| meta.len() <= INLINE_VALIDATION_MAX_BYTES);
         let (hash, validation) = if small {

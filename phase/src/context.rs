@@ -18,15 +18,35 @@ pub(crate) struct Ctx {
     pub cancel: CancellationToken,
 }
 
-impl Ctx {
-    pub fn run_id(&self) -> &str {
-        self.phase.run_id()
-    }
-
-    pub fn phase_id(&self) -> &str {
-        self.phase.phase_id()
-    }
+/// `mutate!(ctx, |tx, phase| { body })`: a durable step that changes the phase (refused unless
+/// its run is active), its async body written inline and handed the phase; awaited.
+macro_rules! mutate {
+    ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {{
+        let $phase: &$crate::spec::Phase = &$ctx.phase;
+        let run_id = $ctx.phase.run_id();
+        $ctx.db.mutate_phase(run_id, move |$tx, _run| Box::pin(async move $body)).await
+    }};
 }
+
+/// `step!(ctx, |tx, run, phase| { body })`: a durable step that decides for itself what the
+/// run's state allows; awaited.
+macro_rules! step {
+    ($ctx:expr, |$tx:pat_param, $run:pat_param, $phase:pat_param| $body:block) => {{
+        let $phase: &$crate::spec::Phase = &$ctx.phase;
+        let run_id = $ctx.phase.run_id();
+        $ctx.db.step(run_id, move |$tx, $run| Box::pin(async move $body)).await
+    }};
+}
+
+/// `read!(ctx, |tx, phase| { body })`: reads outside any step; awaited.
+macro_rules! read {
+    ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {{
+        let $phase: &$crate::spec::Phase = &$ctx.phase;
+        $ctx.db.read(move |$tx| Box::pin(async move $body)).await
+    }};
+}
+
+pub(crate) use {mutate, read, step};
 
 /// A session as the runner knows it between steps: its id and where it lives.
 pub(crate) fn handle_from_row(row: &devflow_db::SessionRow) -> SessionHandle {

@@ -2,11 +2,13 @@
 //! the rows and events which step comes next (the reference's `enterInitialPhase` and
 //! `recoverAwaitingArtifactReplay`).
 
-use devflow_core::{Code, Error, PhaseState, SessionState, Validation};
-use devflow_db::{PhaseRow, SessionRow};
-use serde_json::json;
+use devflow_core::{Code, Error, PhaseState, Result, SessionState, Validation};
+use devflow_db::{ArtifactRow, PhaseRow, SessionRow};
+use serde_json::{Value, json};
 
-use crate::context::Ctx;
+use crate::attempt::Attempt;
+use crate::context::{Ctx, read};
+use crate::event::Event;
 use crate::keys;
 use crate::spec::Restart;
 use crate::steps::ArtifactOutcome;
@@ -15,11 +17,7 @@ use crate::wait::{Signature, signature};
 /// Where the runner picks up.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub attempt: u32,
-    /// Whether this attempt is the phase's one repair attempt.
-    pub repair: bool,
-    /// What the repair prompt says was wrong (from the attempt's `phase.started`).
-    pub problems: Vec<String>,
+    pub attempt: Attempt,
     /// The session to continue with; `None` starts (or re-adopts) the role's session.
     pub session_id: Option<String>,
     pub next: Next,
@@ -27,154 +25,121 @@ pub(crate) struct Entry {
     pub restarted: Option<Restart>,
 }
 
-/// The step that comes next.
+/// The step that comes next. Re-entry's prompt id is the attempt's dedup key.
 #[derive(Debug)]
 pub(crate) enum Next {
     /// Deliver the attempt's prompt.
     Send,
     /// The prompt went out before the crash: wait for its artifact.
     Wait {
-        prompt_id: String,
         baseline: Option<Signature>,
         record_prompt: bool,
     },
     /// The artifact is on disk: validate it.
-    Validate { prompt_id: String },
+    Validate,
     /// The artifact was validated and recorded before the crash.
-    Recorded {
-        prompt_id: String,
-        outcome: ArtifactOutcome,
-    },
-}
-
-impl Entry {
-    fn fresh(attempt: u32) -> Entry {
-        Entry {
-            attempt,
-            repair: false,
-            problems: Vec::new(),
-            session_id: None,
-            next: Next::Send,
-            restarted: None,
-        }
-    }
+    Recorded(ArtifactOutcome),
 }
 
 /// What re-entry reads about the attempt in progress.
-struct Attempt {
-    phase: PhaseRow,
-    repair: bool,
-    problems: Vec<String>,
+struct Current {
+    attempt: Attempt,
     dedup_key: String,
-    prompt_kind: &'static str,
     session: Option<SessionRow>,
 }
 
+impl Current {
+    /// Carries on with the attempt, in `session` if it is given.
+    fn entry(&self, session: Option<&SessionRow>, next: Next) -> Option<Entry> {
+        Some(Entry {
+            attempt: self.attempt.clone(),
+            session_id: session.map(|row| row.id.clone()),
+            next,
+            restarted: None,
+        })
+    }
+}
+
 impl Ctx {
-    pub async fn enter(&self) -> Result<Entry, Error> {
-        if let Some(attempt) = self
-            .try_start_attempt(&[PhaseState::Pending], json!({}))
-            .await?
-        {
-            return Ok(Entry::fresh(attempt));
+    pub async fn enter(&self) -> Result<Entry> {
+        let fresh = |number, restarted| Entry {
+            attempt: Attempt::fresh(number),
+            session_id: None,
+            next: Next::Send,
+            restarted,
+        };
+        let pending = self
+            .try_start_attempt(PhaseState::Pending, json!({}))
+            .await?;
+        if let Some(number) = pending {
+            return Ok(fresh(number, None));
         }
         if let Some(restart) = self.phase.spec.restart {
-            let from: &'static [PhaseState] = match restart.from_state() {
-                PhaseState::Failed => &[PhaseState::Failed],
-                _ => &[PhaseState::AwaitingApproval],
-            };
-            if let Some(attempt) = self
-                .try_start_attempt(from, json!({ "restart": restart.as_str() }))
-                .await?
-            {
-                return Ok(Entry {
-                    restarted: Some(restart),
-                    ..Entry::fresh(attempt)
-                });
+            let extra = json!({ "restart": restart.as_str() });
+            let restarted = self.try_start_attempt(restart.from_state(), extra).await?;
+            if let Some(number) = restarted {
+                return Ok(fresh(number, Some(restart)));
             }
         }
-        let current = self.load_attempt().await?;
-        let state = current.phase.state;
-        let entry = match state {
-            PhaseState::Running => self.reenter_running(current).await?,
-            PhaseState::AwaitingArtifact => self.reenter_awaiting_artifact(current).await?,
-            PhaseState::Validating => self.reenter_validating(current).await?,
+        let row = self.phase_row().await?;
+        let entry = match (row.state, self.current(&row).await?) {
+            (PhaseState::Running, Some(current)) => self.reenter_running(&current).await?,
+            (PhaseState::AwaitingArtifact, Some(current)) => {
+                self.reenter_awaiting_artifact(&current).await?
+            }
+            (PhaseState::Validating, Some(current)) => self.reenter_validating(&current).await?,
             _ => None,
         };
-        entry.ok_or_else(|| self.cannot_replay(state))
-    }
-
-    async fn load_attempt(&self) -> Result<Attempt, Error> {
-        let phase_id = self.phase_id();
-        let phase = self
-            .db
-            .read(move |tx| Box::pin(async move { tx.phase(phase_id).await }))
-            .await?
-            .ok_or_else(|| {
-                Error::corruption("run phase does not exist")
-                    .in_phase(self.run_id(), self.phase_id())
-            })?;
-        if !phase.state.is_reentrant() || phase.attempts == 0 {
-            return Err(self.cannot_replay(phase.state));
-        }
-        let started = self
-            .event(keys::phase_started(self.phase_id(), phase.attempts))
-            .await?;
-        let Some(started) = started else {
-            return Err(self.cannot_replay(phase.state));
-        };
-        let repair = started.payload.get("repair") == Some(&json!(true));
-        let problems = started
-            .payload
-            .get("problems")
-            .and_then(|list| list.as_array())
-            .map_or_else(Vec::new, |list| {
-                list.iter()
-                    .filter_map(|problem| problem.as_str().map(str::to_owned))
-                    .collect()
-            });
-        let dedup_key = self.envelope(phase.attempts, repair, &problems).dedup_key;
-        let prompt_kind = if repair {
-            keys::PROMPT_REPAIRED
-        } else {
-            keys::PROMPT_SENT
-        };
-        let session = self.session_for_role().await?;
-        Ok(Attempt {
-            phase,
-            repair,
-            problems,
-            dedup_key,
-            prompt_kind,
-            session,
+        entry.ok_or_else(|| {
+            Error::new(
+                Code::InternalStateCorruption,
+                "cannot enter the phase from its current state",
+            )
+            .with_hint(format!("phase_state={}", row.state))
         })
     }
 
-    async fn reenter_running(&self, current: Attempt) -> Result<Option<Entry>, Error> {
-        let attempt = current.phase.attempts;
-        let entry = |session_id: Option<String>, next| Entry {
+    /// The attempt as its `phase.started` recorded it; `None` if there is none to re-enter.
+    async fn current(&self, row: &PhaseRow) -> Result<Option<Current>> {
+        let number = row.attempts;
+        if !row.state.is_reentrant() || number == 0 {
+            return Ok(None);
+        }
+        let started = Event::phase_started(&self.phase, number, Value::Null);
+        let Some(started) = self.event(started).await? else {
+            return Ok(None);
+        };
+        let problems = started.payload.get("problems").and_then(Value::as_array);
+        let problems = problems.map_or_else(Vec::new, |list| {
+            list.iter()
+                .filter_map(|problem| problem.as_str().map(str::to_owned))
+                .collect()
+        });
+        let attempt = Attempt {
+            repair: started.payload.get("repair") == Some(&json!(true)),
+            problems,
+            ..Attempt::fresh(number)
+        };
+        let dedup_key = self.envelope(&attempt).dedup_key;
+        let session = self.session_for_role().await?;
+        Ok(Some(Current {
             attempt,
-            repair: current.repair,
-            problems: current.problems.clone(),
-            session_id,
-            next,
-            restarted: None,
-        };
+            dedup_key,
+            session,
+        }))
+    }
+
+    async fn reenter_running(&self, current: &Current) -> Result<Option<Entry>> {
         let Some(session) = &current.session else {
-            return Ok(Some(entry(None, Next::Send)));
+            return Ok(current.entry(None, Next::Send));
         };
-        let prompted = self
-            .event_exists(keys::prompt(current.prompt_kind, &current.dedup_key))
-            .await?;
+        let prompted = self.prompted(current).await?;
         match session.state {
             SessionState::Created | SessionState::Bootstrapping | SessionState::Ready => {
                 if prompted && signature(self.phase.artifact_path())?.is_some() {
-                    let next = Next::Validate {
-                        prompt_id: current.dedup_key.clone(),
-                    };
-                    return Ok(Some(entry(Some(session.id.clone()), next)));
+                    return Ok(current.entry(Some(session), Next::Validate));
                 }
-                Ok(Some(entry(None, Next::Send)))
+                Ok(current.entry(None, Next::Send))
             }
             SessionState::Busy if self.awaits_this_prompt(session, &current.dedup_key) => {
                 // Delivered or not, the prompt may be on the agent's screen: never send it again.
@@ -183,18 +148,18 @@ impl Ctx {
                 } else {
                     signature(self.phase.artifact_path())?
                 };
+                let record_prompt = false;
                 let next = Next::Wait {
-                    prompt_id: current.dedup_key.clone(),
                     baseline,
-                    record_prompt: false,
+                    record_prompt,
                 };
-                Ok(Some(entry(Some(session.id.clone()), next)))
+                Ok(current.entry(Some(session), next))
             }
             _ => Ok(None),
         }
     }
 
-    async fn reenter_awaiting_artifact(&self, current: Attempt) -> Result<Option<Entry>, Error> {
+    async fn reenter_awaiting_artifact(&self, current: &Current) -> Result<Option<Entry>> {
         let Some(session) = &current.session else {
             return Ok(None);
         };
@@ -205,59 +170,44 @@ impl Ctx {
             || (session.state == SessionState::Ready
                 && self.session_recovered_in_phase(&session.id).await?);
         if recovering {
-            return self
-                .recover_awaiting_artifact(current.phase.attempts, &session.id, current.repair)
-                .await
-                .map(Some);
+            // The agent timed out before the crash: finish its recovery, then start the repair
+            // attempt, whose first wait is this invocation's first.
+            self.recover_or_gate(&current.attempt, &session.id, None)
+                .await?;
+            let repair = self.start_repair(None, None).await?;
+            return Ok(Some(Entry {
+                attempt: Attempt {
+                    first: true,
+                    ..repair
+                },
+                session_id: Some(session.id.clone()),
+                next: Next::Send,
+                restarted: None,
+            }));
         }
         if session.state == SessionState::FailedNeedsHuman {
             return Ok(None);
         }
-        let prompted = self
-            .event_exists(keys::prompt(current.prompt_kind, &current.dedup_key))
-            .await?;
-        let attempt = current.phase.attempts;
-        let waiting = self
-            .event_exists(keys::artifact_expected(
-                self.phase_id(),
-                attempt,
-                &self.phase.artifact,
-            ))
-            .await?;
+        let prompted = self.prompted(current).await?;
+        let expected = Event::artifact_expected(&self.phase, current.attempt.number);
+        let waiting = self.event_exists(expected).await?;
         let baseline = if prompted || !waiting {
             None
         } else {
             signature(self.phase.artifact_path())?
         };
-        let prompt_id = session.last_prompt_hash.clone().unwrap_or_default();
-        Ok(Some(Entry {
-            attempt,
-            repair: current.repair,
-            problems: current.problems,
-            session_id: Some(session.id.clone()),
-            next: Next::Wait {
-                prompt_id,
-                baseline,
-                record_prompt: !prompted && !waiting,
-            },
-            restarted: None,
-        }))
+        let record_prompt = !prompted && !waiting;
+        let next = Next::Wait {
+            baseline,
+            record_prompt,
+        };
+        Ok(current.entry(Some(session), next))
     }
 
-    async fn reenter_validating(&self, current: Attempt) -> Result<Option<Entry>, Error> {
+    async fn reenter_validating(&self, current: &Current) -> Result<Option<Entry>> {
         let Some(session) = &current.session else {
             return Ok(None);
         };
-        let attempt = current.phase.attempts;
-        let entry = |next| Entry {
-            attempt,
-            repair: current.repair,
-            problems: current.problems.clone(),
-            session_id: Some(session.id.clone()),
-            next,
-            restarted: None,
-        };
-        let prompt_id = session.last_prompt_hash.clone().unwrap_or_default();
         let recorded = self.latest_artifact().await?.filter(|artifact| {
             session.last_prompt_hash.as_deref() == Some(current.dedup_key.as_str())
                 && artifact.created_at >= session.last_prompt_at.unwrap_or(0)
@@ -266,20 +216,18 @@ impl Ctx {
             let validation = Validation::from_stored(artifact.valid, &artifact.validation_error)
                 .ok_or_else(|| {
                     Error::corruption("invalid artifact replay is missing validation errors")
-                        .in_phase(self.run_id(), self.phase_id())
                 })?;
-            self.replay_artifact_event(artifact.clone(), validation.clone())
-                .await?;
+            self.replay_artifact_event(&artifact, &validation).await?;
             let outcome = ArtifactOutcome {
-                attempt,
+                attempt: current.attempt.number,
                 artifact_id: artifact.id,
                 hash: artifact.hash,
                 validation,
             };
-            return Ok(Some(entry(Next::Recorded { prompt_id, outcome })));
+            return Ok(current.entry(Some(session), Next::Recorded(outcome)));
         }
         if self.awaits_this_prompt(session, &current.dedup_key) {
-            return Ok(Some(entry(Next::Validate { prompt_id })));
+            return Ok(current.entry(Some(session), Next::Validate));
         }
         Ok(None)
     }
@@ -291,51 +239,28 @@ impl Ctx {
             && session.expected_schema == self.phase.schema_id()
     }
 
-    async fn session_recovered_in_phase(&self, session_id: &str) -> Result<bool, Error> {
-        let (run_id, phase_id) = (self.run_id(), self.phase_id());
-        let events = self
-            .db
-            .read(move |tx| {
-                Box::pin(async move {
-                    tx.phase_events(run_id, phase_id, keys::SESSION_RECOVERED)
-                        .await
-                })
-            })
-            .await?;
+    /// Whether the attempt's prompt was recorded as delivered.
+    async fn prompted(&self, current: &Current) -> Result<bool> {
+        let repair = current.attempt.repair;
+        let prompt = Event::prompt(&self.phase, repair, &current.dedup_key);
+        self.event_exists(prompt).await
+    }
+
+    async fn session_recovered_in_phase(&self, session_id: &str) -> Result<bool> {
+        let events = read!(self, |tx, phase| {
+            tx.phase_events(phase.run_id(), phase.phase_id(), keys::SESSION_RECOVERED)
+                .await
+        })?;
         Ok(events.iter().any(|event| {
-            event.payload.get("sessionId").and_then(|id| id.as_str()) == Some(session_id)
+            event.payload.get("sessionId").and_then(Value::as_str) == Some(session_id)
         }))
     }
 
-    async fn latest_artifact(&self) -> Result<Option<devflow_db::ArtifactRow>, Error> {
-        let phase = &self.phase;
-        self.db
-            .read(move |tx| {
-                Box::pin(async move {
-                    tx.latest_artifact(
-                        phase.run_id(),
-                        phase.phase_id(),
-                        &phase.artifact,
-                        phase.schema_id(),
-                    )
-                    .await
-                })
-            })
-            .await
-    }
-
-    async fn event(&self, key: String) -> Result<Option<devflow_db::EventRow>, Error> {
-        self.db
-            .read(move |tx| Box::pin(async move { tx.event_by_key(&key).await }))
-            .await
-    }
-
-    fn cannot_replay(&self, state: PhaseState) -> Error {
-        Error::new(
-            Code::InternalStateCorruption,
-            "cannot enter the phase from its current state",
-        )
-        .with_hint(format!("phase_state={state}"))
-        .in_phase(self.run_id(), self.phase_id())
+    async fn latest_artifact(&self) -> Result<Option<ArtifactRow>> {
+        read!(self, |tx, phase| {
+            let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
+            tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id())
+                .await
+        })
     }
 }

@@ -1,11 +1,12 @@
 //! Carrying out what the policy decided for an error, and the gates the flow itself raises
 //! (an artifact that never came, or stayed invalid after its repair).
 
-use devflow_core::{Code, Error};
+use devflow_core::{Code, Error, Result};
 use devflow_session::SessionHandle;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::context::Ctx;
+use crate::crash::crash_point;
 use crate::policy::{Disposition, Site, decide};
 use crate::steps::{ArtifactOutcome, GateRequest};
 
@@ -21,12 +22,52 @@ pub(crate) struct At<'a> {
     pub with_path: bool,
 }
 
+/// A gate the flow itself raises.
+#[derive(Debug)]
+pub(crate) enum FlowGate<'a> {
+    /// The artifact never came, or the agent's readiness cannot be known; with the hint.
+    TimedOut(String),
+    /// The artifact stayed invalid after its one repair.
+    Invalid(&'a ArtifactOutcome),
+}
+
+impl<'a> At<'a> {
+    /// Around session `session_id`, whose agent is not (or not known to be) running.
+    pub fn session(attempt: u32, session_id: &'a str) -> At<'a> {
+        At {
+            attempt,
+            session_id: Some(session_id),
+            handle: None,
+            with_path: false,
+        }
+    }
+
+    /// With the agent `handle` running, or not (`None`).
+    pub fn running(attempt: u32, handle: Option<&'a SessionHandle>, with_path: bool) -> At<'a> {
+        let session_id = handle.map(|handle| handle.session_id.as_str());
+        At {
+            attempt,
+            session_id,
+            handle,
+            with_path,
+        }
+    }
+}
+
 impl Ctx {
+    /// `result`, with what the policy says for its error at `site` done.
+    pub(crate) async fn on_error<T>(&self, site: Site, at: At<'_>, result: Result<T>) -> Result<T> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.fail_at(site, error, at).await),
+        }
+    }
+
     /// Does what the policy says for `error` at `site`, and returns the error for the caller.
     pub(crate) async fn fail_at(&self, site: Site, error: Error, at: At<'_>) -> Error {
-        let error = error.in_phase(self.run_id(), self.phase_id());
-        let result = match decide(site, &error) {
-            Disposition::Propagate => self.capture_if_running(at.handle).await.map(|()| error),
+        let error = error.in_phase(self.phase.run_id(), self.phase.phase_id());
+        let done = match decide(site, &error) {
+            Disposition::Propagate => self.capture_if_running(at.handle).await,
             Disposition::Gate {
                 reason,
                 error: gate_error,
@@ -39,126 +80,86 @@ impl Ctx {
                 if at.with_path {
                     payload["expectedArtifactPath"] = json!(self.phase.artifact);
                 }
-                let request = GateRequest {
-                    attempt: at.attempt,
-                    reason,
-                    gate_key: gate_error.code().as_str().to_owned(),
-                    payload,
-                    session_id: at.session_id.map(str::to_owned),
-                    mark_crashed,
-                };
-                self.gate_then_capture(request, at.handle)
-                    .await
-                    .map(|()| gate_error)
+                return self
+                    .gate(at, reason, gate_error, payload, mark_crashed)
+                    .await;
             }
             Disposition::FailRun { reason } => {
-                self.fail_run(site, reason, at).await.map(|()| error)
+                let failed = self.fail_run(at.attempt, reason, at.handle).await;
+                match (failed, site, at.session_id) {
+                    (Ok(()), Site::SessionStart, Some(sid)) => self.mark_session_failed(sid).await,
+                    (failed, ..) => failed,
+                }
             }
         };
-        result.unwrap_or_else(|secondary| secondary)
+        done.err().unwrap_or(error)
     }
 
-    async fn fail_run(&self, site: Site, reason: &'static str, at: At<'_>) -> Result<(), Error> {
-        match at.handle {
-            Some(handle) => {
-                self.fail_run_and_dispose(at.attempt, reason, handle)
-                    .await?
-            }
-            None => self.fail_phase_and_run(at.attempt, reason).await?,
-        }
-        if let (Site::SessionStart, Some(session_id)) = (site, at.session_id) {
-            self.mark_session_failed(session_id).await?;
-        }
-        Ok(())
-    }
-
-    /// The artifact never came (or the agent's readiness cannot be known): a gate keyed
-    /// `artifact_timeout_exhausted`.
-    pub(crate) async fn gate_timeout(
+    /// Stops at a gate the flow itself raises, keyed by its error's code. Without a running
+    /// agent, the role's session fails.
+    pub(crate) async fn flow_gate(
         &self,
         attempt: u32,
-        hint: String,
+        gate: FlowGate<'_>,
         handle: Option<&SessionHandle>,
     ) -> Error {
-        let payload = json!({ "expectedArtifactPath": self.phase.artifact, "recoveryHint": hint });
-        let error = Error::new(
-            Code::ArtifactTimeoutExhausted,
-            "no valid artifact appeared in time, even after recovery",
-        )
-        .with_hint(hint)
-        .in_phase(self.run_id(), self.phase_id());
-        self.flow_gate(attempt, "artifact_timeout", error, payload, handle)
-            .await
+        let path = &self.phase.artifact;
+        let (reason, error, artifact_id) = match gate {
+            FlowGate::TimedOut(hint) => {
+                let message = "no valid artifact appeared in time, even after recovery";
+                let error = Error::new(Code::ArtifactTimeoutExhausted, message);
+                ("artifact_timeout", error.with_hint(hint), None)
+            }
+            FlowGate::Invalid(outcome) => {
+                let id = &outcome.artifact_id;
+                let message = "the artifact remained invalid after its repair";
+                let error = Error::new(Code::ArtifactInvalidAfterRepair, message);
+                let hint = format!("artifact={id};path={path}");
+                ("artifact_invalid", error.with_hint(hint), Some(id))
+            }
+        };
+        let mut payload =
+            json!({ "expectedArtifactPath": path, "recoveryHint": error.recovery_hint() });
+        if let Some(artifact_id) = artifact_id {
+            payload["artifactId"] = json!(artifact_id);
+        }
+        let role = match handle {
+            Some(_) => None,
+            None => self.session_for_role().await.ok().flatten(),
+        };
+        let mut at = At::running(attempt, handle, true);
+        at.session_id = at.session_id.or(role.as_ref().map(|row| row.id.as_str()));
+        self.gate(at, reason, error, payload, false).await
     }
 
-    /// The artifact stayed invalid after its one repair.
-    pub(crate) async fn gate_invalid_artifact(
+    /// Stops at a human gate keyed by `error`'s code, captures the running agent's transcript,
+    /// and returns `error`, or the error that stopped either.
+    async fn gate(
         &self,
-        outcome: &ArtifactOutcome,
-        handle: &SessionHandle,
-    ) -> Error {
-        let hint = format!(
-            "artifact={};path={}",
-            outcome.artifact_id, self.phase.artifact
-        );
-        let payload = json!({ "artifactId": outcome.artifact_id, "expectedArtifactPath": self.phase.artifact, "recoveryHint": hint });
-        let error = Error::new(
-            Code::ArtifactInvalidAfterRepair,
-            "the artifact remained invalid after its repair",
-        )
-        .with_hint(hint)
-        .in_phase(self.run_id(), self.phase_id());
-        self.flow_gate(
-            outcome.attempt,
-            "artifact_invalid",
-            error,
-            payload,
-            Some(handle),
-        )
-        .await
-    }
-
-    async fn flow_gate(
-        &self,
-        attempt: u32,
+        at: At<'_>,
         reason: &'static str,
         error: Error,
-        payload: serde_json::Value,
-        handle: Option<&SessionHandle>,
+        payload: Value,
+        mark_crashed: bool,
     ) -> Error {
-        let session_id = match handle {
-            Some(handle) => Some(handle.session_id.clone()),
-            None => self
-                .session_for_role()
-                .await
-                .ok()
-                .flatten()
-                .map(|row| row.id),
-        };
         let request = GateRequest {
-            attempt,
+            attempt: at.attempt,
             reason,
             gate_key: error.code().as_str().to_owned(),
             payload,
-            session_id,
-            mark_crashed: false,
+            session_id: at.session_id.map(str::to_owned),
+            mark_crashed,
         };
-        match self.gate_then_capture(request, handle).await {
-            Ok(()) => error,
-            Err(secondary) => secondary,
+        if let Err(secondary) = self.request_human_gate(request).await {
+            return secondary;
         }
+        self.capture_if_running(at.handle)
+            .await
+            .err()
+            .unwrap_or(error)
     }
 
-    async fn gate_then_capture(
-        &self,
-        request: GateRequest,
-        handle: Option<&SessionHandle>,
-    ) -> Result<(), Error> {
-        self.request_human_gate(request).await?;
-        self.capture_if_running(handle).await
-    }
-
-    async fn capture_if_running(&self, handle: Option<&SessionHandle>) -> Result<(), Error> {
+    async fn capture_if_running(&self, handle: Option<&SessionHandle>) -> Result<()> {
         if let Some(handle) = handle {
             self.capture_transcript(&handle.session_id).await?;
         }
@@ -170,32 +171,18 @@ impl Ctx {
         &self,
         attempt: u32,
         handle: Option<&SessionHandle>,
-    ) -> Result<(), Error> {
-        crate::crash::crash_point!("before_stale_artifact_removed");
+    ) -> Result<()> {
+        crash_point!("before_stale_artifact_removed");
         let removed = match std::fs::remove_file(self.phase.artifact_path()) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(Error::new(
-                Code::WorkspacePermissions,
-                format!(
-                    "cannot remove the stale artifact {}: {error}",
-                    self.phase.artifact
-                ),
-            )
-            .with_hint(self.phase.artifact.clone())),
-        };
-        crate::crash::crash_point!("after_stale_artifact_removed");
-        match removed {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                let at = At {
-                    attempt,
-                    session_id: handle.map(|h| h.session_id.as_str()),
-                    handle,
-                    with_path: false,
-                };
-                Err(self.fail_at(Site::StaleArtifact, error, at).await)
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                let path = &self.phase.artifact;
+                let message = format!("cannot remove the stale artifact {path}: {error}");
+                Err(Error::new(Code::WorkspacePermissions, message).with_hint(path.clone()))
             }
-        }
+            _ => Ok(()),
+        };
+        crash_point!("after_stale_artifact_removed");
+        let at = At::running(attempt, handle, false);
+        self.on_error(Site::StaleArtifact, at, removed).await
     }
 }

@@ -2,16 +2,12 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use devflow_core::{Code, Error};
+use devflow_core::{Code, Error, Result};
 
 /// Resolves `path` (relative to `raw_root`, or absolute) to a canonical absolute path whose
 /// missing tail is kept as written, and refuses one that lands outside `canonical_root` —
 /// directly, through `..`, or through a symlink in its existing part.
-pub fn resolve_inside(
-    raw_root: &Path,
-    canonical_root: &Path,
-    path: &Path,
-) -> Result<PathBuf, Error> {
+pub fn resolve_inside(raw_root: &Path, canonical_root: &Path, path: &Path) -> Result<PathBuf> {
     let absolute = if path.is_absolute() {
         path.to_path_buf()
     } else {

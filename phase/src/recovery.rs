@@ -1,35 +1,28 @@
 //! After an artifact timeout: what state the agent is in, and bringing it back.
 
-use devflow_core::{Class, Code, Error, SessionState};
+use devflow_core::{Class, Result, SessionState};
 use devflow_session::{ProbeResult, SessionHandle, is_session_hung, retry_recoverable};
 
+use crate::attempt::Attempt;
 use crate::context::{Ctx, handle_from_row};
 use crate::crash::crash_point;
+use crate::failure::{At, FlowGate};
+use crate::policy::Site;
+use crate::steps::no_session_row;
 
 /// The probe hint that says tmux only knows the pane is alive, not whether the agent is ready.
 const READINESS_UNKNOWN: &str = "tmux_liveness_only";
-
-/// What recovery achieved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Recovery {
-    pub recovered: bool,
-    pub hint: Option<String>,
-}
 
 impl Ctx {
     /// `CRASHED` when the pane is dead or inactive, `HUNG` when its screen has been still too
     /// long, `ARTIFACT_TIMEOUT` otherwise. A recoverable probe failure is no evidence of a
     /// crash and classifies as `ARTIFACT_TIMEOUT`; any other probe failure is returned.
-    pub async fn classify_timed_out_session(
-        &self,
-        session_id: &str,
-    ) -> Result<SessionState, Error> {
+    pub async fn classify_timed_out_session(&self, session_id: &str) -> Result<SessionState> {
         let probe = match self.probe(session_id).await {
-            Ok(probe) => probe,
             Err(error) if error.class() == Class::Recoverable => {
                 return Ok(SessionState::ArtifactTimeout);
             }
-            Err(error) => return Err(error),
+            probed => probed?,
         };
         if !probe.alive || !probe.pane_active {
             return Ok(SessionState::Crashed);
@@ -42,37 +35,26 @@ impl Ctx {
     }
 
     /// The reference's `recoverFromArtifactTimeout`: a `READY` session needs nothing; a session
-    /// whose readiness tmux cannot know is left for a person; otherwise the agent is restarted
-    /// in place (`RESUMING -> REBOOTSTRAPPED -> READY`, `session.recovered`). Each state is
-    /// written before the next side effect, so re-entry continues where recovery stopped.
-    pub async fn recover_from_timeout(&self, session_id: &str) -> Result<Recovery, Error> {
-        let row = self.session_row(session_id).await?.ok_or_else(|| {
-            Error::new(
-                Code::SessionNotFound,
-                format!("session {session_id} has no row"),
-            )
-        })?;
+    /// whose readiness tmux cannot know is left for a person (returning the hint that says
+    /// so); otherwise the agent is restarted in place (`RESUMING -> REBOOTSTRAPPED -> READY`,
+    /// `session.recovered`). Each state is written before the next side effect, so re-entry
+    /// continues where recovery stopped.
+    pub async fn recover_from_timeout(&self, session_id: &str) -> Result<Option<String>> {
+        let row = self.session_row(session_id).await?;
+        let row = row.ok_or_else(|| no_session_row(session_id))?;
         if row.state == SessionState::Ready {
-            return Ok(Recovery {
-                recovered: true,
-                hint: None,
-            });
+            return Ok(None);
         }
-        if !matches!(
+        let restarting = matches!(
             row.state,
             SessionState::Crashed | SessionState::Resuming | SessionState::Rebootstrapped
-        ) {
-            let probe = self.probe(session_id).await?;
-            if probe.hint.as_deref() == Some(READINESS_UNKNOWN) {
-                return Ok(Recovery {
-                    recovered: false,
-                    hint: Some(hint_for(&probe)),
-                });
-            }
+        );
+        if !restarting && self.probe(session_id).await?.hint.as_deref() == Some(READINESS_UNKNOWN) {
+            return Ok(Some(READINESS_UNKNOWN.to_owned()));
         }
         if row.state != SessionState::Rebootstrapped {
             let handle = handle_from_row(&row);
-            self.set_session_recovery_state(&handle, SessionState::Resuming)
+            self.relocate_session(&handle, SessionState::Resuming)
                 .await?;
             crash_point!("before_rebootstrap");
             let fresh = retry_recoverable("rebootstrap", &self.retry, || {
@@ -80,23 +62,20 @@ impl Ctx {
             })
             .await?;
             crash_point!("after_rebootstrap");
-            self.set_session_recovery_state(&fresh, SessionState::Rebootstrapped)
+            self.relocate_session(&fresh, SessionState::Rebootstrapped)
                 .await?;
         }
         self.record_session_recovered(session_id).await?;
-        Ok(Recovery {
-            recovered: true,
-            hint: None,
-        })
+        Ok(None)
     }
 
-    async fn probe(&self, session_id: &str) -> Result<ProbeResult, Error> {
+    async fn probe(&self, session_id: &str) -> Result<ProbeResult> {
         let handle = self.handle_for(session_id).await?;
         self.adapter.probe(&handle).await
     }
 
     /// The session's handle as last recorded.
-    pub async fn handle_for(&self, session_id: &str) -> Result<SessionHandle, Error> {
+    pub async fn handle_for(&self, session_id: &str) -> Result<SessionHandle> {
         let row = self.session_row(session_id).await?;
         Ok(row.as_ref().map_or_else(
             || SessionHandle {
@@ -106,60 +85,36 @@ impl Ctx {
             handle_from_row,
         ))
     }
-}
 
-fn hint_for(probe: &ProbeResult) -> String {
-    match &probe.hint {
-        Some(hint) if !hint.is_empty() => hint.clone(),
-        _ => format!(
-            "probe_alive={};pane_active={}",
-            probe.alive, probe.pane_active
-        ),
-    }
-}
-
-impl Ctx {
-    /// Re-entry of a phase whose agent timed out before the crash: finish the recovery, then
-    /// start the repair attempt (the reference's `recoverAwaitingArtifactReplay`). No transcript
-    /// is captured on these paths, as in the reference.
-    pub(crate) async fn recover_awaiting_artifact(
+    /// After an artifact timeout, the agent must be brought back before the phase's repair
+    /// attempt: a repair wait's timeout (`!first`), an agent that cannot be recovered or whose
+    /// readiness cannot be known, and a repair attempt that timed out stop at a human gate.
+    /// `running` is the agent this invocation runs; re-entry has none, and no transcript is
+    /// captured then, as in the reference (`recoverAwaitingArtifactReplay`).
+    pub(crate) async fn recover_or_gate(
         &self,
-        attempt: u32,
+        attempt: &Attempt,
         session_id: &str,
-        repair: bool,
-    ) -> Result<crate::entry::Entry, Error> {
-        use crate::failure::At;
-        use crate::policy::Site;
-        let at = At {
-            attempt,
-            session_id: Some(session_id),
-            handle: None,
-            with_path: true,
+        running: Option<&SessionHandle>,
+    ) -> Result<()> {
+        let path_hint = self.phase.artifact.clone();
+        let hint = if attempt.first {
+            let at = At {
+                handle: running,
+                with_path: true,
+                ..At::session(attempt.number, session_id)
+            };
+            let recovered = self.recover_from_timeout(session_id).await;
+            let unrecovered = self.on_error(Site::TimeoutRecovery, at, recovered).await?;
+            unrecovered.or_else(|| attempt.repair.then_some(path_hint))
+        } else {
+            Some(path_hint)
         };
-        let recovery = match self.recover_from_timeout(session_id).await {
-            Ok(recovery) => recovery,
-            Err(error) => return Err(self.fail_at(Site::TimeoutRecovery, error, at).await),
-        };
-        if !recovery.recovered || repair {
-            let hint = recovery.hint.unwrap_or_else(|| self.phase.artifact.clone());
-            return Err(self.gate_timeout(attempt, hint, None).await);
+        match hint {
+            Some(hint) => Err(self
+                .flow_gate(attempt.number, FlowGate::TimedOut(hint), running)
+                .await),
+            None => Ok(()),
         }
-        let problems = vec![crate::repair::timeout_problem(
-            &self.phase.artifact,
-            self.phase.spec.wait.timeout_ms,
-        )];
-        let payload = serde_json::json!({ "reason": "artifact_timeout", "repair": true, "problems": problems });
-        let repair_attempt = self
-            .start_repair_attempt(&[devflow_core::PhaseState::AwaitingArtifact], payload)
-            .await?;
-        self.remove_stale_artifact(repair_attempt, None).await?;
-        Ok(crate::entry::Entry {
-            attempt: repair_attempt,
-            repair: true,
-            problems,
-            session_id: Some(session_id.to_owned()),
-            next: crate::entry::Next::Send,
-            restarted: None,
-        })
     }
 }

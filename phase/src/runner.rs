@@ -3,18 +3,17 @@
 
 use std::sync::Arc;
 
-use devflow_core::{Error, PhaseState, PromptEnvelope};
+use devflow_core::Result;
 use devflow_db::Db;
 use devflow_session::{RetryPolicy, SessionAdapter, SessionHandle};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::attempt::Attempt;
 use crate::context::Ctx;
-use crate::entry::Next;
-use crate::failure::At;
-use crate::keys;
+use crate::entry::{Entry, Next};
+use crate::failure::{At, FlowGate};
 use crate::policy::Site;
-use crate::repair::{repair_instructions, timeout_problem, validation_problems};
 use crate::spec::{Phase, PhaseSpec, Restart};
 use crate::steps::ArtifactOutcome;
 use crate::wait::signature;
@@ -62,11 +61,7 @@ impl PhaseRunner {
 
     /// Runs (or re-enters) one phase. `Err` carries a `human_required` error when the run
     /// waits at a human gate or left its active state, and a `fatal` one when the run failed.
-    pub async fn run(
-        &self,
-        spec: PhaseSpec,
-        cancel: CancellationToken,
-    ) -> Result<PhaseReport, Error> {
+    pub async fn run(&self, spec: PhaseSpec, cancel: CancellationToken) -> Result<PhaseReport> {
         let ctx = Ctx {
             db: self.db.clone(),
             adapter: Arc::clone(&self.adapter),
@@ -76,259 +71,104 @@ impl PhaseRunner {
         };
         ctx.run()
             .await
-            .map_err(|error| error.in_phase(ctx.run_id(), ctx.phase_id()))
+            .map_err(|error| error.in_phase(ctx.phase.run_id(), ctx.phase.phase_id()))
     }
-}
-
-/// The attempt in progress.
-struct Attempt {
-    number: u32,
-    repair: bool,
-    problems: Vec<String>,
-    /// Whether this is the first wait of this invocation: its failures and timeouts are
-    /// handled as the reference handles a phase's first wait, later ones as repair waits.
-    first: bool,
-}
-
-impl Attempt {
-    fn prompt_kind(&self) -> &'static str {
-        if self.repair {
-            keys::PROMPT_REPAIRED
-        } else {
-            keys::PROMPT_SENT
-        }
-    }
-}
-
-/// What one prompt-and-wait produced.
-enum Obtained {
-    Artifact {
-        outcome: ArtifactOutcome,
-        prompt_id: String,
-        idle_recorded: bool,
-    },
-    TimedOut,
 }
 
 impl Ctx {
-    pub(crate) async fn run(&self) -> Result<PhaseReport, Error> {
-        let entry = self.enter().await?;
-        if entry.restarted == Some(Restart::AfterGate)
-            && let Some(report) = self.adopt_present_artifact(entry.attempt).await?
+    pub(crate) async fn run(&self) -> Result<PhaseReport> {
+        let Entry {
+            mut attempt,
+            session_id,
+            mut next,
+            restarted,
+        } = self.enter().await?;
+        if restarted == Some(Restart::AfterGate)
+            && let Some(report) = self.adopt_present_artifact(attempt.number).await?
         {
             return Ok(report);
         }
-        let mut attempt = Attempt {
-            number: entry.attempt,
-            repair: entry.repair,
-            problems: entry.problems,
-            first: true,
-        };
-        let mut handle = match &entry.session_id {
+        let mut handle = match &session_id {
             Some(session_id) => self.handle_for(session_id).await?,
             None => {
                 self.remove_stale_artifact(attempt.number, None).await?;
                 self.start_session(attempt.number).await?
             }
         };
-        let mut next = entry.next;
         loop {
-            let (outcome, prompt_id) = match self.obtain(&handle, &attempt, next).await? {
-                Obtained::Artifact {
-                    outcome,
-                    prompt_id,
-                    idle_recorded,
-                } => {
-                    let holds_for_approval =
-                        outcome.validation.is_valid() && self.phase.spec.approval_gate.is_some();
-                    if !idle_recorded && !holds_for_approval {
-                        self.mark_session_idle(&handle.session_id, &prompt_id)
-                            .await?;
-                    }
-                    (outcome, prompt_id)
-                }
-                Obtained::TimedOut => {
-                    self.recover_after_timeout(&handle, &attempt).await?;
-                    handle = self.handle_for(&handle.session_id).await?;
-                    let problems = vec![timeout_problem(
-                        &self.phase.artifact,
-                        self.phase.spec.wait.timeout_ms,
-                    )];
-                    let reason = json!({ "reason": "artifact_timeout" });
-                    attempt = self
-                        .start_repair(PhaseState::AwaitingArtifact, problems, reason, &handle)
-                        .await?;
-                    next = Next::Send;
-                    continue;
-                }
+            let Some((outcome, prompt_id)) = self.obtain(&handle, &attempt, next).await? else {
+                self.recover_or_gate(&attempt, &handle.session_id, Some(&handle))
+                    .await?;
+                handle = self.handle_for(&handle.session_id).await?;
+                attempt = self.start_repair(None, Some(&handle)).await?;
+                next = Next::Send;
+                continue;
             };
-            if outcome.validation.is_valid() {
+            let valid = outcome.validation.is_valid();
+            // An artifact held for approval keeps its agent waiting, not idle.
+            if !valid || self.phase.spec.approval_gate.is_none() {
+                self.mark_session_idle(&handle.session_id, &prompt_id)
+                    .await?;
+            }
+            if valid {
                 return self
                     .finish(outcome, prompt_id, &handle.session_id, true)
                     .await;
             }
             if attempt.repair {
-                return Err(self.gate_invalid_artifact(&outcome, &handle).await);
+                let invalid = FlowGate::Invalid(&outcome);
+                return Err(self
+                    .flow_gate(outcome.attempt, invalid, Some(&handle))
+                    .await);
             }
-            let problems = validation_problems(&outcome.validation);
             attempt = self
-                .start_repair(PhaseState::Validating, problems, json!({}), &handle)
+                .start_repair(Some(&outcome.validation), Some(&handle))
                 .await?;
             next = Next::Send;
         }
     }
 
-    /// Sends the attempt's prompt (or continues a re-entered one) and waits for its artifact.
+    /// Sends the attempt's prompt (or continues a re-entered one) and waits for its artifact:
+    /// the artifact recorded, with the prompt's id, or `None` once the wait timed out.
     async fn obtain(
         &self,
         handle: &SessionHandle,
         attempt: &Attempt,
         next: Next,
-    ) -> Result<Obtained, Error> {
-        let envelope = self.envelope(attempt.number, attempt.repair, &attempt.problems);
-        let kind = attempt.prompt_kind();
-        let at = At {
-            attempt: attempt.number,
-            session_id: Some(&handle.session_id),
-            handle: Some(handle),
-            with_path: !attempt.first,
-        };
-        let wait_site = Site::ArtifactWait {
-            repair: !attempt.first,
-        };
+    ) -> Result<Option<(ArtifactOutcome, String)>> {
+        let (envelope, sid) = (self.envelope(attempt), &handle.session_id);
+        let at = At::running(attempt.number, Some(handle), !attempt.first);
         let (prompt_id, waited) = match next {
-            Next::Recorded { prompt_id, outcome } => {
-                return self.continue_recorded(handle, prompt_id, outcome).await;
-            }
+            Next::Recorded(outcome) => return Ok(Some((outcome, envelope.dedup_key))),
             Next::Send => {
-                let sent = match self.send_prompt(handle, &envelope, kind, true).await {
-                    Ok(sent) => sent,
-                    Err(error) => return Err(self.fail_at(Site::PromptSend, error, at).await),
-                };
-                let waited = self
-                    .wait_and_validate(attempt.number, &handle.session_id, sent.baseline)
-                    .await;
-                (sent.prompt_id, waited)
+                let sent = self.send_prompt(handle, &envelope, attempt.repair).await;
+                let sent = self.on_error(Site::PromptSend, at, sent).await?;
+                let waited = self.wait_and_validate(attempt.number, sid, sent.baseline);
+                (sent.prompt_id, waited.await)
             }
             Next::Wait {
-                prompt_id,
                 baseline,
                 record_prompt,
             } => {
                 if record_prompt {
-                    self.record_prompt(kind, &envelope.dedup_key).await?;
+                    self.record_prompt(attempt.repair, &envelope.dedup_key)
+                        .await?;
                 }
-                (
-                    prompt_id,
-                    self.wait_and_validate(attempt.number, &handle.session_id, baseline)
-                        .await,
-                )
+                let waited = self.wait_and_validate(attempt.number, sid, baseline);
+                (envelope.dedup_key, waited.await)
             }
-            Next::Validate { prompt_id } => {
-                self.record_prompt(kind, &envelope.dedup_key).await?;
-                (
-                    prompt_id,
-                    self.validate_current(attempt.number).await.map(Some),
-                )
+            Next::Validate => {
+                self.record_prompt(attempt.repair, &envelope.dedup_key)
+                    .await?;
+                let validated = self.validate_current(attempt.number).await;
+                (envelope.dedup_key, validated.map(Some))
             }
         };
-        match waited {
-            Ok(Some(outcome)) => Ok(Obtained::Artifact {
-                outcome,
-                prompt_id,
-                idle_recorded: false,
-            }),
-            Ok(None) => Ok(Obtained::TimedOut),
-            Err(error) => Err(self.fail_at(wait_site, error, at).await),
-        }
-    }
-
-    /// Re-entry found the attempt's artifact already recorded: what is left is the session's
-    /// `idle`, unless the artifact is held for approval.
-    async fn continue_recorded(
-        &self,
-        handle: &SessionHandle,
-        prompt_id: String,
-        outcome: ArtifactOutcome,
-    ) -> Result<Obtained, Error> {
-        let holds_for_approval =
-            outcome.validation.is_valid() && self.phase.spec.approval_gate.is_some();
-        if !holds_for_approval {
-            self.mark_session_idle(&handle.session_id, &prompt_id)
-                .await?;
-        }
-        Ok(Obtained::Artifact {
-            outcome,
-            prompt_id,
-            idle_recorded: !holds_for_approval,
-        })
-    }
-
-    /// Probes and restarts the agent after the first timeout; a later one, a repair attempt
-    /// that timed out, or an agent whose readiness cannot be known, stops at a human gate.
-    async fn recover_after_timeout(
-        &self,
-        handle: &SessionHandle,
-        attempt: &Attempt,
-    ) -> Result<(), Error> {
-        let path_hint = self.phase.artifact.clone();
-        if !attempt.first {
-            return Err(self
-                .gate_timeout(attempt.number, path_hint, Some(handle))
-                .await);
-        }
-        let at = At {
-            attempt: attempt.number,
-            session_id: Some(&handle.session_id),
-            handle: Some(handle),
-            with_path: true,
+        let site = Site::ArtifactWait {
+            repair: !attempt.first,
         };
-        let recovery = match self.recover_from_timeout(&handle.session_id).await {
-            Ok(recovery) => recovery,
-            Err(error) => return Err(self.fail_at(Site::TimeoutRecovery, error, at).await),
-        };
-        if !recovery.recovered {
-            return Err(self
-                .gate_timeout(
-                    attempt.number,
-                    recovery.hint.unwrap_or(path_hint),
-                    Some(handle),
-                )
-                .await);
-        }
-        if attempt.repair {
-            return Err(self
-                .gate_timeout(attempt.number, path_hint, Some(handle))
-                .await);
-        }
-        Ok(())
-    }
-
-    /// Starts the phase's one repair attempt and clears the way for its prompt.
-    async fn start_repair(
-        &self,
-        from: PhaseState,
-        problems: Vec<String>,
-        extra: serde_json::Value,
-        handle: &SessionHandle,
-    ) -> Result<Attempt, Error> {
-        let from: &'static [PhaseState] = match from {
-            PhaseState::AwaitingArtifact => &[PhaseState::AwaitingArtifact],
-            _ => &[PhaseState::Validating],
-        };
-        let mut payload = json!({ "repair": true, "problems": problems });
-        if let (Some(payload), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra)
-        {
-            payload.extend(extra);
-        }
-        let number = self.start_repair_attempt(from, payload).await?;
-        self.remove_stale_artifact(number, Some(handle)).await?;
-        Ok(Attempt {
-            number,
-            repair: true,
-            problems,
-            first: false,
-        })
+        let waited = self.on_error(site, at, waited).await?;
+        Ok(waited.map(|outcome| (outcome, prompt_id)))
     }
 
     /// The valid artifact's phase ends: awaiting approval where the workflow gates it,
@@ -341,11 +181,13 @@ impl Ctx {
         prompt_id: String,
         session_id: &str,
         by_agent: bool,
-    ) -> Result<PhaseReport, Error> {
+    ) -> Result<PhaseReport> {
         let mut transcript_seq = 0;
         let ending = match &self.phase.spec.approval_gate {
             Some(gate) => {
-                let payload = self.approval_payload(gate, &outcome);
+                let payload = gate.payload.clone().unwrap_or_else(|| {
+                    json!({ "artifactId": outcome.artifact_id, "expectedArtifactPath": self.phase.artifact, "schemaId": self.phase.schema_id() })
+                });
                 if by_agent {
                     transcript_seq = self.capture_transcript(session_id).await?;
                 }
@@ -376,7 +218,7 @@ impl Ctx {
 
     /// After a human gate, a person may have written the artifact themselves: if a valid one is
     /// at the path when the phase is resumed, the phase ends with it and no agent is asked.
-    async fn adopt_present_artifact(&self, attempt: u32) -> Result<Option<PhaseReport>, Error> {
+    async fn adopt_present_artifact(&self, attempt: u32) -> Result<Option<PhaseReport>> {
         if signature(self.phase.artifact_path())?.is_none() {
             return Ok(None);
         }
@@ -389,40 +231,5 @@ impl Ctx {
         self.finish(outcome, String::new(), &session_id, false)
             .await
             .map(Some)
-    }
-
-    fn approval_payload(
-        &self,
-        gate: &crate::spec::ApprovalGate,
-        outcome: &ArtifactOutcome,
-    ) -> serde_json::Value {
-        gate.payload.clone().unwrap_or_else(|| {
-            json!({ "artifactId": outcome.artifact_id, "expectedArtifactPath": self.phase.artifact, "schemaId": self.phase.schema_id() })
-        })
-    }
-
-    /// The prompt of an attempt; rebuilt identically on re-entry, so its dedup key is too.
-    pub(crate) fn envelope(
-        &self,
-        attempt: u32,
-        repair: bool,
-        problems: &[String],
-    ) -> PromptEnvelope {
-        let spec = &self.phase.spec;
-        let instructions = if repair {
-            repair_instructions(&spec.instructions, problems)
-        } else {
-            spec.instructions.clone()
-        };
-        PromptEnvelope::new(
-            uuid::Uuid::new_v4().to_string(),
-            &spec.run_id,
-            &spec.role_id,
-            &spec.phase_key,
-            attempt,
-            &self.phase.artifact,
-            self.phase.schema_id(),
-            &instructions,
-        )
     }
 }

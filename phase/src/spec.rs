@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use devflow_core::{Code, Error, Schema};
+use devflow_core::{Code, Error, Result, Schema};
 use devflow_session::AgentCommand;
 use serde_json::Value;
 
@@ -115,7 +115,7 @@ pub struct Phase {
 impl Phase {
     /// Canonicalizes the worktree and the artifact path as the reference does, and refuses an
     /// artifact path that resolves outside the worktree.
-    pub fn resolve(spec: PhaseSpec) -> Result<Phase, Error> {
+    pub fn resolve(spec: PhaseSpec) -> Result<Phase> {
         let worktree = spec.worktree.canonicalize().map_err(|error| {
             Error::new(
                 Code::WorkspacePermissions,

@@ -10,3 +10,4 @@ mod session;
 
 pub(crate) use artifact::ArtifactOutcome;
 pub(crate) use gate::GateRequest;
+pub(crate) use session::no_session_row;

@@ -1,7 +1,9 @@
 //! Transcripts: what an agent's terminal showed, captured incrementally into the database.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
-use devflow_core::{Code, Error};
+use devflow_core::{Code, Error, Result};
 use devflow_db::{Db, SessionRow, SessionUpdate};
 use devflow_session::{TranscriptChunk, TranscriptSink, capture_into};
 
@@ -27,34 +29,25 @@ impl DbTranscriptSink {
     }
 
     /// Stores what was appended since the last flush.
-    pub async fn flush(&self) -> Result<(), Error> {
-        let chunks = std::mem::take(
-            &mut *self
-                .chunks
-                .lock()
-                .expect("the sink's lock is never poisoned"),
-        );
-        if chunks.is_empty() {
+    pub async fn flush(&self) -> Result<()> {
+        let chunks = std::mem::take(&mut *self.lock());
+        let mut by_session: BTreeMap<&str, Vec<(i64, &str)>> = BTreeMap::new();
+        for (sid, chunk) in &chunks {
+            let of_session = by_session.entry(sid).or_default();
+            of_session.push((chunk.seq, chunk.text.as_str()));
+        }
+        if by_session.is_empty() {
             return Ok(());
         }
         self.db
             .step(&self.run_id, move |tx, _run| {
                 Box::pin(async move {
-                    let mut sessions: Vec<&str> =
-                        chunks.iter().map(|(sid, _)| sid.as_str()).collect();
-                    sessions.sort_unstable();
-                    sessions.dedup();
-                    for sid in sessions {
-                        let of_session: Vec<(i64, &str)> = chunks
-                            .iter()
-                            .filter(|(id, _)| id == sid)
-                            .map(|(_, chunk)| (chunk.seq, chunk.text.as_str()))
-                            .collect();
+                    for (sid, of_session) in by_session {
                         // The mark first: on PostgreSQL its update then travels with the insert.
                         let mark = of_session.iter().map(|&(seq, _)| seq).max();
                         let update = SessionUpdate {
                             last_capture_seq: mark,
-                            ..Default::default()
+                            ..SessionUpdate::default()
                         };
                         tx.update_session(sid, &update).await?;
                         tx.record_transcripts(sid, &of_session).await?;
@@ -64,37 +57,39 @@ impl DbTranscriptSink {
             })
             .await
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, TranscriptChunk)>> {
+        self.chunks
+            .lock()
+            .expect("the sink's lock is never poisoned")
+    }
 }
 
 #[async_trait]
 impl TranscriptSink for DbTranscriptSink {
-    async fn append(&self, session_id: &str, chunk: &TranscriptChunk) -> Result<(), Error> {
-        let mut chunks = self
-            .chunks
-            .lock()
-            .expect("the sink's lock is never poisoned");
-        chunks.push((session_id.to_owned(), chunk.clone()));
+    async fn append(&self, session_id: &str, chunk: &TranscriptChunk) -> Result<()> {
+        self.lock().push((session_id.to_owned(), chunk.clone()));
         Ok(())
     }
 }
 
 impl Ctx {
     /// Captures what is new in the session's transcript since the last capture.
-    pub async fn capture_transcript(&self, session_id: &str) -> Result<i64, Error> {
+    pub async fn capture_transcript(&self, session_id: &str) -> Result<i64> {
         let row = self.session_row(session_id).await?.ok_or_else(|| {
             Error::new(
                 Code::SessionNotFound,
                 format!("session {session_id} does not exist for transcript capture"),
             )
-            .in_phase(self.run_id(), self.phase_id())
+            .in_phase(self.phase.run_id(), self.phase.phase_id())
         })?;
         self.capture_transcript_from(&row).await
     }
 
     /// Like `capture_transcript`, from a row a step has just read or written.
-    pub async fn capture_transcript_from(&self, row: &SessionRow) -> Result<i64, Error> {
+    pub async fn capture_transcript_from(&self, row: &SessionRow) -> Result<i64> {
         crash_point!("before_transcript_capture");
-        let sink = DbTranscriptSink::new(self.db.clone(), self.run_id());
+        let sink = DbTranscriptSink::new(self.db.clone(), self.phase.run_id());
         let seq = capture_into(
             self.adapter.as_ref(),
             &handle_from_row(row),

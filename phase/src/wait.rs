@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use devflow_core::{Code, Error};
+use devflow_core::{Code, Error, Result};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -27,7 +27,7 @@ pub struct Signature {
 }
 
 /// The artifact's signature, or `None` if there is no file.
-pub fn signature(path: &Path) -> Result<Option<Signature>, Error> {
+pub fn signature(path: &Path) -> Result<Option<Signature>> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::metadata(path) {
         Ok(meta) => Ok(Some(Signature {
@@ -56,7 +56,7 @@ pub async fn wait_for_artifact(
     settings: &WaitSettings,
     baseline: Option<&Signature>,
     cancel: &CancellationToken,
-) -> Result<WaitOutcome, Error> {
+) -> Result<WaitOutcome> {
     let deadline = Instant::now() + Duration::from_millis(settings.timeout_ms);
     let poll = Duration::from_millis(settings.poll_ms.max(1));
     let stable = Duration::from_millis(settings.stable_ms);

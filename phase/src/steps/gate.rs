@@ -1,16 +1,16 @@
 //! The two ways a phase stops short: a human gate (the run pauses) and a failed run.
 
-use devflow_core::{Error, RunState, SessionState, StateMachine};
-use devflow_db::{ApprovalRow, NewApproval, NewEvent, SessionRow, SessionUpdate, Tx};
+use devflow_core::{PhaseState, Result, RunState, SessionState, StateMachine};
+use devflow_db::{ApprovalRow, NewApproval, SessionRow, Tx};
 use devflow_session::SessionHandle;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::context::{Ctx, handle_from_row};
+use crate::context::{Ctx, handle_from_row, step};
 use crate::crash::crash_point;
+use crate::event::Event;
 use crate::keys;
 use crate::spec::Phase;
-use crate::steps::artifact::mark_crashed;
-use crate::steps::session::{append, fail_session_in};
+use crate::steps::session::{fail_session_in, mark_crashed, to_state};
 
 /// A human gate: the phase failed in a way a person must look at.
 #[derive(Debug, Clone)]
@@ -30,21 +30,16 @@ pub(crate) struct GateRequest {
 impl Ctx {
     /// Fails the phase, pauses the run, marks the session `FAILED_NEEDS_HUMAN` and writes a
     /// pending approval request — one step. If that step itself fails, the run fails.
-    pub async fn request_human_gate(&self, gate: GateRequest) -> Result<(), Error> {
-        let (phase, backend, request) = (&self.phase, self.adapter.backend(), &gate);
-        let result = self
-            .db
-            .step(self.run_id(), move |tx, run| {
-                Box::pin(async move {
-                    if run.state.is_terminal() {
-                        return Ok(());
-                    }
-                    human_gate_in(tx, phase, run.state, backend, request).await
-                })
-            })
-            .await;
+    pub async fn request_human_gate(&self, gate: GateRequest) -> Result<()> {
+        let (backend, request) = (self.adapter.backend(), &gate);
+        let result = step!(self, |tx, run, phase| {
+            if run.state.is_terminal() {
+                return Ok(());
+            }
+            human_gate_in(tx, phase, run.state, backend, request).await
+        });
         if let Err(error) = result {
-            self.fail_phase_and_run(gate.attempt, "approval_request_failed")
+            self.fail_run(gate.attempt, "approval_request_failed", None)
                 .await?;
             if let Some(session_id) = &gate.session_id {
                 self.mark_session_failed(session_id).await?;
@@ -55,25 +50,29 @@ impl Ctx {
         Ok(())
     }
 
-    /// Fails the phase and the run and disposes every session of the run.
-    pub async fn fail_phase_and_run(
+    /// Fails the phase and the run and disposes every session of the run. The `running`
+    /// agent's transcript is captured first, and the agent disposed even if the run has no
+    /// row for it; a capture error wins over a dispose error.
+    pub async fn fail_run(
         &self,
         attempt: u32,
         reason: &'static str,
-    ) -> Result<(), Error> {
-        let sessions = self.mark_phase_and_run_failed(attempt, reason).await?;
-        self.dispose_all(&sessions).await
-    }
-
-    /// Fails the phase and the run, captures the transcript of `handle`'s session, and disposes
-    /// every session of the run including that one. A capture error wins over a dispose error.
-    pub async fn fail_run_and_dispose(
-        &self,
-        attempt: u32,
-        reason: &'static str,
-        handle: &SessionHandle,
-    ) -> Result<(), Error> {
-        let sessions = self.mark_phase_and_run_failed(attempt, reason).await?;
+        running: Option<&SessionHandle>,
+    ) -> Result<()> {
+        let sessions = step!(self, |tx, run, phase| {
+            if run.state.is_terminal() {
+                return Ok(Vec::new());
+            }
+            fail_phase_in(tx, phase, attempt, reason).await?;
+            tx.set_run_state(phase.run_id(), RunState::Failed, None, None)
+                .await?;
+            Event::run_failed(phase, reason).emit(tx).await?;
+            fail_all_sessions_in(tx, phase).await
+        })?;
+        crash_point!("after_run_failed");
+        let Some(handle) = running else {
+            return self.dispose_all(&sessions).await;
+        };
         let captured = self.capture_transcript(&handle.session_id).await;
         let mut disposed = self.dispose_all(&sessions).await;
         if disposed.is_ok() && !sessions.iter().any(|row| row.id == handle.session_id) {
@@ -84,39 +83,7 @@ impl Ctx {
         captured.and(disposed)
     }
 
-    async fn mark_phase_and_run_failed(
-        &self,
-        attempt: u32,
-        reason: &'static str,
-    ) -> Result<Vec<SessionRow>, Error> {
-        let phase = &self.phase;
-        let sessions = self
-            .db
-            .step(self.run_id(), move |tx, run| {
-                Box::pin(async move {
-                    if run.state.is_terminal() {
-                        return Ok(Vec::new());
-                    }
-                    fail_phase_in(tx, phase, attempt, reason).await?;
-                    tx.set_run_state(phase.run_id(), RunState::Failed, None, None)
-                        .await?;
-                    append_run_event(
-                        tx,
-                        phase,
-                        keys::RUN_FAILED,
-                        &json!({ "reason": reason }),
-                        &keys::run_failed(phase.run_id()),
-                    )
-                    .await?;
-                    fail_all_sessions_in(tx, phase.run_id()).await
-                })
-            })
-            .await?;
-        crash_point!("after_run_failed");
-        Ok(sessions)
-    }
-
-    async fn dispose_all(&self, sessions: &[SessionRow]) -> Result<(), Error> {
+    async fn dispose_all(&self, sessions: &[SessionRow]) -> Result<()> {
         crash_point!("before_dispose");
         let mut first_error = None;
         for row in sessions {
@@ -135,36 +102,16 @@ async fn human_gate_in(
     run_state: RunState,
     backend: &str,
     gate: &GateRequest,
-) -> Result<(), Error> {
-    let request_key = keys::approval_request(
-        phase.run_id(),
-        &gate.gate_key,
-        phase.phase_id(),
-        gate.attempt,
-    );
-    let request = tx
-        .insert_or_get_approval(&NewApproval {
-            run_id: phase.run_id(),
-            phase_id: phase.phase_id(),
-            gate_key: &gate.gate_key,
-            idempotency_key: &request_key,
-            payload: &gate.payload,
-        })
-        .await?;
+) -> Result<()> {
+    let (run_id, phase_id, gate_key) = (phase.run_id(), phase.phase_id(), &gate.gate_key);
+    let request = insert_approval_in(tx, phase, gate_key, gate.attempt, &gate.payload).await?;
     fail_phase_in(tx, phase, gate.attempt, gate.reason).await?;
     if run_state != RunState::Paused {
-        let cause = keys::human_gate_cause(&gate.gate_key, phase.phase_id(), gate.attempt);
-        tx.set_run_state(phase.run_id(), RunState::Paused, None, Some(run_state))
+        let cause = &keys::human_gate_cause(gate_key, phase_id, gate.attempt);
+        tx.set_run_state(run_id, RunState::Paused, None, Some(run_state))
             .await?;
-        let payload = json!({ "cause": cause, "pausedFromState": run_state.as_str() });
-        append_run_event(
-            tx,
-            phase,
-            keys::RUN_PAUSED,
-            &payload,
-            &keys::run_paused(phase.run_id(), &cause),
-        )
-        .await?;
+        let paused = Event::run_paused(phase, cause, run_state);
+        paused.emit(tx).await?;
     }
     if let Some(sid) = &gate.session_id {
         if gate.mark_crashed
@@ -175,99 +122,48 @@ async fn human_gate_in(
         }
         fail_session_in(tx, phase, sid, backend, true).await?;
     }
-    append_requested(tx, phase, &request, &gate.gate_key).await
+    let requested = Event::approval_requested(phase, &request, gate_key);
+    requested.emit(tx).await
 }
 
-/// `approval.requested` for a request, human or workflow gate alike.
-pub(crate) async fn append_requested(
+/// The approval request of a human or a workflow gate, keyed by gate, phase and attempt; a
+/// replay finds the request already there.
+pub(crate) async fn insert_approval_in(
     tx: &mut Tx,
     phase: &Phase,
-    request: &ApprovalRow,
     gate_key: &str,
-) -> Result<(), Error> {
-    let payload = json!({
-        "approvalRequestId": request.id, "approvalIdempotencyKey": request.idempotency_key, "gateKey": gate_key,
-    });
-    append(
-        tx,
-        phase,
-        keys::APPROVAL_REQUESTED,
-        &payload,
-        &keys::approval_requested(&request.idempotency_key),
-    )
+    attempt: u32,
+    payload: &Value,
+) -> Result<ApprovalRow> {
+    let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
+    let request_key = keys::approval_request(run_id, gate_key, phase_id, attempt);
+    tx.insert_or_get_approval(&NewApproval {
+        run_id,
+        phase_id,
+        gate_key,
+        idempotency_key: &request_key,
+        payload,
+    })
     .await
 }
 
-async fn fail_phase_in(
-    tx: &mut Tx,
-    phase: &Phase,
-    attempt: u32,
-    reason: &str,
-) -> Result<(), Error> {
-    tx.set_phase_state(
-        phase.run_id(),
-        phase.phase_id(),
-        devflow_core::PhaseState::Failed,
-    )
-    .await?;
-    let payload = json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt, "reason": reason });
-    append(
-        tx,
-        phase,
-        keys::PHASE_FAILED,
-        &payload,
-        &keys::phase_failed(phase.phase_id(), attempt),
-    )
-    .await
+async fn fail_phase_in(tx: &mut Tx, phase: &Phase, attempt: u32, reason: &str) -> Result<()> {
+    tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Failed)
+        .await?;
+    Event::phase_failed(phase, attempt, reason).emit(tx).await
 }
 
 /// Every session of the run `-> FAILED_NEEDS_HUMAN`; returns them for disposal. A session
 /// already there gets no second `session.failed`.
-async fn fail_all_sessions_in(tx: &mut Tx, run_id: &str) -> Result<Vec<SessionRow>, Error> {
-    let sessions = tx.sessions(run_id).await?;
+async fn fail_all_sessions_in(tx: &mut Tx, phase: &Phase) -> Result<Vec<SessionRow>> {
+    let failed = SessionState::FailedNeedsHuman;
+    let sessions = tx.sessions(phase.run_id()).await?;
     for row in &sessions {
-        row.state
-            .assert_assignment(SessionState::FailedNeedsHuman)?;
+        row.state.assert_assignment(failed)?;
     }
-    for row in sessions
-        .iter()
-        .filter(|row| row.state != SessionState::FailedNeedsHuman)
-    {
-        tx.update_session(
-            &row.id,
-            &SessionUpdate {
-                state: Some(SessionState::FailedNeedsHuman),
-                ..Default::default()
-            },
-        )
-        .await?;
-        let payload = json!({ "sessionId": row.id, "roleId": row.role_id });
-        tx.record_event(&NewEvent {
-            run_id,
-            phase_id: None,
-            kind: keys::SESSION_FAILED,
-            payload: &payload,
-            idempotency_key: &keys::session_failed(&row.id, row.recovery_attempts),
-        })
-        .await?;
+    for row in sessions.iter().filter(|row| row.state != failed) {
+        tx.update_session(&row.id, &to_state(failed)).await?;
+        Event::run_session_failed(phase, row).emit(tx).await?;
     }
     Ok(sessions)
-}
-
-pub(crate) async fn append_run_event(
-    tx: &mut Tx,
-    phase: &Phase,
-    kind: &str,
-    payload: &Value,
-    key: &str,
-) -> Result<(), Error> {
-    tx.record_event(&NewEvent {
-        run_id: phase.run_id(),
-        phase_id: None,
-        kind,
-        payload,
-        idempotency_key: key,
-    })
-    .await?;
-    Ok(())
 }

@@ -1,14 +1,13 @@
 //! Delivering a prompt: the `BUSY` record before the send, the send, the record after it.
 
-use devflow_core::{Error, PromptEnvelope, SessionState};
+use devflow_core::{PromptEnvelope, Result, SessionState};
 use devflow_db::SessionUpdate;
 use devflow_session::{SessionHandle, retry_recoverable};
-use serde_json::json;
 
-use crate::context::Ctx;
+use crate::context::{Ctx, mutate};
 use crate::crash::crash_point;
-use crate::keys;
-use crate::steps::session::{Move, append, move_session_blind};
+use crate::event::Event;
+use crate::steps::session::{Move, expecting, move_session_blind};
 use crate::wait::{Signature, signature};
 
 /// What a delivered prompt leaves for the wait that follows it.
@@ -31,14 +30,9 @@ impl Ctx {
         &self,
         handle: &SessionHandle,
         envelope: &PromptEnvelope,
-        kind: &'static str,
-        capture_baseline: bool,
-    ) -> Result<PromptSent, Error> {
-        let baseline = if capture_baseline {
-            signature(self.phase.artifact_path())?
-        } else {
-            None
-        };
+        repair: bool,
+    ) -> Result<PromptSent> {
+        let baseline = signature(self.phase.artifact_path())?;
         self.mark_session_busy(&handle.session_id, &envelope.dedup_key)
             .await?;
         crash_point!("before_prompt_delivery");
@@ -49,49 +43,31 @@ impl Ctx {
         // A crash here leaves a delivered prompt with no `prompt.sent`: re-entry finds the
         // session BUSY with this hash and waits for the artifact without sending again.
         crash_point!("after_prompt_delivery");
-        self.record_prompt(kind, &envelope.dedup_key).await?;
+        self.record_prompt(repair, &envelope.dedup_key).await?;
         Ok(PromptSent {
             prompt_id: receipt.prompt_id,
             baseline,
         })
     }
 
-    async fn mark_session_busy(&self, session_id: &str, dedup_key: &str) -> Result<(), Error> {
-        let (phase, sid, dedup) = (&self.phase, session_id, dedup_key);
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let update = SessionUpdate {
-                        cwd: Some(phase.worktree.to_string_lossy().into_owned()),
-                        expected_artifact_path: Some(phase.artifact.clone()),
-                        expected_schema: Some(phase.schema_id().to_owned()),
-                        last_prompt_hash: Some(dedup.to_owned()),
-                        last_prompt_at: Some(devflow_db::now_ms()),
-                        ..Default::default()
-                    };
-                    // The event first, so that on PostgreSQL it travels with the move.
-                    let payload =
-                        json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup });
-                    let key = keys::session_busy(sid, dedup);
-                    append(tx, phase, keys::SESSION_BUSY, &payload, &key).await?;
-                    move_session_blind(tx, sid, SessionState::Busy, Move::Transition, update).await
-                })
-            })
-            .await?;
-        Ok(())
+    async fn mark_session_busy(&self, sid: &str, dedup: &str) -> Result<()> {
+        mutate!(self, |tx, phase| {
+            let update = SessionUpdate {
+                last_prompt_hash: Some(dedup.to_owned()),
+                last_prompt_at: Some(devflow_db::now_ms()),
+                ..expecting(phase)
+            };
+            // The event first, so that on PostgreSQL it travels with the move.
+            Event::session_busy(phase, sid, dedup).emit(tx).await?;
+            move_session_blind(tx, sid, SessionState::Busy, Move::Transition, update).await
+        })
     }
 
     /// `prompt.sent` / `prompt.repaired` for a delivered prompt; a replay appends nothing.
-    pub async fn record_prompt(&self, kind: &'static str, dedup_key: &str) -> Result<(), Error> {
-        let (phase, dedup) = (&self.phase, dedup_key);
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let payload = json!({ "roleId": phase.role_id(), "dedupKey": dedup });
-                    append(tx, phase, kind, &payload, &keys::prompt(kind, dedup)).await
-                })
-            })
-            .await?;
+    pub async fn record_prompt(&self, repair: bool, dedup: &str) -> Result<()> {
+        mutate!(self, |tx, phase| {
+            Event::prompt(phase, repair, dedup).emit(tx).await
+        })?;
         crash_point!("after_prompt_recorded");
         Ok(())
     }

@@ -1,27 +1,23 @@
 //! Durable steps on the role's session: start, re-adopt, idle, recovery states, failure.
 
-use devflow_core::{Error, SessionState, StateMachine};
-use devflow_db::{NewEvent, NewSession, SessionRow, SessionUpdate, Tx};
+use devflow_core::{Code, Error, Result, SessionState, StateMachine};
+use devflow_db::{NewSession, SessionRow, SessionUpdate, Tx};
 use devflow_session::{SessionHandle, SessionSpec};
-use serde_json::json;
 
-use crate::context::Ctx;
+use crate::context::{Ctx, mutate, read, step};
 use crate::crash::crash_point;
-use crate::keys;
+use crate::event::Event;
 use crate::spec::Phase;
 
 impl Ctx {
-    pub async fn session_for_role(&self) -> Result<Option<SessionRow>, Error> {
-        let (run_id, role_id) = (self.run_id(), self.phase.role_id());
-        self.db
-            .read(move |tx| Box::pin(async move { tx.session_for_role(run_id, role_id).await }))
-            .await
+    pub async fn session_for_role(&self) -> Result<Option<SessionRow>> {
+        read!(self, |tx, phase| {
+            tx.session_for_role(phase.run_id(), phase.role_id()).await
+        })
     }
 
-    pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>, Error> {
-        self.db
-            .read(move |tx| Box::pin(async move { tx.session(session_id).await }))
-            .await
+    pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>> {
+        read!(self, |tx, _| { tx.session(session_id).await })
     }
 
     /// What a new agent for this phase's role is started with.
@@ -43,17 +39,12 @@ impl Ctx {
     /// The role's session row; if the role has none, a `CREATED` row for `fresh_id` (no event
     /// yet). Named in a row before the agent starts, a session that a crash interrupts is
     /// started again under the same id, and the adapter adopts the agent the first start made.
-    pub async fn claim_session_row(&self, fresh_id: &str) -> Result<Option<SessionRow>, Error> {
-        let (phase, sid, backend) = (&self.phase, fresh_id, self.adapter.backend());
-        let existing = self
-            .db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let session = new_session(phase, sid, backend, SessionState::Created);
-                    tx.claim_role_session(&session).await
-                })
-            })
-            .await?;
+    pub async fn claim_session_row(&self, fresh_id: &str) -> Result<Option<SessionRow>> {
+        let backend = self.adapter.backend();
+        let existing = mutate!(self, |tx, phase| {
+            let session = new_session(phase, fresh_id, backend, SessionState::Created);
+            tx.claim_role_session(&session).await
+        })?;
         if existing.is_none() {
             crash_point!("after_session_reserved");
         }
@@ -62,136 +53,101 @@ impl Ctx {
 
     /// Records a freshly started agent: `CREATED -> BOOTSTRAPPING -> READY` with
     /// `session.created` and `session.ready`.
-    pub async fn record_session_started(
-        &self,
-        handle: &SessionHandle,
-        backend: &'static str,
-    ) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let sid = handle.session_id.as_str();
-                    let ready = SessionUpdate {
-                        state: Some(SessionState::Ready),
-                        ..located(phase, handle)
+    pub async fn record_session_started(&self, handle: &SessionHandle) -> Result<()> {
+        let (sid, backend) = (handle.session_id.as_str(), self.adapter.backend());
+        mutate!(self, |tx, phase| {
+            let ready = SessionUpdate {
+                state: Some(SessionState::Ready),
+                ..located(phase, handle)
+            };
+            let created = [SessionState::Created];
+            let recovery_attempts = match tx.update_session_from(sid, &created, &ready).await? {
+                Some(row) => row.recovery_attempts,
+                None => {
+                    // A fresh agent replacing one that failed to a human counts as a
+                    // recovery, which keeps its `session.created` and `session.ready`
+                    // keys unique.
+                    let row = require_session(tx, sid).await?;
+                    if row.state != SessionState::FailedNeedsHuman {
+                        row.state.assert_assignment(SessionState::Created)?;
+                    }
+                    row.state.assert_transition(SessionState::Bootstrapping)?;
+                    let recovery_attempts = row.recovery_attempts + 1;
+                    let update = SessionUpdate {
+                        recovery_attempts: Some(recovery_attempts),
+                        ..ready
                     };
-                    let recovery_attempts = match tx
-                        .update_session_from(sid, &[SessionState::Created], &ready)
-                        .await?
-                    {
-                        Some(row) => row.recovery_attempts,
-                        None => {
-                            // A fresh agent replacing one that failed to a human counts as a
-                            // recovery, which keeps its `session.created` and `session.ready`
-                            // keys unique.
-                            let row = require_session(tx, sid).await?;
-                            if row.state != SessionState::FailedNeedsHuman {
-                                row.state.assert_assignment(SessionState::Created)?;
-                            }
-                            row.state.assert_transition(SessionState::Bootstrapping)?;
-                            let recovery_attempts = row.recovery_attempts + 1;
-                            let update = SessionUpdate {
-                                recovery_attempts: Some(recovery_attempts),
-                                ..ready
-                            };
-                            tx.update_session(sid, &update).await?;
-                            recovery_attempts
-                        }
-                    };
-                    let payload =
-                        json!({ "sessionId": sid, "roleId": phase.role_id(), "backend": backend });
-                    let key = keys::session_created(sid, recovery_attempts);
-                    append(tx, phase, keys::SESSION_CREATED, &payload, &key).await?;
-                    ready_event(tx, phase, sid, recovery_attempts).await
-                })
-            })
-            .await?;
+                    tx.update_session(sid, &update).await?;
+                    recovery_attempts
+                }
+            };
+            let created = Event::session_created(phase, sid, recovery_attempts, backend);
+            created.emit(tx).await?;
+            let ready = Event::session_ready(phase, sid, recovery_attempts);
+            ready.emit(tx).await
+        })?;
         crash_point!("after_session_ready");
         Ok(())
     }
 
-    /// Re-adopts the role's session for this phase: `-> READY` and `session.ready`.
-    pub async fn record_session_resumed(&self, handle: &SessionHandle) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let sid = handle.session_id.as_str();
-                    let located = located(phase, handle);
-                    let row =
-                        move_session(tx, sid, SessionState::Ready, Move::Assign, located).await?;
-                    ready_event(tx, phase, sid, row.recovery_attempts).await
-                })
-            })
-            .await?;
-        crash_point!("after_session_resumed");
-        Ok(())
-    }
-
     /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
-    pub async fn mark_session_idle(&self, session_id: &str, dedup_key: &str) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), |tx, _run| {
-                Box::pin(async move {
-                    // The event first, so that on PostgreSQL it travels with the move.
-                    let payload = json!({ "sessionId": session_id, "roleId": phase.role_id(), "dedupKey": dedup_key });
-                    let key = keys::session_idle(session_id, dedup_key);
-                    append(tx, phase, keys::SESSION_IDLE, &payload, &key).await?;
-                    let update = SessionUpdate::default();
-                    move_session_blind(tx, session_id, SessionState::Ready, Move::Assign, update).await
-                })
-            })
-            .await?;
+    pub async fn mark_session_idle(&self, sid: &str, dedup: &str) -> Result<()> {
+        mutate!(self, |tx, phase| {
+            // The event first, so that on PostgreSQL it travels with the move.
+            Event::session_idle(phase, sid, dedup).emit(tx).await?;
+            let update = SessionUpdate::default();
+            move_session_blind(tx, sid, SessionState::Ready, Move::Assign, update).await
+        })?;
         crash_point!("after_session_idle");
         Ok(())
     }
 
-    /// `RESUMING` / `REBOOTSTRAPPED` during recovery, recording where the agent now lives.
-    pub async fn set_session_recovery_state(
+    /// Records where the agent now lives, with its session moved to `state`: `RESUMING` or
+    /// `REBOOTSTRAPPED` during recovery, or `READY` with `session.ready` when the role's
+    /// session is re-adopted for this phase.
+    pub async fn relocate_session(
         &self,
         handle: &SessionHandle,
         state: SessionState,
-    ) -> Result<(), Error> {
-        let phase = &self.phase;
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let located = located(phase, handle);
-                    move_session_blind(tx, &handle.session_id, state, Move::Assign, located).await
-                })
-            })
-            .await
+    ) -> Result<()> {
+        let (sid, ready) = (handle.session_id.as_str(), state == SessionState::Ready);
+        mutate!(self, |tx, phase| {
+            let row = move_session(tx, sid, state, Move::Assign, located(phase, handle)).await?;
+            if ready {
+                let ready = Event::session_ready(phase, sid, row.recovery_attempts);
+                ready.emit(tx).await?;
+            }
+            Ok(())
+        })?;
+        if ready {
+            crash_point!("after_session_resumed");
+        }
+        Ok(())
     }
 
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
-    pub async fn record_session_recovered(&self, session_id: &str) -> Result<(), Error> {
-        let (phase, sid) = (&self.phase, session_id);
-        self.db
-            .mutate_phase(self.run_id(), move |tx, _run| {
-                Box::pin(async move {
-                    let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
-                    let update = SessionUpdate { recovery_attempts: Some(recovery_attempts), ..Default::default() };
-                    move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
-                    let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
-                    append(tx, phase, keys::SESSION_RECOVERED, &payload, &keys::session_recovered(sid, recovery_attempts)).await
-                })
-            })
-            .await?;
+    pub async fn record_session_recovered(&self, sid: &str) -> Result<()> {
+        mutate!(self, |tx, phase| {
+            let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
+            let update = SessionUpdate {
+                recovery_attempts: Some(recovery_attempts),
+                ..SessionUpdate::default()
+            };
+            move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
+            let recovered = Event::session_recovered(phase, sid, recovery_attempts);
+            recovered.emit(tx).await
+        })?;
         crash_point!("after_session_recovered");
         Ok(())
     }
 
     /// Marks one session `FAILED_NEEDS_HUMAN` (the reference's `markSessionFailedNeedsHuman`),
     /// inserting its row if the agent never got one.
-    pub async fn mark_session_failed(&self, session_id: &str) -> Result<(), Error> {
-        let (phase, sid, backend) = (&self.phase, session_id, self.adapter.backend());
-        self.db
-            .step(self.run_id(), move |tx, _run| {
-                Box::pin(async move { fail_session_in(tx, phase, sid, backend, false).await })
-            })
-            .await
+    pub async fn mark_session_failed(&self, sid: &str) -> Result<()> {
+        let backend = self.adapter.backend();
+        step!(self, |tx, _run, phase| {
+            fail_session_in(tx, phase, sid, backend, false).await
+        })
     }
 }
 
@@ -203,7 +159,7 @@ pub(crate) async fn fail_session_in(
     sid: &str,
     backend: &str,
     strict: bool,
-) -> Result<(), Error> {
+) -> Result<()> {
     let existing = tx.session(sid).await?;
     if let Some(row) = &existing {
         if strict {
@@ -214,31 +170,30 @@ pub(crate) async fn fail_session_in(
             return Ok(());
         }
     }
-    tx.insert_session_if_absent(&new_session(
-        phase,
-        sid,
-        backend,
-        SessionState::FailedNeedsHuman,
-    ))
-    .await?;
-    tx.update_session(
-        sid,
-        &SessionUpdate {
-            state: Some(SessionState::FailedNeedsHuman),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let failed = SessionState::FailedNeedsHuman;
+    tx.insert_session_if_absent(&new_session(phase, sid, backend, failed))
+        .await?;
+    tx.update_session(sid, &to_state(failed)).await?;
     let recovery_attempts = existing.map_or(0, |row| row.recovery_attempts);
-    let payload = json!({ "sessionId": sid, "roleId": phase.role_id() });
-    append(
-        tx,
-        phase,
-        keys::SESSION_FAILED,
-        &payload,
-        &keys::session_failed(sid, recovery_attempts),
-    )
-    .await
+    let failed = Event::session_failed(phase, sid, recovery_attempts);
+    failed.emit(tx).await
+}
+
+/// `CRASHED` with its recovery count and `session.crashed`.
+pub(crate) async fn mark_crashed(
+    tx: &mut Tx,
+    phase: &Phase,
+    sid: &str,
+    recovery_attempts: u32,
+) -> Result<()> {
+    let update = SessionUpdate {
+        recovery_attempts: Some(recovery_attempts),
+        ..to_state(SessionState::Crashed)
+    };
+    tx.update_session(sid, &update).await?;
+    Event::session_crashed(phase, sid, recovery_attempts)
+        .emit(tx)
+        .await
 }
 
 /// How a step may change a session's state: a move the session machine allows, or an
@@ -270,7 +225,7 @@ pub(crate) async fn move_session(
     to: SessionState,
     rule: Move,
     update: SessionUpdate,
-) -> Result<SessionRow, Error> {
+) -> Result<SessionRow> {
     let update = SessionUpdate {
         state: Some(to),
         ..update
@@ -283,14 +238,14 @@ pub(crate) async fn move_session(
 }
 
 /// `move_session` for a step that needs no row back: on PostgreSQL the update travels with
-/// the step's next statement or its commit, and a refusal fails the step there.
+/// the step's next statement or its COMMIT, and a refusal fails the step there.
 pub(crate) async fn move_session_blind(
     tx: &mut Tx,
     sid: &str,
     to: SessionState,
     rule: Move,
     update: SessionUpdate,
-) -> Result<(), Error> {
+) -> Result<()> {
     let update = SessionUpdate {
         state: Some(to),
         ..update
@@ -305,10 +260,7 @@ pub(crate) async fn move_session_blind(
 /// Why the session (in `state`, `None` if it has no row) was not moved to `to`.
 fn refusal(sid: &str, state: Option<SessionState>, to: SessionState, rule: Move) -> Error {
     let Some(state) = state else {
-        return Error::new(
-            devflow_core::Code::SessionNotFound,
-            format!("session {sid} has no row"),
-        );
+        return no_session_row(sid);
     };
     let allowed = match rule {
         Move::Transition => state.assert_transition(to),
@@ -321,48 +273,20 @@ fn refusal(sid: &str, state: Option<SessionState>, to: SessionState, rule: Move)
     })
 }
 
-pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow, Error> {
-    tx.session(sid).await?.ok_or_else(|| {
-        Error::new(
-            devflow_core::Code::SessionNotFound,
-            format!("session {sid} has no row"),
-        )
-    })
+pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow> {
+    tx.session(sid).await?.ok_or_else(|| no_session_row(sid))
 }
 
-pub(crate) async fn append(
-    tx: &mut Tx,
-    phase: &Phase,
-    kind: &str,
-    payload: &serde_json::Value,
-    key: &str,
-) -> Result<(), Error> {
-    tx.record_event(&NewEvent {
-        run_id: phase.run_id(),
-        phase_id: Some(phase.phase_id()),
-        kind,
-        payload,
-        idempotency_key: key,
-    })
-    .await?;
-    Ok(())
+pub(crate) fn no_session_row(sid: &str) -> Error {
+    Error::new(Code::SessionNotFound, format!("session {sid} has no row"))
 }
 
-async fn ready_event(
-    tx: &mut Tx,
-    phase: &Phase,
-    sid: &str,
-    recovery_attempts: u32,
-) -> Result<(), Error> {
-    let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": recovery_attempts });
-    append(
-        tx,
-        phase,
-        keys::SESSION_READY,
-        &payload,
-        &keys::session_ready(phase.phase_id(), sid, recovery_attempts),
-    )
-    .await
+/// An update that changes only the session's state.
+pub(crate) fn to_state(state: SessionState) -> SessionUpdate {
+    SessionUpdate {
+        state: Some(state),
+        ..SessionUpdate::default()
+    }
 }
 
 fn new_session<'a>(
@@ -384,15 +308,22 @@ fn new_session<'a>(
 }
 
 /// The session fields that say where the agent lives and what it is expected to write.
-fn located(phase: &Phase, handle: &SessionHandle) -> SessionUpdate {
+pub(crate) fn located(phase: &Phase, handle: &SessionHandle) -> SessionUpdate {
     SessionUpdate {
-        cwd: Some(phase.worktree.to_string_lossy().into_owned()),
-        expected_artifact_path: Some(phase.artifact.clone()),
-        expected_schema: Some(phase.schema_id().to_owned()),
         tmux_session: handle.tmux_session.clone(),
         tmux_window: handle.tmux_window.clone(),
         tmux_pane: handle.tmux_pane.clone(),
         last_known_pane_pid: handle.pane_pid,
-        ..Default::default()
+        ..expecting(phase)
+    }
+}
+
+/// The session fields that say what the agent works in and is expected to write.
+pub(crate) fn expecting(phase: &Phase) -> SessionUpdate {
+    SessionUpdate {
+        cwd: Some(phase.worktree.to_string_lossy().into_owned()),
+        expected_artifact_path: Some(phase.artifact.clone()),
+        expected_schema: Some(phase.schema_id().to_owned()),
+        ..SessionUpdate::default()
     }
 }
