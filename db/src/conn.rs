@@ -111,7 +111,8 @@ pub(crate) use write_or_defer;
 const CHECK_FAILED: &str = "devflow_check: ";
 
 /// A deferred PostgreSQL write and the statement that checks it, pipelined: `check` is a
-/// `SELECT devflow_check(condition, message)` that raises when the condition does not hold,
+/// `SELECT CASE WHEN condition THEN true ELSE devflow_check(false, message) END` (the
+/// plpgsql function is called only to raise), which raises when the condition does not hold,
 /// which aborts the transaction and turns its pipelined COMMIT into a rollback. A check that
 /// the client made after reading the write's outcome could not stop that COMMIT. The check
 /// goes after the write (what the write must leave behind), or before it with `check_first`

@@ -94,9 +94,9 @@ impl Pending {
 const RECORD_EVENT_PG: &str = "WITH inserted AS (\
      INSERT INTO run_events (run_id, phase_id, type, payload, idempotency_key, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1) \
-     SELECT devflow_check(EXISTS (SELECT 1 FROM inserted) OR EXISTS (SELECT 1 FROM run_events \
+     SELECT CASE WHEN EXISTS (SELECT 1 FROM inserted) OR EXISTS (SELECT 1 FROM run_events \
      WHERE idempotency_key = $5 AND run_id = $1 AND phase_id IS NOT DISTINCT FROM $2 \
-     AND type = $3 AND payload = $4), $7)";
+     AND type = $3 AND payload = $4) THEN true ELSE devflow_check(false, $7) END";
 
 /// `INSERT .. ON CONFLICT DO NOTHING RETURNING`, and on a conflict the row stored under the
 /// key: `(inserted, row)`. Written once for a connection `$c` of either backend.

@@ -143,4 +143,4 @@ impl Tx {
 /// A phase's deferred update on PostgreSQL, checked in the same statement: the phase exists.
 const SET_PHASE_STATE_PG: &str = "WITH updated AS (UPDATE run_phases \
      SET state = $1, ended_at = coalesce($2, ended_at) WHERE id = $3 AND run_id = $4 RETURNING 1) \
-     SELECT devflow_check(EXISTS (SELECT 1 FROM updated), $5)";
+     SELECT CASE WHEN EXISTS (SELECT 1 FROM updated) THEN true ELSE devflow_check(false, $5) END";

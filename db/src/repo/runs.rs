@@ -153,7 +153,8 @@ impl Tx {
 /// A run's deferred update on PostgreSQL, checked in the same statement: the run exists.
 const SET_RUN_STATE_PG: &str = "WITH updated AS (UPDATE runs SET state = $1, current_phase_id = $2, \
      paused_from_state = $3, updated_at = $4, ended_at = coalesce($5, ended_at) WHERE id = $6 \
-     RETURNING 1) SELECT devflow_check(EXISTS (SELECT 1 FROM updated), $7)";
+     RETURNING 1) SELECT CASE WHEN EXISTS (SELECT 1 FROM updated) THEN true \
+     ELSE devflow_check(false, $7) END";
 
 pub(crate) fn run_not_found(id: &str) -> Error {
     Error::new(Code::RunNotFound, format!("run {id} does not exist"))

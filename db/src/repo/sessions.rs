@@ -278,12 +278,12 @@ impl Tx {
 }
 
 /// After a session's deferred update on PostgreSQL: the session exists.
-const SESSION_EXISTS_PG: &str =
-    "SELECT devflow_check(EXISTS (SELECT 1 FROM tui_sessions WHERE id = $1), $2)";
+const SESSION_EXISTS_PG: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM tui_sessions WHERE id = $1) THEN true \
+     ELSE devflow_check(false, $2) END";
 
 /// Before a session's deferred guarded move on PostgreSQL: the session is in one of the states
 /// `$2`; otherwise the check raises with the state it is in (`""`: no such session).
-const SESSION_IN_STATES_PG: &str = "SELECT devflow_check(state = ANY($2), coalesce(state, '')) \
+const SESSION_IN_STATES_PG: &str = "SELECT CASE WHEN state = ANY($2) THEN true ELSE devflow_check(false, coalesce(state, '')) END \
      FROM (SELECT (SELECT state FROM tui_sessions WHERE id = $1) AS state) AS session";
 
 /// The insert half of `claim_role_session` on PostgreSQL: diesel writes no `INSERT .. SELECT
