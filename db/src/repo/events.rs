@@ -128,6 +128,45 @@ macro_rules! insert_or_find {
     };
 }
 
+/// `record_event` on SQLite: the insert, and on a conflict the stored event's columns (a
+/// payload is stored as its canonical text, so comparing texts compares payloads), without
+/// reading back and parsing the row that `append_event` returns.
+async fn record_on_sqlite(c: &mut crate::conn::Lite, event: &Pending) -> Result<()> {
+    let inserted = diesel::insert_into(run_events::table)
+        .values(event.values())
+        .on_conflict(run_events::idempotency_key)
+        .do_nothing()
+        .execute(&mut *c)
+        .await
+        .or_db("append event")?;
+    if inserted == 1 {
+        return Ok(());
+    }
+    let stored: Option<(String, Option<String>, String, String)> = run_events::table
+        .filter(run_events::idempotency_key.eq(&event.key))
+        .select((
+            run_events::run_id,
+            run_events::phase_id,
+            run_events::kind,
+            run_events::payload,
+        ))
+        .get_result(c)
+        .await
+        .optional()
+        .or_db("append event")?;
+    match stored {
+        Some((run_id, phase_id, kind, payload))
+            if run_id == event.run_id
+                && phase_id == event.phase_id
+                && kind == event.kind
+                && payload == event.payload =>
+        {
+            Ok(())
+        }
+        _ => Err(event.replay_differs()),
+    }
+}
+
 impl Tx {
     /// Inserts the event, or finds the one already stored under its idempotency key. A stored
     /// event that differs in run, phase, type or canonical payload means two different steps
@@ -143,10 +182,10 @@ impl Tx {
     /// it goes out with the step's next statement or before its commit, and its check fails
     /// the step then.
     pub async fn record_event(&mut self, event: &NewEvent<'_>) -> Result<()> {
-        if matches!(self.conn_mut(), Conn::Sqlite(_)) {
-            return self.append_event(event).await.map(drop);
-        }
         let event = Pending::of(event);
+        if let Conn::Sqlite(c) = self.conn_mut() {
+            return record_on_sqlite(c, &event).await;
+        }
         self.defer(Box::new(move |conn| {
             Box::pin(async move {
                 let mut handle = conn;
