@@ -683,7 +683,11 @@ async fn an_oversized_artifact_is_invalid_without_being_read_whole() {
         let runner = h.runner();
         let phase = tokio::spawn(async move { runner.run(spec, CancellationToken::new()).await });
         wait_for_busy(&h).await;
-        std::fs::write(h.artifact(), vec![b' '; 4096]).unwrap();
+        // Written whole and renamed into place: with stable_ms 0 the wait may otherwise read
+        // the file between its creation and its bytes, and see an empty (invalid) artifact.
+        let partial = h.artifact().with_extension("partial");
+        std::fs::write(&partial, vec![b' '; 4096]).unwrap();
+        std::fs::rename(&partial, h.artifact()).unwrap();
         let _ = phase.await.unwrap();
         let invalid = h
             .events()
