@@ -137,6 +137,15 @@ pub(crate) async fn checked_write(
     }
 }
 
+/// An update's row count as the outcome of a write that must find its row: `missing` if it
+/// found none.
+pub(crate) fn found(updated: usize, missing: devflow_core::Error) -> Result<()> {
+    if updated == 0 {
+        return Err(missing);
+    }
+    Ok(())
+}
+
 /// The outcome of a statement that calls `devflow_check`: a failed check becomes
 /// `failure(message)`, any other error is the query's.
 pub(crate) fn checked(

@@ -6,7 +6,7 @@ use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, checked, on_conn, write_or_defer};
+use crate::conn::{Tx, checked, found, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{PhaseRecord, convert_all};
 use crate::schema::run_phases;
@@ -105,7 +105,7 @@ impl Tx {
                     .filter(run_phases::id.eq(&phase_id))
                     .filter(run_phases::run_id.eq(&run_id));
                 let state_is = run_phases::state.eq(state.as_str());
-                let updated = match ended_at {
+                match ended_at {
                     Some(at) => {
                         let changes = (state_is, run_phases::ended_at.eq(at));
                         cached(diesel::update(target).set(changes)).execute(c).await
@@ -116,11 +116,8 @@ impl Tx {
                             .await
                     }
                 }
-                .or_db("set phase state")?;
-                if updated == 0 {
-                    return Err(missing);
-                }
-                Ok(())
+                .or_db("set phase state")
+                .and_then(|updated| found(updated, missing))
             },
             postgres = |conn| {
                 let mut handle = conn;

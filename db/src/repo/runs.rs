@@ -6,7 +6,7 @@ use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryD
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, checked, on_conn, write_or_defer};
+use crate::conn::{Tx, checked, found, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{RunRecord, convert_all};
 use crate::schema::runs;
@@ -71,18 +71,15 @@ impl Tx {
                     runs::paused_from_state.eq(paused_from_state.map(RunState::as_str)),
                     runs::updated_at.eq(now),
                 );
-                let updated = match ended_at {
+                match ended_at {
                     Some(at) => {
                         let ended = (changes, runs::ended_at.eq(at));
                         cached(diesel::update(target).set(ended)).execute(c).await
                     }
                     None => cached(diesel::update(target).set(changes)).execute(c).await,
                 }
-                .or_db("set run state")?;
-                if updated == 0 {
-                    return Err(missing);
-                }
-                Ok(())
+                .or_db("set run state")
+                .and_then(|updated| found(updated, missing))
             },
             postgres = |conn| {
                 let mut handle = conn;

@@ -6,7 +6,7 @@ use diesel::{AsChangeset, ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
-use crate::conn::{Tx, checked_write, on_conn, write_or_defer};
+use crate::conn::{Tx, checked_write, found, on_conn, write_or_defer};
 use crate::error::QueryResultExt;
 use crate::records::{SessionRecord, convert_all, from_count};
 use crate::schema::tui_sessions;
@@ -167,14 +167,11 @@ impl Tx {
             sqlite = |c| {
                 let changes = SessionChanges::of(&update)?;
                 let target = tui_sessions::table.filter(tui_sessions::id.eq(&id));
-                let updated = cached(diesel::update(target).set(&changes))
+                cached(diesel::update(target).set(&changes))
                     .execute(c)
                     .await
-                    .or_db("update session")?;
-                if updated == 0 {
-                    return Err(missing);
-                }
-                Ok(())
+                    .or_db("update session")
+                    .and_then(|updated| found(updated, missing))
             },
             postgres = |conn| {
                 let (mut write_on, mut check_on) = (conn, conn);
