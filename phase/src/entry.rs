@@ -21,8 +21,8 @@ pub(crate) struct Entry {
     /// The session to continue with; `None` starts (or re-adopts) the role's session.
     pub session_id: Option<String>,
     pub next: Next,
-    /// Set when this attempt is a person's restart of a phase that stopped at a gate.
-    pub restarted: Option<Restart>,
+    /// Whether this attempt is a person's restart of a phase that stopped at a human gate.
+    pub after_gate: bool,
 }
 
 /// The step that comes next. Re-entry's prompt id is the attempt's dedup key.
@@ -30,11 +30,9 @@ pub(crate) struct Entry {
 pub(crate) enum Next {
     /// Deliver the attempt's prompt.
     Send,
-    /// The prompt went out before the crash: wait for its artifact.
-    Wait {
-        baseline: Option<Signature>,
-        record_prompt: bool,
-    },
+    /// The prompt went out before the crash (and re-entry recorded it, if it had not been):
+    /// wait for its artifact.
+    Wait { baseline: Option<Signature> },
     /// The artifact is on disk: validate it.
     Validate,
     /// The artifact was validated and recorded before the crash.
@@ -42,6 +40,7 @@ pub(crate) enum Next {
 }
 
 /// What re-entry reads about the attempt in progress.
+#[derive(Clone)]
 struct Current {
     attempt: Attempt,
     dedup_key: String,
@@ -55,30 +54,26 @@ impl Current {
             attempt: self.attempt.clone(),
             session_id: session.map(|row| row.id.clone()),
             next,
-            restarted: None,
+            after_gate: false,
         })
     }
 }
 
 impl Ctx {
     pub async fn enter(&self) -> Result<Entry> {
-        let fresh = |number, restarted| Entry {
-            attempt: Attempt::fresh(number),
-            session_id: None,
-            next: Next::Send,
-            restarted,
-        };
-        let pending = self
-            .try_start_attempt(PhaseState::Pending, json!({}))
-            .await?;
-        if let Some(number) = pending {
-            return Ok(fresh(number, None));
-        }
-        if let Some(restart) = self.phase.spec.restart {
-            let extra = json!({ "restart": restart.as_str() });
-            let restarted = self.try_start_attempt(restart.from_state(), extra).await?;
-            if let Some(number) = restarted {
-                return Ok(fresh(number, Some(restart)));
+        let restart = self.phase.spec.restart;
+        let restarts = restart.map(|r| (r.from_state(), json!({ "restart": r.as_str() })));
+        for (from, extra) in [(PhaseState::Pending, json!({}))]
+            .into_iter()
+            .chain(restarts)
+        {
+            if let Some(number) = self.try_start_attempt(from, extra).await? {
+                return Ok(Entry {
+                    attempt: Attempt::fresh(number),
+                    session_id: None,
+                    next: Next::Send,
+                    after_gate: from == PhaseState::Failed && restart == Some(Restart::AfterGate),
+                });
             }
         }
         let row = self.phase_row().await?;
@@ -148,12 +143,7 @@ impl Ctx {
                 } else {
                     signature(self.phase.artifact_path())?
                 };
-                let record_prompt = false;
-                let next = Next::Wait {
-                    baseline,
-                    record_prompt,
-                };
-                Ok(current.entry(Some(session), next))
+                Ok(current.entry(Some(session), Next::Wait { baseline }))
             }
             _ => Ok(None),
         }
@@ -175,15 +165,15 @@ impl Ctx {
             self.recover_or_gate(&current.attempt, &session.id, None)
                 .await?;
             let repair = self.start_repair(None, None).await?;
-            return Ok(Some(Entry {
-                attempt: Attempt {
-                    first: true,
-                    ..repair
-                },
-                session_id: Some(session.id.clone()),
-                next: Next::Send,
-                restarted: None,
-            }));
+            let attempt = Attempt {
+                first: true,
+                ..repair
+            };
+            let resumed = Current {
+                attempt,
+                ..current.clone()
+            };
+            return Ok(resumed.entry(Some(session), Next::Send));
         }
         if session.state == SessionState::FailedNeedsHuman {
             return Ok(None);
@@ -196,12 +186,11 @@ impl Ctx {
         } else {
             signature(self.phase.artifact_path())?
         };
-        let record_prompt = !prompted && !waiting;
-        let next = Next::Wait {
-            baseline,
-            record_prompt,
-        };
-        Ok(current.entry(Some(session), next))
+        if !prompted && !waiting {
+            let (repair, dedup_key) = (current.attempt.repair, &current.dedup_key);
+            self.record_prompt(repair, dedup_key).await?;
+        }
+        Ok(current.entry(Some(session), Next::Wait { baseline }))
     }
 
     async fn reenter_validating(&self, current: &Current) -> Result<Option<Entry>> {

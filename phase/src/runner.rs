@@ -14,7 +14,7 @@ use crate::context::Ctx;
 use crate::entry::{Entry, Next};
 use crate::failure::{At, FlowGate};
 use crate::policy::Site;
-use crate::spec::{Phase, PhaseSpec, Restart};
+use crate::spec::{Phase, PhaseSpec};
 use crate::steps::ArtifactOutcome;
 use crate::wait::signature;
 
@@ -81,11 +81,9 @@ impl Ctx {
             mut attempt,
             session_id,
             mut next,
-            restarted,
+            after_gate,
         } = self.enter().await?;
-        if restarted == Some(Restart::AfterGate)
-            && let Some(report) = self.adopt_present_artifact(attempt.number).await?
-        {
+        if after_gate && let Some(report) = self.adopt_present_artifact(attempt.number).await? {
             return Ok(report);
         }
         let mut handle = match &session_id {
@@ -146,14 +144,7 @@ impl Ctx {
                 let waited = self.wait_and_validate(attempt.number, sid, sent.baseline);
                 (sent.prompt_id, waited.await)
             }
-            Next::Wait {
-                baseline,
-                record_prompt,
-            } => {
-                if record_prompt {
-                    self.record_prompt(attempt.repair, &envelope.dedup_key)
-                        .await?;
-                }
+            Next::Wait { baseline } => {
                 let waited = self.wait_and_validate(attempt.number, sid, baseline);
                 (envelope.dedup_key, waited.await)
             }
