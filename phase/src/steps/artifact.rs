@@ -5,7 +5,6 @@ use devflow_core::{Result, SessionState, StateMachine, Validation};
 use devflow_db::{ArtifactRow, NewArtifact};
 
 use crate::context::{Ctx, mutate};
-use crate::crash::crash_point;
 use crate::event::Event;
 use crate::steps::session::{mark_crashed, to_state};
 
@@ -27,7 +26,7 @@ impl Ctx {
         sid: &str,
         state: SessionState,
     ) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_artifact_timeout", |tx, phase| {
             Event::artifact_timeout(phase, attempt, state)
                 .emit(tx)
                 .await?;
@@ -42,9 +41,7 @@ impl Ctx {
             }
             let recovery_attempts = row.map_or(0, |row| row.recovery_attempts) + 1;
             mark_crashed(tx, phase, sid, recovery_attempts).await
-        })?;
-        crash_point!("after_artifact_timeout");
-        Ok(())
+        })
     }
 
     /// Inserts (or finds) the artifact row and appends `artifact.validated` / `artifact.invalid`.
@@ -54,7 +51,7 @@ impl Ctx {
         hash: String,
         validation: Validation,
     ) -> Result<ArtifactOutcome> {
-        let outcome = mutate!(self, |tx, phase| {
+        mutate!(self, "after_artifact_recorded", |tx, phase| {
             let stored = validation.to_json();
             let row = tx
                 .insert_or_get_artifact(&NewArtifact {
@@ -75,9 +72,7 @@ impl Ctx {
                 hash,
                 validation,
             })
-        })?;
-        crash_point!("after_artifact_recorded");
-        Ok(outcome)
+        })
     }
 
     /// Re-appends the check event of an artifact recorded before a crash (a no-op replay if it

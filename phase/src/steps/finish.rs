@@ -6,7 +6,6 @@ use devflow_db::{ApprovalState, SessionRow};
 use serde_json::Value;
 
 use crate::context::{Ctx, mutate, step};
-use crate::crash::crash_point;
 use crate::event::Event;
 use crate::steps::gate::insert_approval_in;
 use crate::steps::session::{Move, to_state};
@@ -15,7 +14,7 @@ impl Ctx {
     /// `completed`, `phase.completed`, the session `READY` again; and, for the last phase, the
     /// run `completed` with `run.completed`. Returns the session's row if it moved.
     pub async fn complete_phase(&self, attempt: u32, sid: &str) -> Result<Option<SessionRow>> {
-        let moved = step!(self, |tx, run, phase| {
+        step!(self, "after_phase_completed", |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(None);
             }
@@ -47,9 +46,7 @@ impl Ctx {
                 Event::run_completed(phase).emit(tx).await?;
             }
             Ok(moved)
-        })?;
-        crash_point!("after_phase_completed");
-        Ok(moved)
+        })
     }
 
     /// A pending approval request for the workflow's gate: the phase `awaiting_approval`, the
@@ -61,7 +58,7 @@ impl Ctx {
         gate_key: &str,
         payload: Value,
     ) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_approval_requested", |tx, phase| {
             let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
             let request = insert_approval_in(tx, phase, gate_key, attempt, &payload).await?;
             if request.state != ApprovalState::Pending {
@@ -84,9 +81,7 @@ impl Ctx {
                 .await?;
             let requested = Event::approval_requested(phase, &request, gate_key);
             requested.emit(tx).await
-        })?;
-        crash_point!("after_approval_requested");
-        Ok(())
+        })
     }
 }
 

@@ -59,7 +59,7 @@ impl Ctx {
         reason: &'static str,
         running: Option<&SessionHandle>,
     ) -> Result<()> {
-        let sessions = step!(self, |tx, run, phase| {
+        let sessions = step!(self, "after_run_failed", |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(Vec::new());
             }
@@ -69,7 +69,6 @@ impl Ctx {
             Event::run_failed(phase, reason).emit(tx).await?;
             fail_all_sessions_in(tx, phase).await
         })?;
-        crash_point!("after_run_failed");
         let Some(handle) = running else {
             return self.dispose_all(&sessions).await;
         };

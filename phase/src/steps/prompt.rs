@@ -65,10 +65,8 @@ impl Ctx {
 
     /// `prompt.sent` / `prompt.repaired` for a delivered prompt; a replay appends nothing.
     pub async fn record_prompt(&self, repair: bool, dedup: &str) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_prompt_recorded", |tx, phase| {
             Event::prompt(phase, repair, dedup).emit(tx).await
-        })?;
-        crash_point!("after_prompt_recorded");
-        Ok(())
+        })
     }
 }

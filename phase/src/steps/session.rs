@@ -55,7 +55,7 @@ impl Ctx {
     /// `session.created` and `session.ready`.
     pub async fn record_session_started(&self, handle: &SessionHandle) -> Result<()> {
         let (sid, backend) = (handle.session_id.as_str(), self.adapter.backend());
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_session_ready", |tx, phase| {
             let ready = SessionUpdate {
                 state: Some(SessionState::Ready),
                 ..located(phase, handle)
@@ -85,21 +85,17 @@ impl Ctx {
             created.emit(tx).await?;
             let ready = Event::session_ready(phase, sid, recovery_attempts);
             ready.emit(tx).await
-        })?;
-        crash_point!("after_session_ready");
-        Ok(())
+        })
     }
 
     /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
     pub async fn mark_session_idle(&self, sid: &str, dedup: &str) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_session_idle", |tx, phase| {
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_idle(phase, sid, dedup).emit(tx).await?;
             let update = SessionUpdate::default();
             move_session_blind(tx, sid, SessionState::Ready, Move::Assign, update).await
-        })?;
-        crash_point!("after_session_idle");
-        Ok(())
+        })
     }
 
     /// Records where the agent now lives, with its session moved to `state`: `RESUMING` or
@@ -127,7 +123,7 @@ impl Ctx {
 
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
     pub async fn record_session_recovered(&self, sid: &str) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_session_recovered", |tx, phase| {
             let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
             let update = SessionUpdate {
                 recovery_attempts: Some(recovery_attempts),
@@ -136,9 +132,7 @@ impl Ctx {
             move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
             let recovered = Event::session_recovered(phase, sid, recovery_attempts);
             recovered.emit(tx).await
-        })?;
-        crash_point!("after_session_recovered");
-        Ok(())
+        })
     }
 
     /// Marks one session `FAILED_NEEDS_HUMAN` (the reference's `markSessionFailedNeedsHuman`),
