@@ -93,11 +93,12 @@ impl Ctx {
                 self.start_session(attempt.number).await?
             }
         };
+        // The session is the same for every attempt; only where its agent lives may change.
+        let sid = handle.session_id.clone();
         loop {
             let Some((outcome, prompt_id)) = self.obtain(&handle, &attempt, next).await? else {
-                self.recover_or_gate(&attempt, &handle.session_id, Some(&handle))
-                    .await?;
-                handle = self.handle_for(&handle.session_id).await?;
+                self.recover_or_gate(&attempt, &sid, Some(&handle)).await?;
+                handle = self.handle_for(&sid).await?;
                 attempt = self.start_repair(None, Some(&handle)).await?;
                 next = Next::Send;
                 continue;
@@ -105,13 +106,10 @@ impl Ctx {
             let valid = outcome.validation.is_valid();
             // An artifact held for approval keeps its agent waiting, not idle.
             if !valid || self.phase.spec.approval_gate.is_none() {
-                self.mark_session_idle(&handle.session_id, &prompt_id)
-                    .await?;
+                self.mark_session_idle(&sid, &prompt_id).await?;
             }
             if valid {
-                return self
-                    .finish(outcome, prompt_id, &handle.session_id, true)
-                    .await;
+                return self.finish(outcome, prompt_id, &sid, true).await;
             }
             if attempt.repair {
                 let invalid = FlowGate::Invalid(&outcome);
@@ -119,9 +117,8 @@ impl Ctx {
                     .flow_gate(outcome.attempt, invalid, Some(&handle))
                     .await);
             }
-            attempt = self
-                .start_repair(Some(&outcome.validation), Some(&handle))
-                .await?;
+            let invalid = Some(&outcome.validation);
+            attempt = self.start_repair(invalid, Some(&handle)).await?;
             next = Next::Send;
         }
     }

@@ -9,5 +9,4 @@ mod prompt;
 mod session;
 
 pub(crate) use artifact::ArtifactOutcome;
-pub(crate) use gate::GateRequest;
 pub(crate) use session::no_session_row;

@@ -6,7 +6,7 @@ use devflow_db::{ArtifactRow, NewArtifact};
 
 use crate::context::{Ctx, mutate};
 use crate::event::Event;
-use crate::steps::session::{mark_crashed, to_state};
+use crate::steps::session::{mark_crashed_in, to_state};
 
 /// A validated (or invalid) artifact of one attempt.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ impl Ctx {
                 return tx.update_session(sid, &to_state(state)).await;
             }
             let recovery_attempts = row.map_or(0, |row| row.recovery_attempts) + 1;
-            mark_crashed(tx, phase, sid, recovery_attempts).await
+            mark_crashed_in(tx, phase, sid, recovery_attempts).await
         })
     }
 

@@ -174,7 +174,7 @@ pub(crate) async fn fail_session_in(
 }
 
 /// `CRASHED` with its recovery count and `session.crashed`.
-pub(crate) async fn mark_crashed(
+pub(crate) async fn mark_crashed_in(
     tx: &mut Tx,
     phase: &Phase,
     sid: &str,
