@@ -2,8 +2,8 @@
 //! the rows and events which step comes next (the reference's `enterInitialPhase` and
 //! `recoverAwaitingArtifactReplay`).
 
-use devflow_core::{Code, Error, PhaseState, Result, SessionState, Validation};
-use devflow_db::{ArtifactRow, PhaseRow, SessionRow};
+use devflow_core::{Error, PhaseState, Result, SessionState, Validation};
+use devflow_db::{PhaseRow, SessionRow};
 use serde_json::{Value, json};
 
 use crate::attempt::Attempt;
@@ -11,7 +11,7 @@ use crate::context::{Ctx, read};
 use crate::event::Event;
 use crate::keys;
 use crate::spec::Restart;
-use crate::steps::ArtifactOutcome;
+use crate::steps::{ArtifactOutcome, wrong_phase_state};
 use crate::wait::{Signature, signature};
 
 /// Where the runner picks up.
@@ -61,18 +61,24 @@ impl Current {
 
 impl Ctx {
     pub async fn enter(&self) -> Result<Entry> {
-        let restart = self.phase.spec.restart;
-        let restarts = restart.map(|r| (r.from_state(), json!({ "restart": r.as_str() })));
+        let restart = self.phase.spec.restart.map(|restart| match restart {
+            Restart::AfterGate => (PhaseState::Failed, json!({ "restart": "after_gate" })),
+            Restart::Rejected => (
+                PhaseState::AwaitingApproval,
+                json!({ "restart": "rejected" }),
+            ),
+        });
         for (from, extra) in [(PhaseState::Pending, json!({}))]
             .into_iter()
-            .chain(restarts)
+            .chain(restart)
         {
             if let Some(number) = self.try_start_attempt(from, extra).await? {
                 return Ok(Entry {
                     attempt: Attempt::fresh(number),
                     session_id: None,
                     next: Next::Send,
-                    after_gate: from == PhaseState::Failed && restart == Some(Restart::AfterGate),
+                    // Only a restart after a human gate starts from `failed`.
+                    after_gate: from == PhaseState::Failed,
                 });
             }
         }
@@ -85,13 +91,8 @@ impl Ctx {
             (PhaseState::Validating, Some(current)) => self.reenter_validating(&current).await?,
             _ => None,
         };
-        entry.ok_or_else(|| {
-            Error::new(
-                Code::InternalStateCorruption,
-                "cannot enter the phase from its current state",
-            )
-            .with_hint(format!("phase_state={}", row.state))
-        })
+        let message = "cannot enter the phase from its current state";
+        entry.ok_or_else(|| wrong_phase_state(message, row.state))
     }
 
     /// The attempt as its `phase.started` recorded it; `None` if there is none to re-enter.
@@ -197,7 +198,12 @@ impl Ctx {
         let Some(session) = &current.session else {
             return Ok(None);
         };
-        let recorded = self.latest_artifact().await?.filter(|artifact| {
+        let latest = read!(self, |tx, phase| {
+            let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
+            tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id())
+                .await
+        })?;
+        let recorded = latest.filter(|artifact| {
             session.last_prompt_hash.as_deref() == Some(current.dedup_key.as_str())
                 && artifact.created_at >= session.last_prompt_at.unwrap_or(0)
         });
@@ -243,13 +249,5 @@ impl Ctx {
         Ok(events.iter().any(|event| {
             event.payload.get("sessionId").and_then(Value::as_str) == Some(session_id)
         }))
-    }
-
-    async fn latest_artifact(&self) -> Result<Option<ArtifactRow>> {
-        read!(self, |tx, phase| {
-            let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
-            tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id())
-                .await
-        })
     }
 }

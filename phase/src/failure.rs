@@ -94,23 +94,20 @@ impl Ctx {
         handle: Option<&SessionHandle>,
     ) -> Error {
         let path = &self.phase.artifact;
-        let (reason, error, artifact_id) = match gate {
+        let (reason, error, payload) = match gate {
             FlowGate::TimedOut(hint) => {
                 let message = "no valid artifact appeared in time, even after recovery";
                 let error = Error::new(Code::ArtifactTimeoutExhausted, message);
-                ("artifact_timeout", error.with_hint(hint), None)
+                ("artifact_timeout", error.with_hint(hint), json!({}))
             }
             FlowGate::Invalid(outcome) => {
                 let id = &outcome.artifact_id;
                 let message = "the artifact remained invalid after its repair";
                 let error = Error::new(Code::ArtifactInvalidAfterRepair, message);
                 let hint = format!("artifact={id};path={path}");
-                ("artifact_invalid", error.with_hint(hint), Some(id))
+                let payload = json!({ "artifactId": id });
+                ("artifact_invalid", error.with_hint(hint), payload)
             }
-        };
-        let payload = match artifact_id {
-            Some(artifact_id) => json!({ "artifactId": artifact_id }),
-            None => json!({}),
         };
         let role = match handle {
             Some(_) => None,

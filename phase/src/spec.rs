@@ -86,22 +86,6 @@ pub enum Restart {
     Rejected,
 }
 
-impl Restart {
-    pub fn from_state(self) -> devflow_core::PhaseState {
-        match self {
-            Restart::AfterGate => devflow_core::PhaseState::Failed,
-            Restart::Rejected => devflow_core::PhaseState::AwaitingApproval,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Restart::AfterGate => "after_gate",
-            Restart::Rejected => "rejected",
-        }
-    }
-}
-
 /// A spec whose paths are canonical: what every step works with.
 #[derive(Debug, Clone)]
 pub struct Phase {

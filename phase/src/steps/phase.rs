@@ -61,3 +61,8 @@ impl Ctx {
         Ok(row.is_some_and(|row| row.phase_id.as_deref() == Some(self.phase.phase_id())))
     }
 }
+
+/// Corruption: the phase is in `state`, which `message` says it cannot be in.
+pub(crate) fn wrong_phase_state(message: &str, state: PhaseState) -> Error {
+    Error::corruption(message).with_hint(format!("phase_state={state}"))
+}
