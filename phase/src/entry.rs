@@ -61,17 +61,14 @@ impl Current {
 
 impl Ctx {
     pub async fn enter(&self) -> Result<Entry> {
-        let restart = self.phase.spec.restart.map(|restart| match restart {
-            Restart::AfterGate => (PhaseState::Failed, json!({ "restart": "after_gate" })),
-            Restart::Rejected => (
-                PhaseState::AwaitingApproval,
-                json!({ "restart": "rejected" }),
-            ),
-        });
-        for (from, extra) in [(PhaseState::Pending, json!({}))]
-            .into_iter()
-            .chain(restart)
-        {
+        let restart = match self.phase.spec.restart {
+            Some(Restart::AfterGate) => Some((PhaseState::Failed, "after_gate")),
+            Some(Restart::Rejected) => Some((PhaseState::AwaitingApproval, "rejected")),
+            None => None,
+        };
+        let restart = restart.map(|(from, name)| (from, json!({ "restart": name })));
+        let starts = [(PhaseState::Pending, json!({}))];
+        for (from, extra) in starts.into_iter().chain(restart) {
             if let Some(number) = self.try_start_attempt(from, extra).await? {
                 return Ok(Entry {
                     attempt: Attempt::fresh(number),

@@ -137,9 +137,9 @@ impl Ctx {
             Next::Recorded(outcome) => return Ok(Some((outcome, envelope.dedup_key))),
             Next::Send => {
                 let sent = self.send_prompt(handle, &envelope, attempt.repair).await;
-                let sent = self.on_error(Site::PromptSend, at, sent).await?;
-                let waited = self.wait_and_validate(attempt.number, sid, sent.baseline);
-                (sent.prompt_id, waited.await)
+                let (prompt_id, baseline) = self.on_error(Site::PromptSend, at, sent).await?;
+                let waited = self.wait_and_validate(attempt.number, sid, baseline);
+                (prompt_id, waited.await)
             }
             Next::Wait { baseline } => {
                 let waited = self.wait_and_validate(attempt.number, sid, baseline);

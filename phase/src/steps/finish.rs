@@ -19,7 +19,9 @@ impl Ctx {
                 return Ok(None);
             }
             if !run.state.allows_phase_mutation() {
-                return Err(run_state_changed(run.state));
+                let message = "the run left its active state while the phase was running";
+                let error = Error::new(Code::RunStateChanged, message);
+                return Err(error.with_hint(format!("run_state={}", run.state)));
             }
             let completed = PhaseState::Completed;
             tx.set_phase_state(phase.run_id(), phase.phase_id(), completed)
@@ -83,12 +85,4 @@ impl Ctx {
             requested.emit(tx).await
         })
     }
-}
-
-fn run_state_changed(state: RunState) -> Error {
-    Error::new(
-        Code::RunStateChanged,
-        "the run left its active state while the phase was running",
-    )
-    .with_hint(format!("run_state={state}"))
 }
