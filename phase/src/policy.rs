@@ -86,12 +86,9 @@ fn human_required(error: &Error, code: Code) -> Error {
     if error.class() == Class::HumanRequired {
         return error.clone().with_hint(hint);
     }
-    let mut gate = Error::new(
-        code,
-        format!("{} after retries: {}", error.code(), error.message()),
-    )
-    .with_hint(hint)
-    .with_source(error.clone());
+    let message = format!("{} after retries: {}", error.code(), error.message());
+    let mut gate = Error::new(code, message).with_hint(hint);
+    gate = gate.with_source(error.clone());
     if let (Some(run_id), Some(phase_id)) = (error.run_id(), error.phase_id()) {
         gate = gate.in_phase(run_id, phase_id);
     }
