@@ -103,14 +103,10 @@ impl Ctx {
             return Ok(None);
         };
         let problems = started.payload.get("problems").and_then(Value::as_array);
-        let problems = problems.map_or_else(Vec::new, |list| {
-            list.iter()
-                .filter_map(|problem| problem.as_str().map(str::to_owned))
-                .collect()
-        });
+        let problems = problems.into_iter().flatten().filter_map(Value::as_str);
         let attempt = Attempt {
             repair: started.payload.get("repair") == Some(&json!(true)),
-            problems,
+            problems: problems.map(str::to_owned).collect(),
             ..Attempt::fresh(number)
         };
         let dedup_key = self.envelope(&attempt).dedup_key;

@@ -27,9 +27,8 @@ impl Ctx {
         state: SessionState,
     ) -> Result<()> {
         mutate!(self, "after_artifact_timeout", |tx, phase| {
-            Event::artifact_timeout(phase, attempt, state)
-                .emit(tx)
-                .await?;
+            let timeout = Event::artifact_timeout(phase, attempt, state);
+            timeout.emit(tx).await?;
             let row = tx.session(sid).await?;
             let current = row.as_ref().map_or(SessionState::Busy, |row| row.state);
             current.assert_assignment(state)?;
@@ -83,9 +82,8 @@ impl Ctx {
         validation: &Validation,
     ) -> Result<()> {
         mutate!(self, |tx, phase| {
-            Event::artifact_checked(phase, row, validation)
-                .emit(tx)
-                .await
+            let checked = Event::artifact_checked(phase, row, validation);
+            checked.emit(tx).await
         })
     }
 }

@@ -185,9 +185,8 @@ pub(crate) async fn mark_crashed_in(
         ..to_state(SessionState::Crashed)
     };
     tx.update_session(sid, &update).await?;
-    Event::session_crashed(phase, sid, recovery_attempts)
-        .emit(tx)
-        .await
+    let crashed = Event::session_crashed(phase, sid, recovery_attempts);
+    crashed.emit(tx).await
 }
 
 /// How a step may change a session's state: a move the session machine allows, or an
@@ -218,12 +217,9 @@ pub(crate) async fn move_session(
     sid: &str,
     to: SessionState,
     rule: Move,
-    update: SessionUpdate,
+    mut update: SessionUpdate,
 ) -> Result<SessionRow> {
-    let update = SessionUpdate {
-        state: Some(to),
-        ..update
-    };
+    update.state = Some(to);
     if let Some(row) = tx.update_session_from(sid, &rule.from(to), &update).await? {
         return Ok(row);
     }
@@ -238,12 +234,9 @@ pub(crate) async fn move_session_blind(
     sid: &str,
     to: SessionState,
     rule: Move,
-    update: SessionUpdate,
+    mut update: SessionUpdate,
 ) -> Result<()> {
-    let update = SessionUpdate {
-        state: Some(to),
-        ..update
-    };
+    update.state = Some(to);
     let session_id = sid.to_owned();
     tx.move_session_from(sid, &rule.from(to), &update, move |state| {
         refusal(&session_id, state, to, rule)
