@@ -158,15 +158,9 @@ impl Ctx {
             // attempt, whose first wait is this invocation's first.
             self.recover_or_gate(&current.attempt, &session.id, None)
                 .await?;
-            let repair = self.start_repair(None, None).await?;
-            let attempt = Attempt {
-                first: true,
-                ..repair
-            };
-            let resumed = Current {
-                attempt,
-                ..current.clone()
-            };
+            let mut resumed = current.clone();
+            resumed.attempt = self.start_repair(None, None).await?;
+            resumed.attempt.first = true;
             return Ok(resumed.entry(Some(session), Next::Send));
         }
         if session.state == SessionState::FailedNeedsHuman {

@@ -152,10 +152,10 @@ impl Ctx {
                 (envelope.dedup_key, validated.map(Some))
             }
         };
-        let site = Site::ArtifactWait {
-            repair: !attempt.first,
-        };
-        let waited = self.on_error(site, at, waited).await?;
+        let repair = !attempt.first;
+        let waited = self
+            .on_error(Site::ArtifactWait { repair }, at, waited)
+            .await?;
         Ok(waited.map(|outcome| (outcome, prompt_id)))
     }
 

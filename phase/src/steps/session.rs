@@ -56,10 +56,8 @@ impl Ctx {
     pub async fn record_session_started(&self, handle: &SessionHandle) -> Result<()> {
         let (sid, backend) = (handle.session_id.as_str(), self.adapter.backend());
         mutate!(self, "after_session_ready", |tx, phase| {
-            let ready = SessionUpdate {
-                state: Some(SessionState::Ready),
-                ..located(phase, handle)
-            };
+            let mut ready = located(phase, handle);
+            ready.state = Some(SessionState::Ready);
             let created = [SessionState::Created];
             let recovery_attempts = match tx.update_session_from(sid, &created, &ready).await? {
                 Some(row) => row.recovery_attempts,
@@ -72,13 +70,9 @@ impl Ctx {
                         row.state.assert_assignment(SessionState::Created)?;
                     }
                     row.state.assert_transition(SessionState::Bootstrapping)?;
-                    let recovery_attempts = row.recovery_attempts + 1;
-                    let update = SessionUpdate {
-                        recovery_attempts: Some(recovery_attempts),
-                        ..ready
-                    };
-                    tx.update_session(sid, &update).await?;
-                    recovery_attempts
+                    ready.recovery_attempts = Some(row.recovery_attempts + 1);
+                    tx.update_session(sid, &ready).await?;
+                    row.recovery_attempts + 1
                 }
             };
             let created = Event::session_created(phase, sid, recovery_attempts, backend);
@@ -180,10 +174,8 @@ pub(crate) async fn mark_crashed_in(
     sid: &str,
     recovery_attempts: u32,
 ) -> Result<()> {
-    let update = SessionUpdate {
-        recovery_attempts: Some(recovery_attempts),
-        ..to_state(SessionState::Crashed)
-    };
+    let mut update = to_state(SessionState::Crashed);
+    update.recovery_attempts = Some(recovery_attempts);
     tx.update_session(sid, &update).await?;
     let crashed = Event::session_crashed(phase, sid, recovery_attempts);
     crashed.emit(tx).await
