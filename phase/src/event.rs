@@ -36,13 +36,15 @@ macro_rules! events {
                 let kind: &'static str = $kind;
                 let payload = json!({ $($field)* });
                 $(let payload = merged(payload, &$extra);)?
-                let (key, of_run) = (events!(@key kind $key), stringify!($scope) == "run");
+                let (key, of_run) = (events!(@key kind $key), events!(@of_run $scope));
                 Event { phase: $phase, kind, key, payload, of_run }
             }
         )*}
     };
     (@key $kind:ident [$($part:expr),*]) => { [$kind.to_owned(), $($part.to_string()),*].join(":") };
     (@key $kind:ident ($key:expr)) => { $key };
+    (@of_run phase) => { false };
+    (@of_run run) => { true };
 }
 
 events! { phase;
