@@ -18,18 +18,13 @@ impl Ctx {
             // A session that failed to a person is replaced by a fresh agent: the run only got
             // back to executing because a person resumed or approved it. (The reference, which
             // has no resume, refuses to reuse it and fails the run.)
-            let fresh_start = matches!(
-                row.state,
-                SessionState::Created
-                    | SessionState::Bootstrapping
-                    | SessionState::FailedNeedsHuman
-            );
-            if !fresh_start {
-                return self.resume_session(attempt, row).await;
-            }
-            if row.state == SessionState::FailedNeedsHuman {
-                // The failed agent may still be on screen; a person asked for a fresh one.
-                let _ = self.adapter.dispose(&handle_from_row(row)).await;
+            match row.state {
+                SessionState::Created | SessionState::Bootstrapping => {}
+                SessionState::FailedNeedsHuman => {
+                    // The failed agent may still be on screen; a person asked for a fresh one.
+                    let _ = self.adapter.dispose(&handle_from_row(row)).await;
+                }
+                _ => return self.resume_session(attempt, row).await,
             }
         }
         let session_id = existing.map_or(fresh_id, |row| row.id);

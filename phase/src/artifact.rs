@@ -15,17 +15,12 @@ pub fn read_and_validate(phase: &Phase) -> Result<(String, Validation)> {
     let path = phase.artifact_path();
     if let Err(reason) = check_still_inside(&phase.worktree, path) {
         let target = std::fs::read_link(path).unwrap_or_default();
-        return Ok((
-            hash_bytes(format!("symlink:{}", target.display()).as_bytes()),
-            invalid(reason),
-        ));
+        let hash = hash_bytes(format!("symlink:{}", target.display()).as_bytes());
+        return Ok((hash, invalid(reason)));
     }
     let unreadable = |error: std::io::Error| {
-        Error::new(
-            Code::WorkspacePermissions,
-            format!("cannot read the artifact {}: {error}", path.display()),
-        )
-        .with_hint(phase.artifact.clone())
+        let message = format!("cannot read the artifact {}: {error}", path.display());
+        Error::new(Code::WorkspacePermissions, message).with_hint(phase.artifact.clone())
     };
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
     let limit = phase.spec.wait.max_artifact_bytes;
@@ -42,12 +37,8 @@ pub fn read_and_validate(phase: &Phase) -> Result<(String, Validation)> {
         .read_to_end(&mut bytes)
         .map_err(unreadable)?;
     if bytes.len() as u64 > limit {
-        return Ok((
-            hash_bytes(&bytes),
-            invalid(format!(
-                "the artifact grew over the limit of {limit} bytes while it was read"
-            )),
-        ));
+        let reason = format!("the artifact grew over the limit of {limit} bytes while it was read");
+        return Ok((hash_bytes(&bytes), invalid(reason)));
     }
     Ok((hash_bytes(&bytes), phase.spec.schema.validate_bytes(&bytes)))
 }

@@ -1,12 +1,13 @@
 //! The attempt in progress: what its prompt says, and how the phase's one repair attempt
 //! starts.
 
-use devflow_core::{Error, PhaseState, PromptEnvelope, Result, Validation};
+use devflow_core::{PhaseState, PromptEnvelope, Result, Validation};
 use devflow_session::SessionHandle;
 use serde_json::json;
 
 use crate::context::Ctx;
 use crate::repair::{repair_instructions, timeout_problem, validation_problems};
+use crate::steps::wrong_phase_state;
 
 /// The attempt in progress, built once where the runner enters the phase or starts the repair.
 #[derive(Debug, Clone)]
@@ -75,11 +76,8 @@ impl Ctx {
             extra["reason"] = json!("artifact_timeout");
         }
         let Some(number) = self.try_start_attempt(from, extra).await? else {
-            let state = self.phase_row().await?.state;
-            return Err(Error::corruption(
-                "cannot start a phase attempt from the current phase state",
-            )
-            .with_hint(format!("phase_state={state}")));
+            let message = "cannot start a phase attempt from the current phase state";
+            return Err(wrong_phase_state(message, self.phase_row().await?.state));
         };
         self.remove_stale_artifact(number, running).await?;
         Ok(Attempt {

@@ -1,6 +1,6 @@
 //! Waiting for an attempt's artifact, then reading, validating and recording it.
 
-use devflow_core::{Result, SessionState};
+use devflow_core::Result;
 
 use crate::artifact::read_and_validate;
 use crate::context::Ctx;
@@ -20,15 +20,10 @@ impl Ctx {
         baseline: Option<Signature>,
     ) -> Result<Option<ArtifactOutcome>> {
         self.start_artifact_wait(attempt).await?;
-        let waited = wait_for_artifact(
-            self.phase.artifact_path(),
-            &self.phase.spec.wait,
-            baseline.as_ref(),
-            &self.cancel,
-        )
-        .await?;
-        if waited == WaitOutcome::TimedOut {
-            let state: SessionState = self.classify_timed_out_session(session_id).await?;
+        let (path, settings) = (self.phase.artifact_path(), &self.phase.spec.wait);
+        let waited = wait_for_artifact(path, settings, baseline.as_ref(), &self.cancel);
+        if waited.await? == WaitOutcome::TimedOut {
+            let state = self.classify_timed_out_session(session_id).await?;
             self.record_artifact_timeout(attempt, session_id, state)
                 .await?;
             return Ok(None);

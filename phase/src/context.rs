@@ -19,8 +19,15 @@ pub(crate) struct Ctx {
 }
 
 /// `mutate!(ctx, |tx, phase| { body })`: a durable step that changes the phase (refused unless
-/// its run is active), its async body written inline and handed the phase; awaited.
+/// its run is active), its async body written inline and handed the phase; awaited. A crash
+/// point's name after `ctx` (`mutate!(ctx, "after_x", ...)`) puts that crash point (`crash`)
+/// right after the step's commit.
 macro_rules! mutate {
+    ($ctx:expr, $point:literal, $($step:tt)*) => {{
+        let value = $crate::context::mutate!($ctx, $($step)*)?;
+        $crate::crash::crash_point!($point);
+        Ok(value)
+    }};
     ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {{
         let $phase: &$crate::spec::Phase = &$ctx.phase;
         let run_id = $ctx.phase.run_id();
@@ -29,8 +36,13 @@ macro_rules! mutate {
 }
 
 /// `step!(ctx, |tx, run, phase| { body })`: a durable step that decides for itself what the
-/// run's state allows; awaited.
+/// run's state allows; awaited. A crash point's name after `ctx` as for `mutate!`.
 macro_rules! step {
+    ($ctx:expr, $point:literal, $($step:tt)*) => {{
+        let value = $crate::context::step!($ctx, $($step)*)?;
+        $crate::crash::crash_point!($point);
+        Ok(value)
+    }};
     ($ctx:expr, |$tx:pat_param, $run:pat_param, $phase:pat_param| $body:block) => {{
         let $phase: &$crate::spec::Phase = &$ctx.phase;
         let run_id = $ctx.phase.run_id();

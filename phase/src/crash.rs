@@ -79,8 +79,11 @@ mod tests {
                     && !path.ends_with("crash.rs")
                 {
                     let text = std::fs::read_to_string(&path).unwrap();
-                    for piece in text.split("crash_point!(\"").skip(1) {
-                        found.push(piece.split('"').next().unwrap().to_owned());
+                    // `crash_point!("name")`, and a step's `mutate!(ctx, "name", ...)`.
+                    for mark in ["crash_point!(\"", "mutate!(self, \"", "step!(self, \""] {
+                        for piece in text.split(mark).skip(1) {
+                            found.push(piece.split('"').next().unwrap().to_owned());
+                        }
                     }
                 }
             }

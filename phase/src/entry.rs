@@ -2,8 +2,8 @@
 //! the rows and events which step comes next (the reference's `enterInitialPhase` and
 //! `recoverAwaitingArtifactReplay`).
 
-use devflow_core::{Code, Error, PhaseState, Result, SessionState, Validation};
-use devflow_db::{ArtifactRow, PhaseRow, SessionRow};
+use devflow_core::{Error, PhaseState, Result, SessionState, Validation};
+use devflow_db::{PhaseRow, SessionRow};
 use serde_json::{Value, json};
 
 use crate::attempt::Attempt;
@@ -11,7 +11,7 @@ use crate::context::{Ctx, read};
 use crate::event::Event;
 use crate::keys;
 use crate::spec::Restart;
-use crate::steps::ArtifactOutcome;
+use crate::steps::{ArtifactOutcome, wrong_phase_state};
 use crate::wait::{Signature, signature};
 
 /// Where the runner picks up.
@@ -21,8 +21,8 @@ pub(crate) struct Entry {
     /// The session to continue with; `None` starts (or re-adopts) the role's session.
     pub session_id: Option<String>,
     pub next: Next,
-    /// Set when this attempt is a person's restart of a phase that stopped at a gate.
-    pub restarted: Option<Restart>,
+    /// Whether this attempt is a person's restart of a phase that stopped at a human gate.
+    pub after_gate: bool,
 }
 
 /// The step that comes next. Re-entry's prompt id is the attempt's dedup key.
@@ -30,11 +30,9 @@ pub(crate) struct Entry {
 pub(crate) enum Next {
     /// Deliver the attempt's prompt.
     Send,
-    /// The prompt went out before the crash: wait for its artifact.
-    Wait {
-        baseline: Option<Signature>,
-        record_prompt: bool,
-    },
+    /// The prompt went out before the crash (and re-entry recorded it, if it had not been):
+    /// wait for its artifact.
+    Wait { baseline: Option<Signature> },
     /// The artifact is on disk: validate it.
     Validate,
     /// The artifact was validated and recorded before the crash.
@@ -42,6 +40,7 @@ pub(crate) enum Next {
 }
 
 /// What re-entry reads about the attempt in progress.
+#[derive(Clone)]
 struct Current {
     attempt: Attempt,
     dedup_key: String,
@@ -55,30 +54,29 @@ impl Current {
             attempt: self.attempt.clone(),
             session_id: session.map(|row| row.id.clone()),
             next,
-            restarted: None,
+            after_gate: false,
         })
     }
 }
 
 impl Ctx {
     pub async fn enter(&self) -> Result<Entry> {
-        let fresh = |number, restarted| Entry {
-            attempt: Attempt::fresh(number),
-            session_id: None,
-            next: Next::Send,
-            restarted,
+        let restart = match self.phase.spec.restart {
+            Some(Restart::AfterGate) => Some((PhaseState::Failed, "after_gate")),
+            Some(Restart::Rejected) => Some((PhaseState::AwaitingApproval, "rejected")),
+            None => None,
         };
-        let pending = self
-            .try_start_attempt(PhaseState::Pending, json!({}))
-            .await?;
-        if let Some(number) = pending {
-            return Ok(fresh(number, None));
-        }
-        if let Some(restart) = self.phase.spec.restart {
-            let extra = json!({ "restart": restart.as_str() });
-            let restarted = self.try_start_attempt(restart.from_state(), extra).await?;
-            if let Some(number) = restarted {
-                return Ok(fresh(number, Some(restart)));
+        let restart = restart.map(|(from, name)| (from, json!({ "restart": name })));
+        let starts = [(PhaseState::Pending, json!({}))];
+        for (from, extra) in starts.into_iter().chain(restart) {
+            if let Some(number) = self.try_start_attempt(from, extra).await? {
+                return Ok(Entry {
+                    attempt: Attempt::fresh(number),
+                    session_id: None,
+                    next: Next::Send,
+                    // Only a restart after a human gate starts from `failed`.
+                    after_gate: from == PhaseState::Failed,
+                });
             }
         }
         let row = self.phase_row().await?;
@@ -90,13 +88,8 @@ impl Ctx {
             (PhaseState::Validating, Some(current)) => self.reenter_validating(&current).await?,
             _ => None,
         };
-        entry.ok_or_else(|| {
-            Error::new(
-                Code::InternalStateCorruption,
-                "cannot enter the phase from its current state",
-            )
-            .with_hint(format!("phase_state={}", row.state))
-        })
+        let message = "cannot enter the phase from its current state";
+        entry.ok_or_else(|| wrong_phase_state(message, row.state))
     }
 
     /// The attempt as its `phase.started` recorded it; `None` if there is none to re-enter.
@@ -110,14 +103,10 @@ impl Ctx {
             return Ok(None);
         };
         let problems = started.payload.get("problems").and_then(Value::as_array);
-        let problems = problems.map_or_else(Vec::new, |list| {
-            list.iter()
-                .filter_map(|problem| problem.as_str().map(str::to_owned))
-                .collect()
-        });
+        let problems = problems.into_iter().flatten().filter_map(Value::as_str);
         let attempt = Attempt {
             repair: started.payload.get("repair") == Some(&json!(true)),
-            problems,
+            problems: problems.map(str::to_owned).collect(),
             ..Attempt::fresh(number)
         };
         let dedup_key = self.envelope(&attempt).dedup_key;
@@ -148,12 +137,7 @@ impl Ctx {
                 } else {
                     signature(self.phase.artifact_path())?
                 };
-                let record_prompt = false;
-                let next = Next::Wait {
-                    baseline,
-                    record_prompt,
-                };
-                Ok(current.entry(Some(session), next))
+                Ok(current.entry(Some(session), Next::Wait { baseline }))
             }
             _ => Ok(None),
         }
@@ -174,16 +158,10 @@ impl Ctx {
             // attempt, whose first wait is this invocation's first.
             self.recover_or_gate(&current.attempt, &session.id, None)
                 .await?;
-            let repair = self.start_repair(None, None).await?;
-            return Ok(Some(Entry {
-                attempt: Attempt {
-                    first: true,
-                    ..repair
-                },
-                session_id: Some(session.id.clone()),
-                next: Next::Send,
-                restarted: None,
-            }));
+            let mut resumed = current.clone();
+            resumed.attempt = self.start_repair(None, None).await?;
+            resumed.attempt.first = true;
+            return Ok(resumed.entry(Some(session), Next::Send));
         }
         if session.state == SessionState::FailedNeedsHuman {
             return Ok(None);
@@ -196,19 +174,23 @@ impl Ctx {
         } else {
             signature(self.phase.artifact_path())?
         };
-        let record_prompt = !prompted && !waiting;
-        let next = Next::Wait {
-            baseline,
-            record_prompt,
-        };
-        Ok(current.entry(Some(session), next))
+        if !prompted && !waiting {
+            let (repair, dedup_key) = (current.attempt.repair, &current.dedup_key);
+            self.record_prompt(repair, dedup_key).await?;
+        }
+        Ok(current.entry(Some(session), Next::Wait { baseline }))
     }
 
     async fn reenter_validating(&self, current: &Current) -> Result<Option<Entry>> {
         let Some(session) = &current.session else {
             return Ok(None);
         };
-        let recorded = self.latest_artifact().await?.filter(|artifact| {
+        let latest = read!(self, |tx, phase| {
+            let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
+            tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id())
+                .await
+        })?;
+        let recorded = latest.filter(|artifact| {
             session.last_prompt_hash.as_deref() == Some(current.dedup_key.as_str())
                 && artifact.created_at >= session.last_prompt_at.unwrap_or(0)
         });
@@ -254,13 +236,5 @@ impl Ctx {
         Ok(events.iter().any(|event| {
             event.payload.get("sessionId").and_then(Value::as_str) == Some(session_id)
         }))
-    }
-
-    async fn latest_artifact(&self) -> Result<Option<ArtifactRow>> {
-        read!(self, |tx, phase| {
-            let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
-            tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id())
-                .await
-        })
     }
 }

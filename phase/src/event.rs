@@ -1,5 +1,5 @@
-//! The runner's events: one constructor per event gives its kind, its idempotency key and its
-//! payload together, and `emit` is the one way a step appends it.
+//! The runner's events: one table gives each event's kind, idempotency key and payload
+//! together, and `emit` is the one way a step appends it.
 //!
 //! The keys are the reference runner's, with one rule added: a key that can recur within a run
 //! (a role's session is reused by later phases; a session can fail, be replaced, and fail
@@ -24,153 +24,93 @@ pub(crate) struct Event<'a> {
     of_run: bool,
 }
 
-impl<'a> Event<'a> {
+/// Each row: the constructor and its arguments after the phase; the kind; `phase` or `run`
+/// (an event of the run carries no phase); the key, as `[parts]` joined with `:` after the
+/// kind, or as `(an expression)`; the payload's fields, and `+ extra` to merge an object in.
+macro_rules! events {
+    ($phase:ident; $($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) $kind:expr, $scope:ident
+        $key:tt { $($field:tt)* } $(+ $extra:expr)?;)*) => {
+        impl<'a> Event<'a> {$(
+            $(#[$doc])*
+            pub fn $name($phase: &'a Phase, $($arg: $ty),*) -> Self {
+                let kind: &'static str = $kind;
+                let payload = json!({ $($field)* });
+                $(let payload = merged(payload, &$extra);)?
+                let (key, of_run) = (events!(@key kind $key), events!(@of_run $scope));
+                Event { phase: $phase, kind, key, payload, of_run }
+            }
+        )*}
+    };
+    (@key $kind:ident [$($part:expr),*]) => { [$kind.to_owned(), $($part.to_string()),*].join(":") };
+    (@key $kind:ident ($key:expr)) => { $key };
+    (@of_run phase) => { false };
+    (@of_run run) => { true };
+}
+
+events! { phase;
     /// A new attempt; `extra`, an object, is merged into the payload.
-    pub fn phase_started(phase: &'a Phase, attempt: u32, extra: Value) -> Self {
-        let payload = json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt });
-        let key = format!("{PHASE_STARTED}:{}:{attempt}", phase.phase_id());
-        Event::new(phase, PHASE_STARTED, key, merged(payload, &extra))
-    }
-
-    pub fn phase_failed(phase: &'a Phase, attempt: u32, reason: &str) -> Self {
-        let payload =
-            json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt, "reason": reason });
-        let key = format!("{PHASE_FAILED}:{}:{attempt}", phase.phase_id());
-        Event::new(phase, PHASE_FAILED, key, payload)
-    }
-
-    pub fn phase_completed(phase: &'a Phase, attempt: u32) -> Self {
-        let payload = json!({ "phaseKey": phase.spec.phase_key, "attempt": attempt });
-        let key = keys::phase_completed(phase.phase_id(), attempt);
-        Event::new(phase, PHASE_COMPLETED, key, payload)
-    }
-
+    phase_started(attempt: u32, extra: Value) PHASE_STARTED, phase [phase.phase_id(), attempt]
+        { "phaseKey": phase.spec.phase_key, "attempt": attempt } + extra;
+    phase_failed(attempt: u32, reason: &str) PHASE_FAILED, phase [phase.phase_id(), attempt]
+        { "phaseKey": phase.spec.phase_key, "attempt": attempt, "reason": reason };
+    phase_completed(attempt: u32) PHASE_COMPLETED, phase
+        (keys::phase_completed(phase.phase_id(), attempt))
+        { "phaseKey": phase.spec.phase_key, "attempt": attempt };
     /// The run paused at a human gate (`cause`) from the state it was in.
-    pub fn run_paused(phase: &'a Phase, cause: &str, from: RunState) -> Self {
-        let payload = json!({ "cause": cause, "pausedFromState": from.as_str() });
-        let key = format!("{RUN_PAUSED}:{}:{cause}", phase.run_id());
-        Event::new(phase, RUN_PAUSED, key, payload).of_run()
-    }
-
-    pub fn run_failed(phase: &'a Phase, reason: &str) -> Self {
-        let key = format!("{RUN_FAILED}:{}", phase.run_id());
-        Event::new(phase, RUN_FAILED, key, json!({ "reason": reason })).of_run()
-    }
-
-    pub fn run_completed(phase: &'a Phase) -> Self {
-        let payload = json!({ "phaseKey": phase.spec.phase_key });
-        let key = keys::run_completed(phase.run_id());
-        Event::new(phase, RUN_COMPLETED, key, payload).of_run()
-    }
-
-    /// Reference: `session.created:{session}`; a fresh agent started for a session that failed
-    /// to a human (`devflow resume`) is a new creation, told apart by its recovery count.
-    pub fn session_created(
-        phase: &'a Phase,
-        sid: &str,
-        recovery_attempts: u32,
-        backend: &str,
-    ) -> Self {
-        let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "backend": backend });
-        let key = match recovery_attempts {
-            0 => format!("{SESSION_CREATED}:{sid}"),
-            n => format!("{SESSION_CREATED}:{sid}:{n}"),
-        };
-        Event::new(phase, SESSION_CREATED, key, payload)
-    }
-
-    pub fn session_ready(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Self {
-        let key = keys::session_ready(phase.phase_id(), sid, recovery_attempts);
-        Event::recovery_count(phase, SESSION_READY, key, sid, recovery_attempts)
-    }
-
-    pub fn session_crashed(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Self {
-        let key = format!("{SESSION_CRASHED}:{sid}:{recovery_attempts}");
-        Event::recovery_count(phase, SESSION_CRASHED, key, sid, recovery_attempts)
-    }
-
-    pub fn session_recovered(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Self {
-        let key = format!("{SESSION_RECOVERED}:{sid}:{recovery_attempts}");
-        Event::recovery_count(phase, SESSION_RECOVERED, key, sid, recovery_attempts)
-    }
-
-    pub fn session_busy(phase: &'a Phase, sid: &str, dedup_key: &str) -> Self {
-        Event::prompted(phase, SESSION_BUSY, sid, dedup_key)
-    }
-
-    pub fn session_idle(phase: &'a Phase, sid: &str, dedup_key: &str) -> Self {
-        Event::prompted(phase, SESSION_IDLE, sid, dedup_key)
-    }
-
+    run_paused(cause: &str, from: RunState) RUN_PAUSED, run [phase.run_id(), cause]
+        { "cause": cause, "pausedFromState": from.as_str() };
+    run_failed(reason: &str) RUN_FAILED, run [phase.run_id()] { "reason": reason };
+    run_completed() RUN_COMPLETED, run (keys::run_completed(phase.run_id()))
+        { "phaseKey": phase.spec.phase_key };
+    session_created(sid: &str, recovery_attempts: u32, backend: &str) SESSION_CREATED, phase
+        (keys::session_created(sid, recovery_attempts))
+        { "sessionId": sid, "roleId": phase.role_id(), "backend": backend };
+    session_ready(sid: &str, n: u32) SESSION_READY, phase
+        (keys::session_ready(phase.phase_id(), sid, n))
+        { "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": n };
+    session_crashed(sid: &str, n: u32) SESSION_CRASHED, phase [sid, n]
+        { "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": n };
+    session_recovered(sid: &str, n: u32) SESSION_RECOVERED, phase [sid, n]
+        { "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": n };
+    session_busy(sid: &str, dedup_key: &str) SESSION_BUSY, phase [sid, dedup_key]
+        { "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup_key };
+    session_idle(sid: &str, dedup_key: &str) SESSION_IDLE, phase [sid, dedup_key]
+        { "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup_key };
     /// Reference: `session.failed:{session}`; a session replaced by a fresh agent after a gate
     /// can fail again, so the recovery count is part of the key.
-    pub fn session_failed(phase: &'a Phase, sid: &str, recovery_attempts: u32) -> Self {
-        let payload = json!({ "sessionId": sid, "roleId": phase.role_id() });
-        let key = format!("{SESSION_FAILED}:{sid}:{recovery_attempts}");
-        Event::new(phase, SESSION_FAILED, key, payload)
-    }
-
+    session_failed(sid: &str, n: u32) SESSION_FAILED, phase [sid, n]
+        { "sessionId": sid, "roleId": phase.role_id() };
     /// A session of any role that failed with its run: an event of the run.
-    pub fn run_session_failed(phase: &'a Phase, row: &SessionRow) -> Self {
-        let payload = json!({ "sessionId": row.id, "roleId": row.role_id });
-        let key = format!("{SESSION_FAILED}:{}:{}", row.id, row.recovery_attempts);
-        Event::new(phase, SESSION_FAILED, key, payload).of_run()
-    }
-
+    run_session_failed(row: &SessionRow) SESSION_FAILED, run [row.id, row.recovery_attempts]
+        { "sessionId": row.id, "roleId": row.role_id };
     /// `prompt.sent`, or `prompt.repaired` for the repair attempt's prompt.
-    pub fn prompt(phase: &'a Phase, repair: bool, dedup_key: &str) -> Self {
-        let kind = if repair { PROMPT_REPAIRED } else { PROMPT_SENT };
-        let payload = json!({ "roleId": phase.role_id(), "dedupKey": dedup_key });
-        Event::new(phase, kind, format!("{kind}:{dedup_key}"), payload)
-    }
-
-    pub fn artifact_expected(phase: &'a Phase, attempt: u32) -> Self {
-        let payload =
-            json!({ "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt });
-        let key = format!(
-            "{ARTIFACT_EXPECTED}:{}:{attempt}:{}",
-            phase.phase_id(),
-            phase.artifact
-        );
-        Event::new(phase, ARTIFACT_EXPECTED, key, payload)
-    }
-
+    prompt(repair: bool, dedup_key: &str) if repair { PROMPT_REPAIRED } else { PROMPT_SENT },
+        phase [dedup_key] { "roleId": phase.role_id(), "dedupKey": dedup_key };
+    artifact_expected(attempt: u32) ARTIFACT_EXPECTED, phase
+        [phase.phase_id(), attempt, phase.artifact]
+        { "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt };
     /// The wait timed out, with how the session looked.
-    pub fn artifact_timeout(phase: &'a Phase, attempt: u32, state: SessionState) -> Self {
-        let payload = json!({
-            "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt, "sessionState": state.as_str(),
-        });
-        let key = format!(
-            "{ARTIFACT_TIMEOUT}:{}:{attempt}:{}",
-            phase.phase_id(),
-            phase.artifact
-        );
-        Event::new(phase, ARTIFACT_TIMEOUT, key, payload)
-    }
-
-    /// `artifact.validated` or `artifact.invalid`, with the validation's findings.
-    pub fn artifact_checked(phase: &'a Phase, row: &ArtifactRow, validation: &Validation) -> Self {
-        let kind = if validation.is_valid() {
-            ARTIFACT_VALIDATED
-        } else {
-            ARTIFACT_INVALID
+    artifact_timeout(attempt: u32, state: SessionState) ARTIFACT_TIMEOUT, phase
+        [phase.phase_id(), attempt, phase.artifact] {
+            "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt,
+            "sessionState": state.as_str(),
         };
-        let payload = json!({
-            "artifactId": row.id, "hash": row.hash, "path": row.path, "schemaId": phase.schema_id(),
-        });
-        let key = format!("{kind}:{}:{}:{}", phase.phase_id(), row.path, row.hash);
-        Event::new(phase, kind, key, merged(payload, &validation.to_json()))
-    }
-
+    /// `artifact.validated` or `artifact.invalid`, with the validation's findings.
+    artifact_checked(row: &ArtifactRow, validation: &Validation)
+        if validation.is_valid() { ARTIFACT_VALIDATED } else { ARTIFACT_INVALID },
+        phase [phase.phase_id(), row.path, row.hash] {
+            "artifactId": row.id, "hash": row.hash, "path": row.path,
+            "schemaId": phase.schema_id(),
+        } + validation.to_json();
     /// For a request of a human or a workflow gate alike.
-    pub fn approval_requested(phase: &'a Phase, request: &ApprovalRow, gate_key: &str) -> Self {
-        let payload = json!({
-            "approvalRequestId": request.id, "approvalIdempotencyKey": request.idempotency_key, "gateKey": gate_key,
-        });
-        let key = format!("{APPROVAL_REQUESTED}:{}", request.idempotency_key);
-        Event::new(phase, APPROVAL_REQUESTED, key, payload)
-    }
+    approval_requested(request: &ApprovalRow, gate_key: &str) APPROVAL_REQUESTED, phase
+        [request.idempotency_key] {
+            "approvalRequestId": request.id, "approvalIdempotencyKey": request.idempotency_key,
+            "gateKey": gate_key,
+        };
+}
 
+impl Event<'_> {
     /// Appends the event inside a step; replaying a step appends nothing new.
     pub async fn emit(self, tx: &mut Tx) -> Result<()> {
         tx.record_event(&NewEvent {
@@ -181,40 +121,6 @@ impl<'a> Event<'a> {
             idempotency_key: &self.key,
         })
         .await
-    }
-
-    fn new(phase: &'a Phase, kind: &'static str, key: String, payload: Value) -> Self {
-        let of_run = false;
-        Event {
-            phase,
-            kind,
-            key,
-            payload,
-            of_run,
-        }
-    }
-
-    fn of_run(self) -> Self {
-        Event {
-            of_run: true,
-            ..self
-        }
-    }
-
-    fn recovery_count(
-        phase: &'a Phase,
-        kind: &'static str,
-        key: String,
-        sid: &str,
-        n: u32,
-    ) -> Self {
-        let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": n });
-        Event::new(phase, kind, key, payload)
-    }
-
-    fn prompted(phase: &'a Phase, kind: &'static str, sid: &str, dedup_key: &str) -> Self {
-        let payload = json!({ "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup_key });
-        Event::new(phase, kind, format!("{kind}:{sid}:{dedup_key}"), payload)
     }
 }
 

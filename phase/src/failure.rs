@@ -3,12 +3,12 @@
 
 use devflow_core::{Code, Error, Result};
 use devflow_session::SessionHandle;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::context::Ctx;
 use crate::crash::crash_point;
 use crate::policy::{Disposition, Site, decide};
-use crate::steps::{ArtifactOutcome, GateRequest};
+use crate::steps::ArtifactOutcome;
 
 /// Where in the phase an error happened, beyond the site.
 #[derive(Debug, Clone, Copy)]
@@ -73,23 +73,13 @@ impl Ctx {
                 error: gate_error,
                 mark_crashed,
             } => {
-                let mut payload = json!({
-                    "errorCode": error.code().as_str(),
-                    "recoveryHint": gate_error.recovery_hint().unwrap_or_default(),
-                });
-                if at.with_path {
-                    payload["expectedArtifactPath"] = json!(self.phase.artifact);
-                }
-                return self
-                    .gate(at, reason, gate_error, payload, mark_crashed)
-                    .await;
+                let payload = json!({ "errorCode": error.code().as_str() });
+                let gated = self.human_gate(at, reason, gate_error, payload, mark_crashed);
+                return gated.await;
             }
             Disposition::FailRun { reason } => {
-                let failed = self.fail_run(at.attempt, reason, at.handle).await;
-                match (failed, site, at.session_id) {
-                    (Ok(()), Site::SessionStart, Some(sid)) => self.mark_session_failed(sid).await,
-                    (failed, ..) => failed,
-                }
+                let unlisted = at.session_id.filter(|_| site == Site::SessionStart);
+                self.fail_run(at.attempt, reason, at.handle, unlisted).await
             }
         };
         done.err().unwrap_or(error)
@@ -104,62 +94,31 @@ impl Ctx {
         handle: Option<&SessionHandle>,
     ) -> Error {
         let path = &self.phase.artifact;
-        let (reason, error, artifact_id) = match gate {
+        let (reason, error, payload) = match gate {
             FlowGate::TimedOut(hint) => {
                 let message = "no valid artifact appeared in time, even after recovery";
                 let error = Error::new(Code::ArtifactTimeoutExhausted, message);
-                ("artifact_timeout", error.with_hint(hint), None)
+                ("artifact_timeout", error.with_hint(hint), json!({}))
             }
             FlowGate::Invalid(outcome) => {
                 let id = &outcome.artifact_id;
                 let message = "the artifact remained invalid after its repair";
                 let error = Error::new(Code::ArtifactInvalidAfterRepair, message);
                 let hint = format!("artifact={id};path={path}");
-                ("artifact_invalid", error.with_hint(hint), Some(id))
+                let payload = json!({ "artifactId": id });
+                ("artifact_invalid", error.with_hint(hint), payload)
             }
         };
-        let mut payload =
-            json!({ "expectedArtifactPath": path, "recoveryHint": error.recovery_hint() });
-        if let Some(artifact_id) = artifact_id {
-            payload["artifactId"] = json!(artifact_id);
-        }
         let role = match handle {
             Some(_) => None,
             None => self.session_for_role().await.ok().flatten(),
         };
         let mut at = At::running(attempt, handle, true);
         at.session_id = at.session_id.or(role.as_ref().map(|row| row.id.as_str()));
-        self.gate(at, reason, error, payload, false).await
+        self.human_gate(at, reason, error, payload, false).await
     }
 
-    /// Stops at a human gate keyed by `error`'s code, captures the running agent's transcript,
-    /// and returns `error`, or the error that stopped either.
-    async fn gate(
-        &self,
-        at: At<'_>,
-        reason: &'static str,
-        error: Error,
-        payload: Value,
-        mark_crashed: bool,
-    ) -> Error {
-        let request = GateRequest {
-            attempt: at.attempt,
-            reason,
-            gate_key: error.code().as_str().to_owned(),
-            payload,
-            session_id: at.session_id.map(str::to_owned),
-            mark_crashed,
-        };
-        if let Err(secondary) = self.request_human_gate(request).await {
-            return secondary;
-        }
-        self.capture_if_running(at.handle)
-            .await
-            .err()
-            .unwrap_or(error)
-    }
-
-    async fn capture_if_running(&self, handle: Option<&SessionHandle>) -> Result<()> {
+    pub(crate) async fn capture_if_running(&self, handle: Option<&SessionHandle>) -> Result<()> {
         if let Some(handle) = handle {
             self.capture_transcript(&handle.session_id).await?;
         }

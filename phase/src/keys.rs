@@ -1,5 +1,6 @@
-//! Event kinds and the idempotency keys shared beyond the runner's event table (`event`):
-//! the driver completes a phase approved by a person with the same keys the runner uses.
+//! Event kinds, and the idempotency keys that are more than the kind and its parts joined
+//! (`event`) or shared beyond the runner: the driver completes a phase approved by a person with
+//! the same keys the runner uses.
 
 pub const PHASE_STARTED: &str = "phase.started";
 pub const PHASE_FAILED: &str = "phase.failed";
@@ -21,6 +22,15 @@ pub const ARTIFACT_TIMEOUT: &str = "artifact.timeout";
 pub const ARTIFACT_VALIDATED: &str = "artifact.validated";
 pub const ARTIFACT_INVALID: &str = "artifact.invalid";
 pub const APPROVAL_REQUESTED: &str = "approval.requested";
+
+/// Reference: `session.created:{session}`; a fresh agent started for a session that failed to a
+/// human (`devflow resume`) is a new creation, told apart by its recovery count.
+pub fn session_created(session_id: &str, recovery_attempts: u32) -> String {
+    match recovery_attempts {
+        0 => format!("{SESSION_CREATED}:{session_id}"),
+        n => format!("{SESSION_CREATED}:{session_id}:{n}"),
+    }
+}
 
 pub fn phase_completed(phase_id: &str, attempt: u32) -> String {
     format!("{PHASE_COMPLETED}:{phase_id}:{attempt}")

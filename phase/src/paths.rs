@@ -22,7 +22,12 @@ pub fn resolve_inside(raw_root: &Path, canonical_root: &Path, path: &Path) -> Re
     if resolved.starts_with(canonical_root) && resolved != canonical_root {
         return Ok(resolved);
     }
-    Err(outside(path, &resolved, canonical_root))
+    let (path, resolved, root) = (path.display(), resolved.display(), canonical_root.display());
+    let message = format!(
+        "artifact path {path} resolves to {resolved}, which is outside the worktree {root}"
+    );
+    let hint = "give the artifact a path inside the worktree, relative to it";
+    Err(Error::new(Code::ArtifactOutsideWorktree, message).with_hint(hint))
 }
 
 /// Checks, at read time, that the file at `path` (following symlinks) is inside the worktree.
@@ -40,19 +45,6 @@ pub fn check_still_inside(canonical_root: &Path, path: &Path) -> Result<(), Stri
         real.display(),
         canonical_root.display()
     ))
-}
-
-fn outside(path: &Path, resolved: &Path, root: &Path) -> Error {
-    Error::new(
-        Code::ArtifactOutsideWorktree,
-        format!(
-            "artifact path {} resolves to {}, which is outside the worktree {}",
-            path.display(),
-            resolved.display(),
-            root.display()
-        ),
-    )
-    .with_hint("give the artifact a path inside the worktree, relative to it")
 }
 
 /// Removes `.` and folds `..` without touching the file system.

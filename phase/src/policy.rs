@@ -47,49 +47,35 @@ pub(crate) fn decide(site: Site, error: &Error) -> Disposition {
     if error.is(Code::RunStateChanged) || error.is(Code::ActivityCancelled) {
         return Disposition::Propagate;
     }
-    let gate = error.class() != Class::Fatal;
-    match site {
-        Site::StaleArtifact => Disposition::FailRun {
-            reason: "stale_artifact_remove_failed",
+    // Per site: the failure's reason, the code a recoverable error exhausted at a gate becomes
+    // (`None`: the site never gates), and whether the gate marks the session `CRASHED` first.
+    let (reason, gate_code, mark_crashed) = match site {
+        Site::StaleArtifact => ("stale_artifact_remove_failed", None, false),
+        Site::ArtifactWait { repair: false } => ("artifact_validation_failed", None, false),
+        Site::ArtifactWait { repair: true } => ("artifact_repair_failed", None, false),
+        Site::SessionStart => (
+            "session_start_failed",
+            Some(Code::PromptSendExhausted),
+            false,
+        ),
+        Site::SessionResume => (
+            "session_resume_failed",
+            Some(Code::PromptSendExhausted),
+            true,
+        ),
+        Site::PromptSend => ("prompt_send_failed", Some(Code::PromptSendExhausted), true),
+        Site::TimeoutRecovery => {
+            let code = Some(Code::ArtifactTimeoutExhausted);
+            ("artifact_timeout_recovery_failed", code, false)
+        }
+    };
+    match gate_code {
+        Some(code) if error.class() != Class::Fatal => Disposition::Gate {
+            reason,
+            error: human_required(error, code),
+            mark_crashed,
         },
-        Site::ArtifactWait { repair: false } => Disposition::FailRun {
-            reason: "artifact_validation_failed",
-        },
-        Site::ArtifactWait { repair: true } => Disposition::FailRun {
-            reason: "artifact_repair_failed",
-        },
-        Site::SessionStart if gate => Disposition::Gate {
-            reason: "session_start_failed",
-            error: human_required(error, Code::PromptSendExhausted),
-            mark_crashed: false,
-        },
-        Site::SessionStart => Disposition::FailRun {
-            reason: "session_start_failed",
-        },
-        Site::SessionResume if gate => Disposition::Gate {
-            reason: "session_resume_failed",
-            error: human_required(error, Code::PromptSendExhausted),
-            mark_crashed: true,
-        },
-        Site::SessionResume => Disposition::FailRun {
-            reason: "session_resume_failed",
-        },
-        Site::PromptSend if gate => Disposition::Gate {
-            reason: "prompt_send_failed",
-            error: human_required(error, Code::PromptSendExhausted),
-            mark_crashed: true,
-        },
-        Site::PromptSend => Disposition::FailRun {
-            reason: "prompt_send_failed",
-        },
-        Site::TimeoutRecovery if gate => Disposition::Gate {
-            reason: "artifact_timeout_recovery_failed",
-            error: human_required(error, Code::ArtifactTimeoutExhausted),
-            mark_crashed: false,
-        },
-        Site::TimeoutRecovery => Disposition::FailRun {
-            reason: "artifact_timeout_recovery_failed",
-        },
+        _ => Disposition::FailRun { reason },
     }
 }
 
@@ -100,12 +86,9 @@ fn human_required(error: &Error, code: Code) -> Error {
     if error.class() == Class::HumanRequired {
         return error.clone().with_hint(hint);
     }
-    let mut gate = Error::new(
-        code,
-        format!("{} after retries: {}", error.code(), error.message()),
-    )
-    .with_hint(hint)
-    .with_source(error.clone());
+    let message = format!("{} after retries: {}", error.code(), error.message());
+    let mut gate = Error::new(code, message).with_hint(hint);
+    gate = gate.with_source(error.clone());
     if let (Some(run_id), Some(phase_id)) = (error.run_id(), error.phase_id()) {
         gate = gate.in_phase(run_id, phase_id);
     }

@@ -110,11 +110,10 @@ impl Ctx {
         } else {
             Some(path_hint)
         };
-        match hint {
-            Some(hint) => Err(self
-                .flow_gate(attempt.number, FlowGate::TimedOut(hint), running)
-                .await),
-            None => Ok(()),
-        }
+        let Some(hint) = hint else {
+            return Ok(());
+        };
+        let gate = FlowGate::TimedOut(hint);
+        Err(self.flow_gate(attempt.number, gate, running).await)
     }
 }

@@ -14,7 +14,7 @@ use crate::context::Ctx;
 use crate::entry::{Entry, Next};
 use crate::failure::{At, FlowGate};
 use crate::policy::Site;
-use crate::spec::{Phase, PhaseSpec, Restart};
+use crate::spec::{Phase, PhaseSpec};
 use crate::steps::ArtifactOutcome;
 use crate::wait::signature;
 
@@ -81,11 +81,9 @@ impl Ctx {
             mut attempt,
             session_id,
             mut next,
-            restarted,
+            after_gate,
         } = self.enter().await?;
-        if restarted == Some(Restart::AfterGate)
-            && let Some(report) = self.adopt_present_artifact(attempt.number).await?
-        {
+        if after_gate && let Some(report) = self.adopt_present_artifact(attempt.number).await? {
             return Ok(report);
         }
         let mut handle = match &session_id {
@@ -95,11 +93,12 @@ impl Ctx {
                 self.start_session(attempt.number).await?
             }
         };
+        // The session is the same for every attempt; only where its agent lives may change.
+        let sid = handle.session_id.clone();
         loop {
             let Some((outcome, prompt_id)) = self.obtain(&handle, &attempt, next).await? else {
-                self.recover_or_gate(&attempt, &handle.session_id, Some(&handle))
-                    .await?;
-                handle = self.handle_for(&handle.session_id).await?;
+                self.recover_or_gate(&attempt, &sid, Some(&handle)).await?;
+                handle = self.handle_for(&sid).await?;
                 attempt = self.start_repair(None, Some(&handle)).await?;
                 next = Next::Send;
                 continue;
@@ -107,13 +106,10 @@ impl Ctx {
             let valid = outcome.validation.is_valid();
             // An artifact held for approval keeps its agent waiting, not idle.
             if !valid || self.phase.spec.approval_gate.is_none() {
-                self.mark_session_idle(&handle.session_id, &prompt_id)
-                    .await?;
+                self.mark_session_idle(&sid, &prompt_id).await?;
             }
             if valid {
-                return self
-                    .finish(outcome, prompt_id, &handle.session_id, true)
-                    .await;
+                return self.finish(outcome, prompt_id, &sid, true).await;
             }
             if attempt.repair {
                 let invalid = FlowGate::Invalid(&outcome);
@@ -121,9 +117,8 @@ impl Ctx {
                     .flow_gate(outcome.attempt, invalid, Some(&handle))
                     .await);
             }
-            attempt = self
-                .start_repair(Some(&outcome.validation), Some(&handle))
-                .await?;
+            let invalid = Some(&outcome.validation);
+            attempt = self.start_repair(invalid, Some(&handle)).await?;
             next = Next::Send;
         }
     }
@@ -142,18 +137,11 @@ impl Ctx {
             Next::Recorded(outcome) => return Ok(Some((outcome, envelope.dedup_key))),
             Next::Send => {
                 let sent = self.send_prompt(handle, &envelope, attempt.repair).await;
-                let sent = self.on_error(Site::PromptSend, at, sent).await?;
-                let waited = self.wait_and_validate(attempt.number, sid, sent.baseline);
-                (sent.prompt_id, waited.await)
+                let (prompt_id, baseline) = self.on_error(Site::PromptSend, at, sent).await?;
+                let waited = self.wait_and_validate(attempt.number, sid, baseline);
+                (prompt_id, waited.await)
             }
-            Next::Wait {
-                baseline,
-                record_prompt,
-            } => {
-                if record_prompt {
-                    self.record_prompt(attempt.repair, &envelope.dedup_key)
-                        .await?;
-                }
+            Next::Wait { baseline } => {
                 let waited = self.wait_and_validate(attempt.number, sid, baseline);
                 (envelope.dedup_key, waited.await)
             }
@@ -164,10 +152,10 @@ impl Ctx {
                 (envelope.dedup_key, validated.map(Some))
             }
         };
-        let site = Site::ArtifactWait {
-            repair: !attempt.first,
-        };
-        let waited = self.on_error(site, at, waited).await?;
+        let repair = !attempt.first;
+        let waited = self
+            .on_error(Site::ArtifactWait { repair }, at, waited)
+            .await?;
         Ok(waited.map(|outcome| (outcome, prompt_id)))
     }
 

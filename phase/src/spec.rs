@@ -86,22 +86,6 @@ pub enum Restart {
     Rejected,
 }
 
-impl Restart {
-    pub fn from_state(self) -> devflow_core::PhaseState {
-        match self {
-            Restart::AfterGate => devflow_core::PhaseState::Failed,
-            Restart::Rejected => devflow_core::PhaseState::AwaitingApproval,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Restart::AfterGate => "after_gate",
-            Restart::Rejected => "rejected",
-        }
-    }
-}
-
 /// A spec whose paths are canonical: what every step works with.
 #[derive(Debug, Clone)]
 pub struct Phase {
@@ -116,16 +100,14 @@ impl Phase {
     /// Canonicalizes the worktree and the artifact path as the reference does, and refuses an
     /// artifact path that resolves outside the worktree.
     pub fn resolve(spec: PhaseSpec) -> Result<Phase> {
+        let in_phase = |error: Error| error.in_phase(&spec.run_id, &spec.phase_id);
         let worktree = spec.worktree.canonicalize().map_err(|error| {
-            Error::new(
-                Code::WorkspacePermissions,
-                format!("cannot open worktree {}: {error}", spec.worktree.display()),
-            )
-            .with_hint("pass an existing directory as the worktree")
-            .in_phase(&spec.run_id, &spec.phase_id)
+            let message = format!("cannot open worktree {}: {error}", spec.worktree.display());
+            let error = Error::new(Code::WorkspacePermissions, message);
+            in_phase(error.with_hint("pass an existing directory as the worktree"))
         })?;
-        let artifact = paths::resolve_inside(&spec.worktree, &worktree, &spec.artifact_path)
-            .map_err(|error| error.in_phase(&spec.run_id, &spec.phase_id))?;
+        let artifact = paths::resolve_inside(&spec.worktree, &worktree, &spec.artifact_path);
+        let artifact = artifact.map_err(in_phase)?;
         Ok(Phase {
             artifact: artifact.to_string_lossy().into_owned(),
             worktree,

@@ -9,5 +9,5 @@ mod prompt;
 mod session;
 
 pub(crate) use artifact::ArtifactOutcome;
-pub(crate) use gate::GateRequest;
+pub(crate) use phase::wrong_phase_state;
 pub(crate) use session::no_session_row;

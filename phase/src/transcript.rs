@@ -77,11 +77,9 @@ impl Ctx {
     /// Captures what is new in the session's transcript since the last capture.
     pub async fn capture_transcript(&self, session_id: &str) -> Result<i64> {
         let row = self.session_row(session_id).await?.ok_or_else(|| {
-            Error::new(
-                Code::SessionNotFound,
-                format!("session {session_id} does not exist for transcript capture"),
-            )
-            .in_phase(self.phase.run_id(), self.phase.phase_id())
+            let message = format!("session {session_id} does not exist for transcript capture");
+            let error = Error::new(Code::SessionNotFound, message);
+            error.in_phase(self.phase.run_id(), self.phase.phase_id())
         })?;
         self.capture_transcript_from(&row).await
     }

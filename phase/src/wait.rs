@@ -36,11 +36,11 @@ pub fn signature(path: &Path) -> Result<Option<Signature>> {
             inode: meta.ino(),
         })),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(Error::new(
-            Code::WorkspacePermissions,
-            format!("cannot stat the artifact {}: {error}", path.display()),
-        )
-        .with_hint(path.display().to_string())),
+        Err(error) => {
+            let message = format!("cannot stat the artifact {}: {error}", path.display());
+            Err(Error::new(Code::WorkspacePermissions, message)
+                .with_hint(path.display().to_string()))
+        }
     }
 }
 
@@ -118,10 +118,8 @@ fn watch_parent(path: &Path, changed: &Arc<Notify>) -> Option<notify::Recommende
 }
 
 fn cancelled() -> Error {
-    Error::new(
-        Code::ActivityCancelled,
-        "the phase was cancelled while waiting for its artifact",
-    )
+    let message = "the phase was cancelled while waiting for its artifact";
+    Error::new(Code::ActivityCancelled, message)
 }
 
 #[cfg(test)]

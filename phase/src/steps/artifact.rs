@@ -5,9 +5,8 @@ use devflow_core::{Result, SessionState, StateMachine, Validation};
 use devflow_db::{ArtifactRow, NewArtifact};
 
 use crate::context::{Ctx, mutate};
-use crate::crash::crash_point;
 use crate::event::Event;
-use crate::steps::session::{mark_crashed, to_state};
+use crate::steps::session::{mark_crashed_in, to_state};
 
 /// A validated (or invalid) artifact of one attempt.
 #[derive(Debug, Clone)]
@@ -27,10 +26,9 @@ impl Ctx {
         sid: &str,
         state: SessionState,
     ) -> Result<()> {
-        mutate!(self, |tx, phase| {
-            Event::artifact_timeout(phase, attempt, state)
-                .emit(tx)
-                .await?;
+        mutate!(self, "after_artifact_timeout", |tx, phase| {
+            let timeout = Event::artifact_timeout(phase, attempt, state);
+            timeout.emit(tx).await?;
             let row = tx.session(sid).await?;
             let current = row.as_ref().map_or(SessionState::Busy, |row| row.state);
             current.assert_assignment(state)?;
@@ -41,10 +39,8 @@ impl Ctx {
                 return tx.update_session(sid, &to_state(state)).await;
             }
             let recovery_attempts = row.map_or(0, |row| row.recovery_attempts) + 1;
-            mark_crashed(tx, phase, sid, recovery_attempts).await
-        })?;
-        crash_point!("after_artifact_timeout");
-        Ok(())
+            mark_crashed_in(tx, phase, sid, recovery_attempts).await
+        })
     }
 
     /// Inserts (or finds) the artifact row and appends `artifact.validated` / `artifact.invalid`.
@@ -54,7 +50,7 @@ impl Ctx {
         hash: String,
         validation: Validation,
     ) -> Result<ArtifactOutcome> {
-        let outcome = mutate!(self, |tx, phase| {
+        mutate!(self, "after_artifact_recorded", |tx, phase| {
             let stored = validation.to_json();
             let row = tx
                 .insert_or_get_artifact(&NewArtifact {
@@ -75,9 +71,7 @@ impl Ctx {
                 hash,
                 validation,
             })
-        })?;
-        crash_point!("after_artifact_recorded");
-        Ok(outcome)
+        })
     }
 
     /// Re-appends the check event of an artifact recorded before a crash (a no-op replay if it
@@ -88,9 +82,8 @@ impl Ctx {
         validation: &Validation,
     ) -> Result<()> {
         mutate!(self, |tx, phase| {
-            Event::artifact_checked(phase, row, validation)
-                .emit(tx)
-                .await
+            let checked = Event::artifact_checked(phase, row, validation);
+            checked.emit(tx).await
         })
     }
 }

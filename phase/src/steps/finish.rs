@@ -6,7 +6,6 @@ use devflow_db::{ApprovalState, SessionRow};
 use serde_json::Value;
 
 use crate::context::{Ctx, mutate, step};
-use crate::crash::crash_point;
 use crate::event::Event;
 use crate::steps::gate::insert_approval_in;
 use crate::steps::session::{Move, to_state};
@@ -15,12 +14,14 @@ impl Ctx {
     /// `completed`, `phase.completed`, the session `READY` again; and, for the last phase, the
     /// run `completed` with `run.completed`. Returns the session's row if it moved.
     pub async fn complete_phase(&self, attempt: u32, sid: &str) -> Result<Option<SessionRow>> {
-        let moved = step!(self, |tx, run, phase| {
+        step!(self, "after_phase_completed", |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(None);
             }
             if !run.state.allows_phase_mutation() {
-                return Err(run_state_changed(run.state));
+                let message = "the run left its active state while the phase was running";
+                let error = Error::new(Code::RunStateChanged, message);
+                return Err(error.with_hint(format!("run_state={}", run.state)));
             }
             let completed = PhaseState::Completed;
             tx.set_phase_state(phase.run_id(), phase.phase_id(), completed)
@@ -47,9 +48,7 @@ impl Ctx {
                 Event::run_completed(phase).emit(tx).await?;
             }
             Ok(moved)
-        })?;
-        crash_point!("after_phase_completed");
-        Ok(moved)
+        })
     }
 
     /// A pending approval request for the workflow's gate: the phase `awaiting_approval`, the
@@ -61,7 +60,7 @@ impl Ctx {
         gate_key: &str,
         payload: Value,
     ) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_approval_requested", |tx, phase| {
             let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
             let request = insert_approval_in(tx, phase, gate_key, attempt, &payload).await?;
             if request.state != ApprovalState::Pending {
@@ -84,16 +83,6 @@ impl Ctx {
                 .await?;
             let requested = Event::approval_requested(phase, &request, gate_key);
             requested.emit(tx).await
-        })?;
-        crash_point!("after_approval_requested");
-        Ok(())
+        })
     }
-}
-
-fn run_state_changed(state: RunState) -> Error {
-    Error::new(
-        Code::RunStateChanged,
-        "the run left its active state while the phase was running",
-    )
-    .with_hint(format!("run_state={state}"))
 }

@@ -1,65 +1,86 @@
 //! The two ways a phase stops short: a human gate (the run pauses) and a failed run.
 
-use devflow_core::{PhaseState, Result, RunState, SessionState, StateMachine};
+use devflow_core::{Error, PhaseState, Result, RunState, SessionState, StateMachine};
 use devflow_db::{ApprovalRow, NewApproval, SessionRow, Tx};
 use devflow_session::SessionHandle;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::context::{Ctx, handle_from_row, step};
 use crate::crash::crash_point;
 use crate::event::Event;
+use crate::failure::At;
 use crate::keys;
 use crate::spec::Phase;
-use crate::steps::session::{fail_session_in, mark_crashed, to_state};
-
-/// A human gate: the phase failed in a way a person must look at.
-#[derive(Debug, Clone)]
-pub(crate) struct GateRequest {
-    pub attempt: u32,
-    /// Why the phase failed (`phase.failed` reason).
-    pub reason: &'static str,
-    /// The gate's key: the code of the error that stopped the phase.
-    pub gate_key: String,
-    /// What the approval request carries; always with a `recoveryHint`.
-    pub payload: Value,
-    pub session_id: Option<String>,
-    /// Whether the session is marked `CRASHED` first (a failed send or resume).
-    pub mark_crashed: bool,
-}
+use crate::steps::session::{fail_session_in, mark_crashed_in, to_state};
 
 impl Ctx {
-    /// Fails the phase, pauses the run, marks the session `FAILED_NEEDS_HUMAN` and writes a
-    /// pending approval request — one step. If that step itself fails, the run fails.
-    pub async fn request_human_gate(&self, gate: GateRequest) -> Result<()> {
-        let (backend, request) = (self.adapter.backend(), &gate);
-        let result = step!(self, |tx, run, phase| {
+    /// Stops at a human gate keyed by `error`'s code, in one step: the phase fails, the run
+    /// pauses, the session goes `FAILED_NEEDS_HUMAN` (`CRASHED` first if `mark_crashed`: a
+    /// failed send or resume) and a pending approval request carries `payload` with the
+    /// `recoveryHint` (and the expected path if `at` says so). The running agent's transcript is
+    /// captured then. Returns `error`, or the error that stopped either; if the step itself
+    /// fails, the run fails.
+    pub(crate) async fn human_gate(
+        &self,
+        at: At<'_>,
+        reason: &'static str,
+        error: Error,
+        mut payload: Value,
+        mark_crashed: bool,
+    ) -> Error {
+        payload["recoveryHint"] = json!(error.recovery_hint().unwrap_or_default());
+        if at.with_path {
+            payload["expectedArtifactPath"] = json!(self.phase.artifact);
+        }
+        let (backend, gate_key, payload) =
+            (self.adapter.backend(), error.code().as_str(), &payload);
+        let stepped = step!(self, |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(());
             }
-            human_gate_in(tx, phase, run.state, backend, request).await
-        });
-        if let Err(error) = result {
-            self.fail_run(gate.attempt, "approval_request_failed", None)
-                .await?;
-            if let Some(session_id) = &gate.session_id {
-                self.mark_session_failed(session_id).await?;
+            let (run_id, phase_id, attempt) = (phase.run_id(), phase.phase_id(), at.attempt);
+            let request = insert_approval_in(tx, phase, gate_key, attempt, payload).await?;
+            fail_phase_in(tx, phase, attempt, reason).await?;
+            if run.state != RunState::Paused {
+                let cause = &keys::human_gate_cause(gate_key, phase_id, attempt);
+                tx.set_run_state(run_id, RunState::Paused, None, Some(run.state))
+                    .await?;
+                Event::run_paused(phase, cause, run.state).emit(tx).await?;
             }
-            return Err(error);
+            if let Some(sid) = at.session_id {
+                if mark_crashed
+                    && let Some(row) = tx.session(sid).await?
+                    && row.state.can_transition(SessionState::Crashed)
+                {
+                    mark_crashed_in(tx, phase, sid, row.recovery_attempts + 1).await?;
+                }
+                fail_session_in(tx, phase, sid, backend, true).await?;
+            }
+            let requested = Event::approval_requested(phase, &request, gate_key);
+            requested.emit(tx).await
+        });
+        if let Err(secondary) = stepped {
+            let reason = "approval_request_failed";
+            let failed = self.fail_run(at.attempt, reason, None, at.session_id).await;
+            return failed.err().unwrap_or(secondary);
         }
         crash_point!("after_human_gate");
-        Ok(())
+        let captured = self.capture_if_running(at.handle).await;
+        captured.err().unwrap_or(error)
     }
 
     /// Fails the phase and the run and disposes every session of the run. The `running`
     /// agent's transcript is captured first, and the agent disposed even if the run has no
-    /// row for it; a capture error wins over a dispose error.
+    /// row for it; a capture error wins over a dispose error. Then session `unlisted`, which
+    /// may have no row yet, is marked failed too.
     pub async fn fail_run(
         &self,
         attempt: u32,
         reason: &'static str,
         running: Option<&SessionHandle>,
+        unlisted: Option<&str>,
     ) -> Result<()> {
-        let sessions = step!(self, |tx, run, phase| {
+        let sessions = step!(self, "after_run_failed", |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(Vec::new());
             }
@@ -69,18 +90,21 @@ impl Ctx {
             Event::run_failed(phase, reason).emit(tx).await?;
             fail_all_sessions_in(tx, phase).await
         })?;
-        crash_point!("after_run_failed");
-        let Some(handle) = running else {
-            return self.dispose_all(&sessions).await;
-        };
-        let captured = self.capture_transcript(&handle.session_id).await;
+        let captured = self.capture_if_running(running).await;
         let mut disposed = self.dispose_all(&sessions).await;
-        if disposed.is_ok() && !sessions.iter().any(|row| row.id == handle.session_id) {
+        if let Some(handle) = running
+            && disposed.is_ok()
+            && !sessions.iter().any(|row| row.id == handle.session_id)
+        {
             let row = self.session_row(&handle.session_id).await?;
             let target = row.as_ref().map_or_else(|| handle.clone(), handle_from_row);
             disposed = self.adapter.dispose(&target).await;
         }
-        captured.and(disposed)
+        captured.and(disposed)?;
+        match unlisted {
+            Some(sid) => self.mark_session_failed(sid).await,
+            None => Ok(()),
+        }
     }
 
     async fn dispose_all(&self, sessions: &[SessionRow]) -> Result<()> {
@@ -94,36 +118,6 @@ impl Ctx {
         crash_point!("after_dispose");
         first_error.map_or(Ok(()), Err)
     }
-}
-
-async fn human_gate_in(
-    tx: &mut Tx,
-    phase: &Phase,
-    run_state: RunState,
-    backend: &str,
-    gate: &GateRequest,
-) -> Result<()> {
-    let (run_id, phase_id, gate_key) = (phase.run_id(), phase.phase_id(), &gate.gate_key);
-    let request = insert_approval_in(tx, phase, gate_key, gate.attempt, &gate.payload).await?;
-    fail_phase_in(tx, phase, gate.attempt, gate.reason).await?;
-    if run_state != RunState::Paused {
-        let cause = &keys::human_gate_cause(gate_key, phase_id, gate.attempt);
-        tx.set_run_state(run_id, RunState::Paused, None, Some(run_state))
-            .await?;
-        let paused = Event::run_paused(phase, cause, run_state);
-        paused.emit(tx).await?;
-    }
-    if let Some(sid) = &gate.session_id {
-        if gate.mark_crashed
-            && let Some(row) = tx.session(sid).await?
-            && row.state.can_transition(SessionState::Crashed)
-        {
-            mark_crashed(tx, phase, sid, row.recovery_attempts + 1).await?;
-        }
-        fail_session_in(tx, phase, sid, backend, true).await?;
-    }
-    let requested = Event::approval_requested(phase, &request, gate_key);
-    requested.emit(tx).await
 }
 
 /// The approval request of a human or a workflow gate, keyed by gate, phase and attempt; a

@@ -5,14 +5,13 @@ use devflow_db::{EventRow, PhaseRow};
 use serde_json::Value;
 
 use crate::context::{Ctx, mutate, read};
-use crate::crash::crash_point;
 use crate::event::Event;
 
 impl Ctx {
     /// `from -> running` with a new attempt and `phase.started`; `None` if the phase was not
     /// in `from` (re-entry then reads what it is in).
     pub async fn try_start_attempt(&self, from: PhaseState, extra: Value) -> Result<Option<u32>> {
-        let attempt = mutate!(self, |tx, phase| {
+        mutate!(self, "after_phase_started", |tx, phase| {
             let Some(attempt) = tx
                 .try_start_phase(phase.run_id(), phase.phase_id(), &[from])
                 .await?
@@ -24,9 +23,7 @@ impl Ctx {
             };
             Event::phase_started(phase, attempt, extra).emit(tx).await?;
             Ok(Some(attempt))
-        })?;
-        crash_point!("after_phase_started");
-        Ok(attempt)
+        })
     }
 
     pub async fn phase_row(&self) -> Result<PhaseRow> {
@@ -36,24 +33,20 @@ impl Ctx {
 
     /// `awaiting_artifact` and `artifact.expected` for this attempt.
     pub async fn start_artifact_wait(&self, attempt: u32) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_artifact_expected", |tx, phase| {
             // Recorded first, so that on PostgreSQL it travels with the update.
             Event::artifact_expected(phase, attempt).emit(tx).await?;
             let awaiting = PhaseState::AwaitingArtifact;
             tx.set_phase_state(phase.run_id(), phase.phase_id(), awaiting)
                 .await
-        })?;
-        crash_point!("after_artifact_expected");
-        Ok(())
+        })
     }
 
     pub async fn set_phase_validating(&self) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_phase_validating", |tx, phase| {
             tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Validating)
                 .await
-        })?;
-        crash_point!("after_phase_validating");
-        Ok(())
+        })
     }
 
     /// The event with this idempotency key, whichever phase it belongs to.
@@ -67,4 +60,9 @@ impl Ctx {
         let row = self.event(event).await?;
         Ok(row.is_some_and(|row| row.phase_id.as_deref() == Some(self.phase.phase_id())))
     }
+}
+
+/// Corruption: the phase is in `state`, which `message` says it cannot be in.
+pub(crate) fn wrong_phase_state(message: &str, state: PhaseState) -> Error {
+    Error::corruption(message).with_hint(format!("phase_state={state}"))
 }

@@ -10,17 +10,10 @@ use crate::event::Event;
 use crate::steps::session::{Move, expecting, move_session_blind};
 use crate::wait::{Signature, signature};
 
-/// What a delivered prompt leaves for the wait that follows it.
-#[derive(Debug, Clone)]
-pub(crate) struct PromptSent {
-    pub prompt_id: String,
-    /// The artifact as it was before the prompt; the wait ignores a file still like this.
-    pub baseline: Option<Signature>,
-}
-
 impl Ctx {
     /// Marks the session `BUSY` with the prompt's hash, delivers the prompt (retrying
-    /// recoverable failures), and records `prompt.sent` / `prompt.repaired`.
+    /// recoverable failures), and records `prompt.sent` / `prompt.repaired`. Returns the prompt's
+    /// id, and the artifact as it was before the prompt: the wait ignores a file still like this.
     ///
     /// The `BUSY` row is written *before* the send: after a crash, a session found `BUSY` with
     /// this prompt's hash may or may not have received it, and re-entry resumes the wait
@@ -31,7 +24,7 @@ impl Ctx {
         handle: &SessionHandle,
         envelope: &PromptEnvelope,
         repair: bool,
-    ) -> Result<PromptSent> {
+    ) -> Result<(String, Option<Signature>)> {
         let baseline = signature(self.phase.artifact_path())?;
         self.mark_session_busy(&handle.session_id, &envelope.dedup_key)
             .await?;
@@ -44,10 +37,7 @@ impl Ctx {
         // session BUSY with this hash and waits for the artifact without sending again.
         crash_point!("after_prompt_delivery");
         self.record_prompt(repair, &envelope.dedup_key).await?;
-        Ok(PromptSent {
-            prompt_id: receipt.prompt_id,
-            baseline,
-        })
+        Ok((receipt.prompt_id, baseline))
     }
 
     async fn mark_session_busy(&self, sid: &str, dedup: &str) -> Result<()> {
@@ -65,10 +55,8 @@ impl Ctx {
 
     /// `prompt.sent` / `prompt.repaired` for a delivered prompt; a replay appends nothing.
     pub async fn record_prompt(&self, repair: bool, dedup: &str) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_prompt_recorded", |tx, phase| {
             Event::prompt(phase, repair, dedup).emit(tx).await
-        })?;
-        crash_point!("after_prompt_recorded");
-        Ok(())
+        })
     }
 }

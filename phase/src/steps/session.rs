@@ -55,11 +55,9 @@ impl Ctx {
     /// `session.created` and `session.ready`.
     pub async fn record_session_started(&self, handle: &SessionHandle) -> Result<()> {
         let (sid, backend) = (handle.session_id.as_str(), self.adapter.backend());
-        mutate!(self, |tx, phase| {
-            let ready = SessionUpdate {
-                state: Some(SessionState::Ready),
-                ..located(phase, handle)
-            };
+        mutate!(self, "after_session_ready", |tx, phase| {
+            let mut ready = located(phase, handle);
+            ready.state = Some(SessionState::Ready);
             let created = [SessionState::Created];
             let recovery_attempts = match tx.update_session_from(sid, &created, &ready).await? {
                 Some(row) => row.recovery_attempts,
@@ -72,34 +70,26 @@ impl Ctx {
                         row.state.assert_assignment(SessionState::Created)?;
                     }
                     row.state.assert_transition(SessionState::Bootstrapping)?;
-                    let recovery_attempts = row.recovery_attempts + 1;
-                    let update = SessionUpdate {
-                        recovery_attempts: Some(recovery_attempts),
-                        ..ready
-                    };
-                    tx.update_session(sid, &update).await?;
-                    recovery_attempts
+                    ready.recovery_attempts = Some(row.recovery_attempts + 1);
+                    tx.update_session(sid, &ready).await?;
+                    row.recovery_attempts + 1
                 }
             };
             let created = Event::session_created(phase, sid, recovery_attempts, backend);
             created.emit(tx).await?;
             let ready = Event::session_ready(phase, sid, recovery_attempts);
             ready.emit(tx).await
-        })?;
-        crash_point!("after_session_ready");
-        Ok(())
+        })
     }
 
     /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
     pub async fn mark_session_idle(&self, sid: &str, dedup: &str) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_session_idle", |tx, phase| {
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_idle(phase, sid, dedup).emit(tx).await?;
             let update = SessionUpdate::default();
             move_session_blind(tx, sid, SessionState::Ready, Move::Assign, update).await
-        })?;
-        crash_point!("after_session_idle");
-        Ok(())
+        })
     }
 
     /// Records where the agent now lives, with its session moved to `state`: `RESUMING` or
@@ -127,7 +117,7 @@ impl Ctx {
 
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
     pub async fn record_session_recovered(&self, sid: &str) -> Result<()> {
-        mutate!(self, |tx, phase| {
+        mutate!(self, "after_session_recovered", |tx, phase| {
             let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
             let update = SessionUpdate {
                 recovery_attempts: Some(recovery_attempts),
@@ -136,9 +126,7 @@ impl Ctx {
             move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
             let recovered = Event::session_recovered(phase, sid, recovery_attempts);
             recovered.emit(tx).await
-        })?;
-        crash_point!("after_session_recovered");
-        Ok(())
+        })
     }
 
     /// Marks one session `FAILED_NEEDS_HUMAN` (the reference's `markSessionFailedNeedsHuman`),
@@ -180,20 +168,17 @@ pub(crate) async fn fail_session_in(
 }
 
 /// `CRASHED` with its recovery count and `session.crashed`.
-pub(crate) async fn mark_crashed(
+pub(crate) async fn mark_crashed_in(
     tx: &mut Tx,
     phase: &Phase,
     sid: &str,
     recovery_attempts: u32,
 ) -> Result<()> {
-    let update = SessionUpdate {
-        recovery_attempts: Some(recovery_attempts),
-        ..to_state(SessionState::Crashed)
-    };
+    let mut update = to_state(SessionState::Crashed);
+    update.recovery_attempts = Some(recovery_attempts);
     tx.update_session(sid, &update).await?;
-    Event::session_crashed(phase, sid, recovery_attempts)
-        .emit(tx)
-        .await
+    let crashed = Event::session_crashed(phase, sid, recovery_attempts);
+    crashed.emit(tx).await
 }
 
 /// How a step may change a session's state: a move the session machine allows, or an
@@ -224,12 +209,9 @@ pub(crate) async fn move_session(
     sid: &str,
     to: SessionState,
     rule: Move,
-    update: SessionUpdate,
+    mut update: SessionUpdate,
 ) -> Result<SessionRow> {
-    let update = SessionUpdate {
-        state: Some(to),
-        ..update
-    };
+    update.state = Some(to);
     if let Some(row) = tx.update_session_from(sid, &rule.from(to), &update).await? {
         return Ok(row);
     }
@@ -244,12 +226,9 @@ pub(crate) async fn move_session_blind(
     sid: &str,
     to: SessionState,
     rule: Move,
-    update: SessionUpdate,
+    mut update: SessionUpdate,
 ) -> Result<()> {
-    let update = SessionUpdate {
-        state: Some(to),
-        ..update
-    };
+    update.state = Some(to);
     let session_id = sid.to_owned();
     tx.move_session_from(sid, &rule.from(to), &update, move |state| {
         refusal(&session_id, state, to, rule)
