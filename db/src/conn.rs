@@ -112,7 +112,7 @@ const CHECK_FAILED: &str = "devflow_check: ";
 
 /// A deferred PostgreSQL write and the statement that checks it, pipelined: `check` is a
 /// `SELECT CASE WHEN condition THEN true ELSE devflow_check(false, message) END` (the
-/// plpgsql function is called only to raise), which raises when the condition does not hold,
+/// plpgsql function is called only to raise). When the condition does not hold it raises,
 /// which aborts the transaction and turns its pipelined COMMIT into a rollback. A check that
 /// the client made after reading the write's outcome could not stop that COMMIT. The check
 /// goes after the write (what the write must leave behind), or before it with `check_first`
