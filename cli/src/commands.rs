@@ -22,30 +22,13 @@ use crate::exit::Status;
 pub async fn dispatch(args: Args) -> Result<Status, Error> {
     match args.command {
         Command::Init { place } => init::run(&place).await,
-        Command::Run {
-            workflow,
-            run_id,
-            place,
-        } => run::run(&workflow, run_id, &place).await,
+        Command::Run { workflow, run_id, place } => run::run(&workflow, run_id, &place).await,
         Command::Status { run, json, place } => status::run(run.as_deref(), json, &place).await,
-        Command::Events {
-            run,
-            json,
-            follow,
-            place,
-        } => events::run(&run, json, follow, &place).await,
-        Command::Approve {
-            run,
-            gate,
-            note,
-            place,
-        } => approve::run(&run, gate, note, &place).await,
-        Command::Reject {
-            run,
-            gate,
-            note,
-            place,
-        } => reject::run(&run, gate, note, &place).await,
+        Command::Events { run, json, follow, place } => {
+            events::run(&run, json, follow, &place).await
+        }
+        Command::Approve { run, gate, note, place } => approve::run(&run, gate, note, &place).await,
+        Command::Reject { run, gate, note, place } => reject::run(&run, gate, note, &place).await,
         Command::Resume { run, place } => resume::run(&run, &place).await,
         Command::Abort { run, place } => abort::run(&run, &place).await,
         Command::Transcript { run, role, place } => {

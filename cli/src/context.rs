@@ -22,11 +22,8 @@ impl Context {
                 .map_err(|error| invalid(format!("no current directory: {error}")))?,
         };
         let worktree = worktree.canonicalize().map_err(|error| {
-            invalid(format!(
-                "worktree {} cannot be opened: {error}",
-                worktree.display()
-            ))
-            .with_hint("pass an existing directory with --worktree")
+            invalid(format!("worktree {} cannot be opened: {error}", worktree.display()))
+                .with_hint("pass an existing directory with --worktree")
         })?;
         let db_url = place
             .db
@@ -58,10 +55,7 @@ impl Context {
 }
 
 pub fn default_db_url(worktree: &Path) -> String {
-    format!(
-        "sqlite://{}",
-        worktree.join(".devflow").join("devflow.db").display()
-    )
+    format!("sqlite://{}", worktree.join(".devflow").join("devflow.db").display())
 }
 
 /// Who decides at a gate: `$USER`, or `devflow`.

@@ -20,10 +20,7 @@ fn main() -> ExitCode {
         return commands::agent_sim::run(sim);
     }
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return exit::io_failure(&format!("cannot start the async runtime: {error}")),
     };

@@ -54,12 +54,9 @@ async fn watch(db: Db, run_id: String, bar: Option<ProgressBar>) {
             .enumerate()
             .find(|(_, phase)| phase.state != devflow_core::PhaseState::Completed);
         let line = match current {
-            Some((index, phase)) => format!(
-                "phase {} ({}/{total}): {}",
-                phase.phase_key,
-                index + 1,
-                phase.state
-            ),
+            Some((index, phase)) => {
+                format!("phase {} ({}/{total}): {}", phase.phase_key, index + 1, phase.state)
+            }
             None => "all phases completed".to_owned(),
         };
         match &bar {

@@ -26,14 +26,8 @@ pub fn socket_path(worktree: &Path) -> PathBuf {
     if local.as_os_str().len() <= SOCKET_PATH_BYTES_MAX {
         return local;
     }
-    let uid = std::fs::metadata("/proc/self")
-        .map(|meta| meta.uid())
-        .unwrap_or(0);
+    let uid = std::fs::metadata("/proc/self").map(|meta| meta.uid()).unwrap_or(0);
     let digest = Sha256::digest(worktree.as_os_str().as_encoded_bytes());
-    let hash: String = digest
-        .iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let hash: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
     PathBuf::from(format!("/tmp/devflow-{uid}")).join(format!("{hash}.sock"))
 }

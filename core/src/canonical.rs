@@ -41,10 +41,8 @@ fn writes_canonically(value: &Value) -> bool {
             .is_some_and(|n| n <= MAX_SAFE_INTEGER),
         Value::Array(items) => items.iter().all(writes_canonically),
         Value::Object(map) => {
-            let keys_in_order = map
-                .keys()
-                .zip(map.keys().skip(1))
-                .all(|(a, b)| a.as_bytes() < b.as_bytes());
+            let keys_in_order =
+                map.keys().zip(map.keys().skip(1)).all(|(a, b)| a.as_bytes() < b.as_bytes());
             keys_in_order
                 && map.keys().all(|key| key.is_ascii())
                 && map.values().all(writes_canonically)

@@ -270,9 +270,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|source| source as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|source| source as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -297,10 +295,7 @@ mod tests {
         assert_eq!(Code::WorkspacePermissions.class(), Class::Fatal);
         assert_eq!(Code::RunStateChanged.class(), Class::HumanRequired);
         assert_eq!(Code::ArtifactTimeoutExhausted.class(), Class::HumanRequired);
-        assert_eq!(
-            Code::ArtifactInvalidAfterRepair.class(),
-            Class::HumanRequired
-        );
+        assert_eq!(Code::ArtifactInvalidAfterRepair.class(), Class::HumanRequired);
         assert_eq!(Code::PromptSendExhausted.class(), Class::HumanRequired);
         assert_eq!(Code::ActivityCancelled.class(), Class::Recoverable);
     }

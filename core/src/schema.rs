@@ -110,19 +110,15 @@ pub struct Schema {
 
 impl std::fmt::Debug for Schema {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Schema")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("Schema").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
 impl Schema {
     /// Compiles `schema`; `id` (usually the schema file's path) names it in errors.
     pub fn compile(id: &str, schema: &Value) -> Result<Schema, Error> {
-        let validator = jsonschema::options()
-            .should_validate_formats(true)
-            .build(schema)
-            .map_err(|error| {
+        let validator =
+            jsonschema::options().should_validate_formats(true).build(schema).map_err(|error| {
                 Error::new(
                     Code::SchemaInvalid,
                     format!(
@@ -132,10 +128,7 @@ impl Schema {
                 )
                 .with_hint(format!("fix the schema file {id}"))
             })?;
-        Ok(Schema {
-            id: id.to_owned(),
-            validator,
-        })
+        Ok(Schema { id: id.to_owned(), validator })
     }
 
     pub fn id(&self) -> &str {
@@ -154,11 +147,7 @@ impl Schema {
                 message: error.to_string(),
             })
             .collect();
-        if issues.is_empty() {
-            Validation::Valid
-        } else {
-            Validation::Invalid(issues)
-        }
+        if issues.is_empty() { Validation::Valid } else { Validation::Invalid(issues) }
     }
 
     /// Parses and validates artifact bytes: bytes that are not JSON are an invalid artifact.
@@ -233,24 +222,11 @@ mod tests {
         let validation = plan_schema().validate(&json!({"title": "", "steps": ["a", ""]}));
         let issues = validation.issues();
         assert_eq!(issues.len(), 2, "{issues:?}");
-        let paths: Vec<_> = issues
-            .iter()
-            .map(|issue| issue.instance_path.as_str())
-            .collect();
-        assert!(
-            paths.contains(&"/title") && paths.contains(&"/steps/1"),
-            "{paths:?}"
-        );
-        let step = issues
-            .iter()
-            .find(|issue| issue.instance_path == "/steps/1")
-            .unwrap();
+        let paths: Vec<_> = issues.iter().map(|issue| issue.instance_path.as_str()).collect();
+        assert!(paths.contains(&"/title") && paths.contains(&"/steps/1"), "{paths:?}");
+        let step = issues.iter().find(|issue| issue.instance_path == "/steps/1").unwrap();
         assert_eq!(step.schema_path, "/properties/steps/items/minLength");
-        assert!(
-            step.message.contains("shorter than 1 character"),
-            "{}",
-            step.message
-        );
+        assert!(step.message.contains("shorter than 1 character"), "{}", step.message);
         let stored = validation.to_json();
         assert_eq!(Validation::from_stored(false, &stored), Some(validation));
     }
@@ -278,11 +254,7 @@ mod tests {
         let validation = plan_schema().validate_bytes(b"{\"title\": ");
         let issue = &validation.issues()[0];
         assert_eq!(issue.instance_path, "");
-        assert!(
-            issue.message.starts_with(PARSE_ERROR_KEY),
-            "{}",
-            issue.message
-        );
+        assert!(issue.message.starts_with(PARSE_ERROR_KEY), "{}", issue.message);
         assert!(issue.message.contains("line 1"), "{}", issue.message);
     }
 

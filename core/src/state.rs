@@ -105,9 +105,7 @@ mod tests {
 
     #[test]
     fn a_refused_move_is_internal_state_corruption_with_the_state_as_hint() {
-        let error = PhaseState::Completed
-            .assert_transition(PhaseState::Running)
-            .unwrap_err();
+        let error = PhaseState::Completed.assert_transition(PhaseState::Running).unwrap_err();
         assert_eq!(error.code(), Code::InternalStateCorruption);
         assert_eq!(error.recovery_hint(), Some("phase_state=completed"));
     }

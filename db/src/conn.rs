@@ -166,11 +166,7 @@ pub(crate) fn checked(
 
 impl Tx {
     pub(crate) fn new(conn: Conn) -> Tx {
-        Tx {
-            conn: Some(conn),
-            open: false,
-            deferred: Vec::new(),
-        }
+        Tx { conn: Some(conn), open: false, deferred: Vec::new() }
     }
 
     /// Queues a PostgreSQL write (see [`Deferred`]).
@@ -187,9 +183,7 @@ impl Tx {
     }
 
     pub(crate) fn conn_mut(&mut self) -> &mut Conn {
-        self.conn
-            .as_mut()
-            .expect("a Tx holds its connection until it is dropped")
+        self.conn.as_mut().expect("a Tx holds its connection until it is dropped")
     }
 
     /// Opens a write transaction. SQLite must take the write lock up front (`BEGIN IMMEDIATE`):

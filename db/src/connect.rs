@@ -45,19 +45,12 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Db> {
         let redacted = redact_url(url);
         let pools = match parse(url)? {
-            Target::Sqlite {
-                path,
-                busy_timeout_ms,
-            } => connect_sqlite(&path, busy_timeout_ms).await?,
+            Target::Sqlite { path, busy_timeout_ms } => {
+                connect_sqlite(&path, busy_timeout_ms).await?
+            }
             Target::Postgres { url } => connect_postgres(&url, &redacted).await?,
         };
-        Ok(Db {
-            inner: Arc::new(Inner {
-                pools,
-                url: redacted,
-                transactions: AtomicU64::new(0),
-            }),
-        })
+        Ok(Db { inner: Arc::new(Inner { pools, url: redacted, transactions: AtomicU64::new(0) }) })
     }
 }
 
@@ -71,10 +64,7 @@ fn parse(url: &str) -> Result<Target> {
         };
         return Ok(Target::Postgres { url });
     }
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
+    let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
         return Err(Error::new(
             Code::InvalidInput,
             format!("unknown database URL {:?}", redact_url(url)),
@@ -85,11 +75,8 @@ fn parse(url: &str) -> Result<Target> {
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" {
-        return Err(Error::new(
-            Code::InvalidInput,
-            format!("database URL {url:?} names no file"),
-        )
-        .with_hint("devflow needs a SQLite file that outlives it: sqlite://PATH"));
+        return Err(Error::new(Code::InvalidInput, format!("database URL {url:?} names no file"))
+            .with_hint("devflow needs a SQLite file that outlives it: sqlite://PATH"));
     }
     let mut busy_timeout_ms = SQLITE_BUSY_TIMEOUT_MS;
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
@@ -113,10 +100,7 @@ fn parse(url: &str) -> Result<Target> {
             }
         }
     }
-    Ok(Target::Sqlite {
-        path: PathBuf::from(path),
-        busy_timeout_ms,
-    })
+    Ok(Target::Sqlite { path: PathBuf::from(path), busy_timeout_ms })
 }
 
 async fn connect_sqlite(path: &Path, busy_timeout_ms: u64) -> Result<Pools> {
@@ -144,8 +128,7 @@ async fn connect_sqlite(path: &Path, busy_timeout_ms: u64) -> Result<Pools> {
             .write(true)
             .open(&lock_path)
             .map_err(|error| format!("cannot open {}: {error}", lock_path.display()))?;
-        lock.lock()
-            .map_err(|error| format!("cannot lock {}: {error}", lock_path.display()))?;
+        lock.lock().map_err(|error| format!("cannot lock {}: {error}", lock_path.display()))?;
         let mut conn = open_sqlite(&owned, busy_timeout_ms).map_err(|error| error.to_string())?;
         // WAL is a property of the file, set once here and not per connection; it cannot be
         // switched inside a transaction, hence outside the migrations.
@@ -184,10 +167,7 @@ async fn connect_sqlite(path: &Path, busy_timeout_ms: u64) -> Result<Pools> {
 /// Creates the database file, and any missing parent folder, readable by its owner only:
 /// prompts, transcripts and artifacts in it can hold anything the agents saw.
 fn create_private_file(path: &Path) -> std::io::Result<()> {
-    if let Some(parent) = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-    {
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
     let mut options = std::fs::OpenOptions::new();
@@ -283,20 +263,14 @@ mod tests {
             .unwrap();
             // The schema is whole again: a fresh pool reads the (empty) runs table.
             let db = test_db.reconnect().await;
-            let runs = db
-                .read(|tx| Box::pin(async move { tx.runs().await }))
-                .await
-                .unwrap();
+            let runs = db.read(|tx| Box::pin(async move { tx.runs().await })).await.unwrap();
             assert!(runs.is_empty(), "{}", test_db.name);
         }
     }
 
     fn sqlite_path(url: &str) -> (PathBuf, u64) {
         match parse(url).unwrap() {
-            Target::Sqlite {
-                path,
-                busy_timeout_ms,
-            } => (path, busy_timeout_ms),
+            Target::Sqlite { path, busy_timeout_ms } => (path, busy_timeout_ms),
             Target::Postgres { .. } => panic!("{url} parsed as postgres"),
         }
     }
@@ -307,38 +281,21 @@ mod tests {
             sqlite_path("sqlite://.devflow/devflow.db").0,
             PathBuf::from(".devflow/devflow.db")
         );
-        assert_eq!(
-            sqlite_path("sqlite:///tmp/x.db").0,
-            PathBuf::from("/tmp/x.db")
-        );
-        assert_eq!(
-            sqlite_path("sqlite:x.db?busy_timeout_ms=50"),
-            (PathBuf::from("x.db"), 50)
-        );
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db").0, PathBuf::from("/tmp/x.db"));
+        assert_eq!(sqlite_path("sqlite:x.db?busy_timeout_ms=50"), (PathBuf::from("x.db"), 50));
     }
 
     #[test]
     fn bad_urls_are_invalid_input() {
-        for url in [
-            "mysql://x",
-            "x.db",
-            "sqlite://",
-            "sqlite://:memory:",
-            "sqlite://x.db?mode=ro",
-        ] {
-            assert_eq!(
-                parse(url).err().map(|e| e.code()),
-                Some(Code::InvalidInput),
-                "{url}"
-            );
+        for url in ["mysql://x", "x.db", "sqlite://", "sqlite://:memory:", "sqlite://x.db?mode=ro"]
+        {
+            assert_eq!(parse(url).err().map(|e| e.code()), Some(Code::InvalidInput), "{url}");
         }
     }
 
     #[test]
     fn postgres_urls_get_a_connect_timeout() {
-        let Target::Postgres { url } = parse("postgres://u@h/db").unwrap() else {
-            panic!()
-        };
+        let Target::Postgres { url } = parse("postgres://u@h/db").unwrap() else { panic!() };
         assert_eq!(url, "postgres://u@h/db?connect_timeout=10");
         let Target::Postgres { url } = parse("postgres://u@h/db?sslmode=disable").unwrap() else {
             panic!()

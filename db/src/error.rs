@@ -105,19 +105,13 @@ mod tests {
             redact_url("postgres://bob@db.example/devflow"),
             "postgres://bob@db.example/devflow"
         );
-        assert_eq!(
-            redact_url("sqlite://.devflow/devflow.db"),
-            "sqlite://.devflow/devflow.db"
-        );
+        assert_eq!(redact_url("sqlite://.devflow/devflow.db"), "sqlite://.devflow/devflow.db");
     }
 
     #[test]
     fn sqlite_busy_is_database_busy() {
         assert_eq!(classify_message("database is locked"), Code::DatabaseBusy);
-        assert_eq!(
-            classify_message("file is not a database"),
-            Code::DatabaseUnavailable
-        );
+        assert_eq!(classify_message("file is not a database"), Code::DatabaseUnavailable);
         assert_eq!(classify_message("syntax error"), Code::DatabaseFailed);
     }
 }

@@ -53,10 +53,7 @@ impl SpawnBlocking for Lane {
         if HOLDS_WRITE_LOCK.try_with(|holds| *holds).unwrap_or(false) {
             return Box::pin(std::future::ready(Ok(task())));
         }
-        let blocking = Blocking {
-            join: self.0.spawn_blocking(task),
-            handle: self.0.clone(),
-        };
+        let blocking = Blocking { join: self.0.spawn_blocking(task), handle: self.0.clone() };
         Box::pin(async move { blocking.await.map_err(Box::from) })
     }
 

@@ -32,11 +32,7 @@ impl TryFrom<RunRecord> for RunRow {
     fn try_from(r: RunRecord) -> Result<RunRow> {
         Ok(RunRow {
             state: RunState::parse(&r.state)?,
-            paused_from_state: r
-                .paused_from_state
-                .as_deref()
-                .map(RunState::parse)
-                .transpose()?,
+            paused_from_state: r.paused_from_state.as_deref().map(RunState::parse).transpose()?,
             definition: parse_json("runs.definition", &r.definition)?,
             id: r.id,
             workflow: r.workflow,
@@ -250,19 +246,13 @@ fn parse_json(column: &str, text: &str) -> Result<Value> {
 
 fn to_count(column: &str, stored: i32) -> Result<u32> {
     u32::try_from(stored).map_err(|_| {
-        Error::new(
-            Code::InternalStateCorruption,
-            format!("{column} is negative: {stored}"),
-        )
+        Error::new(Code::InternalStateCorruption, format!("{column} is negative: {stored}"))
     })
 }
 
 /// The stored form of a count the caller hands us as `u32`.
 pub(crate) fn from_count(what: &str, count: u32) -> Result<i32> {
     i32::try_from(count).map_err(|_| {
-        Error::new(
-            Code::InvalidInput,
-            format!("{what} {count} is too large to store"),
-        )
+        Error::new(Code::InvalidInput, format!("{what} {count} is too large to store"))
     })
 }

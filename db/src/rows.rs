@@ -125,11 +125,8 @@ pub enum ApprovalState {
 }
 
 impl ApprovalState {
-    pub const ALL: &'static [ApprovalState] = &[
-        ApprovalState::Pending,
-        ApprovalState::Approved,
-        ApprovalState::Rejected,
-    ];
+    pub const ALL: &'static [ApprovalState] =
+        &[ApprovalState::Pending, ApprovalState::Approved, ApprovalState::Rejected];
 
     pub fn as_str(self) -> &'static str {
         match self {

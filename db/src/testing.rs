@@ -26,10 +26,7 @@ pub struct TestDb {
 
 impl std::fmt::Debug for TestDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestDb")
-            .field("name", &self.name)
-            .field("url", &self.url)
-            .finish()
+        f.debug_struct("TestDb").field("name", &self.name).field("url", &self.url).finish()
     }
 }
 
@@ -39,9 +36,7 @@ impl TestDb {
         let tmp = tempfile::tempdir().expect("create a temporary folder");
         let url = format!("sqlite://{}", tmp.path().join("devflow.db").display());
         TestDb {
-            db: Db::connect(&url)
-                .await
-                .expect("open a fresh SQLite database"),
+            db: Db::connect(&url).await.expect("open a fresh SQLite database"),
             name: "sqlite",
             url,
             _tmp: Some(tmp),
@@ -51,20 +46,16 @@ impl TestDb {
     /// A fresh database `devflow_t_<uuid>` on the PostgreSQL server at `server_url`.
     pub async fn postgres(server_url: &str) -> TestDb {
         let name = format!("devflow_t_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = AsyncPgConnection::establish(server_url)
-            .await
-            .unwrap_or_else(|error| {
-                panic!("{DATABASE_URL_VAR}: cannot connect to {server_url}: {error}")
-            });
+        let mut admin = AsyncPgConnection::establish(server_url).await.unwrap_or_else(|error| {
+            panic!("{DATABASE_URL_VAR}: cannot connect to {server_url}: {error}")
+        });
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
             .unwrap_or_else(|error| panic!("CREATE DATABASE {name} on {server_url}: {error}"));
         let url = with_database(server_url, &name);
         TestDb {
-            db: Db::connect(&url)
-                .await
-                .expect("open a fresh PostgreSQL database"),
+            db: Db::connect(&url).await.expect("open a fresh PostgreSQL database"),
             name: "postgres",
             url,
             _tmp: None,
@@ -132,10 +123,7 @@ mod tests {
             with_database("postgres://postgres@127.0.0.1:54329/postgres", "t1"),
             "postgres://postgres@127.0.0.1:54329/t1"
         );
-        assert_eq!(
-            with_database("postgres://u:p@h", "t1"),
-            "postgres://u:p@h/t1"
-        );
+        assert_eq!(with_database("postgres://u:p@h", "t1"), "postgres://u:p@h/t1");
         assert_eq!(
             with_database("postgres://u@h/db?sslmode=disable", "t1"),
             "postgres://u@h/t1?sslmode=disable"

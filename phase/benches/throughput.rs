@@ -50,19 +50,11 @@ fn main() {
     let mut phases = 200;
     let mut backends = vec!["sqlite", "postgres"];
     let mut worktree_on_disk = false;
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| arg != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|arg| arg != "--bench").collect();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--phases" => {
-                phases = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--phases N")
-            }
+            "--phases" => phases = args.next().and_then(|n| n.parse().ok()).expect("--phases N"),
             "--backend" => {
                 backends = vec![if args.next().map(String::as_str) == Some("sqlite") {
                     "sqlite"
@@ -79,10 +71,7 @@ fn main() {
     let pg_url = std::env::var("DEVFLOW_TEST_DATABASE_URL").ok();
     let worktrees = worktree_parent(worktree_on_disk);
     println!("bench: the agent's worktree is in {}", worktrees.display());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     for backend in backends {
         if backend == "postgres" && pg_url.is_none() {
             eprintln!(
@@ -153,11 +142,8 @@ async fn measure(
     let worktree = tempfile::tempdir_in(worktrees).unwrap();
     let fake_dir = tempfile::tempdir().unwrap();
     let schema = Arc::new(
-        Schema::compile(
-            "plan.schema.json",
-            &json!({"type": "object", "required": ["title"]}),
-        )
-        .unwrap(),
+        Schema::compile("plan.schema.json", &json!({"type": "object", "required": ["title"]}))
+            .unwrap(),
     );
     create_runs(&db, phases, &worktree.path().to_string_lossy()).await;
     let runner = PhaseRunner::new(db.clone(), Arc::new(FakeAdapter::new(fake_dir.path())));
@@ -171,14 +157,7 @@ async fn measure(
         let tx_before = db.transactions();
         let started = Instant::now();
         times.extend(
-            run_phases(
-                &runner,
-                range.clone(),
-                concurrency,
-                &schema,
-                worktree.path(),
-            )
-            .await,
+            run_phases(&runner, range.clone(), concurrency, &schema, worktree.path()).await,
         );
         phases_wall += started.elapsed();
         let round_tx = db.transactions() - tx_before;
@@ -330,10 +309,7 @@ fn spec(i: usize, worktree: &std::path::Path, schema: Arc<Schema>) -> PhaseSpec 
         artifact_path: format!("artifacts/{i}.json").into(),
         schema,
         instructions: INSTRUCTIONS.into(),
-        agent: AgentLaunch {
-            command: AgentCommand::Argv(vec!["fake".into()]),
-            env: Vec::new(),
-        },
+        agent: AgentLaunch { command: AgentCommand::Argv(vec!["fake".into()]), env: Vec::new() },
         wait: WaitSettings {
             timeout_ms: 10_000,
             poll_ms: 25,

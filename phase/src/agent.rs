@@ -36,13 +36,8 @@ impl Ctx {
         let recorded = if handle.session_id == session_id {
             self.record_session_started(&handle).await
         } else {
-            Err(
-                Error::corruption("the session adapter did not honor the reserved session id")
-                    .with_hint(format!(
-                        "expected={session_id};actual={}",
-                        handle.session_id
-                    )),
-            )
+            Err(Error::corruption("the session adapter did not honor the reserved session id")
+                .with_hint(format!("expected={session_id};actual={}", handle.session_id)))
         };
         if let Err(error) = recorded {
             let disposed = self.adapter.dispose(&handle).await;

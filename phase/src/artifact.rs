@@ -33,9 +33,7 @@ pub fn read_and_validate(phase: &Phase) -> Result<(String, Validation)> {
         return Ok((hash, invalid(reason)));
     }
     let mut bytes = Vec::with_capacity(len as usize);
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(unreadable)?;
     if bytes.len() as u64 > limit {
         let reason = format!("the artifact grew over the limit of {limit} bytes while it was read");
         return Ok((hash_bytes(&bytes), invalid(reason)));
@@ -62,9 +60,5 @@ fn stream_hash(file: &mut std::fs::File) -> std::io::Result<String> {
         }
         hasher.update(&buffer[..read]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
+    Ok(hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
 }

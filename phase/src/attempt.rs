@@ -24,12 +24,7 @@ pub(crate) struct Attempt {
 
 impl Attempt {
     pub fn fresh(number: u32) -> Attempt {
-        Attempt {
-            number,
-            repair: false,
-            problems: Vec::new(),
-            first: true,
-        }
+        Attempt { number, repair: false, problems: Vec::new(), first: true }
     }
 }
 
@@ -80,11 +75,6 @@ impl Ctx {
             return Err(wrong_phase_state(message, self.phase_row().await?.state));
         };
         self.remove_stale_artifact(number, running).await?;
-        Ok(Attempt {
-            number,
-            repair: true,
-            problems,
-            first: false,
-        })
+        Ok(Attempt { number, repair: true, problems, first: false })
     }
 }

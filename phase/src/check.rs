@@ -24,8 +24,7 @@ impl Ctx {
         let waited = wait_for_artifact(path, settings, baseline.as_ref(), &self.cancel);
         if waited.await? == WaitOutcome::TimedOut {
             let state = self.classify_timed_out_session(session_id).await?;
-            self.record_artifact_timeout(attempt, session_id, state)
-                .await?;
+            self.record_artifact_timeout(attempt, session_id, state).await?;
             return Ok(None);
         }
         self.set_phase_validating().await?;

@@ -88,10 +88,7 @@ mod tests {
                 }
             }
         }
-        let mut listed: Vec<_> = super::POINTS
-            .iter()
-            .map(|point| (*point).to_owned())
-            .collect();
+        let mut listed: Vec<_> = super::POINTS.iter().map(|point| (*point).to_owned()).collect();
         found.sort();
         listed.sort();
         assert_eq!(found, listed);

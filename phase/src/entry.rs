@@ -111,11 +111,7 @@ impl Ctx {
         };
         let dedup_key = self.envelope(&attempt).dedup_key;
         let session = self.session_for_role().await?;
-        Ok(Some(Current {
-            attempt,
-            dedup_key,
-            session,
-        }))
+        Ok(Some(Current { attempt, dedup_key, session }))
     }
 
     async fn reenter_running(&self, current: &Current) -> Result<Option<Entry>> {
@@ -132,11 +128,7 @@ impl Ctx {
             }
             SessionState::Busy if self.awaits_this_prompt(session, &current.dedup_key) => {
                 // Delivered or not, the prompt may be on the agent's screen: never send it again.
-                let baseline = if prompted {
-                    None
-                } else {
-                    signature(self.phase.artifact_path())?
-                };
+                let baseline = if prompted { None } else { signature(self.phase.artifact_path())? };
                 Ok(current.entry(Some(session), Next::Wait { baseline }))
             }
             _ => Ok(None),
@@ -156,8 +148,7 @@ impl Ctx {
         if recovering {
             // The agent timed out before the crash: finish its recovery, then start the repair
             // attempt, whose first wait is this invocation's first.
-            self.recover_or_gate(&current.attempt, &session.id, None)
-                .await?;
+            self.recover_or_gate(&current.attempt, &session.id, None).await?;
             let mut resumed = current.clone();
             resumed.attempt = self.start_repair(None, None).await?;
             resumed.attempt.first = true;
@@ -169,11 +160,8 @@ impl Ctx {
         let prompted = self.prompted(current).await?;
         let expected = Event::artifact_expected(&self.phase, current.attempt.number);
         let waiting = self.event_exists(expected).await?;
-        let baseline = if prompted || !waiting {
-            None
-        } else {
-            signature(self.phase.artifact_path())?
-        };
+        let baseline =
+            if prompted || !waiting { None } else { signature(self.phase.artifact_path())? };
         if !prompted && !waiting {
             let (repair, dedup_key) = (current.attempt.repair, &current.dedup_key);
             self.record_prompt(repair, dedup_key).await?;
@@ -187,8 +175,7 @@ impl Ctx {
         };
         let latest = read!(self, |tx, phase| {
             let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
-            tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id())
-                .await
+            tx.latest_artifact(run_id, phase_id, &phase.artifact, phase.schema_id()).await
         })?;
         let recorded = latest.filter(|artifact| {
             session.last_prompt_hash.as_deref() == Some(current.dedup_key.as_str())
@@ -230,8 +217,7 @@ impl Ctx {
 
     async fn session_recovered_in_phase(&self, session_id: &str) -> Result<bool> {
         let events = read!(self, |tx, phase| {
-            tx.phase_events(phase.run_id(), phase.phase_id(), keys::SESSION_RECOVERED)
-                .await
+            tx.phase_events(phase.run_id(), phase.phase_id(), keys::SESSION_RECOVERED).await
         })?;
         Ok(events.iter().any(|event| {
             event.payload.get("sessionId").and_then(Value::as_str) == Some(session_id)

@@ -34,23 +34,13 @@ pub(crate) enum FlowGate<'a> {
 impl<'a> At<'a> {
     /// Around session `session_id`, whose agent is not (or not known to be) running.
     pub fn session(attempt: u32, session_id: &'a str) -> At<'a> {
-        At {
-            attempt,
-            session_id: Some(session_id),
-            handle: None,
-            with_path: false,
-        }
+        At { attempt, session_id: Some(session_id), handle: None, with_path: false }
     }
 
     /// With the agent `handle` running, or not (`None`).
     pub fn running(attempt: u32, handle: Option<&'a SessionHandle>, with_path: bool) -> At<'a> {
         let session_id = handle.map(|handle| handle.session_id.as_str());
-        At {
-            attempt,
-            session_id,
-            handle,
-            with_path,
-        }
+        At { attempt, session_id, handle, with_path }
     }
 }
 
@@ -68,11 +58,7 @@ impl Ctx {
         let error = error.in_phase(self.phase.run_id(), self.phase.phase_id());
         let done = match decide(site, &error) {
             Disposition::Propagate => self.capture_if_running(at.handle).await,
-            Disposition::Gate {
-                reason,
-                error: gate_error,
-                mark_crashed,
-            } => {
+            Disposition::Gate { reason, error: gate_error, mark_crashed } => {
                 let payload = json!({ "errorCode": error.code().as_str() });
                 let gated = self.human_gate(at, reason, gate_error, payload, mark_crashed);
                 return gated.await;

@@ -8,11 +8,7 @@ use devflow_core::{Code, Error, Result};
 /// missing tail is kept as written, and refuses one that lands outside `canonical_root` —
 /// directly, through `..`, or through a symlink in its existing part.
 pub fn resolve_inside(raw_root: &Path, canonical_root: &Path, path: &Path) -> Result<PathBuf> {
-    let absolute = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        raw_root.join(path)
-    };
+    let absolute = if path.is_absolute() { path.to_path_buf() } else { raw_root.join(path) };
     let lexical = normalize(&absolute);
     let rebased = match lexical.strip_prefix(normalize(raw_root)) {
         Ok(inside) => canonical_root.join(inside),
@@ -131,9 +127,7 @@ mod tests {
         std::os::unix::fs::symlink(elsewhere.path(), &artifact).unwrap();
         let _ = &dir;
         assert!(
-            check_still_inside(&canonical, &artifact)
-                .unwrap_err()
-                .contains("outside the worktree")
+            check_still_inside(&canonical, &artifact).unwrap_err().contains("outside the worktree")
         );
         assert!(check_still_inside(&canonical, &canonical.join("missing.json")).is_ok());
     }

@@ -34,11 +34,7 @@ pub(crate) enum Disposition {
     /// Hand the error to the caller unchanged.
     Propagate,
     /// Pause the run at a human gate keyed by `error`'s code, and return `error`.
-    Gate {
-        reason: &'static str,
-        error: Error,
-        mark_crashed: bool,
-    },
+    Gate { reason: &'static str, error: Error, mark_crashed: bool },
     /// Fail the phase and the run, and return the original error.
     FailRun { reason: &'static str },
 }
@@ -53,16 +49,8 @@ pub(crate) fn decide(site: Site, error: &Error) -> Disposition {
         Site::StaleArtifact => ("stale_artifact_remove_failed", None, false),
         Site::ArtifactWait { repair: false } => ("artifact_validation_failed", None, false),
         Site::ArtifactWait { repair: true } => ("artifact_repair_failed", None, false),
-        Site::SessionStart => (
-            "session_start_failed",
-            Some(Code::PromptSendExhausted),
-            false,
-        ),
-        Site::SessionResume => (
-            "session_resume_failed",
-            Some(Code::PromptSendExhausted),
-            true,
-        ),
+        Site::SessionStart => ("session_start_failed", Some(Code::PromptSendExhausted), false),
+        Site::SessionResume => ("session_resume_failed", Some(Code::PromptSendExhausted), true),
         Site::PromptSend => ("prompt_send_failed", Some(Code::PromptSendExhausted), true),
         Site::TimeoutRecovery => {
             let code = Some(Code::ArtifactTimeoutExhausted);
@@ -70,11 +58,9 @@ pub(crate) fn decide(site: Site, error: &Error) -> Disposition {
         }
     };
     match gate_code {
-        Some(code) if error.class() != Class::Fatal => Disposition::Gate {
-            reason,
-            error: human_required(error, code),
-            mark_crashed,
-        },
+        Some(code) if error.class() != Class::Fatal => {
+            Disposition::Gate { reason, error: human_required(error, code), mark_crashed }
+        }
         _ => Disposition::FailRun { reason },
     }
 }
@@ -111,10 +97,7 @@ mod tests {
             Site::ArtifactWait { repair: false },
             Site::TimeoutRecovery,
         ] {
-            assert!(matches!(
-                decide(site, &error(Code::RunStateChanged)),
-                Disposition::Propagate
-            ));
+            assert!(matches!(decide(site, &error(Code::RunStateChanged)), Disposition::Propagate));
             assert!(matches!(
                 decide(site, &error(Code::ActivityCancelled)),
                 Disposition::Propagate
@@ -124,11 +107,8 @@ mod tests {
 
     #[test]
     fn an_exhausted_recoverable_send_becomes_a_prompt_send_gate() {
-        let Disposition::Gate {
-            reason,
-            error,
-            mark_crashed,
-        } = decide(Site::PromptSend, &error(Code::SessionUnavailable))
+        let Disposition::Gate { reason, error, mark_crashed } =
+            decide(Site::PromptSend, &error(Code::SessionUnavailable))
         else {
             panic!("expected a gate");
         };
@@ -156,10 +136,7 @@ mod tests {
             Disposition::FailRun { .. }
         ));
         assert!(matches!(
-            decide(
-                Site::ArtifactWait { repair: false },
-                &error(Code::SessionUnavailable)
-            ),
+            decide(Site::ArtifactWait { repair: false }, &error(Code::SessionUnavailable)),
             Disposition::FailRun { .. }
         ));
         let Disposition::Gate { error, .. } =

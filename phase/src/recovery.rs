@@ -54,16 +54,13 @@ impl Ctx {
         }
         if row.state != SessionState::Rebootstrapped {
             let handle = handle_from_row(&row);
-            self.relocate_session(&handle, SessionState::Resuming)
-                .await?;
+            self.relocate_session(&handle, SessionState::Resuming).await?;
             crash_point!("before_rebootstrap");
-            let fresh = retry_recoverable("rebootstrap", &self.retry, || {
-                self.adapter.rebootstrap(&handle)
-            })
-            .await?;
+            let fresh =
+                retry_recoverable("rebootstrap", &self.retry, || self.adapter.rebootstrap(&handle))
+                    .await?;
             crash_point!("after_rebootstrap");
-            self.relocate_session(&fresh, SessionState::Rebootstrapped)
-                .await?;
+            self.relocate_session(&fresh, SessionState::Rebootstrapped).await?;
         }
         self.record_session_recovered(session_id).await?;
         Ok(None)
@@ -78,10 +75,7 @@ impl Ctx {
     pub async fn handle_for(&self, session_id: &str) -> Result<SessionHandle> {
         let row = self.session_row(session_id).await?;
         Ok(row.as_ref().map_or_else(
-            || SessionHandle {
-                session_id: session_id.to_owned(),
-                ..SessionHandle::default()
-            },
+            || SessionHandle { session_id: session_id.to_owned(), ..SessionHandle::default() },
             handle_from_row,
         ))
     }
@@ -99,11 +93,8 @@ impl Ctx {
     ) -> Result<()> {
         let path_hint = self.phase.artifact.clone();
         let hint = if attempt.first {
-            let at = At {
-                handle: running,
-                with_path: true,
-                ..At::session(attempt.number, session_id)
-            };
+            let at =
+                At { handle: running, with_path: true, ..At::session(attempt.number, session_id) };
             let recovered = self.recover_from_timeout(session_id).await;
             let unrecovered = self.on_error(Site::TimeoutRecovery, at, recovered).await?;
             unrecovered.or_else(|| attempt.repair.then_some(path_hint))

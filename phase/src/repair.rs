@@ -20,11 +20,8 @@ pub fn repair_instructions(instructions: &str, problems: &[String]) -> String {
             lines.push(line.to_owned());
         }
     }
-    let mut text = if replaced {
-        lines.join("\n")
-    } else {
-        format!("{REPAIR_LINE}\n{instructions}")
-    };
+    let mut text =
+        if replaced { lines.join("\n") } else { format!("{REPAIR_LINE}\n{instructions}") };
     if !problems.is_empty() {
         text.push_str("\n\nWhat was wrong with the previous attempt:\n");
         for problem in problems {
@@ -51,10 +48,7 @@ pub fn validation_problems(validation: &Validation) -> Vec<String> {
 }
 
 pub fn timeout_problem(path: &str, timeout_ms: u64) -> String {
-    format!(
-        "no artifact appeared at {path} within {} seconds",
-        timeout_ms.div_ceil(1000)
-    )
+    format!("no artifact appeared at {path} within {} seconds", timeout_ms.div_ceil(1000))
 }
 
 /// The value of the first line that is exactly `<key> <word>`.
@@ -62,9 +56,7 @@ fn directive<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines().find_map(|line| {
         let value = line.trim_end().strip_prefix(key)?.trim();
         let is_word = !value.is_empty()
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         is_word.then_some(value)
     })
 }
@@ -76,10 +68,7 @@ mod tests {
     #[test]
     fn the_scenario_line_becomes_the_repair_scenario() {
         let text = repair_instructions("Plan it.\nScenario: invalid\nRepair-Scenario: slow\n", &[]);
-        assert_eq!(
-            text,
-            format!("Plan it.\nScenario: slow\n{REPAIR_LINE}\nRepair-Scenario: slow")
-        );
+        assert_eq!(text, format!("Plan it.\nScenario: slow\n{REPAIR_LINE}\nRepair-Scenario: slow"));
     }
 
     #[test]
@@ -89,14 +78,8 @@ mod tests {
             &["at /title: \"\" is shorter than 1 character".into()],
         );
         assert!(text.starts_with(REPAIR_LINE), "{text}");
-        assert!(
-            text.ends_with("- at /title: \"\" is shorter than 1 character\n"),
-            "{text}"
-        );
-        assert!(
-            !text.contains("Scenario:"),
-            "real agents get no fake-agent lines: {text}"
-        );
+        assert!(text.ends_with("- at /title: \"\" is shorter than 1 character\n"), "{text}");
+        assert!(!text.contains("Scenario:"), "real agents get no fake-agent lines: {text}");
     }
 
     #[test]

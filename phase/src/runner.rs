@@ -47,11 +47,7 @@ pub struct PhaseRunner {
 
 impl PhaseRunner {
     pub fn new(db: Db, adapter: Arc<dyn SessionAdapter>) -> PhaseRunner {
-        PhaseRunner {
-            db,
-            adapter,
-            retry: RetryPolicy::default(),
-        }
+        PhaseRunner { db, adapter, retry: RetryPolicy::default() }
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> PhaseRunner {
@@ -69,20 +65,13 @@ impl PhaseRunner {
             phase: Arc::new(Phase::resolve(spec)?),
             cancel,
         };
-        ctx.run()
-            .await
-            .map_err(|error| error.in_phase(ctx.phase.run_id(), ctx.phase.phase_id()))
+        ctx.run().await.map_err(|error| error.in_phase(ctx.phase.run_id(), ctx.phase.phase_id()))
     }
 }
 
 impl Ctx {
     pub(crate) async fn run(&self) -> Result<PhaseReport> {
-        let Entry {
-            mut attempt,
-            session_id,
-            mut next,
-            after_gate,
-        } = self.enter().await?;
+        let Entry { mut attempt, session_id, mut next, after_gate } = self.enter().await?;
         if after_gate && let Some(report) = self.adopt_present_artifact(attempt.number).await? {
             return Ok(report);
         }
@@ -113,9 +102,7 @@ impl Ctx {
             }
             if attempt.repair {
                 let invalid = FlowGate::Invalid(&outcome);
-                return Err(self
-                    .flow_gate(outcome.attempt, invalid, Some(&handle))
-                    .await);
+                return Err(self.flow_gate(outcome.attempt, invalid, Some(&handle)).await);
             }
             let invalid = Some(&outcome.validation);
             attempt = self.start_repair(invalid, Some(&handle)).await?;
@@ -146,16 +133,13 @@ impl Ctx {
                 (envelope.dedup_key, waited.await)
             }
             Next::Validate => {
-                self.record_prompt(attempt.repair, &envelope.dedup_key)
-                    .await?;
+                self.record_prompt(attempt.repair, &envelope.dedup_key).await?;
                 let validated = self.validate_current(attempt.number).await;
                 (envelope.dedup_key, validated.map(Some))
             }
         };
         let repair = !attempt.first;
-        let waited = self
-            .on_error(Site::ArtifactWait { repair }, at, waited)
-            .await?;
+        let waited = self.on_error(Site::ArtifactWait { repair }, at, waited).await?;
         Ok(waited.map(|outcome| (outcome, prompt_id)))
     }
 
@@ -216,8 +200,6 @@ impl Ctx {
         }
         let session = self.session_for_role().await?;
         let session_id = session.map(|row| row.id).unwrap_or_default();
-        self.finish(outcome, String::new(), &session_id, false)
-            .await
-            .map(Some)
+        self.finish(outcome, String::new(), &session_id, false).await.map(Some)
     }
 }

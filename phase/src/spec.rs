@@ -108,11 +108,7 @@ impl Phase {
         })?;
         let artifact = paths::resolve_inside(&spec.worktree, &worktree, &spec.artifact_path);
         let artifact = artifact.map_err(in_phase)?;
-        Ok(Phase {
-            artifact: artifact.to_string_lossy().into_owned(),
-            worktree,
-            spec,
-        })
+        Ok(Phase { artifact: artifact.to_string_lossy().into_owned(), worktree, spec })
     }
 
     pub fn artifact_path(&self) -> &Path {

@@ -21,11 +21,7 @@ pub struct DbTranscriptSink {
 
 impl DbTranscriptSink {
     pub fn new(db: Db, run_id: &str) -> DbTranscriptSink {
-        DbTranscriptSink {
-            db,
-            run_id: run_id.to_owned(),
-            chunks: std::sync::Mutex::default(),
-        }
+        DbTranscriptSink { db, run_id: run_id.to_owned(), chunks: std::sync::Mutex::default() }
     }
 
     /// Stores what was appended since the last flush.
@@ -45,10 +41,8 @@ impl DbTranscriptSink {
                     for (sid, of_session) in by_session {
                         // The mark first: on PostgreSQL its update then travels with the insert.
                         let mark = of_session.iter().map(|&(seq, _)| seq).max();
-                        let update = SessionUpdate {
-                            last_capture_seq: mark,
-                            ..SessionUpdate::default()
-                        };
+                        let update =
+                            SessionUpdate { last_capture_seq: mark, ..SessionUpdate::default() };
                         tx.update_session(sid, &update).await?;
                         tx.record_transcripts(sid, &of_session).await?;
                     }
@@ -59,9 +53,7 @@ impl DbTranscriptSink {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, TranscriptChunk)>> {
-        self.chunks
-            .lock()
-            .expect("the sink's lock is never poisoned")
+        self.chunks.lock().expect("the sink's lock is never poisoned")
     }
 }
 
@@ -88,13 +80,9 @@ impl Ctx {
     pub async fn capture_transcript_from(&self, row: &SessionRow) -> Result<i64> {
         crash_point!("before_transcript_capture");
         let sink = DbTranscriptSink::new(self.db.clone(), self.phase.run_id());
-        let seq = capture_into(
-            self.adapter.as_ref(),
-            &handle_from_row(row),
-            row.last_capture_seq,
-            &sink,
-        )
-        .await?;
+        let seq =
+            capture_into(self.adapter.as_ref(), &handle_from_row(row), row.last_capture_seq, &sink)
+                .await?;
         sink.flush().await?;
         crash_point!("after_transcript_capture");
         Ok(seq)

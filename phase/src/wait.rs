@@ -127,12 +127,7 @@ mod tests {
     use super::*;
 
     fn settings(timeout_ms: u64, stable_ms: u64) -> WaitSettings {
-        WaitSettings {
-            timeout_ms,
-            poll_ms: 1_000,
-            stable_ms,
-            ..WaitSettings::default()
-        }
+        WaitSettings { timeout_ms, poll_ms: 1_000, stable_ms, ..WaitSettings::default() }
     }
 
     #[tokio::test]
@@ -156,11 +151,7 @@ mod tests {
         writer.await.unwrap();
         assert_eq!(outcome, WaitOutcome::Ready);
         // Polling is every second here: finishing well before it proves the event woke the wait.
-        assert!(
-            started.elapsed() < Duration::from_millis(900),
-            "{:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
@@ -185,14 +176,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let error = wait_for_artifact(
-            &dir.path().join("x.json"),
-            &settings(10_000, 0),
-            None,
-            &cancel,
-        )
-        .await
-        .unwrap_err();
+        let error =
+            wait_for_artifact(&dir.path().join("x.json"), &settings(10_000, 0), None, &cancel)
+                .await
+                .unwrap_err();
         assert_eq!(error.code(), Code::ActivityCancelled);
     }
 }

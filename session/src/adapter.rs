@@ -61,10 +61,7 @@ pub struct SessionHandle {
 impl SessionHandle {
     /// A handle that knows only the session id (the fake needs no more).
     pub fn for_session(session_id: impl Into<String>) -> SessionHandle {
-        SessionHandle {
-            session_id: session_id.into(),
-            ..SessionHandle::default()
-        }
+        SessionHandle { session_id: session_id.into(), ..SessionHandle::default() }
     }
 }
 
@@ -136,9 +133,8 @@ pub fn is_session_hung(last_output_at_ms: Option<i64>, now_ms: i64, max_hung_ms:
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 

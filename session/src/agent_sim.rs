@@ -40,16 +40,14 @@ impl AgentSimArgs {
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
-                args.next()
-                    .ok_or_else(|| format!("{name} needs a value\n{}", Self::USAGE))
+                args.next().ok_or_else(|| format!("{name} needs a value\n{}", Self::USAGE))
             };
             match arg.as_str() {
                 "--log" => parsed.log = Some(PathBuf::from(value("--log")?)),
                 "--work-ms" => {
                     let text = value("--work-ms")?;
                     parsed.work_ms = Some(
-                        text.parse()
-                            .map_err(|_| format!("--work-ms {text:?} is not a number"))?,
+                        text.parse().map_err(|_| format!("--work-ms {text:?} is not a number"))?,
                     );
                 }
                 other => return Err(format!("unknown argument {other:?}\n{}", Self::USAGE)),
@@ -62,13 +60,8 @@ impl AgentSimArgs {
 /// Runs agent-sim on the terminal of this process until Ctrl-C / Ctrl-D (status 0), a crash
 /// scenario (status 3) or an error (status 1). A hang scenario never returns.
 pub fn run(args: AgentSimArgs) -> ExitCode {
-    let log = args
-        .log
-        .or_else(|| std::env::var_os(LOG_ENV).map(PathBuf::from));
-    let worker = work::Worker {
-        log,
-        work_ms: args.work_ms.unwrap_or(300),
-    };
+    let log = args.log.or_else(|| std::env::var_os(LOG_ENV).map(PathBuf::from));
+    let worker = work::Worker { log, work_ms: args.work_ms.unwrap_or(300) };
     let session = match Terminal::enter() {
         Ok(session) => session,
         Err(error) => {
@@ -110,12 +103,7 @@ impl Drop for Terminal {
 fn session_loop(worker: &work::Worker) -> std::io::Result<Outcome> {
     let mut out = std::io::stdout();
     let cwd = std::env::current_dir().unwrap_or_default();
-    write!(
-        out,
-        "agent-sim ready (pid {}, in {})\r\n",
-        std::process::id(),
-        cwd.display()
-    )?;
+    write!(out, "agent-sim ready (pid {}, in {})\r\n", std::process::id(), cwd.display())?;
     show_prompt(&mut out)?;
     let mut input = String::new();
     loop {

@@ -31,9 +31,7 @@ pub struct FakeAdapter {
 impl FakeAdapter {
     /// Sessions and deliveries live in one journal in `state_dir` (created on first write).
     pub fn new(state_dir: &Path) -> FakeAdapter {
-        FakeAdapter {
-            store: Store::new(state_dir),
-        }
+        FakeAdapter { store: Store::new(state_dir) }
     }
 
     /// Prompts ever delivered under `dedup_key`, by any adapter on this directory.
@@ -89,19 +87,11 @@ impl SessionAdapter for FakeAdapter {
                 Status::Alive | Status::Hung | Status::Crashed => return Ok(()),
                 Status::Starting => {}
             }
-            fail_if_scripted(
-                record,
-                Operation::Start,
-                &scenario::parse(&spec.instructions),
-            )?;
+            fail_if_scripted(record, Operation::Start, &scenario::parse(&spec.instructions))?;
             record.status = Status::Alive;
             record.say(
                 now_ms(),
-                format!(
-                    "fake agent started for role {} in {}",
-                    spec.role_id,
-                    spec.cwd.display()
-                ),
+                format!("fake agent started for role {} in {}", spec.role_id, spec.cwd.display()),
             );
             Ok(())
         })?;
@@ -115,20 +105,16 @@ impl SessionAdapter for FakeAdapter {
     ) -> Result<PromptReceipt> {
         let prompt = render_prompt(envelope);
         let script = scenario::parse(&prompt);
-        let slow = self
-            .store
-            .update_with(&handle.session_id, |record, journal| {
-                let record = match record {
-                    Some(record)
-                        if !matches!(record.status, Status::Disposed | Status::Starting) =>
-                    {
-                        record
-                    }
-                    _ => return Err(not_found(&handle.session_id)),
-                };
-                fail_if_scripted(record, Operation::Send, &script)?;
-                deliver(journal, record, envelope, &prompt, &script)
-            })?;
+        let slow = self.store.update_with(&handle.session_id, |record, journal| {
+            let record = match record {
+                Some(record) if !matches!(record.status, Status::Disposed | Status::Starting) => {
+                    record
+                }
+                _ => return Err(not_found(&handle.session_id)),
+            };
+            fail_if_scripted(record, Operation::Send, &script)?;
+            deliver(journal, record, envelope, &prompt, &script)
+        })?;
         if let Some((path, bytes)) = slow {
             tokio::spawn(write_slowly(
                 self.store.clone(),
@@ -138,9 +124,7 @@ impl SessionAdapter for FakeAdapter {
                 script.slow_ms,
             ));
         }
-        Ok(PromptReceipt {
-            prompt_id: envelope.dedup_key.clone(),
-        })
+        Ok(PromptReceipt { prompt_id: envelope.dedup_key.clone() })
     }
 
     async fn probe(&self, handle: &SessionHandle) -> Result<ProbeResult> {
@@ -183,9 +167,7 @@ impl SessionAdapter for FakeAdapter {
     async fn capture(&self, handle: &SessionHandle, from_seq: i64) -> Result<Capture> {
         let record = self.store.read(&handle.session_id)?;
         let record = record.ok_or_else(|| not_found(&handle.session_id))?;
-        Ok(Capture {
-            chunks: record.chunks_after(from_seq, CAPTURE_BYTES_MAX),
-        })
+        Ok(Capture { chunks: record.chunks_after(from_seq, CAPTURE_BYTES_MAX) })
     }
 
     async fn dispose(&self, handle: &SessionHandle) -> Result<()> {
@@ -224,23 +206,13 @@ fn deliver(
     let scenario = script.scenario;
     record.say(
         now,
-        format!(
-            "prompt received: dedup_key={} scenario={}",
-            envelope.dedup_key,
-            scenario.as_str()
-        ),
+        format!("prompt received: dedup_key={} scenario={}", envelope.dedup_key, scenario.as_str()),
     );
     let path = artifact_path(&record.cwd, &envelope.expected_artifact);
     match (scenario, script.artifact_bytes()) {
         (Scenario::Slow, Some(bytes)) => {
-            record.say(
-                now,
-                format!(
-                    "working slowly on {} ({} ms)",
-                    path.display(),
-                    script.slow_ms
-                ),
-            );
+            record
+                .say(now, format!("working slowly on {} ({} ms)", path.display(), script.slow_ms));
             return Ok(Some((path, bytes)));
         }
         (_, Some(bytes)) => {
@@ -251,14 +223,8 @@ fn deliver(
                 )
                 .with_source(e)
             })?;
-            record.say(
-                now,
-                format!(
-                    "artifact written: {} ({} bytes)",
-                    path.display(),
-                    bytes.len()
-                ),
-            );
+            record
+                .say(now, format!("artifact written: {} ({} bytes)", path.display(), bytes.len()));
         }
         (Scenario::Hang, None) => {
             record.say(now, "working…");
@@ -266,10 +232,7 @@ fn deliver(
             record.last_output_at_ms = Some(now - HUNG_SILENCE_MS);
         }
         (Scenario::Crash, None) => {
-            record.say(
-                now,
-                format!("fake agent crashed (exit status {CRASH_EXIT_STATUS})"),
-            );
+            record.say(now, format!("fake agent crashed (exit status {CRASH_EXIT_STATUS})"));
             record.status = Status::Crashed;
         }
         (_, None) => record.say(now, "working… done, no artifact this time"),
@@ -297,11 +260,7 @@ async fn write_slowly(
         let _ = store.update(&session_id, |record| {
             if let Some(record) = record.as_mut().filter(|r| r.status == Status::Alive) {
                 let text = if last {
-                    format!(
-                        "artifact written: {} ({} bytes)",
-                        path.display(),
-                        bytes.len()
-                    )
+                    format!("artifact written: {} ({} bytes)", path.display(), bytes.len())
                 } else {
                     format!("wrote chunk {} of {}", index + 1, chunks.len())
                 };
@@ -349,20 +308,14 @@ fn fail_if_scripted(record: &mut Record, op: Operation, script: &Script) -> Resu
             format!("scripted fatal failure of {}", op.as_str()),
         )),
         Some(Failure::Recoverable(times)) => {
-            let seen = record
-                .failures_seen
-                .entry(op.as_str().to_owned())
-                .or_insert(0);
+            let seen = record.failures_seen.entry(op.as_str().to_owned()).or_insert(0);
             if *seen >= times {
                 return Ok(());
             }
             *seen += 1;
             Err(Error::new(
                 Code::SessionUnavailable,
-                format!(
-                    "scripted recoverable failure {seen} of {times} of {}",
-                    op.as_str()
-                ),
+                format!("scripted recoverable failure {seen} of {times} of {}", op.as_str()),
             ))
         }
     }
@@ -370,17 +323,10 @@ fn fail_if_scripted(record: &mut Record, op: Operation, script: &Script) -> Resu
 
 fn artifact_path(cwd: &Path, expected: &str) -> PathBuf {
     let path = Path::new(expected);
-    if path.is_absolute() {
-        path.to_owned()
-    } else {
-        cwd.join(path)
-    }
+    if path.is_absolute() { path.to_owned() } else { cwd.join(path) }
 }
 
 fn not_found(session_id: &str) -> Error {
-    Error::new(
-        Code::SessionNotFound,
-        format!("no fake session {session_id}"),
-    )
-    .with_hint("the session was disposed or never started")
+    Error::new(Code::SessionNotFound, format!("no fake session {session_id}"))
+        .with_hint("the session was disposed or never started")
 }

@@ -22,12 +22,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> RetryPolicy {
-        RetryPolicy {
-            attempts_max: 3,
-            backoff_initial_ms: 50,
-            backoff_max_ms: 1_000,
-            jitter: 0.2,
-        }
+        RetryPolicy { attempts_max: 3, backoff_initial_ms: 50, backoff_max_ms: 1_000, jitter: 0.2 }
     }
 }
 
@@ -36,10 +31,8 @@ impl RetryPolicy {
     /// `unit` in -1.0 ..= 1.0.
     pub fn backoff_ms(&self, retry: u32, unit: f64) -> u64 {
         let doublings = retry.saturating_sub(1).min(32);
-        let base = self
-            .backoff_initial_ms
-            .saturating_mul(1u64 << doublings)
-            .min(self.backoff_max_ms);
+        let base =
+            self.backoff_initial_ms.saturating_mul(1u64 << doublings).min(self.backoff_max_ms);
         let spread = self.jitter.clamp(0.0, 1.0) * unit.clamp(-1.0, 1.0);
         // Rounding a product of a u64 and a factor in 0.0 ..= 2.0: the cast cannot overflow
         // for any wait a person would configure.
@@ -83,12 +76,7 @@ mod tests {
     use super::*;
 
     fn quick(attempts_max: u32) -> RetryPolicy {
-        RetryPolicy {
-            attempts_max,
-            backoff_initial_ms: 1,
-            backoff_max_ms: 2,
-            jitter: 0.5,
-        }
+        RetryPolicy { attempts_max, backoff_initial_ms: 1, backoff_max_ms: 2, jitter: 0.5 }
     }
 
     /// Fails with `code` for the first `failures` calls, then succeeds; returns the result and
@@ -127,11 +115,7 @@ mod tests {
 
     #[tokio::test]
     async fn never_retries_fatal_or_human_required_errors() {
-        for code in [
-            Code::SessionBackendFailed,
-            Code::TmuxMissing,
-            Code::SessionNotFound,
-        ] {
+        for code in [Code::SessionBackendFailed, Code::TmuxMissing, Code::SessionNotFound] {
             let (result, calls) = run(&quick(5), code, 10).await;
             assert!(result.unwrap_err().is(code));
             assert_eq!(calls, 1, "{code} was retried");

@@ -53,10 +53,7 @@ impl Scenario {
     /// Case-insensitive; `None` for a name that is not in the vocabulary.
     pub fn parse(name: &str) -> Option<Scenario> {
         let name = name.trim();
-        Scenario::ALL
-            .iter()
-            .copied()
-            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+        Scenario::ALL.iter().copied().find(|s| s.as_str().eq_ignore_ascii_case(name))
     }
 }
 
@@ -229,11 +226,7 @@ fn directive(
         }
         "Slow-Ms" if slow_ms.is_none() => *slow_ms = value.parse().ok(),
         _ => {
-            let Some(op) = Operation::ALL
-                .iter()
-                .copied()
-                .find(|op| op.directive() == key)
-            else {
+            let Some(op) = Operation::ALL.iter().copied().find(|op| op.directive() == key) else {
                 return;
             };
             if let (Entry::Vacant(slot), Some(failure)) =

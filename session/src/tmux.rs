@@ -125,31 +125,16 @@ impl TmuxAdapter {
         };
         Ok(listing.lines().find_map(|line| {
             let (created, id) = line.rsplit_once(' ')?;
-            (id == session_id)
-                .then(|| created_handle(session_id, session, created))
-                .flatten()
+            (id == session_id).then(|| created_handle(session_id, session, created)).flatten()
         }))
     }
 
     /// A new window for the session's role (creating the run's tmux session with its first one).
     async fn create(&self, launch: &Launch, session: &str) -> Result<SessionHandle> {
         let window = window_name(&launch.role_id);
-        let (width, height) = (
-            self.config.width.to_string(),
-            self.config.height.to_string(),
-        );
-        let mut new_session: Vec<&str> = vec![
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-n",
-            &window,
-            "-x",
-            &width,
-            "-y",
-            &height,
-        ];
+        let (width, height) = (self.config.width.to_string(), self.config.height.to_string());
+        let mut new_session: Vec<&str> =
+            vec!["new-session", "-d", "-s", session, "-n", &window, "-x", &width, "-y", &height];
         let target = format!("={session}:");
         let mut new_window: Vec<&str> = vec!["new-window", "-d", "-t", &target, "-n", &window];
         let placement = launch.placement_args();
@@ -159,11 +144,8 @@ impl TmuxAdapter {
         new_session.extend(&tail);
         new_window.extend(&tail);
 
-        let has_session = self
-            .server
-            .run(&["has-session", "-t", &format!("={session}")])
-            .await?
-            .is_ok();
+        let has_session =
+            self.server.run(&["has-session", "-t", &format!("={session}")]).await?.is_ok();
         let mut created = if has_session {
             self.server.run(&new_window).await?
         } else {
@@ -221,16 +203,12 @@ fn created_handle(session_id: &str, session: &str, created: &str) -> Option<Sess
 }
 
 fn pane_of(handle: &SessionHandle) -> Result<&str> {
-    handle
-        .tmux_pane
-        .as_deref()
-        .filter(|pane| pane.starts_with('%'))
-        .ok_or_else(|| {
-            Error::new(
-                Code::SessionNotFound,
-                format!("session {} has no tmux pane recorded", handle.session_id),
-            )
-        })
+    handle.tmux_pane.as_deref().filter(|pane| pane.starts_with('%')).ok_or_else(|| {
+        Error::new(
+            Code::SessionNotFound,
+            format!("session {} has no tmux pane recorded", handle.session_id),
+        )
+    })
 }
 
 #[async_trait]
@@ -257,9 +235,7 @@ impl SessionAdapter for TmuxAdapter {
     ) -> Result<PromptReceipt> {
         let pane = pane_of(handle)?;
         self.deliver(pane, &render_prompt(envelope)).await?;
-        Ok(PromptReceipt {
-            prompt_id: envelope.dedup_key.clone(),
-        })
+        Ok(PromptReceipt { prompt_id: envelope.dedup_key.clone() })
     }
 
     async fn probe(&self, handle: &SessionHandle) -> Result<ProbeResult> {
@@ -290,10 +266,7 @@ impl SessionAdapter for TmuxAdapter {
         let format = format!(
             "#{{pane_id}} #{{pane_pid}} #{{window_id}} #{{session_name}} #{{{SESSION_ID_OPTION}}}"
         );
-        let line = self
-            .server
-            .run_ok(&["display-message", "-p", "-t", pane, &format])
-            .await?;
+        let line = self.server.run_ok(&["display-message", "-p", "-t", pane, &format]).await?;
         let fields: Vec<&str> = line.trim_end().splitn(5, ' ').collect();
         let [found, pid, window, session, session_id] = fields[..] else {
             return Err(not_found(pane));
@@ -370,10 +343,7 @@ impl SessionAdapter for TmuxAdapter {
             Err(failed) => return Err(failure(&["kill-window"], &failed)),
         }
         if let Some(pane) = &handle.tmux_pane {
-            self.screens
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .remove(pane);
+            self.screens.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(pane);
         }
         Ok(())
     }

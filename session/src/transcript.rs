@@ -29,10 +29,7 @@ impl Capture {
 
     /// All chunks' text, concatenated.
     pub fn text(&self) -> String {
-        self.chunks
-            .iter()
-            .map(|chunk| chunk.text.as_str())
-            .collect()
+        self.chunks.iter().map(|chunk| chunk.text.as_str()).collect()
     }
 }
 

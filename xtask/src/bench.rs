@@ -53,28 +53,14 @@ pub fn run(rest: &[String]) -> Result<ExitCode> {
     let mut command = Command::new(cargo());
     command
         .current_dir(project_root())
-        .args([
-            "bench",
-            "--quiet",
-            "-p",
-            "devflow-phase",
-            "--bench",
-            "throughput",
-            "--",
-        ])
+        .args(["bench", "--quiet", "-p", "devflow-phase", "--bench", "throughput", "--"])
         .args(extra);
     match &url {
         Some(url) => command.env(URL_VAR, url),
         None => command.env_remove(URL_VAR),
     };
-    let status = command
-        .status()
-        .map_err(|error| format!("cannot run cargo bench: {error}"))?;
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let status = command.status().map_err(|error| format!("cannot run cargo bench: {error}"))?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Turns the test server's durability shortcuts off again (all three settings reload on SIGHUP).

@@ -85,8 +85,8 @@ pub fn is_ci() -> bool {
 pub fn no_more_args(task: &str, rest: &[String]) -> Result<()> {
     match rest.first() {
         None => Ok(()),
-        Some(arg) => Err(format!(
-            "`cargo xtask {task}` does not take `{arg}` (see `cargo xtask help`)"
-        )),
+        Some(arg) => {
+            Err(format!("`cargo xtask {task}` does not take `{arg}` (see `cargo xtask help`)"))
+        }
     }
 }

@@ -31,9 +31,7 @@ pub fn check(root: &Path) -> Report {
         match migration_names(&dir) {
             Ok(names) => folders.push(names),
             Err(error) => {
-                report
-                    .problems
-                    .push(format!("cannot read migrations/{backend}: {error}"));
+                report.problems.push(format!("cannot read migrations/{backend}: {error}"));
                 folders.push(BTreeSet::new());
             }
         }
@@ -48,10 +46,7 @@ pub fn check(root: &Path) -> Report {
         }
         for (backend, names) in BACKENDS.iter().zip(&folders) {
             if !names.contains(name) {
-                let other = BACKENDS
-                    .iter()
-                    .find(|b| *b != backend)
-                    .expect("two backends");
+                let other = BACKENDS.iter().find(|b| *b != backend).expect("two backends");
                 report.problems.push(format!(
                     "migrations/{other}/{name} has no counterpart migrations/{backend}/{name}"
                 ));
@@ -60,9 +55,7 @@ pub fn check(root: &Path) -> Report {
             for file in ["up.sql", "down.sql"] {
                 let path = root.join("migrations").join(backend).join(name).join(file);
                 if !path.is_file() {
-                    report
-                        .problems
-                        .push(format!("migrations/{backend}/{name}/{file} is missing"));
+                    report.problems.push(format!("migrations/{backend}/{name}/{file} is missing"));
                 }
             }
         }
@@ -113,16 +106,12 @@ fn check_command() -> Result<ExitCode> {
     let report = check(&project_root());
     if !report.problems.is_empty() {
         let problems = report.problems.join("\n  ");
-        return Err(format!(
-            "migrations/sqlite and migrations/postgres differ:\n  {problems}"
-        ));
+        return Err(format!("migrations/sqlite and migrations/postgres differ:\n  {problems}"));
     }
     if report.names.is_empty() {
-        return Err(
-            "migrations/sqlite and migrations/postgres hold no migrations yet; \
+        return Err("migrations/sqlite and migrations/postgres hold no migrations yet; \
                     devflow-db needs its schema (create one with `cargo xtask migrate new NAME`)"
-                .into(),
-        );
+            .into());
     }
     let count = match report.names.len() {
         1 => "1 migration".to_string(),
@@ -140,13 +129,9 @@ fn check_command() -> Result<ExitCode> {
 
 fn new_command(name: &str) -> Result<ExitCode> {
     let valid = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !valid {
-        return Err(format!(
-            "`{name}`: a migration name is lowercase letters, digits and _"
-        ));
+        return Err(format!("`{name}`: a migration name is lowercase letters, digits and _"));
     }
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)

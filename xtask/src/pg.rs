@@ -34,16 +34,8 @@ const SERVER_SETTINGS: &[&str] = &[
 
 /// A cluster for tests: trust on the private socket and 127.0.0.1, superuser `postgres`, no
 /// fsync during initdb, and a locale that does not depend on the machine.
-const INITDB_FLAGS: [&str; 8] = [
-    "-A",
-    "trust",
-    "-U",
-    "postgres",
-    "-N",
-    "-E",
-    "UTF8",
-    "--no-locale",
-];
+const INITDB_FLAGS: [&str; 8] =
+    ["-A", "trust", "-U", "postgres", "-N", "-E", "UTF8", "--no-locale"];
 
 /// Attempts to start on a fresh port when another process took the one we picked meanwhile.
 const START_ATTEMPTS_MAX: u32 = 3;
@@ -134,12 +126,7 @@ pub struct Server {
 
 impl Server {
     fn new(bin: Binaries, home: PathBuf) -> Result<Server> {
-        Ok(Server {
-            bin,
-            home,
-            port: 0,
-            as_postgres: is_root()?,
-        })
+        Ok(Server { bin, home, port: 0, as_postgres: is_root()? })
     }
 
     pub fn url(&self) -> String {
@@ -192,10 +179,7 @@ impl Server {
     fn command(&self, argv: &[OsString]) -> Command {
         let mut command = Command::new(&argv[0]);
         // A cwd the postgres user may not enter (/root/…) makes initdb complain.
-        command
-            .args(&argv[1..])
-            .current_dir(&self.home)
-            .stdin(Stdio::null());
+        command.args(&argv[1..]).current_dir(&self.home).stdin(Stdio::null());
         command
     }
 
@@ -225,18 +209,13 @@ impl Server {
         let (data, log) = (self.data(), self.log());
         let argv = self.argv(
             "pg_ctl",
-            &[
-                &"-D", &data, &"-l", &log, &"-o", &options, &"-w", &"-t", &"60", &"start",
-            ],
+            &[&"-D", &data, &"-l", &log, &"-o", &options, &"-w", &"-t", &"60", &"start"],
         );
         run_checked(&mut self.command(&argv)).map_err(|error| {
             let log = fs::read_to_string(self.log()).unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-            format!(
-                "{error}\n--- the end of {} ---\n{tail}",
-                self.log().display()
-            )
+            format!("{error}\n--- the end of {} ---\n{tail}", self.log().display())
         })?;
         // Only a started server has a port: `Drop` stops nothing else.
         self.port = port;
@@ -266,10 +245,7 @@ impl Server {
     fn running_port(&self) -> Option<u16> {
         let data = self.data();
         let argv = self.argv("pg_ctl", &[&"-D", &data, &"status"]);
-        let running = self
-            .command(&argv)
-            .output()
-            .is_ok_and(|out| out.status.success());
+        let running = self.command(&argv).output().is_ok_and(|out| out.status.success());
         if !running {
             return None;
         }
@@ -289,10 +265,7 @@ pub struct TempServer {
 
 impl TempServer {
     pub fn start(bin: Binaries) -> Result<TempServer> {
-        let mut temp = TempServer {
-            server: Server::new(bin, fresh_temp_path())?,
-            watcher: None,
-        };
+        let mut temp = TempServer { server: Server::new(bin, fresh_temp_path())?, watcher: None };
         // From here on, an error drops `temp`, which stops what started and removes the folder.
         temp.server.prepare_home()?;
         temp.watcher = spawn_watcher(&temp.server);
@@ -325,21 +298,14 @@ impl TempServer {
         if self.server.home.exists()
             && let Err(error) = fs::remove_dir_all(&self.server.home)
         {
-            errors.push(format!(
-                "cannot remove {}: {error}",
-                self.server.home.display()
-            ));
+            errors.push(format!("cannot remove {}: {error}", self.server.home.display()));
         }
         // The watcher goes last: should xtask die half-way through, it finishes the job.
         if let Some(mut watcher) = self.watcher.take() {
             let _ = watcher.kill();
             let _ = watcher.wait();
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
+        if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
     }
 }
 
@@ -356,11 +322,7 @@ impl Drop for TempServer {
 /// waits for xtask to exit and then stops the server and removes its folder. Killed by `Drop`
 /// when xtask cleans up itself.
 fn spawn_watcher(server: &Server) -> Option<Child> {
-    let stop: Vec<String> = server
-        .stop_argv()
-        .iter()
-        .map(|arg| shell_quote(arg))
-        .collect();
+    let stop: Vec<String> = server.stop_argv().iter().map(|arg| shell_quote(arg)).collect();
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {home}",
         pid = std::process::id(),
@@ -386,9 +348,7 @@ fn spawn_watcher(server: &Server) -> Option<Child> {
 
 /// A folder name under the temporary directory that no other run uses (`prepare_home` makes it).
 fn fresh_temp_path() -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     std::env::temp_dir().join(format!("devflow-pg-{}-{nanos}", std::process::id()))
 }
 
@@ -412,9 +372,7 @@ fn is_root() -> Result<bool> {
 /// Runs a command to completion; a failure carries the command line and everything it printed.
 fn run_checked(command: &mut Command) -> Result<Output> {
     let shown = format!("{command:?}");
-    let out = command
-        .output()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    let out = command.output().map_err(|e| format!("cannot run {shown}: {e}"))?;
     if out.status.success() {
         return Ok(out);
     }
@@ -443,9 +401,7 @@ pub fn count_test_databases(bin: Option<&Binaries>, url: &str) -> Result<u64> {
             .stdin(Stdio::null()),
     )?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.trim()
-        .parse()
-        .map_err(|_| format!("unexpected answer from psql: {text:?}"))
+    text.trim().parse().map_err(|_| format!("unexpected answer from psql: {text:?}"))
 }
 
 /// Hides the password of a `postgres://user:password@host/db` URL before printing it.
@@ -475,23 +431,14 @@ pub fn run(rest: &[String]) -> Result<ExitCode> {
     let mut server = Server::new(bin, dev_home())?;
     let running = server.running_port();
     match (stop, running) {
-        (true, None) => println!(
-            "no development PostgreSQL runs in {}",
-            server.home.display()
-        ),
+        (true, None) => println!("no development PostgreSQL runs in {}", server.home.display()),
         (true, Some(_)) => {
             server.stop()?;
-            println!(
-                "stopped the development PostgreSQL in {}",
-                server.home.display()
-            );
+            println!("stopped the development PostgreSQL in {}", server.home.display());
         }
         (false, Some(port)) => {
             server.port = port;
-            println!(
-                "the development PostgreSQL already runs in {}",
-                server.home.display()
-            );
+            println!("the development PostgreSQL already runs in {}", server.home.display());
             print_dev_instructions(&server);
         }
         (false, None) => {
@@ -525,10 +472,7 @@ fn print_dev_instructions(server: &Server) {
     println!(
         "Tests then use it (`cargo xtask test` too); each test leaves a devflow_t_… database."
     );
-    println!(
-        "`cargo xtask pg stop` stops it; removing {} wipes it.",
-        server.home.display()
-    );
+    println!("`cargo xtask pg stop` stops it; removing {} wipes it.", server.home.display());
 }
 
 fn dev_home() -> PathBuf {

@@ -120,19 +120,11 @@ fn run_tests(extra: &[String], url: Option<&str>) -> Result<ExitStatus> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    let runner: &[&str] = if nextest {
-        &["nextest", "run"]
-    } else {
-        &["test"]
-    };
+    let runner: &[&str] = if nextest { &["nextest", "run"] } else { &["test"] };
     let mut status = run_cargo(&[runner, &test_flags(extra)].concat(), extra, url)?;
     // After a failed build (nextest's exit code 101) the doctests would only fail the same way.
     if nextest && extra.is_empty() && status.code() != Some(NEXTEST_BUILD_FAILED) {
-        let doc = run_cargo(
-            &[&["test"], &test_flags(&[])[..], &["--doc"]].concat(),
-            &[],
-            url,
-        )?;
+        let doc = run_cargo(&[&["test"], &test_flags(&[])[..], &["--doc"]].concat(), &[], url)?;
         if status.success() {
             status = doc;
         }
@@ -161,22 +153,13 @@ fn run_cargo(args: &[&str], extra: &[String], url: Option<&str>) -> Result<ExitS
         Some(url) => command.env(URL_VAR, url),
         None => command.env_remove(URL_VAR),
     };
-    let shown = [
-        &["cargo"],
-        args,
-        &extra.iter().map(String::as_str).collect::<Vec<_>>()[..],
-    ]
-    .concat()
-    .join(" ");
+    let shown = [&["cargo"], args, &extra.iter().map(String::as_str).collect::<Vec<_>>()[..]]
+        .concat()
+        .join(" ");
     println!("xtask: running `{shown}`");
     let started = Instant::now();
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
-    println!(
-        "xtask: `{shown}` finished in {:.1} s ({status})",
-        started.elapsed().as_secs_f64()
-    );
+    let status = command.status().map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    println!("xtask: `{shown}` finished in {:.1} s ({status})", started.elapsed().as_secs_f64());
     Ok(status)
 }
 

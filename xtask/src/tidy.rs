@@ -18,30 +18,12 @@ const LAYERS: &[(&str, &str, &[&str])] = &[
     ("core", "devflow-core", &[]),
     ("db", "devflow-db", &["devflow-core"]),
     ("session", "devflow-session", &["devflow-core"]),
-    (
-        "phase",
-        "devflow-phase",
-        &["devflow-core", "devflow-db", "devflow-session"],
-    ),
-    (
-        "cli",
-        "devflow",
-        &[
-            "devflow-core",
-            "devflow-db",
-            "devflow-session",
-            "devflow-phase",
-        ],
-    ),
+    ("phase", "devflow-phase", &["devflow-core", "devflow-db", "devflow-session"]),
+    ("cli", "devflow", &["devflow-core", "devflow-db", "devflow-session", "devflow-phase"]),
 ];
 
 /// Crates that speak SQL: only devflow-db may use them.
-const SQL_CRATES: &[&str] = &[
-    "diesel",
-    "diesel-async",
-    "diesel_migrations",
-    "libsqlite3-sys",
-];
+const SQL_CRATES: &[&str] = &["diesel", "diesel-async", "diesel_migrations", "libsqlite3-sys"];
 
 #[test]
 fn every_rust_file_starts_with_a_doc_comment() {
@@ -71,10 +53,8 @@ fn migration_folders_are_in_step() {
 #[test]
 fn core_knows_nothing_of_tokio_or_sql() {
     let forbidden: Vec<&str> = [&["tokio"], SQL_CRATES].concat();
-    let offenders: Vec<String> = dependencies("core")
-        .into_iter()
-        .filter(|dep| forbidden.contains(&dep.as_str()))
-        .collect();
+    let offenders: Vec<String> =
+        dependencies("core").into_iter().filter(|dep| forbidden.contains(&dep.as_str())).collect();
     assert!(
         offenders.is_empty(),
         "core/Cargo.toml: devflow-core does no I/O and must not depend on {}",
@@ -137,10 +117,7 @@ fn manifests_name_the_packages_of_the_layers() {
 fn no_ignored_tests_and_no_unfinished_code() {
     // Spelled in pieces so that this file does not trip its own check.
     let patterns = [
-        (
-            concat!("#[", "ignore"),
-            "an ignored test proves nothing; make it run or delete it",
-        ),
+        (concat!("#[", "ignore"), "an ignored test proves nothing; make it run or delete it"),
         (concat!("todo", "!("), "unfinished code"),
         (concat!("unimplemented", "!("), "unfinished code"),
     ];
@@ -171,9 +148,8 @@ fn no_ignored_tests_and_no_unfinished_code() {
 #[test]
 fn queries_bind_no_row_limit() {
     let mut offenders = Vec::new();
-    for file in rust_files()
-        .into_iter()
-        .filter(|file| file.starts_with(project_root().join("db/src")))
+    for file in
+        rust_files().into_iter().filter(|file| file.starts_with(project_root().join("db/src")))
     {
         for (number, line) in read(&file).lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
@@ -239,11 +215,7 @@ fn is_dependency_section(header: &str) -> bool {
 
 /// The `package = "…"` of an inline table, if any.
 fn package_of(value: &str) -> Option<String> {
-    let after = value
-        .split_once("package")?
-        .1
-        .trim_start()
-        .strip_prefix('=')?;
+    let after = value.split_once("package")?.1.trim_start().strip_prefix('=')?;
     let quoted = after.trim_start().strip_prefix('"')?;
     Some(quoted.split('"').next()?.to_string())
 }
@@ -260,11 +232,7 @@ fn rust_files() -> Vec<PathBuf> {
         collect_rust_files(&root.join(folder), &mut files);
     }
     files.sort();
-    assert!(
-        files.len() > SOURCE_FOLDERS.len(),
-        "found too few .rs files under {}",
-        root.display()
-    );
+    assert!(files.len() > SOURCE_FOLDERS.len(), "found too few .rs files under {}", root.display());
     files
 }
 
@@ -292,10 +260,7 @@ fn read(path: &Path) -> String {
 }
 
 fn relative(path: &Path) -> String {
-    path.strip_prefix(project_root())
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(project_root()).unwrap_or(path).display().to_string()
 }
 
 #[test]
@@ -326,14 +291,6 @@ fail = ["dep:fail"]
 "#;
     assert_eq!(
         parse_dependencies(manifest),
-        [
-            "devflow-core",
-            "serde",
-            "tokio",
-            "diesel",
-            "diesel-async",
-            "libc",
-            "tempfile"
-        ]
+        ["devflow-core", "serde", "tokio", "diesel", "diesel-async", "libc", "tempfile"]
     );
 }

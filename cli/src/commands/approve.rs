@@ -15,14 +15,8 @@ pub async fn run(
     place: &Place,
 ) -> Result<Status, Error> {
     let driver = Context::new(place)?.driver().await?;
-    let decision = Decision {
-        gate_key: gate,
-        note,
-        decided_by: decided_by(),
-    };
-    let outcome = report::driving(&driver, run_id, |cancel| {
-        driver.approve(run_id, decision, cancel)
-    })
-    .await?;
+    let decision = Decision { gate_key: gate, note, decided_by: decided_by() };
+    let outcome =
+        report::driving(&driver, run_id, |cancel| driver.approve(run_id, decision, cancel)).await?;
     report::outcome(&driver, run_id, outcome).await
 }

@@ -13,10 +13,9 @@ pub async fn run(workflow: Option<&Path>, place: &Place) -> Result<Status, Error
     let context = Context::new(place)?;
     let mut ok = true;
     match crate::tmux::adapter(&context.worktree) {
-        Ok(adapter) => out!(
-            "ok    tmux found; devflow's server socket: {}",
-            adapter.socket_path().display()
-        ),
+        Ok(adapter) => {
+            out!("ok    tmux found; devflow's server socket: {}", adapter.socket_path().display())
+        }
         Err(error) => {
             ok = false;
             out!("FAIL  tmux: {}", error.message());
@@ -30,9 +29,7 @@ pub async fn run(workflow: Option<&Path>, place: &Place) -> Result<Status, Error
         }
     }
     let default = context.devflow_dir().join("workflow.toml");
-    let path = workflow
-        .map(Path::to_path_buf)
-        .or_else(|| default.exists().then_some(default));
+    let path = workflow.map(Path::to_path_buf).or_else(|| default.exists().then_some(default));
     match path.map(|path| Workflow::load(&path)) {
         None => out!(
             "skip  no workflow given (and no .devflow/workflow.toml): role commands not checked"
@@ -68,7 +65,5 @@ fn find_program(program: &str) -> Option<PathBuf> {
         return Path::new(program).is_file().then(|| PathBuf::from(program));
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
 }

@@ -36,11 +36,7 @@ pub async fn run(
             })
             .await?;
         for event in &events {
-            if event
-                .phase_id
-                .as_ref()
-                .is_some_and(|id| !keys.contains_key(id))
-            {
+            if event.phase_id.as_ref().is_some_and(|id| !keys.contains_key(id)) {
                 keys = phase_keys(&db, run_id).await?;
             }
             print_event(event, &keys, as_json);
@@ -55,20 +51,13 @@ pub async fn run(
 
 async fn phase_keys(db: &Db, run_id: &str) -> Result<HashMap<String, String>, Error> {
     let id = run_id.to_owned();
-    let phases = db
-        .read(move |tx| Box::pin(async move { tx.phases(&id).await }))
-        .await?;
-    Ok(phases
-        .into_iter()
-        .map(|phase| (phase.id, phase.phase_key))
-        .collect())
+    let phases = db.read(move |tx| Box::pin(async move { tx.phases(&id).await })).await?;
+    Ok(phases.into_iter().map(|phase| (phase.id, phase.phase_key)).collect())
 }
 
 fn print_event(event: &EventRow, keys: &HashMap<String, String>, as_json: bool) {
-    let phase_key = event
-        .phase_id
-        .as_ref()
-        .map(|id| keys.get(id).cloned().unwrap_or_else(|| id.clone()));
+    let phase_key =
+        event.phase_id.as_ref().map(|id| keys.get(id).cloned().unwrap_or_else(|| id.clone()));
     if as_json {
         let line = json!({
             "id": event.id, "type": event.kind, "phase_key": phase_key, "idempotency_key": event.idempotency_key,
@@ -88,9 +77,6 @@ fn print_event(event: &EventRow, keys: &HashMap<String, String>, as_json: bool) 
 }
 
 pub fn not_found(run_id: &str) -> Error {
-    Error::new(
-        Code::RunNotFound,
-        format!("run {run_id} does not exist in this database"),
-    )
-    .with_hint("`devflow status` lists the runs; pass --db or --worktree if it lives elsewhere")
+    Error::new(Code::RunNotFound, format!("run {run_id} does not exist in this database"))
+        .with_hint("`devflow status` lists the runs; pass --db or --worktree if it lives elsewhere")
 }

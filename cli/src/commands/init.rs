@@ -10,10 +10,7 @@ use crate::exit::{self, Status};
 
 /// The example workflow (examples/feature), written under `.devflow/`.
 const FILES: &[(&str, &str)] = &[
-    (
-        "workflow.toml",
-        include_str!("../../../examples/feature/workflow.toml"),
-    ),
+    ("workflow.toml", include_str!("../../../examples/feature/workflow.toml")),
     (
         "schemas/plan.schema.json",
         include_str!("../../../examples/feature/schemas/plan.schema.json"),
@@ -26,18 +23,9 @@ const FILES: &[(&str, &str)] = &[
         "schemas/review.schema.json",
         include_str!("../../../examples/feature/schemas/review.schema.json"),
     ),
-    (
-        "prompts/plan.md",
-        include_str!("../../../examples/feature/prompts/plan.md"),
-    ),
-    (
-        "prompts/implement.md",
-        include_str!("../../../examples/feature/prompts/implement.md"),
-    ),
-    (
-        "prompts/review.md",
-        include_str!("../../../examples/feature/prompts/review.md"),
-    ),
+    ("prompts/plan.md", include_str!("../../../examples/feature/prompts/plan.md")),
+    ("prompts/implement.md", include_str!("../../../examples/feature/prompts/implement.md")),
+    ("prompts/review.md", include_str!("../../../examples/feature/prompts/review.md")),
     (".gitignore", "devflow.db*\ntmux*\n"),
 ];
 
@@ -64,10 +52,7 @@ fn write_new(path: &Path, text: &str) -> Result<(), Error> {
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|()| std::fs::write(path, text));
     written.map_err(|error| {
-        Error::new(
-            Code::WorkspacePermissions,
-            format!("cannot write {}: {error}", path.display()),
-        )
+        Error::new(Code::WorkspacePermissions, format!("cannot write {}: {error}", path.display()))
     })?;
     out!("created  {}", path.display());
     Ok(())

@@ -19,14 +19,8 @@ pub async fn run(
             .with_hint("devflow reject RUN --note \"...\""));
     }
     let driver = Context::new(place)?.driver().await?;
-    let decision = Decision {
-        gate_key: gate,
-        note: Some(note),
-        decided_by: decided_by(),
-    };
-    let outcome = report::driving(&driver, run_id, |cancel| {
-        driver.reject(run_id, decision, cancel)
-    })
-    .await?;
+    let decision = Decision { gate_key: gate, note: Some(note), decided_by: decided_by() };
+    let outcome =
+        report::driving(&driver, run_id, |cancel| driver.reject(run_id, decision, cancel)).await?;
     report::outcome(&driver, run_id, outcome).await
 }

@@ -89,10 +89,7 @@ pub async fn outcome(driver: &Driver, run_id: &str, outcome: Outcome) -> Result<
 /// Each phase's artifact path, absolute.
 async fn artifacts(driver: &Driver, run_id: &str) -> Result<Vec<(String, String)>, Error> {
     let id = run_id.to_owned();
-    let run = driver
-        .db()
-        .read(move |tx| Box::pin(async move { tx.run(&id).await }))
-        .await?;
+    let run = driver.db().read(move |tx| Box::pin(async move { tx.run(&id).await })).await?;
     let Some(run) = run else {
         return Ok(Vec::new());
     };
@@ -101,11 +98,6 @@ async fn artifacts(driver: &Driver, run_id: &str) -> Result<Vec<(String, String)
     Ok(workflow
         .phases
         .iter()
-        .map(|phase| {
-            (
-                phase.key.clone(),
-                root.join(&phase.artifact).display().to_string(),
-            )
-        })
+        .map(|phase| (phase.key.clone(), root.join(&phase.artifact).display().to_string()))
         .collect())
 }

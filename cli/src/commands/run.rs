@@ -29,10 +29,7 @@ pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Resu
     let (id, outcome) = {
         let id = run_id.clone();
         let started = report::driving(&driver, &run_id, |cancel| async {
-            driver
-                .start(&workflow, Some(id), &worktree, cancel)
-                .await
-                .map(|(_, outcome)| outcome)
+            driver.start(&workflow, Some(id), &worktree, cancel).await.map(|(_, outcome)| outcome)
         })
         .await;
         (run_id, started?)

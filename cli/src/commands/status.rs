@@ -11,9 +11,7 @@ use crate::exit::{self, Status};
 pub async fn run(run_id: Option<&str>, as_json: bool, place: &Place) -> Result<Status, Error> {
     let db = Context::new(place)?.connect().await?;
     let Some(run_id) = run_id else {
-        let runs = db
-            .read(|tx| Box::pin(async move { tx.runs().await }))
-            .await?;
+        let runs = db.read(|tx| Box::pin(async move { tx.runs().await })).await?;
         print_runs(&runs, as_json);
         return Ok(exit::COMPLETED);
     };
@@ -41,10 +39,7 @@ pub async fn run(run_id: Option<&str>, as_json: bool, place: &Place) -> Result<S
 
 fn run_json(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) -> Value {
     let phase_key = |id: &str| {
-        phases
-            .iter()
-            .find(|p| p.id == id)
-            .map_or(id.to_owned(), |p| p.phase_key.clone())
+        phases.iter().find(|p| p.id == id).map_or(id.to_owned(), |p| p.phase_key.clone())
     };
     json!({
         "id": run.id, "workflow": run.workflow, "state": run.state.as_str(), "worktree": run.worktree,
@@ -63,31 +58,19 @@ fn run_json(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) -> Value {
 }
 
 fn print_run(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) {
-    out!(
-        "run {}  workflow {}  state {}",
-        run.id,
-        run.workflow,
-        run.state
-    );
+    out!("run {}  workflow {}  state {}", run.id, run.workflow, run.state);
     out!("worktree {}", run.worktree);
     out!();
     out!("{:<20} {:<18} ATTEMPTS", "PHASE", "STATE");
     for phase in phases {
-        out!(
-            "{:<20} {:<18} {}",
-            phase.phase_key,
-            phase.state.as_str(),
-            phase.attempts
-        );
+        out!("{:<20} {:<18} {}", phase.phase_key, phase.state.as_str(), phase.attempts);
     }
     if !gates.is_empty() {
         out!();
         out!("{:<32} {:<20} {:<10} DECIDED BY", "GATE", "PHASE", "STATE");
         for gate in gates {
-            let phase = phases
-                .iter()
-                .find(|p| p.id == gate.phase_id)
-                .map_or("?", |p| p.phase_key.as_str());
+            let phase =
+                phases.iter().find(|p| p.id == gate.phase_id).map_or("?", |p| p.phase_key.as_str());
             out!(
                 "{:<32} {:<20} {:<10} {}",
                 gate.gate_key,
@@ -112,19 +95,8 @@ fn print_runs(runs: &[RunRow], as_json: bool) {
         out!("no runs yet: `devflow run WORKFLOW` starts one");
         return;
     }
-    out!(
-        "{:<38} {:<16} {:<18} UPDATED (epoch ms)",
-        "RUN",
-        "WORKFLOW",
-        "STATE"
-    );
+    out!("{:<38} {:<16} {:<18} UPDATED (epoch ms)", "RUN", "WORKFLOW", "STATE");
     for run in runs {
-        out!(
-            "{:<38} {:<16} {:<18} {}",
-            run.id,
-            run.workflow,
-            run.state.as_str(),
-            run.updated_at
-        );
+        out!("{:<38} {:<16} {:<18} {}", run.id, run.workflow, run.state.as_str(), run.updated_at);
     }
 }

@@ -28,10 +28,7 @@ pub async fn run(run_id: &str, role: Option<&str>, place: &Place) -> Result<Stat
         })
         .await?;
     if transcripts.is_empty() {
-        out!(
-            "no agent sessions for this run{}",
-            if place.db.is_some() { "" } else { " yet" }
-        );
+        out!("no agent sessions for this run{}", if place.db.is_some() { "" } else { " yet" });
     }
     for (role, session_id, rows) in transcripts {
         out!("=== role {role} (session {session_id}) ===");

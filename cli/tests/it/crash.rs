@@ -12,10 +12,7 @@ async fn kill_9_while_waiting_then_resume_completes_with_each_prompt_once() {
             stable_ms: 2_000,
             ..Phase::new("plan", "slow")
         };
-        let build = Phase {
-            role: "builder",
-            ..Phase::new("build", "ok")
-        };
+        let build = Phase { role: "builder", ..Phase::new("build", "ok") };
         let workflow = world.workflow(&[plan, build]);
         let mut child = world.spawn(&["run", workflow.to_str().unwrap(), "--run-id", "k9"]);
         crate::support::eventually("the plan's artifact wait", Duration::from_secs(60), || {
@@ -32,20 +29,12 @@ async fn kill_9_while_waiting_then_resume_completes_with_each_prompt_once() {
         assert_eq!(run.code, 0, "{backend}: {run:?}");
         assert_eq!(world.status("k9")["state"], "completed", "{backend}");
         let prompts = world.prompts();
-        assert_eq!(
-            prompts.len(),
-            2,
-            "{backend}: each prompt delivered exactly once: {prompts:#?}"
-        );
+        assert_eq!(prompts.len(), 2, "{backend}: each prompt delivered exactly once: {prompts:#?}");
         assert!(
             prompts[0].contains("Write the plan plan")
                 && prompts[1].contains("Write the build plan")
         );
-        let sent = world
-            .events("k9")
-            .iter()
-            .filter(|e| e["type"] == "prompt.sent")
-            .count();
+        let sent = world.events("k9").iter().filter(|e| e["type"] == "prompt.sent").count();
         assert_eq!(sent, 2, "{backend}");
         assert_eq!(world.artifact("plan")["title"], "plan");
     }

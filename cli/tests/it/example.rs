@@ -13,8 +13,7 @@ async fn example_stops_at_the_plan_gate_and_completes_after_approve() {
         let run = world.devflow(&["run", workflow, "--run-id", "ex-1"]);
         assert_eq!(run.code, 3, "{backend}: {run:?}");
         assert!(
-            run.stdout
-                .contains("waiting for approval at gate plan_review"),
+            run.stdout.contains("waiting for approval at gate plan_review"),
             "{backend}: {run:?}"
         );
 
@@ -42,20 +41,14 @@ async fn example_stops_at_the_plan_gate_and_completes_after_approve() {
             .collect();
         assert_eq!(
             phases,
-            [
-                ("plan", "completed", 1),
-                ("implement", "completed", 1),
-                ("review", "completed", 1)
-            ]
+            [("plan", "completed", 1), ("implement", "completed", 1), ("review", "completed", 1)]
         );
         assert_eq!(status["gates"][0]["state"], "approved");
         assert_eq!(status["gates"][0]["decided_by"], "tester");
 
-        for (artifact, schema) in [
-            ("plan", "plan"),
-            ("implementation", "implementation"),
-            ("review", "review"),
-        ] {
+        for (artifact, schema) in
+            [("plan", "plan"), ("implementation", "implementation"), ("review", "review")]
+        {
             let schema_path =
                 repo_root().join(format!("examples/feature/schemas/{schema}.schema.json"));
             let schema: Value =
@@ -63,17 +56,10 @@ async fn example_stops_at_the_plan_gate_and_completes_after_approve() {
             let schema = Schema::compile(artifact, &schema).unwrap();
             let bytes =
                 std::fs::read(world.worktree().join(format!("artifacts/{artifact}.json"))).unwrap();
-            assert!(
-                schema.validate_bytes(&bytes).is_valid(),
-                "{backend}: {artifact} is not valid"
-            );
+            assert!(schema.validate_bytes(&bytes).is_valid(), "{backend}: {artifact} is not valid");
         }
         let prompts = world.prompts();
-        assert_eq!(
-            prompts.len(),
-            3,
-            "{backend}: one prompt per phase: {prompts:#?}"
-        );
+        assert_eq!(prompts.len(), 3, "{backend}: one prompt per phase: {prompts:#?}");
         for prompt in &prompts {
             assert!(
                 prompt.contains("```json-schema"),
@@ -89,19 +75,9 @@ async fn example_stops_at_the_plan_gate_and_completes_after_approve() {
         assert_eq!(kinds.first(), Some(&"run.created"));
         assert_eq!(kinds.last(), Some(&"run.completed"));
         assert_eq!(kinds.iter().filter(|k| **k == "prompt.sent").count(), 3);
-        assert!(
-            events
-                .iter()
-                .any(|e| e["type"] == "approval.decided" && e["phase_key"] == "plan")
-        );
+        assert!(events.iter().any(|e| e["type"] == "approval.decided" && e["phase_key"] == "plan"));
         for event in &events {
-            for field in [
-                "type",
-                "phase_key",
-                "idempotency_key",
-                "payload",
-                "created_at",
-            ] {
+            for field in ["type", "phase_key", "idempotency_key", "payload", "created_at"] {
                 assert!(event.get(field).is_some(), "event without {field}: {event}");
             }
         }
@@ -111,10 +87,7 @@ async fn example_stops_at_the_plan_gate_and_completes_after_approve() {
 #[test]
 fn reject_sends_the_note_to_the_agent_and_approve_finishes() {
     let world = World::new();
-    let plan = Phase {
-        gate: Some("plan_review"),
-        ..Phase::new("plan", "ok")
-    };
+    let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
     let build = Phase {
         role: "builder",
         instructions: instructions("build", "ok", "ok", ""),
@@ -125,10 +98,7 @@ fn reject_sends_the_note_to_the_agent_and_approve_finishes() {
     assert_eq!(run.code, 3, "{run:?}");
 
     let run = world.devflow(&["reject", "rj", "--note", "Add a rollback step"]);
-    assert_eq!(
-        run.code, 3,
-        "the rejected phase comes back to the gate: {run:?}"
-    );
+    assert_eq!(run.code, 3, "the rejected phase comes back to the gate: {run:?}");
     let prompts = world.prompts();
     assert_eq!(prompts.len(), 2, "{prompts:#?}");
     assert!(!prompts[0].contains("A reviewer rejected"));
@@ -139,12 +109,8 @@ fn reject_sends_the_note_to_the_agent_and_approve_finishes() {
     );
     let status = world.status("rj");
     assert_eq!(status["phases"][0]["attempts"], 2);
-    let gates: Vec<&str> = status["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["state"].as_str().unwrap())
-        .collect();
+    let gates: Vec<&str> =
+        status["gates"].as_array().unwrap().iter().map(|g| g["state"].as_str().unwrap()).collect();
     assert_eq!(gates, ["rejected", "pending"]);
 
     let run = world.devflow(&["approve", "rj", "--gate", "plan_review"]);

@@ -8,25 +8,14 @@ fn an_invalid_artifact_is_repaired_once() {
     let workflow = world.workflow(&[Phase::new("plan", "invalid")]);
     let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "inv"]);
     assert_eq!(run.code, 0, "{run:?}");
-    let kinds: Vec<String> = world
-        .events("inv")
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect();
-    for kind in [
-        "artifact.invalid",
-        "prompt.repaired",
-        "artifact.validated",
-        "run.completed",
-    ] {
+    let kinds: Vec<String> =
+        world.events("inv").iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    for kind in ["artifact.invalid", "prompt.repaired", "artifact.validated", "run.completed"] {
         assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
     }
     let prompts = world.prompts();
     assert_eq!(prompts.len(), 2, "{prompts:#?}");
-    assert!(
-        prompts[1].contains("Scenario: ok"),
-        "the repair prompt carries the repair scenario"
-    );
+    assert!(prompts[1].contains("Scenario: ok"), "the repair prompt carries the repair scenario");
     assert_eq!(world.artifact("plan")["title"], "plan");
 }
 
@@ -79,10 +68,7 @@ fn no_artifact_stops_at_a_human_gate_and_resume_retries_or_takes_a_hand_written_
 #[test]
 fn abort_ends_a_waiting_run_and_stops_its_agents() {
     let world = World::new();
-    let plan = Phase {
-        gate: Some("plan_review"),
-        ..Phase::new("plan", "ok")
-    };
+    let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
     let workflow = world.workflow(&[plan]);
     let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "ab"]);
     assert_eq!(run.code, 3, "{run:?}");
@@ -104,10 +90,7 @@ fn abort_ends_a_waiting_run_and_stops_its_agents() {
         .args(["list-panes", "-a"])
         .output()
         .unwrap();
-    assert!(
-        String::from_utf8_lossy(&panes.stdout).trim().is_empty(),
-        "agents left: {panes:?}"
-    );
+    assert!(String::from_utf8_lossy(&panes.stdout).trim().is_empty(), "agents left: {panes:?}");
     let again = world.devflow(&["approve", "ab"]);
     assert_eq!(again.code, 2, "{again:?}");
 }

@@ -25,10 +25,7 @@ fn refused(text: &str, line: usize, says: &str) {
     );
     assert!(run.stderr.contains(says), "no {says:?} in {}", run.stderr);
     assert!(run.stderr.contains("  hint: "), "{}", run.stderr);
-    assert!(
-        !world.worktree().join(".devflow").exists(),
-        "nothing is written for a bad workflow"
-    );
+    assert!(!world.worktree().join(".devflow").exists(), "nothing is written for a bad workflow");
 }
 
 const HEAD: &str = "name = \"bad\"\n[roles.a]\ncommand = [\"devflow\", \"agent-sim\"]\n";
@@ -48,52 +45,32 @@ fn a_bad_workflow_file_exits_2_naming_the_line() {
         "unknown field `colour`",
     );
     refused(
-        &format!(
-            "{HEAD}{}",
-            phase("p", ok).replace("role = \"a\"", "role = \"ghost\"")
-        ),
+        &format!("{HEAD}{}", phase("p", ok).replace("role = \"a\"", "role = \"ghost\"")),
         6,
         "role \"ghost\"",
     );
     refused(
-        &format!(
-            "{HEAD}{}",
-            phase("p", ok).replace("plan.schema.json", "bad.schema.json")
-        ),
+        &format!("{HEAD}{}", phase("p", ok).replace("plan.schema.json", "bad.schema.json")),
         8,
         "does not compile",
     );
     refused(
-        &format!(
-            "{HEAD}{}",
-            phase("p", ok).replace("out/p.json", "../p.json")
-        ),
+        &format!("{HEAD}{}", phase("p", ok).replace("out/p.json", "../p.json")),
         7,
         "escapes the worktree",
     );
     refused(
-        &format!(
-            "{HEAD}{}",
-            phase("p", ok).replace("out/p.json", "/tmp/p.json")
-        ),
+        &format!("{HEAD}{}", phase("p", ok).replace("out/p.json", "/tmp/p.json")),
         7,
         "escapes the worktree",
     );
     refused(
-        &format!(
-            "{HEAD}{}{}",
-            phase("p", ok),
-            phase("p", ok).replace("out/p.json", "out/q.json")
-        ),
+        &format!("{HEAD}{}{}", phase("p", ok), phase("p", ok).replace("out/p.json", "out/q.json")),
         11,
         "duplicate phase key",
     );
     refused(
-        &format!(
-            "{HEAD}{}{}",
-            phase("p", ok),
-            phase("q", ok).replace("out/q.json", "out/p.json")
-        ),
+        &format!("{HEAD}{}{}", phase("p", ok), phase("q", ok).replace("out/q.json", "out/p.json")),
         13,
         "same artifact path",
     );
@@ -102,11 +79,7 @@ fn a_bad_workflow_file_exits_2_naming_the_line() {
         9,
         "cannot read",
     );
-    refused(
-        &HEAD.replace("[roles.a]", "phases = []\n[roles.a]"),
-        2,
-        "no phases",
-    );
+    refused(&HEAD.replace("[roles.a]", "phases = []\n[roles.a]"), 2, "no phases");
 }
 
 #[test]
@@ -124,25 +97,17 @@ fn a_second_driver_of_an_active_run_is_refused() {
     crate::support::eventually("the first prompt", Duration::from_secs(60), || {
         world.prompts().len() == 1
     });
-    for args in [
-        vec!["resume", "one"],
-        vec!["approve", "one"],
-        vec!["run", workflow, "--run-id", "one"],
-    ] {
+    for args in
+        [vec!["resume", "one"], vec!["approve", "one"], vec!["run", workflow, "--run-id", "one"]]
+    {
         let second = world.devflow(&args);
         assert_eq!(second.code, 2, "{args:?}: {second:?}");
         assert!(
-            second
-                .stderr
-                .contains("being driven by another devflow process"),
+            second.stderr.contains("being driven by another devflow process"),
             "{args:?}: {}",
             second.stderr
         );
-        assert!(
-            second.stderr.contains("lease expires in"),
-            "{}",
-            second.stderr
-        );
+        assert!(second.stderr.contains("lease expires in"), "{}", second.stderr);
     }
     let first = finish(first, &["run"]);
     assert_eq!(first.code, 0, "{first:?}");
@@ -164,10 +129,7 @@ fn every_example_workflow_parses() {
             }
         }
     }
-    assert!(
-        found >= 5,
-        "the feature example and the four agents: found {found}"
-    );
+    assert!(found >= 5, "the feature example and the four agents: found {found}");
 }
 
 #[test]
@@ -230,19 +192,12 @@ fn a_locked_database_is_refused_with_exit_2_and_what_to_do() {
     let _ = holder.wait();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("locked") && stderr.contains("hint:"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("locked") && stderr.contains("hint:"), "{stderr}");
     // Nothing was written: once the lock is gone, the database holds no run.
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_devflow"))
         .args(["status", "--json", "--db", &url])
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&status.stdout).trim(),
-        "[]",
-        "{status:?}"
-    );
+    assert_eq!(String::from_utf8_lossy(&status.stdout).trim(), "[]", "{status:?}");
 }

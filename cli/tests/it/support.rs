@@ -27,11 +27,7 @@ impl World {
         for sub in ["wt", "tmux-tmpdir", "wf"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        World {
-            dir,
-            db_url: None,
-            _test_db: None,
-        }
+        World { dir, db_url: None, _test_db: None }
     }
 
     /// Every backend `devflow_db::testing` offers: SQLite, and PostgreSQL when
@@ -128,10 +124,7 @@ impl World {
     pub fn events(&self, run_id: &str) -> Vec<Value> {
         let run = self.devflow(&["events", run_id, "--json"]);
         assert_eq!(run.code, 0, "{run:?}");
-        run.stdout
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
+        run.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
     }
 
     /// Every prompt agent-sim received, in order.
@@ -139,10 +132,7 @@ impl World {
         let text = std::fs::read_to_string(self.sim_log()).unwrap_or_default();
         text.lines()
             .map(|line| {
-                serde_json::from_str::<Value>(line).unwrap()["prompt"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
+                serde_json::from_str::<Value>(line).unwrap()["prompt"].as_str().unwrap().to_owned()
             })
             .collect()
     }
@@ -223,11 +213,7 @@ pub fn finish(mut child: Child, args: &[&str]) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().unwrap();
+    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
     Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),

@@ -26,10 +26,7 @@ state_names!(PhaseState, "phase", {
 impl PhaseState {
     /// States a crashed driver can leave a phase in and re-enter from.
     pub fn is_reentrant(self) -> bool {
-        matches!(
-            self,
-            PhaseState::Running | PhaseState::AwaitingArtifact | PhaseState::Validating
-        )
+        matches!(self, PhaseState::Running | PhaseState::AwaitingArtifact | PhaseState::Validating)
     }
 
     fn allows(self, to: PhaseState) -> bool {
@@ -59,21 +56,9 @@ mod tests {
 
     #[test]
     fn the_happy_path_and_the_repair_loop_are_allowed() {
-        let path = [
-            Pending,
-            Running,
-            AwaitingArtifact,
-            Validating,
-            Running,
-            AwaitingArtifact,
-        ];
+        let path = [Pending, Running, AwaitingArtifact, Validating, Running, AwaitingArtifact];
         for pair in path.windows(2) {
-            assert!(
-                pair[0].can_transition(pair[1]),
-                "{} -> {}",
-                pair[0],
-                pair[1]
-            );
+            assert!(pair[0].can_transition(pair[1]), "{} -> {}", pair[0], pair[1]);
         }
         assert!(Validating.can_transition(Completed));
         assert!(!Completed.can_transition(Failed));

@@ -26,10 +26,7 @@ state_names!(RunState, "run", {
 impl RunState {
     /// Completed, failed and aborted runs never change again.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RunState::Completed | RunState::Failed | RunState::Aborted
-        )
+        matches!(self, RunState::Completed | RunState::Failed | RunState::Aborted)
     }
 
     /// Phases may only be mutated while the run is planning or executing.

@@ -35,10 +35,7 @@ impl SessionState {
     /// The states an artifact timeout leaves a session in, from which recovery continues.
     pub fn is_timeout_recovery(self) -> bool {
         use SessionState::*;
-        matches!(
-            self,
-            ArtifactTimeout | Hung | Crashed | Resuming | Rebootstrapped
-        )
+        matches!(self, ArtifactTimeout | Hung | Crashed | Resuming | Rebootstrapped)
     }
 
     fn allows(self, to: SessionState) -> bool {
@@ -69,33 +66,16 @@ mod tests {
 
     #[test]
     fn start_prompt_timeout_and_recovery_are_allowed() {
-        let path = [
-            Created,
-            Bootstrapping,
-            Ready,
-            Busy,
-            Hung,
-            Resuming,
-            Rebootstrapped,
-            Ready,
-        ];
+        let path = [Created, Bootstrapping, Ready, Busy, Hung, Resuming, Rebootstrapped, Ready];
         for pair in path.windows(2) {
-            assert!(
-                pair[0].can_transition(pair[1]),
-                "{} -> {}",
-                pair[0],
-                pair[1]
-            );
+            assert!(pair[0].can_transition(pair[1]), "{} -> {}", pair[0], pair[1]);
         }
     }
 
     #[test]
     fn any_live_state_can_fail_to_a_human_but_not_twice() {
         for state in <super::SessionState as StateMachine>::ALL {
-            assert_eq!(
-                state.can_transition(FailedNeedsHuman),
-                *state != FailedNeedsHuman
-            );
+            assert_eq!(state.can_transition(FailedNeedsHuman), *state != FailedNeedsHuman);
         }
         assert!(FailedNeedsHuman.assert_assignment(FailedNeedsHuman).is_ok());
         assert!(!Created.can_transition(Busy));

@@ -67,10 +67,7 @@ impl Tx {
     pub async fn approvals(&mut self, run_id: &str) -> Result<Vec<ApprovalRow>> {
         let query = approval_requests::table
             .filter(approval_requests::run_id.eq(run_id))
-            .order((
-                approval_requests::created_at.asc(),
-                approval_requests::id.asc(),
-            ));
+            .order((approval_requests::created_at.asc(), approval_requests::id.asc()));
         let records: Vec<ApprovalRecord> =
             on_conn!(self, |c| query.load(c).await).or_db("list approval requests")?;
         convert_all(records)
@@ -100,10 +97,9 @@ impl Tx {
             approval_requests::decision_note.eq(note),
             approval_requests::decided_at.eq(now_ms()),
         );
-        let updated = on_conn!(self, |c| cached(diesel::update(target).set(changes))
-            .execute(c)
-            .await)
-        .or_db("decide approval request")?;
+        let updated =
+            on_conn!(self, |c| cached(diesel::update(target).set(changes)).execute(c).await)
+                .or_db("decide approval request")?;
         if updated == 1 {
             return Ok(());
         }
@@ -119,10 +115,7 @@ impl Tx {
                 format!("approval request {id} is already {current}"),
             )
             .with_hint(format!("approval_state={current}")),
-            None => Error::new(
-                Code::InvalidInput,
-                format!("approval request {id} does not exist"),
-            ),
+            None => Error::new(Code::InvalidInput, format!("approval request {id} does not exist")),
         })
     }
 }

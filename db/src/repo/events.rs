@@ -68,10 +68,7 @@ impl Pending {
     /// The stored row as inserted now, or as found under the key (a replay, which must match).
     fn outcome(&self, inserted: bool, stored: Option<EventRecord>) -> Result<Appended> {
         let stored = stored.ok_or_else(|| {
-            Error::corruption(format!(
-                "event {} conflicted on insert but is not stored",
-                self.key
-            ))
+            Error::corruption(format!("event {} conflicted on insert but is not stored", self.key))
         })?;
         let row = EventRow::try_from(stored)?;
         if inserted {
@@ -144,12 +141,7 @@ async fn record_on_sqlite(c: &mut crate::conn::Lite, event: &Pending) -> Result<
     }
     let stored: Option<(String, Option<String>, String, String)> = run_events::table
         .filter(run_events::idempotency_key.eq(&event.key))
-        .select((
-            run_events::run_id,
-            run_events::phase_id,
-            run_events::kind,
-            run_events::payload,
-        ))
+        .select((run_events::run_id, run_events::phase_id, run_events::kind, run_events::payload))
         .get_result(c)
         .await
         .optional()
@@ -210,9 +202,8 @@ impl Tx {
 
     pub async fn event_by_key(&mut self, idempotency_key: &str) -> Result<Option<EventRow>> {
         let query = run_events::table.filter(run_events::idempotency_key.eq(idempotency_key));
-        let record: Option<EventRecord> = on_conn!(self, |c| query.get_result(c).await)
-            .optional()
-            .or_db("read event")?;
+        let record: Option<EventRecord> =
+            on_conn!(self, |c| query.get_result(c).await).optional().or_db("read event")?;
         record.map(EventRow::try_from).transpose()
     }
 

@@ -23,19 +23,15 @@ impl Tx {
             run_phases::state.eq(PhaseState::Pending.as_str()),
             run_phases::attempts.eq(0),
         );
-        on_conn!(self, |c| diesel::insert_into(run_phases::table)
-            .values(values)
-            .execute(c)
-            .await)
-        .or_db("insert phase")?;
+        on_conn!(self, |c| diesel::insert_into(run_phases::table).values(values).execute(c).await)
+            .or_db("insert phase")?;
         Ok(())
     }
 
     pub async fn phase(&mut self, id: &str) -> Result<Option<PhaseRow>> {
         let query = run_phases::table.filter(run_phases::id.eq(id));
-        let record: Option<PhaseRecord> = on_conn!(self, |c| query.get_result(c).await)
-            .optional()
-            .or_db("read phase")?;
+        let record: Option<PhaseRecord> =
+            on_conn!(self, |c| query.get_result(c).await).optional().or_db("read phase")?;
         record.map(PhaseRow::try_from).transpose()
     }
 
@@ -69,9 +65,7 @@ impl Tx {
             run_phases::started_at.eq(now_ms()),
         );
         let attempts: Option<i32> = on_conn!(self, |c| cached(
-            diesel::update(target)
-                .set(changes)
-                .returning(run_phases::attempts)
+            diesel::update(target).set(changes).returning(run_phases::attempts)
         )
         .get_result(c)
         .await)
@@ -110,11 +104,7 @@ impl Tx {
                         let changes = (state_is, run_phases::ended_at.eq(at));
                         cached(diesel::update(target).set(changes)).execute(c).await
                     }
-                    None => {
-                        cached(diesel::update(target).set(state_is))
-                            .execute(c)
-                            .await
-                    }
+                    None => cached(diesel::update(target).set(state_is)).execute(c).await,
                 }
                 .or_db("set phase state")
                 .and_then(|updated| found(updated, missing))

@@ -24,19 +24,15 @@ impl Tx {
             runs::created_at.eq(now),
             runs::updated_at.eq(now),
         );
-        on_conn!(self, |c| diesel::insert_into(runs::table)
-            .values(values)
-            .execute(c)
-            .await)
-        .or_db("insert run")?;
+        on_conn!(self, |c| diesel::insert_into(runs::table).values(values).execute(c).await)
+            .or_db("insert run")?;
         Ok(())
     }
 
     pub async fn run(&mut self, id: &str) -> Result<Option<RunRow>> {
         let query = runs::table.filter(runs::id.eq(id));
-        let record: Option<RunRecord> = on_conn!(self, |c| query.get_result(c).await)
-            .optional()
-            .or_db("read run")?;
+        let record: Option<RunRecord> =
+            on_conn!(self, |c| query.get_result(c).await).optional().or_db("read run")?;
         record.map(RunRow::try_from).transpose()
     }
 
@@ -115,14 +111,11 @@ impl Tx {
                 .or(runs::lease_expires_at.le(now_ms))
                 .or(runs::lease_owner.eq(owner)),
         );
-        let changes = (
-            runs::lease_owner.eq(owner),
-            runs::lease_expires_at.eq(now_ms.saturating_add(ttl_ms)),
-        );
-        let updated = on_conn!(self, |c| cached(diesel::update(target).set(changes))
-            .execute(c)
-            .await)
-        .or_db("lease run")?;
+        let changes =
+            (runs::lease_owner.eq(owner), runs::lease_expires_at.eq(now_ms.saturating_add(ttl_ms)));
+        let updated =
+            on_conn!(self, |c| cached(diesel::update(target).set(changes)).execute(c).await)
+                .or_db("lease run")?;
         if updated == 0 && self.run(id).await?.is_none() {
             return Err(run_not_found(id));
         }
@@ -131,17 +124,11 @@ impl Tx {
 
     /// Gives the lease up, if `owner` holds it; someone else's lease is left alone.
     pub async fn release_run_lease(&mut self, id: &str, owner: &str) -> Result<()> {
-        let target = runs::table
-            .filter(runs::id.eq(id))
-            .filter(runs::lease_owner.eq(owner));
-        let changes = (
-            runs::lease_owner.eq(None::<String>),
-            runs::lease_expires_at.eq(None::<i64>),
-        );
-        on_conn!(self, |c| cached(diesel::update(target).set(changes))
-            .execute(c)
-            .await)
-        .or_db("release run lease")?;
+        let target = runs::table.filter(runs::id.eq(id)).filter(runs::lease_owner.eq(owner));
+        let changes =
+            (runs::lease_owner.eq(None::<String>), runs::lease_expires_at.eq(None::<i64>));
+        on_conn!(self, |c| cached(diesel::update(target).set(changes)).execute(c).await)
+            .or_db("release run lease")?;
         Ok(())
     }
 }

@@ -114,9 +114,8 @@ impl Tx {
 
     pub async fn session(&mut self, id: &str) -> Result<Option<SessionRow>> {
         let query = tui_sessions::table.filter(tui_sessions::id.eq(id));
-        let record: Option<SessionRecord> = on_conn!(self, |c| query.get_result(c).await)
-            .optional()
-            .or_db("read session")?;
+        let record: Option<SessionRecord> =
+            on_conn!(self, |c| query.get_result(c).await).optional().or_db("read session")?;
         record.map(SessionRow::try_from).transpose()
     }
 
@@ -262,9 +261,7 @@ impl Tx {
             .filter(tui_sessions::id.eq(id))
             .filter(tui_sessions::state.eq_any(from));
         let record: Option<SessionRecord> = on_conn!(self, |c| cached(
-            diesel::update(target)
-                .set(&changes)
-                .returning(tui_sessions::all_columns)
+            diesel::update(target).set(&changes).returning(tui_sessions::all_columns)
         )
         .get_result(c)
         .await)

@@ -21,12 +21,8 @@ async fn request(
     key: &str,
     payload: Value,
 ) -> devflow_db::Result<ApprovalRow> {
-    let (run_id, phase_id, gate_key, key) = (
-        run_id.to_owned(),
-        phase_id.to_owned(),
-        gate_key.to_owned(),
-        key.to_owned(),
-    );
+    let (run_id, phase_id, gate_key, key) =
+        (run_id.to_owned(), phase_id.to_owned(), gate_key.to_owned(), key.to_owned());
     t.db.write(move |tx| {
         Box::pin(async move {
             tx.insert_or_get_approval(&NewApproval {
@@ -45,16 +41,9 @@ async fn request(
 async fn an_approval_request_is_stored_once_per_key(t: &TestDb) {
     let (run, phases) = seed_run(&t.db, RunState::AwaitingApproval, 1).await;
     let payload = json!({"recoveryHint": "look at plan.json", "attempt": 2});
-    let first = request(
-        t,
-        &run,
-        &phases[0],
-        "phase_approval",
-        "approval:p:1",
-        payload.clone(),
-    )
-    .await
-    .unwrap();
+    let first = request(t, &run, &phases[0], "phase_approval", "approval:p:1", payload.clone())
+        .await
+        .unwrap();
     assert_eq!(first.state, ApprovalState::Pending);
     assert_eq!(
         (first.run_id.as_str(), first.phase_id.as_str()),
@@ -64,44 +53,24 @@ async fn an_approval_request_is_stored_once_per_key(t: &TestDb) {
     assert_eq!(first.idempotency_key, "approval:p:1");
     assert_eq!(first.payload, payload);
     assert_eq!(
-        (
-            first.decided_by.clone(),
-            first.decision_note.clone(),
-            first.decided_at
-        ),
+        (first.decided_by.clone(), first.decision_note.clone(), first.decided_at),
         (None, None, None)
     );
 
     // Key order does not matter: the payload is compared in canonical form.
     let reordered: Value =
         serde_json::from_str(r#"{"attempt": 2, "recoveryHint": "look at plan.json"}"#).unwrap();
-    let again = request(
-        t,
-        &run,
-        &phases[0],
-        "phase_approval",
-        "approval:p:1",
-        reordered,
-    )
-    .await
-    .unwrap();
+    let again =
+        request(t, &run, &phases[0], "phase_approval", "approval:p:1", reordered).await.unwrap();
     assert_eq!(again, first);
 
-    let second = request(
-        t,
-        &run,
-        &phases[0],
-        "artifact_invalid_after_repair",
-        "gate:p:2",
-        json!({}),
-    )
-    .await
-    .unwrap();
-    let run_id = run.clone();
-    let listed =
-        t.db.read(move |tx| Box::pin(async move { tx.approvals(&run_id).await }))
+    let second =
+        request(t, &run, &phases[0], "artifact_invalid_after_repair", "gate:p:2", json!({}))
             .await
             .unwrap();
+    let run_id = run.clone();
+    let listed =
+        t.db.read(move |tx| Box::pin(async move { tx.approvals(&run_id).await })).await.unwrap();
     assert_eq!(listed, [first, second], "oldest first, one row per key");
 }
 
@@ -109,26 +78,12 @@ async fn an_approval_replay_that_differs_is_corruption(t: &TestDb) {
     let (run, phases) = seed_run(&t.db, RunState::AwaitingApproval, 2).await;
     let (other_run, _) = seed_run(&t.db, RunState::AwaitingApproval, 0).await;
     let payload = json!({"reason": "timeout"});
-    request(t, &run, &phases[0], "gate", "k", payload.clone())
-        .await
-        .unwrap();
+    request(t, &run, &phases[0], "gate", "k", payload.clone()).await.unwrap();
     let cases = [
-        (
-            "payload",
-            request(t, &run, &phases[0], "gate", "k", json!({"reason": "crash"})).await,
-        ),
-        (
-            "gate",
-            request(t, &run, &phases[0], "other-gate", "k", payload.clone()).await,
-        ),
-        (
-            "phase",
-            request(t, &run, &phases[1], "gate", "k", payload.clone()).await,
-        ),
-        (
-            "run",
-            request(t, &other_run, &phases[0], "gate", "k", payload.clone()).await,
-        ),
+        ("payload", request(t, &run, &phases[0], "gate", "k", json!({"reason": "crash"})).await),
+        ("gate", request(t, &run, &phases[0], "other-gate", "k", payload.clone()).await),
+        ("phase", request(t, &run, &phases[1], "gate", "k", payload.clone()).await),
+        ("run", request(t, &other_run, &phases[0], "gate", "k", payload.clone()).await),
     ];
     for (what, result) in cases {
         eprintln!("approval replay with another {what}");
@@ -138,9 +93,7 @@ async fn an_approval_replay_that_differs_is_corruption(t: &TestDb) {
 
 async fn a_request_is_decided_once(t: &TestDb) {
     let (run, phases) = seed_run(&t.db, RunState::AwaitingApproval, 1).await;
-    let pending = request(t, &run, &phases[0], "gate", "k", json!({}))
-        .await
-        .unwrap();
+    let pending = request(t, &run, &phases[0], "gate", "k", json!({})).await.unwrap();
     let id = pending.id.clone();
     let decided =
         t.db.step(&run, move |tx, run| {
@@ -156,18 +109,14 @@ async fn a_request_is_decided_once(t: &TestDb) {
     assert_eq!(decided.decided_by.as_deref(), Some("alice"));
     assert_eq!(decided.decision_note.as_deref(), Some("looks right"));
     assert!(decided.decided_at.is_some());
-    assert_eq!(
-        ApprovalState::parse("approved").unwrap(),
-        ApprovalState::Approved
-    );
+    assert_eq!(ApprovalState::parse("approved").unwrap(), ApprovalState::Approved);
 
     let id = pending.id.clone();
     let twice =
         t.db.write(move |tx| {
-            Box::pin(async move {
-                tx.decide_approval(&id, ApprovalState::Rejected, "bob", None)
-                    .await
-            })
+            Box::pin(
+                async move { tx.decide_approval(&id, ApprovalState::Rejected, "bob", None).await },
+            )
         })
         .await;
     let error = expect_code(twice, Code::InvalidInput);
@@ -175,8 +124,7 @@ async fn a_request_is_decided_once(t: &TestDb) {
     let unknown =
         t.db.write(|tx| {
             Box::pin(async move {
-                tx.decide_approval("no-such-request", ApprovalState::Rejected, "bob", None)
-                    .await
+                tx.decide_approval("no-such-request", ApprovalState::Rejected, "bob", None).await
             })
         })
         .await;

@@ -62,10 +62,7 @@ async fn an_artifact_is_stored_once_per_content(t: &TestDb) {
     assert_eq!(first.schema_id, "plan.schema.json");
     assert_eq!(first.hash, "aaaa");
     assert!(!first.valid);
-    assert_eq!(
-        first.validation_error,
-        invalid(&run, &phases[0]).validation_error
-    );
+    assert_eq!(first.validation_error, invalid(&run, &phases[0]).validation_error);
     assert!(first.created_at > 0);
 
     let again = record(t, invalid(&run, &phases[0])).await.unwrap();
@@ -86,33 +83,12 @@ async fn an_artifact_replay_that_differs_is_corruption(t: &TestDb) {
     let (run, phases) = seed_run(&t.db, RunState::Executing, 2).await;
     record(t, invalid(&run, &phases[0])).await.unwrap();
     let cases = [
-        (
-            "phase",
-            Artifact {
-                phase_id: phases[1].clone(),
-                ..invalid(&run, &phases[0])
-            },
-        ),
-        (
-            "schema",
-            Artifact {
-                schema_id: "other.schema.json",
-                ..invalid(&run, &phases[0])
-            },
-        ),
-        (
-            "validity",
-            Artifact {
-                valid: true,
-                ..invalid(&run, &phases[0])
-            },
-        ),
+        ("phase", Artifact { phase_id: phases[1].clone(), ..invalid(&run, &phases[0]) }),
+        ("schema", Artifact { schema_id: "other.schema.json", ..invalid(&run, &phases[0]) }),
+        ("validity", Artifact { valid: true, ..invalid(&run, &phases[0]) }),
         (
             "validation error",
-            Artifact {
-                validation_error: json!({"errors": []}),
-                ..invalid(&run, &phases[0])
-            },
+            Artifact { validation_error: json!({"errors": []}), ..invalid(&run, &phases[0]) },
         ),
     ];
     for (what, artifact) in cases {
@@ -122,50 +98,20 @@ async fn an_artifact_replay_that_differs_is_corruption(t: &TestDb) {
     // The validation error is compared canonically: key order does not matter.
     let reordered: Value =
         serde_json::from_str(r#"{"errors": [{"message": "required", "path": "/files"}]}"#).unwrap();
-    record(
-        t,
-        Artifact {
-            validation_error: reordered,
-            ..invalid(&run, &phases[0])
-        },
-    )
-    .await
-    .unwrap();
+    record(t, Artifact { validation_error: reordered, ..invalid(&run, &phases[0]) }).await.unwrap();
 }
 
 async fn the_latest_artifact_is_the_newest_of_its_phase_path_and_schema(t: &TestDb) {
     let (run, phases) = seed_run(&t.db, RunState::Executing, 2).await;
     let older = record(t, invalid(&run, &phases[0])).await.unwrap();
-    let newer = record(
-        t,
-        Artifact {
-            hash: "cccc",
-            ..invalid(&run, &phases[0])
-        },
-    )
-    .await
-    .unwrap();
+    let newer = record(t, Artifact { hash: "cccc", ..invalid(&run, &phases[0]) }).await.unwrap();
     // Other phase, other schema: not candidates.
-    record(
-        t,
-        Artifact {
-            hash: "dddd",
-            phase_id: phases[1].clone(),
-            ..invalid(&run, &phases[0])
-        },
-    )
-    .await
-    .unwrap();
-    record(
-        t,
-        Artifact {
-            hash: "eeee",
-            schema_id: "x.json",
-            ..invalid(&run, &phases[0])
-        },
-    )
-    .await
-    .unwrap();
+    record(t, Artifact { hash: "dddd", phase_id: phases[1].clone(), ..invalid(&run, &phases[0]) })
+        .await
+        .unwrap();
+    record(t, Artifact { hash: "eeee", schema_id: "x.json", ..invalid(&run, &phases[0]) })
+        .await
+        .unwrap();
     assert!(older.id < newer.id);
 
     let (run_id, phase_id) = (run.clone(), phases[0].clone());

@@ -24,12 +24,8 @@ async fn append(
     payload: Value,
     key: &str,
 ) -> devflow_db::Result<Appended> {
-    let (run_id, phase_id, kind, key) = (
-        run_id.to_owned(),
-        phase_id.map(str::to_owned),
-        kind.to_owned(),
-        key.to_owned(),
-    );
+    let (run_id, phase_id, kind, key) =
+        (run_id.to_owned(), phase_id.map(str::to_owned), kind.to_owned(), key.to_owned());
     t.db.write(move |tx| {
         Box::pin(async move {
             tx.append_event(&NewEvent {
@@ -47,10 +43,7 @@ async fn append(
 
 async fn count_events(t: &TestDb, run_id: &str) -> usize {
     let run_id = run_id.to_owned();
-    t.db.read(move |tx| Box::pin(async move { tx.events(&run_id, 0).await }))
-        .await
-        .unwrap()
-        .len()
+    t.db.read(move |tx| Box::pin(async move { tx.events(&run_id, 0).await })).await.unwrap().len()
 }
 
 async fn an_event_is_stored_once_and_replayed_by_key(t: &TestDb) {
@@ -59,9 +52,7 @@ async fn an_event_is_stored_once_and_replayed_by_key(t: &TestDb) {
     let payload = json!({"phaseKey": "plan", "attempt": 1, "nested": {"b": 2, "a": 1}});
     let key = format!("phase.started:{}:1", phases[0]);
 
-    let inserted = append(t, &run, phase, "phase.started", payload.clone(), &key)
-        .await
-        .unwrap();
+    let inserted = append(t, &run, phase, "phase.started", payload.clone(), &key).await.unwrap();
     let Appended::Inserted(row) = &inserted else {
         panic!("first append must insert: {inserted:?}")
     };
@@ -77,9 +68,7 @@ async fn an_event_is_stored_once_and_replayed_by_key(t: &TestDb) {
     let reordered: Value =
         serde_json::from_str(r#"{"nested": {"a": 1, "b": 2}, "attempt": 1, "phaseKey": "plan"}"#)
             .unwrap();
-    let replayed = append(t, &run, phase, "phase.started", reordered, &key)
-        .await
-        .unwrap();
+    let replayed = append(t, &run, phase, "phase.started", reordered, &key).await.unwrap();
     assert_eq!(replayed, Appended::Replayed(row.clone()));
     assert_eq!(replayed.row(), row);
     assert_eq!(count_events(t, &run).await, 1);
@@ -88,10 +77,7 @@ async fn an_event_is_stored_once_and_replayed_by_key(t: &TestDb) {
     let (by_key, unknown) =
         t.db.read(move |tx| {
             Box::pin(async move {
-                Ok((
-                    tx.event_by_key(&key_for_read).await?,
-                    tx.event_by_key("no-such-key").await?,
-                ))
+                Ok((tx.event_by_key(&key_for_read).await?, tx.event_by_key("no-such-key").await?))
             })
         })
         .await
@@ -106,31 +92,14 @@ async fn a_replay_that_differs_is_corruption(t: &TestDb) {
     let phase = Some(phases[0].as_str());
     let payload = json!({"dedupKey": "abc"});
     let key = "prompt.sent:abc";
-    append(t, &run, phase, "prompt.sent", payload.clone(), key)
-        .await
-        .unwrap();
+    append(t, &run, phase, "prompt.sent", payload.clone(), key).await.unwrap();
 
     let other_type = append(t, &run, phase, "prompt.repaired", payload.clone(), key).await;
     let other_run = append(t, &other_run, phase, "prompt.sent", payload.clone(), key).await;
-    let other_phase = append(
-        t,
-        &run,
-        Some(&phases[1]),
-        "prompt.sent",
-        payload.clone(),
-        key,
-    )
-    .await;
+    let other_phase = append(t, &run, Some(&phases[1]), "prompt.sent", payload.clone(), key).await;
     let no_phase = append(t, &run, None, "prompt.sent", payload.clone(), key).await;
-    let other_payload = append(
-        t,
-        &run,
-        phase,
-        "prompt.sent",
-        json!({"dedupKey": "abd"}),
-        key,
-    )
-    .await;
+    let other_payload =
+        append(t, &run, phase, "prompt.sent", json!({"dedupKey": "abd"}), key).await;
     for (what, result) in [
         ("type", other_type),
         ("run", other_run),
@@ -156,18 +125,11 @@ async fn events_list_after_an_id_and_by_phase_and_type(t: &TestDb) {
         (p1, "phase.started", "k4"),
         (p0, "phase.started", "k5"),
     ] {
-        let appended = append(t, &run, phase, kind, json!({"key": key}), key)
-            .await
-            .unwrap();
+        let appended = append(t, &run, phase, kind, json!({"key": key}), key).await.unwrap();
         ids.push(appended.row().id);
     }
-    append(t, &other_run, None, "run.started", json!({}), "k6")
-        .await
-        .unwrap();
-    assert!(
-        ids.windows(2).all(|pair| pair[0] < pair[1]),
-        "ids ascend: {ids:?}"
-    );
+    append(t, &other_run, None, "run.started", json!({}), "k6").await.unwrap();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "ids ascend: {ids:?}");
 
     let (run_id, phase_id) = (run.clone(), phases[0].clone());
     let (all, after, started) =
@@ -200,16 +162,9 @@ async fn an_event_needs_its_run(t: &TestDb) {
 async fn a_recorded_replay_that_differs_fails_its_whole_step(t: &TestDb) {
     let (run, phases) = seed_run(&t.db, RunState::Executing, 1).await;
     let phase = phases[0].clone();
-    append(
-        t,
-        &run,
-        Some(&phase),
-        "prompt.sent",
-        json!({"dedupKey": "abc"}),
-        "prompt.sent:abc",
-    )
-    .await
-    .unwrap();
+    append(t, &run, Some(&phase), "prompt.sent", json!({"dedupKey": "abc"}), "prompt.sent:abc")
+        .await
+        .unwrap();
     let record = |payload: Value| {
         let (run, phase) = (run.clone(), phase.clone());
         async move {
@@ -238,29 +193,16 @@ async fn a_recorded_replay_that_differs_fails_its_whole_step(t: &TestDb) {
             .await
         }
     };
-    expect_code(
-        record(json!({"dedupKey": "abd"})).await,
-        Code::InternalStateCorruption,
-    );
+    expect_code(record(json!({"dedupKey": "abd"})).await, Code::InternalStateCorruption);
     let run_id = run.clone();
     let state =
         t.db.read(move |tx| Box::pin(async move { tx.run(&run_id).await }))
             .await
             .unwrap()
             .map(|row| row.state);
-    assert_eq!(
-        state,
-        Some(RunState::Executing),
-        "the failed step's run update rolled back"
-    );
+    assert_eq!(state, Some(RunState::Executing), "the failed step's run update rolled back");
     assert_eq!(count_events(t, &run).await, 1, "and so did its other event");
 
-    record(json!({"dedupKey": "abc"}))
-        .await
-        .expect("a replay that matches is no change");
-    assert_eq!(
-        count_events(t, &run).await,
-        2,
-        "the matching replay added only run.paused"
-    );
+    record(json!({"dedupKey": "abc"})).await.expect("a replay that matches is no change");
+    assert_eq!(count_events(t, &run).await, 2, "the matching replay added only run.paused");
 }

@@ -42,18 +42,9 @@ async fn phases_read_back_in_ordinal_order(t: &TestDb) {
         })
         .await
         .unwrap();
-    let order: Vec<(&str, i32)> = listed
-        .iter()
-        .map(|phase| (phase.id.as_str(), phase.ordinal))
-        .collect();
-    assert_eq!(
-        order,
-        [
-            (ids[0].as_str(), 0),
-            (ids[1].as_str(), 1),
-            (ids[2].as_str(), 2)
-        ]
-    );
+    let order: Vec<(&str, i32)> =
+        listed.iter().map(|phase| (phase.id.as_str(), phase.ordinal)).collect();
+    assert_eq!(order, [(ids[0].as_str(), 0), (ids[1].as_str(), 1), (ids[2].as_str(), 2)]);
     let one = one.expect("the phase is stored");
     assert_eq!(one.run_id, run_id);
     assert_eq!(one.phase_key, "key-0");
@@ -70,8 +61,7 @@ async fn phases_read_back_in_ordinal_order(t: &TestDb) {
         ordinal: 0,
     };
     let result =
-        t.db.write(move |tx| Box::pin(async move { tx.insert_phase(&orphan).await }))
-            .await;
+        t.db.write(move |tx| Box::pin(async move { tx.insert_phase(&orphan).await })).await;
     expect_code(result, Code::InvalidInput);
 }
 
@@ -81,12 +71,9 @@ async fn starting_a_phase_counts_attempts_from_allowed_states_only(t: &TestDb) {
     let (first, refused, second, missing, row) =
         t.db.mutate_phase(&run_id, move |tx, run| {
             Box::pin(async move {
-                let first = tx
-                    .try_start_phase(&run.id, &phase_id, &[PhaseState::Pending])
-                    .await?;
-                let refused = tx
-                    .try_start_phase(&run.id, &phase_id, &[PhaseState::Pending])
-                    .await?;
+                let first = tx.try_start_phase(&run.id, &phase_id, &[PhaseState::Pending]).await?;
+                let refused =
+                    tx.try_start_phase(&run.id, &phase_id, &[PhaseState::Pending]).await?;
                 let second = tx
                     .try_start_phase(
                         &run.id,
@@ -94,9 +81,8 @@ async fn starting_a_phase_counts_attempts_from_allowed_states_only(t: &TestDb) {
                         &[PhaseState::Running, PhaseState::AwaitingArtifact],
                     )
                     .await?;
-                let missing = tx
-                    .try_start_phase(&run.id, "no-such-phase", &[PhaseState::Pending])
-                    .await?;
+                let missing =
+                    tx.try_start_phase(&run.id, "no-such-phase", &[PhaseState::Pending]).await?;
                 Ok((first, refused, second, missing, tx.phase(&phase_id).await?))
             })
         })
@@ -116,10 +102,9 @@ async fn starting_a_phase_counts_attempts_from_allowed_states_only(t: &TestDb) {
     let phase_id = phases[0].clone();
     let foreign =
         t.db.mutate_phase(&other_run, move |tx, run| {
-            Box::pin(async move {
-                tx.try_start_phase(&run.id, &phase_id, &[PhaseState::Running])
-                    .await
-            })
+            Box::pin(
+                async move { tx.try_start_phase(&run.id, &phase_id, &[PhaseState::Running]).await },
+            )
         })
         .await
         .unwrap();
@@ -132,11 +117,9 @@ async fn phase_states_set_ended_at_when_they_end(t: &TestDb) {
     let (validating, completed, failed) =
         t.db.mutate_phase(&run_id, move |tx, run| {
             Box::pin(async move {
-                tx.set_phase_state(&run.id, &a, PhaseState::Validating)
-                    .await?;
+                tx.set_phase_state(&run.id, &a, PhaseState::Validating).await?;
                 let validating = tx.phase(&a).await?.unwrap();
-                tx.set_phase_state(&run.id, &a, PhaseState::Completed)
-                    .await?;
+                tx.set_phase_state(&run.id, &a, PhaseState::Completed).await?;
                 let completed = tx.phase(&a).await?.unwrap();
                 tx.set_phase_state(&run.id, &b, PhaseState::Failed).await?;
                 let failed = tx.phase(&b).await?.unwrap();
@@ -155,8 +138,7 @@ async fn phase_states_set_ended_at_when_they_end(t: &TestDb) {
     let result =
         t.db.mutate_phase(&run_id, |tx, run| {
             Box::pin(async move {
-                tx.set_phase_state(&run.id, "no-such-phase", PhaseState::Running)
-                    .await
+                tx.set_phase_state(&run.id, "no-such-phase", PhaseState::Running).await
             })
         })
         .await;

@@ -29,9 +29,7 @@ async fn a_run_reads_back_as_written(t: &TestDb) {
         definition: definition.clone(),
     };
     let before = devflow_db::now_ms();
-    t.db.write(move |tx| Box::pin(async move { tx.insert_run(&run).await }))
-        .await
-        .unwrap();
+    t.db.write(move |tx| Box::pin(async move { tx.insert_run(&run).await })).await.unwrap();
     let read_id = id.clone();
     let row =
         t.db.read(move |tx| Box::pin(async move { tx.run(&read_id).await }))
@@ -50,9 +48,7 @@ async fn a_run_reads_back_as_written(t: &TestDb) {
     assert_eq!(row.ended_at, None);
 
     let missing =
-        t.db.read(|tx| Box::pin(async move { tx.run("no-such-run").await }))
-            .await
-            .unwrap();
+        t.db.read(|tx| Box::pin(async move { tx.run("no-such-run").await })).await.unwrap();
     assert_eq!(missing, None);
 }
 
@@ -60,10 +56,7 @@ async fn runs_list_newest_first(t: &TestDb) {
     let (first, _) = seed_run(&t.db, RunState::Planning, 0).await;
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let (second, _) = seed_run(&t.db, RunState::Executing, 0).await;
-    let runs =
-        t.db.read(|tx| Box::pin(async move { tx.runs().await }))
-            .await
-            .unwrap();
+    let runs = t.db.read(|tx| Box::pin(async move { tx.runs().await })).await.unwrap();
     let ids: Vec<&str> = runs.iter().map(|run| run.id.as_str()).collect();
     assert_eq!(ids, [second.as_str(), first.as_str()]);
 }
@@ -96,8 +89,7 @@ async fn run_state_changes_set_exactly_what_is_given(t: &TestDb) {
     let row =
         t.db.step(&run_id, |tx, run| {
             Box::pin(async move {
-                tx.set_run_state(&run.id, RunState::Failed, None, None)
-                    .await?;
+                tx.set_run_state(&run.id, RunState::Failed, None, None).await?;
                 tx.run(&run.id).await
             })
         })
@@ -111,8 +103,7 @@ async fn run_state_changes_set_exactly_what_is_given(t: &TestDb) {
     let error =
         t.db.write(|tx| {
             Box::pin(async move {
-                tx.set_run_state("no-such-run", RunState::Executing, None, None)
-                    .await
+                tx.set_run_state("no-such-run", RunState::Executing, None, None).await
             })
         })
         .await;
@@ -128,9 +119,7 @@ async fn a_duplicate_run_id_is_invalid_input(t: &TestDb) {
         worktree: "/w".to_owned(),
         definition: json!({}),
     };
-    let result =
-        t.db.write(move |tx| Box::pin(async move { tx.insert_run(&again).await }))
-            .await;
+    let result = t.db.write(move |tx| Box::pin(async move { tx.insert_run(&again).await })).await;
     expect_code(result, Code::InvalidInput);
 }
 
@@ -171,10 +160,7 @@ async fn the_lease_admits_one_owner_until_it_expires(t: &TestDb) {
         .unwrap();
     assert_eq!(row.lease_owner.as_deref(), Some("driver-b"));
     assert_eq!(row.lease_expires_at, Some(1_290));
-    assert_eq!(
-        (b_again.lease_owner, b_again.lease_expires_at),
-        (None, None)
-    );
+    assert_eq!((b_again.lease_owner, b_again.lease_expires_at), (None, None));
 
     let missing =
         t.db.write(|tx| Box::pin(async move { tx.try_lease_run("no-such-run", "x", 0, 1).await }))

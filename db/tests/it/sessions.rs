@@ -38,19 +38,14 @@ async fn insert_session(t: &TestDb, run_id: &str, role_id: &str, id: &str) -> bo
 
 async fn session(t: &TestDb, id: &str) -> Option<SessionRow> {
     let id = id.to_owned();
-    t.db.read(move |tx| Box::pin(async move { tx.session(&id).await }))
-        .await
-        .unwrap()
+    t.db.read(move |tx| Box::pin(async move { tx.session(&id).await })).await.unwrap()
 }
 
 async fn a_session_is_inserted_once_and_found_by_role(t: &TestDb) {
     let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
     let (planner, reviewer) = (new_id(), new_id());
     assert!(insert_session(t, &run, "planner", &planner).await);
-    assert!(
-        !insert_session(t, &run, "planner", &planner).await,
-        "a second insert does nothing"
-    );
+    assert!(!insert_session(t, &run, "planner", &planner).await, "a second insert does nothing");
     assert!(insert_session(t, &run, "reviewer", &reviewer).await);
 
     let row = session(t, &planner).await.expect("stored");
@@ -62,18 +57,11 @@ async fn a_session_is_inserted_once_and_found_by_role(t: &TestDb) {
     assert_eq!(row.expected_artifact_path, "out/plan.json");
     assert_eq!(row.expected_schema, "plan.schema.json");
     assert_eq!(row.state, SessionState::Created);
-    assert_eq!(
-        (row.last_prompt_hash.clone(), row.last_prompt_at),
-        (None, None)
-    );
+    assert_eq!((row.last_prompt_hash.clone(), row.last_prompt_at), (None, None));
     assert_eq!((row.recovery_attempts, row.last_capture_seq), (0, 0));
     assert_eq!(row.last_known_pane_pid, None);
     assert_eq!(
-        (
-            row.tmux_session.clone(),
-            row.tmux_window.clone(),
-            row.tmux_pane.clone()
-        ),
+        (row.tmux_session.clone(), row.tmux_window.clone(), row.tmux_pane.clone()),
         (None, None, None)
     );
     assert!(row.created_at > 0);
@@ -114,11 +102,9 @@ async fn a_session_update_changes_only_what_is_given(t: &TestDb) {
         ..SessionUpdate::default()
     };
     let sid = id.clone();
-    t.db.step(&run, move |tx, _| {
-        Box::pin(async move { tx.update_session(&sid, &update).await })
-    })
-    .await
-    .unwrap();
+    t.db.step(&run, move |tx, _| Box::pin(async move { tx.update_session(&sid, &update).await }))
+        .await
+        .unwrap();
     let busy = session(t, &id).await.unwrap();
     assert_eq!(
         busy,
@@ -199,8 +185,7 @@ async fn transcripts_are_stored_once_per_seq_in_order(t: &TestDb) {
         t.db.write(move |tx| {
             Box::pin(async move {
                 let inserted = [
-                    tx.append_transcripts(&sid, &[(2, "second\n"), (1, "first\n")])
-                        .await?,
+                    tx.append_transcripts(&sid, &[(2, "second\n"), (1, "first\n")]).await?,
                     tx.append_transcripts(&sid, &[(2, "second, replayed\n"), (3, "third\n")])
                         .await?,
                     tx.append_transcripts(&sid, &[]).await?,
@@ -211,15 +196,9 @@ async fn transcripts_are_stored_once_per_seq_in_order(t: &TestDb) {
         .await
         .unwrap();
     assert_eq!(inserted, [2, 1, 0]);
-    let chunks: Vec<(i64, &str)> = rows
-        .iter()
-        .map(|row| (row.seq, row.text.as_str()))
-        .collect();
+    let chunks: Vec<(i64, &str)> = rows.iter().map(|row| (row.seq, row.text.as_str())).collect();
     assert_eq!(chunks, [(1, "first\n"), (2, "second\n"), (3, "third\n")]);
-    assert!(
-        rows.iter()
-            .all(|row| row.session_id == id && row.captured_at > 0)
-    );
+    assert!(rows.iter().all(|row| row.session_id == id && row.captured_at > 0));
 
     let orphan =
         t.db.write(|tx| {
@@ -255,28 +234,12 @@ async fn a_role_claims_one_session_and_later_claims_find_it(t: &TestDb) {
             .unwrap()
         }
     };
-    assert_eq!(
-        claim(first.clone()).await,
-        None,
-        "no session yet: the claim inserts one"
-    );
-    let found = claim(second.clone())
-        .await
-        .expect("the role has a session now");
-    assert_eq!(
-        (found.id.as_str(), found.state),
-        (first.as_str(), SessionState::Created)
-    );
-    assert_eq!(
-        session(t, &second).await,
-        None,
-        "a later claim inserts nothing"
-    );
+    assert_eq!(claim(first.clone()).await, None, "no session yet: the claim inserts one");
+    let found = claim(second.clone()).await.expect("the role has a session now");
+    assert_eq!((found.id.as_str(), found.state), (first.as_str(), SessionState::Created));
+    assert_eq!(session(t, &second).await, None, "a later claim inserts nothing");
     let again = claim(first.clone()).await;
-    assert_eq!(
-        again, None,
-        "a claim replayed under the stored id finds no other session"
-    );
+    assert_eq!(again, None, "a claim replayed under the stored id finds no other session");
     assert_eq!(session(t, &first).await.map(|row| row.id), Some(first));
 }
 
@@ -307,26 +270,14 @@ async fn a_blind_guarded_move_applies_or_fails_the_step_with_the_refusal(t: &Tes
             .await
         }
     };
-    move_from(SessionState::Created, SessionState::Ready)
-        .await
-        .unwrap();
+    move_from(SessionState::Created, SessionState::Ready).await.unwrap();
     let row = session(t, &id).await.unwrap();
-    assert_eq!(
-        (row.state, row.last_prompt_hash.as_deref()),
-        (SessionState::Ready, Some("hash-1"))
-    );
+    assert_eq!((row.state, row.last_prompt_hash.as_deref()), (SessionState::Ready, Some("hash-1")));
 
     let refused = move_from(SessionState::Created, SessionState::Busy).await;
     let error = refused.expect_err("the session is no longer CREATED");
-    assert_eq!(
-        (error.code(), error.message()),
-        (Code::SessionNotFound, "refused from READY")
-    );
-    assert_eq!(
-        session(t, &id).await.unwrap().state,
-        SessionState::Ready,
-        "rolled back"
-    );
+    assert_eq!((error.code(), error.message()), (Code::SessionNotFound, "refused from READY"));
+    assert_eq!(session(t, &id).await.unwrap().state, SessionState::Ready, "rolled back");
 }
 
 async fn recorded_transcripts_are_stored_once_and_replays_add_nothing(t: &TestDb) {
@@ -337,19 +288,14 @@ async fn recorded_transcripts_are_stored_once_and_replays_add_nothing(t: &TestDb
     let rows =
         t.db.step(&run, move |tx, _| {
             Box::pin(async move {
-                tx.record_transcripts(&sid, &[(2, "second\n"), (1, "first\n")])
-                    .await?;
-                tx.record_transcripts(&sid, &[(2, "second, replayed\n"), (3, "third\n")])
-                    .await?;
+                tx.record_transcripts(&sid, &[(2, "second\n"), (1, "first\n")]).await?;
+                tx.record_transcripts(&sid, &[(2, "second, replayed\n"), (3, "third\n")]).await?;
                 tx.record_transcripts(&sid, &[]).await?;
                 tx.transcripts(&sid).await
             })
         })
         .await
         .unwrap();
-    let chunks: Vec<(i64, &str)> = rows
-        .iter()
-        .map(|row| (row.seq, row.text.as_str()))
-        .collect();
+    let chunks: Vec<(i64, &str)> = rows.iter().map(|row| (row.seq, row.text.as_str())).collect();
     assert_eq!(chunks, [(1, "first\n"), (2, "second\n"), (3, "third\n")]);
 }

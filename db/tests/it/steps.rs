@@ -30,8 +30,7 @@ async fn a_paused_run_refuses_phase_mutation(t: &TestDb) {
         let result =
             t.db.mutate_phase(&run, move |tx, run| {
                 Box::pin(async move {
-                    tx.try_start_phase(&run.id, &phase, &[PhaseState::Pending])
-                        .await
+                    tx.try_start_phase(&run.id, &phase, &[PhaseState::Pending]).await
                 })
             })
             .await;
@@ -40,10 +39,7 @@ async fn a_paused_run_refuses_phase_mutation(t: &TestDb) {
             continue;
         }
         let error = expect_code(result, Code::RunStateChanged);
-        assert_eq!(
-            error.recovery_hint(),
-            Some(format!("run_state={state}").as_str())
-        );
+        assert_eq!(error.recovery_hint(), Some(format!("run_state={state}").as_str()));
         assert_eq!(error.run_id(), Some(run.as_str()));
         let phase = phases[0].clone();
         let untouched =
@@ -51,22 +47,15 @@ async fn a_paused_run_refuses_phase_mutation(t: &TestDb) {
                 .await
                 .unwrap()
                 .unwrap();
-        assert_eq!(
-            (untouched.state, untouched.attempts),
-            (PhaseState::Pending, 0),
-            "{state}"
-        );
+        assert_eq!((untouched.state, untouched.attempts), (PhaseState::Pending, 0), "{state}");
     }
 }
 
 async fn a_step_on_a_missing_run_is_run_not_found(t: &TestDb) {
-    let stepped =
-        t.db.step("no-such-run", |_tx, _run| Box::pin(async move { Ok(()) }))
-            .await;
+    let stepped = t.db.step("no-such-run", |_tx, _run| Box::pin(async move { Ok(()) })).await;
     expect_code(stepped, Code::RunNotFound);
     let mutated =
-        t.db.mutate_phase("no-such-run", |_tx, _run| Box::pin(async move { Ok(()) }))
-            .await;
+        t.db.mutate_phase("no-such-run", |_tx, _run| Box::pin(async move { Ok(()) })).await;
     expect_code(mutated, Code::RunNotFound);
 }
 
@@ -77,8 +66,7 @@ async fn an_err_from_the_body_rolls_everything_back(t: &TestDb) {
     let result: devflow_db::Result<()> =
         t.db.mutate_phase(&run, move |tx, run| {
             Box::pin(async move {
-                tx.try_start_phase(&run.id, &phase, &[PhaseState::Pending])
-                    .await?;
+                tx.try_start_phase(&run.id, &phase, &[PhaseState::Pending]).await?;
                 tx.append_event(&NewEvent {
                     run_id: &run.id,
                     phase_id: Some(&phase),
@@ -94,11 +82,7 @@ async fn an_err_from_the_body_rolls_everything_back(t: &TestDb) {
         })
         .await;
     expect_code(result, Code::SessionUnavailable);
-    assert_eq!(
-        t.db.transactions(),
-        before + 1,
-        "a rollback counts as a transaction"
-    );
+    assert_eq!(t.db.transactions(), before + 1, "a rollback counts as a transaction");
 
     // A run created in a failing write is not there either.
     let ghost = new_id();
@@ -134,14 +118,8 @@ async fn an_err_from_the_body_rolls_everything_back(t: &TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!(
-        (row.state, row.paused_from_state),
-        (RunState::Executing, None)
-    );
-    assert_eq!(
-        (phase.state, phase.attempts, phase.started_at),
-        (PhaseState::Pending, 0, None)
-    );
+    assert_eq!((row.state, row.paused_from_state), (RunState::Executing, None));
+    assert_eq!((phase.state, phase.attempts, phase.started_at), (PhaseState::Pending, 0, None));
     assert!(events.is_empty() && key.is_none() && ghost.is_none());
 }
 
@@ -190,19 +168,12 @@ async fn racing_steps_on_one_run_serialize(t: &TestDb) {
     assert_eq!(inserted, 2 * STEPS_PER_DB);
     let run_id = run.clone();
     let events =
-        t.db.read(move |tx| Box::pin(async move { tx.events(&run_id, 0).await }))
-            .await
-            .unwrap();
-    let counters: Vec<u64> = events
-        .iter()
-        .map(|event| event.payload["n"].as_u64().unwrap())
-        .collect();
+        t.db.read(move |tx| Box::pin(async move { tx.events(&run_id, 0).await })).await.unwrap();
+    let counters: Vec<u64> =
+        events.iter().map(|event| event.payload["n"].as_u64().unwrap()).collect();
     let expected: Vec<u64> = (1..=2 * STEPS_PER_DB as u64).collect();
     assert_eq!(counters, expected);
-    assert_eq!(
-        t.db.transactions() + other.transactions(),
-        2 * STEPS_PER_DB as u64 + 1
-    );
+    assert_eq!(t.db.transactions() + other.transactions(), 2 * STEPS_PER_DB as u64 + 1);
 }
 
 /// A step future dropped halfway (a cancelled task) rolls back and releases the run's lock
@@ -237,15 +208,10 @@ async fn a_dropped_step_frees_its_run_at_once(t: &TestDb) {
     let other = t.reconnect().await;
     let events = tokio::time::timeout(
         Duration::from_secs(3),
-        other.step(&run, |tx, run| {
-            Box::pin(async move { tx.events(&run.id, 0).await })
-        }),
+        other.step(&run, |tx, run| Box::pin(async move { tx.events(&run.id, 0).await })),
     )
     .await
     .expect("the dropped step still holds the run's lock")
     .unwrap();
-    assert!(
-        events.is_empty(),
-        "the dropped step was rolled back: {events:?}"
-    );
+    assert!(events.is_empty(), "the dropped step was rolled back: {events:?}");
 }

@@ -53,12 +53,8 @@ fn main() -> ExitCode {
 async fn drive(url: &str, worktree: &str, fake_dir: &str, scenario: &str) {
     let db = Db::connect(url).await.expect("the test database");
     let fake = Arc::new(FakeAdapter::new(fake_dir.as_ref()));
-    let retry = RetryPolicy {
-        attempts_max: 3,
-        backoff_initial_ms: 1,
-        backoff_max_ms: 2,
-        jitter: 0.0,
-    };
+    let retry =
+        RetryPolicy { attempts_max: 3, backoff_initial_ms: 1, backoff_max_ms: 2, jitter: 0.0 };
     let runner = PhaseRunner::new(db.clone(), fake).with_retry(retry);
     let schema = Arc::new(
         Schema::compile(
@@ -105,10 +101,7 @@ async fn drive(url: &str, worktree: &str, fake_dir: &str, scenario: &str) {
                 max_hung_ms: 60_000,
                 max_artifact_bytes: 1 << 20,
             },
-            approval_gate: gate.map(|key| ApprovalGate {
-                key: key.into(),
-                payload: None,
-            }),
+            approval_gate: gate.map(|key| ApprovalGate { key: key.into(), payload: None }),
             terminal,
             restart: None,
         };

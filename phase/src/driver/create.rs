@@ -58,11 +58,7 @@ impl Driver {
             worktree: worktree.to_string_lossy().into_owned(),
             definition: workflow.to_definition(),
         };
-        let keys: Vec<String> = workflow
-            .phases
-            .iter()
-            .map(|phase| phase.key.clone())
-            .collect();
+        let keys: Vec<String> = workflow.phases.iter().map(|phase| phase.key.clone()).collect();
         let owner = self.owner.clone();
         self.db
             .write(move |tx| {

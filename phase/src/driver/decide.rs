@@ -52,11 +52,7 @@ impl Driver {
         decided_by: String,
         cancel: CancellationToken,
     ) -> Result<Outcome, Error> {
-        let decision = Decision {
-            gate_key: None,
-            note: Some("resumed".to_owned()),
-            decided_by,
-        };
+        let decision = Decision { gate_key: None, note: Some("resumed".to_owned()), decided_by };
         self.decide_and_drive(run_id, LeaseWait::UntilExpired, cancel, move |tx, run| {
             Box::pin(async move {
                 match run.state {
@@ -92,14 +88,8 @@ impl Driver {
                     }
                     tx.set_run_state(&id, RunState::Aborted, None, None).await?;
                     let payload = json!({ "abortedBy": decided_by, "from": run.state.as_str() });
-                    run_event(
-                        tx,
-                        &id,
-                        RUN_ABORTED,
-                        &payload,
-                        &format!("{RUN_ABORTED}:{id}"),
-                    )
-                    .await?;
+                    run_event(tx, &id, RUN_ABORTED, &payload, &format!("{RUN_ABORTED}:{id}"))
+                        .await?;
                     tx.sessions(&id).await
                 })
             })
@@ -142,13 +132,10 @@ async fn approve_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<()
     let request = chosen(tx, run, decision).await?;
     decide_in(tx, &request, ApprovalState::Approved, decision).await?;
     let Some(phase) = tx.phase(&request.phase_id).await? else {
-        return Err(Error::corruption(
-            "the approval request's phase does not exist",
-        ));
+        return Err(Error::corruption("the approval request's phase does not exist"));
     };
     phase.state.assert_transition(PhaseState::Completed)?;
-    tx.set_phase_state(&run.id, &phase.id, PhaseState::Completed)
-        .await?;
+    tx.set_phase_state(&run.id, &phase.id, PhaseState::Completed).await?;
     let payload = json!({ "phaseKey": phase.phase_key, "attempt": phase.attempts, "approvedBy": decision.decided_by });
     let event = NewEvent {
         run_id: &run.id,
@@ -165,10 +152,7 @@ async fn approve_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<()
     {
         tx.update_session(
             &session.id,
-            &SessionUpdate {
-                state: Some(SessionState::Ready),
-                ..Default::default()
-            },
+            &SessionUpdate { state: Some(SessionState::Ready), ..Default::default() },
         )
         .await?;
         let payload = json!({ "sessionId": session.id, "roleId": def.role, "recoveryAttempts": session.recovery_attempts });
@@ -183,21 +167,13 @@ async fn approve_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<()
         tx.append_event(&event).await?;
     }
     run.state.assert_transition(RunState::Executing)?;
-    tx.set_run_state(&run.id, RunState::Executing, None, None)
-        .await?;
+    tx.set_run_state(&run.id, RunState::Executing, None, None).await?;
     if index + 1 == loaded.workflow.phases.len() {
         RunState::Executing.assert_transition(RunState::Completed)?;
-        tx.set_run_state(&run.id, RunState::Completed, None, None)
-            .await?;
+        tx.set_run_state(&run.id, RunState::Completed, None, None).await?;
         let payload = json!({ "phaseKey": phase.phase_key });
-        run_event(
-            tx,
-            &run.id,
-            keys::RUN_COMPLETED,
-            &payload,
-            &keys::run_completed(&run.id),
-        )
-        .await?;
+        run_event(tx, &run.id, keys::RUN_COMPLETED, &payload, &keys::run_completed(&run.id))
+            .await?;
     }
     Ok(())
 }
@@ -209,8 +185,7 @@ async fn reject_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(),
     let request = chosen(tx, run, decision).await?;
     decide_in(tx, &request, ApprovalState::Rejected, decision).await?;
     run.state.assert_transition(RunState::Executing)?;
-    tx.set_run_state(&run.id, RunState::Executing, Some(&request.phase_id), None)
-        .await
+    tx.set_run_state(&run.id, RunState::Executing, Some(&request.phase_id), None).await
 }
 
 async fn resume_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(), Error> {
@@ -223,12 +198,8 @@ async fn resume_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(),
         .unwrap_or(RunState::Executing);
     run.state.assert_transition(to)?;
     tx.set_run_state(&run.id, to, None, None).await?;
-    let resumed = tx
-        .events(&run.id, 0)
-        .await?
-        .iter()
-        .filter(|event| event.kind == RUN_RESUMED)
-        .count();
+    let resumed =
+        tx.events(&run.id, 0).await?.iter().filter(|event| event.kind == RUN_RESUMED).count();
     let payload = json!({ "resumedBy": decision.decided_by, "to": to.as_str() });
     run_event(
         tx,
@@ -244,17 +215,11 @@ async fn resume_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(),
 async fn chosen(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<ApprovalRow, Error> {
     let pending = pending(tx, &run.id).await?;
     let found = match &decision.gate_key {
-        Some(gate) => pending
-            .iter()
-            .rev()
-            .find(|request| &request.gate_key == gate),
+        Some(gate) => pending.iter().rev().find(|request| &request.gate_key == gate),
         None => pending.last(),
     };
     found.cloned().ok_or_else(|| {
-        let gates: Vec<&str> = pending
-            .iter()
-            .map(|request| request.gate_key.as_str())
-            .collect();
+        let gates: Vec<&str> = pending.iter().map(|request| request.gate_key.as_str()).collect();
         invalid(
             format!(
                 "run {} has no pending gate {}",
@@ -263,11 +228,7 @@ async fn chosen(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<Approv
             ),
             format!(
                 "pending gates: {}",
-                if gates.is_empty() {
-                    "none".to_owned()
-                } else {
-                    gates.join(", ")
-                }
+                if gates.is_empty() { "none".to_owned() } else { gates.join(", ") }
             ),
         )
     })
@@ -288,13 +249,7 @@ async fn decide_in(
     state: ApprovalState,
     decision: &Decision,
 ) -> Result<(), Error> {
-    tx.decide_approval(
-        &request.id,
-        state,
-        &decision.decided_by,
-        decision.note.as_deref(),
-    )
-    .await?;
+    tx.decide_approval(&request.id, state, &decision.decided_by, decision.note.as_deref()).await?;
     let payload = json!({
         "approvalRequestId": request.id, "gateKey": request.gate_key, "decision": state.as_str(),
         "decidedBy": decision.decided_by, "note": decision.note,
@@ -317,14 +272,8 @@ async fn run_event(
     payload: &serde_json::Value,
     key: &str,
 ) -> Result<(), Error> {
-    tx.append_event(&NewEvent {
-        run_id,
-        phase_id: None,
-        kind,
-        payload,
-        idempotency_key: key,
-    })
-    .await?;
+    tx.append_event(&NewEvent { run_id, phase_id: None, kind, payload, idempotency_key: key })
+        .await?;
     Ok(())
 }
 
@@ -338,8 +287,5 @@ fn not_waiting(run_id: &str, state: RunState) -> Error {
         }
         _ => "the run has ended".to_owned(),
     };
-    invalid(
-        format!("run {run_id} is {state}, not waiting for approval"),
-        hint,
-    )
+    invalid(format!("run {run_id} is {state}, not waiting for approval"), hint)
 }

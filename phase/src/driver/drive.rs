@@ -32,14 +32,9 @@ impl Driver {
                 Some(loaded) => loaded,
                 None => loaded.insert(Loaded::from_run(&snapshot.run)?),
             };
-            let Some(row) = snapshot
-                .phases
-                .iter()
-                .find(|row| row.state != PhaseState::Completed)
+            let Some(row) = snapshot.phases.iter().find(|row| row.state != PhaseState::Completed)
             else {
-                return Err(Error::corruption(
-                    "every phase completed but the run did not",
-                ));
+                return Err(Error::corruption("every phase completed but the run did not"));
             };
             let spec = self.spec(&snapshot.run, loaded, row, &snapshot.approvals)?;
             tracing::info!(run = %run_id, phase = %row.phase_key, state = %row.state, restart = ?spec.restart, "driving phase");
@@ -67,11 +62,7 @@ impl Driver {
                     };
                     let phases = tx.phases(&id).await?;
                     let approvals = tx.approvals(&id).await?;
-                    Ok(Snapshot {
-                        run,
-                        phases,
-                        approvals,
-                    })
+                    Ok(Snapshot { run, phases, approvals })
                 })
             })
             .await
@@ -86,12 +77,10 @@ fn stopped(snapshot: &Snapshot, error: Option<&Error>) -> Option<Outcome> {
         RunState::Completed => Some(Outcome::Completed),
         RunState::Aborted => Some(Outcome::Aborted),
         RunState::Failed => Some(Outcome::Failed {
-            reason: error
-                .filter(|error| error.class() == Class::Fatal)
-                .map_or_else(
-                    || "the run failed (see `devflow events`)".to_owned(),
-                    ToString::to_string,
-                ),
+            reason: error.filter(|error| error.class() == Class::Fatal).map_or_else(
+                || "the run failed (see `devflow events`)".to_owned(),
+                ToString::to_string,
+            ),
         }),
         RunState::AwaitingApproval => Some(Outcome::AwaitingApproval(gate().unwrap_or_default())),
         RunState::Paused => Some(Outcome::Paused(gate().unwrap_or_default())),
@@ -100,11 +89,8 @@ fn stopped(snapshot: &Snapshot, error: Option<&Error>) -> Option<Outcome> {
 
 /// The run's newest pending approval request.
 pub(crate) fn pending_gate(snapshot: &Snapshot) -> Option<Gate> {
-    let request = snapshot
-        .approvals
-        .iter()
-        .rev()
-        .find(|request| request.state == ApprovalState::Pending)?;
+    let request =
+        snapshot.approvals.iter().rev().find(|request| request.state == ApprovalState::Pending)?;
     Some(gate_of(request, &snapshot.phases))
 }
 
@@ -117,10 +103,5 @@ pub(crate) fn gate_of(request: &ApprovalRow, phases: &[PhaseRow]) -> Gate {
         .iter()
         .find_map(|key| request.payload.get(*key).and_then(|value| value.as_str()))
         .map(str::to_owned);
-    Gate {
-        request_id: request.id.clone(),
-        gate_key: request.gate_key.clone(),
-        phase_key,
-        hint,
-    }
+    Gate { request_id: request.id.clone(), gate_key: request.gate_key.clone(), phase_key, hint }
 }

@@ -26,12 +26,7 @@ pub enum LeaseWait {
 
 /// `hostname:pid:uuid`.
 pub fn owner_id() -> String {
-    format!(
-        "{}:{}:{}",
-        hostname(),
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    )
+    format!("{}:{}:{}", hostname(), std::process::id(), uuid::Uuid::new_v4())
 }
 
 fn hostname() -> String {
@@ -89,15 +84,9 @@ impl Driver {
                 return Ok(self.hold(run_id, cancel.clone()));
             }
             let id = run_id.to_owned();
-            let run = self
-                .db
-                .read(move |tx| Box::pin(async move { tx.run(&id).await }))
-                .await?;
+            let run = self.db.read(move |tx| Box::pin(async move { tx.run(&id).await })).await?;
             let Some(run) = run else {
-                return Err(Error::new(
-                    Code::RunNotFound,
-                    format!("run {run_id} does not exist"),
-                ));
+                return Err(Error::new(Code::RunNotFound, format!("run {run_id} does not exist")));
             };
             let holder = run.lease_owner.clone().unwrap_or_default();
             let remaining_ms = run.lease_expires_at.unwrap_or(0) - now_ms();

@@ -31,10 +31,7 @@ impl Loaded {
             .enumerate()
             .find(|(_, def)| def.key == row.phase_key)
             .ok_or_else(|| {
-                Error::corruption(format!(
-                    "phase {} is not in the run's workflow",
-                    row.phase_key
-                ))
+                Error::corruption(format!("phase {} is not in the run's workflow", row.phase_key))
             })
     }
 }
@@ -68,10 +65,7 @@ impl Driver {
             instructions: phase_instructions(def, rejection_note(def, row, approvals).as_deref()),
             agent: self.launch(role),
             wait: def.wait.into(),
-            approval_gate: def
-                .approval_gate
-                .clone()
-                .map(|key| ApprovalGate { key, payload: None }),
+            approval_gate: def.approval_gate.clone().map(|key| ApprovalGate { key, payload: None }),
             terminal: index + 1 == loaded.workflow.phases.len(),
             restart,
         })
@@ -84,14 +78,7 @@ impl Driver {
         {
             argv[0] = exe.to_string_lossy().into_owned();
         }
-        AgentLaunch {
-            command,
-            env: role
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        }
+        AgentLaunch { command, env: role.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect() }
     }
 }
 
@@ -104,10 +91,6 @@ fn rejection_note(def: &PhaseDef, row: &PhaseRow, approvals: &[ApprovalRow]) -> 
         .iter()
         .rev()
         .find(|request| request.phase_id == row.id && request.gate_key == gate)?;
-    (latest.state == ApprovalState::Rejected).then(|| {
-        latest
-            .decision_note
-            .clone()
-            .unwrap_or_else(|| "(no note given)".to_owned())
-    })
+    (latest.state == ApprovalState::Rejected)
+        .then(|| latest.decision_note.clone().unwrap_or_else(|| "(no note given)".to_owned()))
 }

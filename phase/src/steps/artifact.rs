@@ -65,12 +65,7 @@ impl Ctx {
                 .await?;
             let checked = Event::artifact_checked(phase, &row, &validation);
             checked.emit(tx).await?;
-            Ok(ArtifactOutcome {
-                attempt,
-                artifact_id: row.id,
-                hash,
-                validation,
-            })
+            Ok(ArtifactOutcome { attempt, artifact_id: row.id, hash, validation })
         })
     }
 

@@ -24,8 +24,7 @@ impl Ctx {
                 return Err(error.with_hint(format!("run_state={}", run.state)));
             }
             let completed = PhaseState::Completed;
-            tx.set_phase_state(phase.run_id(), phase.phase_id(), completed)
-                .await?;
+            tx.set_phase_state(phase.run_id(), phase.phase_id(), completed).await?;
             Event::phase_completed(phase, attempt).emit(tx).await?;
             // An agent that failed to a person stays failed when the person supplied
             // the artifact (`adopt_present_artifact`); a later phase starts a fresh one.
@@ -43,8 +42,7 @@ impl Ctx {
                 ready.emit(tx).await?;
             }
             if phase.spec.terminal {
-                tx.set_run_state(phase.run_id(), RunState::Completed, None, None)
-                    .await?;
+                tx.set_run_state(phase.run_id(), RunState::Completed, None, None).await?;
                 Event::run_completed(phase).emit(tx).await?;
             }
             Ok(moved)
@@ -69,8 +67,7 @@ impl Ctx {
                 )
                 .with_hint(format!("approval_state={}", request.state.as_str())));
             }
-            tx.set_phase_state(run_id, phase_id, PhaseState::AwaitingApproval)
-                .await?;
+            tx.set_phase_state(run_id, phase_id, PhaseState::AwaitingApproval).await?;
             let waiting = SessionState::WaitingForApproval;
             if let Some(row) = tx.session(sid).await?
                 && row.state != SessionState::FailedNeedsHuman
@@ -79,8 +76,7 @@ impl Ctx {
                 tx.update_session(sid, &to_state(waiting)).await?;
             }
             let awaiting = RunState::AwaitingApproval;
-            tx.set_run_state(run_id, awaiting, Some(phase_id), None)
-                .await?;
+            tx.set_run_state(run_id, awaiting, Some(phase_id), None).await?;
             let requested = Event::approval_requested(phase, &request, gate_key);
             requested.emit(tx).await
         })

@@ -43,8 +43,7 @@ impl Ctx {
             fail_phase_in(tx, phase, attempt, reason).await?;
             if run.state != RunState::Paused {
                 let cause = &keys::human_gate_cause(gate_key, phase_id, attempt);
-                tx.set_run_state(run_id, RunState::Paused, None, Some(run.state))
-                    .await?;
+                tx.set_run_state(run_id, RunState::Paused, None, Some(run.state)).await?;
                 Event::run_paused(phase, cause, run.state).emit(tx).await?;
             }
             if let Some(sid) = at.session_id {
@@ -85,8 +84,7 @@ impl Ctx {
                 return Ok(Vec::new());
             }
             fail_phase_in(tx, phase, attempt, reason).await?;
-            tx.set_run_state(phase.run_id(), RunState::Failed, None, None)
-                .await?;
+            tx.set_run_state(phase.run_id(), RunState::Failed, None, None).await?;
             Event::run_failed(phase, reason).emit(tx).await?;
             fail_all_sessions_in(tx, phase).await
         })?;
@@ -142,8 +140,7 @@ pub(crate) async fn insert_approval_in(
 }
 
 async fn fail_phase_in(tx: &mut Tx, phase: &Phase, attempt: u32, reason: &str) -> Result<()> {
-    tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Failed)
-        .await?;
+    tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Failed).await?;
     Event::phase_failed(phase, attempt, reason).emit(tx).await
 }
 

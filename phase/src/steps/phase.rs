@@ -12,9 +12,8 @@ impl Ctx {
     /// in `from` (re-entry then reads what it is in).
     pub async fn try_start_attempt(&self, from: PhaseState, extra: Value) -> Result<Option<u32>> {
         mutate!(self, "after_phase_started", |tx, phase| {
-            let Some(attempt) = tx
-                .try_start_phase(phase.run_id(), phase.phase_id(), &[from])
-                .await?
+            let Some(attempt) =
+                tx.try_start_phase(phase.run_id(), phase.phase_id(), &[from]).await?
             else {
                 if tx.phase(phase.phase_id()).await?.is_none() {
                     return Err(Error::corruption("run phase does not exist"));
@@ -37,15 +36,13 @@ impl Ctx {
             // Recorded first, so that on PostgreSQL it travels with the update.
             Event::artifact_expected(phase, attempt).emit(tx).await?;
             let awaiting = PhaseState::AwaitingArtifact;
-            tx.set_phase_state(phase.run_id(), phase.phase_id(), awaiting)
-                .await
+            tx.set_phase_state(phase.run_id(), phase.phase_id(), awaiting).await
         })
     }
 
     pub async fn set_phase_validating(&self) -> Result<()> {
         mutate!(self, "after_phase_validating", |tx, phase| {
-            tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Validating)
-                .await
+            tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Validating).await
         })
     }
 

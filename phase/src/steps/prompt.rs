@@ -26,8 +26,7 @@ impl Ctx {
         repair: bool,
     ) -> Result<(String, Option<Signature>)> {
         let baseline = signature(self.phase.artifact_path())?;
-        self.mark_session_busy(&handle.session_id, &envelope.dedup_key)
-            .await?;
+        self.mark_session_busy(&handle.session_id, &envelope.dedup_key).await?;
         crash_point!("before_prompt_delivery");
         let receipt = retry_recoverable("send_prompt", &self.retry, || {
             self.adapter.send_prompt(handle, envelope)

@@ -11,9 +11,7 @@ use crate::spec::Phase;
 
 impl Ctx {
     pub async fn session_for_role(&self) -> Result<Option<SessionRow>> {
-        read!(self, |tx, phase| {
-            tx.session_for_role(phase.run_id(), phase.role_id()).await
-        })
+        read!(self, |tx, phase| { tx.session_for_role(phase.run_id(), phase.role_id()).await })
     }
 
     pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>> {
@@ -133,9 +131,7 @@ impl Ctx {
     /// inserting its row if the agent never got one.
     pub async fn mark_session_failed(&self, sid: &str) -> Result<()> {
         let backend = self.adapter.backend();
-        step!(self, |tx, _run, phase| {
-            fail_session_in(tx, phase, sid, backend, false).await
-        })
+        step!(self, |tx, _run, phase| { fail_session_in(tx, phase, sid, backend, false).await })
     }
 }
 
@@ -151,16 +147,14 @@ pub(crate) async fn fail_session_in(
     let existing = tx.session(sid).await?;
     if let Some(row) = &existing {
         if strict {
-            row.state
-                .assert_transition(SessionState::FailedNeedsHuman)?;
+            row.state.assert_transition(SessionState::FailedNeedsHuman)?;
         } else if row.state == SessionState::FailedNeedsHuman {
             // Already failed (the failed run marked it): nothing changes, no second event.
             return Ok(());
         }
     }
     let failed = SessionState::FailedNeedsHuman;
-    tx.insert_session_if_absent(&new_session(phase, sid, backend, failed))
-        .await?;
+    tx.insert_session_if_absent(&new_session(phase, sid, backend, failed)).await?;
     tx.update_session(sid, &to_state(failed)).await?;
     let recovery_attempts = existing.map_or(0, |row| row.recovery_attempts);
     let failed = Event::session_failed(phase, sid, recovery_attempts);
@@ -246,9 +240,7 @@ fn refusal(sid: &str, state: Option<SessionState>, to: SessionState, rule: Move)
         Move::Assign => state.assert_assignment(to),
     };
     allowed.err().unwrap_or_else(|| {
-        Error::corruption(format!(
-            "session {sid} in state {state} was not moved to {to}"
-        ))
+        Error::corruption(format!("session {sid} in state {state} was not moved to {to}"))
     })
 }
 
@@ -262,10 +254,7 @@ pub(crate) fn no_session_row(sid: &str) -> Error {
 
 /// An update that changes only the session's state.
 pub(crate) fn to_state(state: SessionState) -> SessionUpdate {
-    SessionUpdate {
-        state: Some(state),
-        ..SessionUpdate::default()
-    }
+    SessionUpdate { state: Some(state), ..SessionUpdate::default() }
 }
 
 fn new_session<'a>(

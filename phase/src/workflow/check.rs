@@ -37,23 +37,12 @@ impl Checker<'_> {
         message: impl std::fmt::Display,
         expected: &str,
     ) -> Error {
-        at(
-            self.path,
-            self.text,
-            Some(spanned.span()),
-            Code::InvalidInput,
-            message,
-            expected,
-        )
+        at(self.path, self.text, Some(spanned.span()), Code::InvalidInput, message, expected)
     }
 
     fn workflow(&self, file: FileWorkflow) -> Result<Workflow, Error> {
         if file.name.get_ref().trim().is_empty() {
-            return Err(self.error(
-                &file.name,
-                "the workflow name is empty",
-                "name = \"feature\"",
-            ));
+            return Err(self.error(&file.name, "the workflow name is empty", "name = \"feature\""));
         }
         let mut roles = BTreeMap::new();
         for (name, role) in file.roles.get_ref() {
@@ -108,19 +97,14 @@ impl Checker<'_> {
                 RoleCommand::Shell(line.clone())
             }
             toml::Value::Array(items) if !items.is_empty() => {
-                let argv: Option<Vec<String>> = items
-                    .iter()
-                    .map(|item| item.as_str().map(str::to_owned))
-                    .collect();
+                let argv: Option<Vec<String>> =
+                    items.iter().map(|item| item.as_str().map(str::to_owned)).collect();
                 match argv {
                     Some(argv) if !argv[0].is_empty() => RoleCommand::Argv(argv),
                     _ => {
                         return Err(self.error(
                             &role_ref.command,
-                            format!(
-                                "role {:?}: command must be a list of strings",
-                                name.get_ref()
-                            ),
+                            format!("role {:?}: command must be a list of strings", name.get_ref()),
                             EXPECTED,
                         ));
                     }
@@ -129,18 +113,12 @@ impl Checker<'_> {
             _ => {
                 return Err(self.error(
                     &role_ref.command,
-                    format!(
-                        "role {:?}: command is empty or not a list or string",
-                        name.get_ref()
-                    ),
+                    format!("role {:?}: command is empty or not a list or string", name.get_ref()),
                     EXPECTED,
                 ));
             }
         };
-        Ok(Role {
-            command,
-            env: role_ref.env.clone(),
-        })
+        Ok(Role { command, env: role_ref.env.clone() })
     }
 
     fn phase(
@@ -157,14 +135,8 @@ impl Checker<'_> {
             let known: Vec<&str> = roles.keys().map(String::as_str).collect();
             return Err(self.error(
                 &file.role,
-                format!(
-                    "phase {key:?} names role {:?}, which does not exist",
-                    file.role.get_ref()
-                ),
-                &format!(
-                    "one of the roles defined under [roles]: {}",
-                    known.join(", ")
-                ),
+                format!("phase {key:?} names role {:?}, which does not exist", file.role.get_ref()),
+                &format!("one of the roles defined under [roles]: {}", known.join(", ")),
             ));
         }
         let artifact = self.artifact(&file.artifact)?;
@@ -186,10 +158,7 @@ impl Checker<'_> {
             schema_id,
             schema,
             instructions,
-            approval_gate: file
-                .approval_gate
-                .as_ref()
-                .map(|gate| gate.get_ref().trim().to_owned()),
+            approval_gate: file.approval_gate.as_ref().map(|gate| gate.get_ref().trim().to_owned()),
             wait: wait(file.wait.as_ref()),
         })
     }
@@ -204,10 +173,8 @@ impl Checker<'_> {
                 Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
                 Component::CurDir => {}
                 Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                    let message = format!(
-                        "artifact path {:?} escapes the worktree",
-                        artifact.get_ref()
-                    );
+                    let message =
+                        format!("artifact path {:?} escapes the worktree", artifact.get_ref());
                     return Err(at(
                         self.path,
                         self.text,
@@ -228,11 +195,8 @@ impl Checker<'_> {
     fn schema(&self, schema: &Spanned<String>) -> Result<(String, Value), Error> {
         let id = schema.get_ref().clone();
         let file = self.base.join(&id);
-        let text = self.included(
-            schema,
-            &file,
-            "a JSON Schema file, relative to the workflow file",
-        )?;
+        let text =
+            self.included(schema, &file, "a JSON Schema file, relative to the workflow file")?;
         let value: Value = serde_json::from_str(&text).map_err(|error| {
             Error::new(
                 Code::SchemaInvalid,
@@ -250,12 +214,7 @@ impl Checker<'_> {
             let hint = error.recovery_hint().unwrap_or("fix the schema").to_owned();
             Error::new(
                 Code::SchemaInvalid,
-                format!(
-                    "{}: {} (file {})",
-                    self.place(schema),
-                    error.message(),
-                    file.display()
-                ),
+                format!("{}: {} (file {})", self.place(schema), error.message(), file.display()),
             )
             .with_hint(hint)
         })?;
@@ -273,11 +232,9 @@ impl Checker<'_> {
                 &self.base.join(name.get_ref()),
                 "an instructions file, relative to the workflow file",
             ),
-            (Some(_), Some(name)) => Err(self.error(
-                name,
-                "both instructions and instructions_file are set",
-                expected,
-            )),
+            (Some(_), Some(name)) => {
+                Err(self.error(name, "both instructions and instructions_file are set", expected))
+            }
             (None, None) => Err(self.error(&file.key, "the phase has no instructions", expected)),
         }
     }
@@ -299,11 +256,7 @@ impl Checker<'_> {
             ));
         }
         std::fs::read_to_string(file).map_err(|error| {
-            self.error(
-                name,
-                format!("cannot read {}: {error}", file.display()),
-                expected,
-            )
+            self.error(name, format!("cannot read {}: {error}", file.display()), expected)
         })
     }
 
@@ -322,8 +275,6 @@ fn wait(file: Option<&FileWait>) -> Wait {
         poll_ms: file.poll_ms.unwrap_or(default.poll_ms),
         stable_ms: file.stable_ms.unwrap_or(default.stable_ms),
         max_hung_ms: file.max_hung_ms.unwrap_or(default.max_hung_ms),
-        max_artifact_bytes: file
-            .max_artifact_bytes
-            .unwrap_or(default.max_artifact_bytes),
+        max_artifact_bytes: file.max_artifact_bytes.unwrap_or(default.max_artifact_bytes),
     }
 }

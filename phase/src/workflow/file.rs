@@ -58,14 +58,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileWorkflow, Error> {
         } else {
             "see README: the workflow file, for the keys and their types"
         };
-        at(
-            path,
-            text,
-            error.span(),
-            Code::InvalidInput,
-            message,
-            expected,
-        )
+        at(path, text, error.span(), Code::InvalidInput, message, expected)
     })
 }
 
@@ -79,11 +72,7 @@ pub(super) fn at(
     expected: impl Into<String>,
 ) -> Error {
     let (line, column) = line_column(text, span.map_or(0, |span| span.start));
-    Error::new(
-        code,
-        format!("{}:{line}:{column}: {message}", path.display()),
-    )
-    .with_hint(expected)
+    Error::new(code, format!("{}:{line}:{column}: {message}", path.display())).with_hint(expected)
 }
 
 /// 1-based line and column (in characters) of a byte offset.

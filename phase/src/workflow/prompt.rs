@@ -16,9 +16,7 @@ pub fn phase_instructions(phase: &PhaseDef, rejection_note: Option<&str>) -> Str
         phase.schema_id
     );
     if let Some(note) = rejection_note {
-        text.push_str(&format!(
-            "\n\nA reviewer rejected the previous artifact: {note}"
-        ));
+        text.push_str(&format!("\n\nA reviewer rejected the previous artifact: {note}"));
     }
     text
 }

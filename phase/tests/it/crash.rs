@@ -23,16 +23,8 @@ use crate::support::Harness;
 
 const BETWEEN_PASTE_AND_RECORD: &[&str] = &["before_prompt_delivery", "after_prompt_delivery"];
 
-const SCENARIOS: &[&str] = &[
-    "ok",
-    "repair",
-    "timeout",
-    "crashed",
-    "approval",
-    "human_gate",
-    "fatal",
-    "reuse",
-];
+const SCENARIOS: &[&str] =
+    &["ok", "repair", "timeout", "crashed", "approval", "human_gate", "fatal", "reuse"];
 
 /// What a run left behind, with ids, paths and hashes replaced by placeholders.
 #[derive(Debug, PartialEq, Eq)]
@@ -69,21 +61,11 @@ fn child(h: &Harness, scenario: &str, crash_at: Option<&str>, trace: &Path) -> b
 }
 
 fn reached(trace: &Path) -> Vec<String> {
-    std::fs::read_to_string(trace)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    std::fs::read_to_string(trace).unwrap_or_default().lines().map(str::to_owned).collect()
 }
 
 async fn snapshot(h: &Harness) -> Snapshot {
-    let worktree = h
-        .worktree
-        .path()
-        .canonicalize()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let worktree = h.worktree.path().canonicalize().unwrap().to_string_lossy().into_owned();
     let normalize = |text: String| redact(&text.replace(&worktree, "<worktree>"));
     let events = h
         .events()
@@ -102,10 +84,7 @@ async fn snapshot(h: &Harness) -> Snapshot {
         rows.push(format!("phase {key} {} {}", phase.state, phase.attempts));
     }
     let session = h.session_row().await;
-    rows.push(format!(
-        "session {} {}",
-        session.state, session.recovery_attempts
-    ));
+    rows.push(format!("session {} {}", session.state, session.recovery_attempts));
     for request in h.approvals().await {
         rows.push(normalize(format!(
             "approval {} {:?} {}",
@@ -121,10 +100,7 @@ fn redact(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
     while i < chars.len() {
-        let hex_run = chars[i..]
-            .iter()
-            .take_while(|c| c.is_ascii_hexdigit() || **c == '-')
-            .count();
+        let hex_run = chars[i..].iter().take_while(|c| c.is_ascii_hexdigit() || **c == '-').count();
         let token: String = chars[i..i + hex_run].iter().collect();
         let is_uuid = token.len() >= 36 && token.chars().filter(|c| *c == '-').count() == 4;
         let is_hash = token.len() == 64 && !token.contains('-');
@@ -145,10 +121,7 @@ fn redact(text: &str) -> String {
 async fn assert_prompts_delivered_once(h: &Harness, context: &str) {
     let events = h.events().await;
     let mut sent = BTreeSet::new();
-    for event in events
-        .iter()
-        .filter(|event| event.kind.starts_with("prompt."))
-    {
+    for event in events.iter().filter(|event| event.kind.starts_with("prompt.")) {
         let dedup = event.payload["dedupKey"].as_str().unwrap().to_owned();
         assert_eq!(
             h.fake.deliveries(&dedup),
@@ -160,10 +133,7 @@ async fn assert_prompts_delivered_once(h: &Harness, context: &str) {
     }
     for event in events.iter().filter(|event| event.kind == "session.busy") {
         let dedup = event.payload["dedupKey"].as_str().unwrap();
-        assert!(
-            h.fake.deliveries(dedup) <= 1,
-            "{context}: a prompt went out twice"
-        );
+        assert!(h.fake.deliveries(dedup) <= 1, "{context}: a prompt went out twice");
     }
 }
 
@@ -187,11 +157,7 @@ async fn prove(backend: &str, scenario: &str) -> BTreeSet<String> {
             !child(&h, scenario, Some(point), &trace),
             "{context}: the crash point never fired"
         );
-        assert_eq!(
-            reached(&trace).last(),
-            Some(point),
-            "{context}: aborted somewhere else"
-        );
+        assert_eq!(reached(&trace).last(), Some(point), "{context}: aborted somewhere else");
         let mut reentries = 0;
         while !child(&h, scenario, None, &trace) {
             reentries += 1;
@@ -201,9 +167,7 @@ async fn prove(backend: &str, scenario: &str) -> BTreeSet<String> {
         assert_prompts_delivered_once(&h, &context).await;
         if BETWEEN_PASTE_AND_RECORD.contains(&point.as_str()) {
             assert!(
-                got.events
-                    .iter()
-                    .any(|event| event.starts_with("artifact.timeout")),
+                got.events.iter().any(|event| event.starts_with("artifact.timeout")),
                 "{context}: {:#?}",
                 got.events
             );
@@ -224,14 +188,8 @@ async fn prove_all(backend: &str) -> BTreeSet<String> {
     for scenario in SCENARIOS {
         reached.extend(prove(backend, scenario).await);
     }
-    let never: Vec<_> = POINTS
-        .iter()
-        .filter(|point| !reached.contains(**point))
-        .collect();
-    assert!(
-        never.is_empty(),
-        "{backend}: crash points no scenario reaches: {never:?}"
-    );
+    let never: Vec<_> = POINTS.iter().filter(|point| !reached.contains(**point)).collect();
+    assert!(never.is_empty(), "{backend}: crash points no scenario reaches: {never:?}");
     reached
 }
 

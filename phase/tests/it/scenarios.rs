@@ -25,46 +25,24 @@ fn with(prefix: &[&str], rest: &[&str]) -> Vec<String> {
 /// Every prompt recorded in the log reached the fake agent exactly once.
 async fn assert_each_prompt_delivered_once(h: &Harness) {
     let events = h.events().await;
-    let prompts: Vec<_> = events
-        .iter()
-        .filter(|event| event.kind.starts_with("prompt."))
-        .collect();
+    let prompts: Vec<_> = events.iter().filter(|event| event.kind.starts_with("prompt.")).collect();
     for event in &prompts {
         let dedup = event.payload["dedupKey"].as_str().unwrap();
-        assert_eq!(
-            h.fake.deliveries(dedup),
-            1,
-            "{} on {}",
-            event.kind,
-            h.backend()
-        );
+        assert_eq!(h.fake.deliveries(dedup), 1, "{} on {}", event.kind, h.backend());
     }
-    assert_eq!(
-        h.fake.deliveries_total() as usize,
-        prompts.len(),
-        "on {}",
-        h.backend()
-    );
+    assert_eq!(h.fake.deliveries_total() as usize, prompts.len(), "on {}", h.backend());
 }
 
 #[tokio::test]
 async fn ok_completes_the_phase_and_the_run() {
     for h in harnesses().await {
-        let report = h
-            .run(h.spec("plan", &format!("Scenario: ok\n{VALID_PLAN}")))
-            .await
-            .unwrap();
+        let report = h.run(h.spec("plan", &format!("Scenario: ok\n{VALID_PLAN}"))).await.unwrap();
         assert_eq!(report.ending, Ending::Completed);
         assert_eq!(
             h.event_types().await,
             with(
                 START,
-                &[
-                    "artifact.validated",
-                    "session.idle",
-                    "phase.completed",
-                    "run.completed"
-                ]
+                &["artifact.validated", "session.idle", "phase.completed", "run.completed"]
             ),
             "{}",
             h.backend()
@@ -81,12 +59,9 @@ async fn ok_completes_the_phase_and_the_run() {
 #[tokio::test]
 async fn invalid_then_repaired_tells_the_agent_what_was_wrong() {
     for h in harnesses().await {
-        h.run(h.spec(
-            "plan",
-            &format!("Scenario: invalid\nRepair-Scenario: ok\n{VALID_PLAN}"),
-        ))
-        .await
-        .unwrap();
+        h.run(h.spec("plan", &format!("Scenario: invalid\nRepair-Scenario: ok\n{VALID_PLAN}")))
+            .await
+            .unwrap();
         let repair = [
             "artifact.invalid",
             "session.idle",
@@ -99,26 +74,12 @@ async fn invalid_then_repaired_tells_the_agent_what_was_wrong() {
             "phase.completed",
             "run.completed",
         ];
-        assert_eq!(
-            h.event_types().await,
-            with(START, &repair),
-            "{}",
-            h.backend()
-        );
+        assert_eq!(h.event_types().await, with(START, &repair), "{}", h.backend());
         let events = h.events().await;
-        let restarted = events
-            .iter()
-            .filter(|event| event.kind == "phase.started")
-            .nth(1)
-            .unwrap();
+        let restarted = events.iter().filter(|event| event.kind == "phase.started").nth(1).unwrap();
         assert_eq!(restarted.payload["repair"], true);
         let problems = restarted.payload["problems"].as_array().unwrap();
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.as_str().unwrap().contains("title")),
-            "{problems:?}"
-        );
+        assert!(problems.iter().any(|p| p.as_str().unwrap().contains("title")), "{problems:?}");
         assert_eq!(h.phase_row("plan").await.attempts, 2);
         assert_each_prompt_delivered_once(&h).await;
     }
@@ -127,10 +88,8 @@ async fn invalid_then_repaired_tells_the_agent_what_was_wrong() {
 #[tokio::test]
 async fn invalid_twice_stops_at_a_human_gate() {
     for h in harnesses().await {
-        let error = h
-            .run(h.spec("plan", "Scenario: invalid\nRepair-Scenario: invalid"))
-            .await
-            .unwrap_err();
+        let error =
+            h.run(h.spec("plan", "Scenario: invalid\nRepair-Scenario: invalid")).await.unwrap_err();
         assert_eq!(error.code(), Code::ArtifactInvalidAfterRepair, "{error}");
         // The repair wrote the same invalid bytes: `artifact.invalid:{phase}:{path}:{hash}` is the
         // reference's key, so the second check replays the first event instead of adding one.
@@ -144,19 +103,8 @@ async fn invalid_twice_stops_at_a_human_gate() {
             "session.failed",
             "approval.requested",
         ];
-        assert_eq!(
-            types[types.len() - tail.len()..],
-            types_of(&tail),
-            "{}",
-            h.backend()
-        );
-        assert_eq!(
-            types
-                .iter()
-                .filter(|kind| *kind == "artifact.invalid")
-                .count(),
-            1
-        );
+        assert_eq!(types[types.len() - tail.len()..], types_of(&tail), "{}", h.backend());
+        assert_eq!(types.iter().filter(|kind| *kind == "artifact.invalid").count(), 1);
         assert_gate(&h, "artifact_invalid_after_repair").await;
     }
 }
@@ -164,14 +112,9 @@ async fn invalid_twice_stops_at_a_human_gate() {
 #[tokio::test]
 async fn malformed_json_is_an_invalid_artifact_and_gets_repaired() {
     for h in harnesses().await {
-        h.run(h.spec("plan", &format!("Scenario: malformed\n{VALID_PLAN}")))
-            .await
-            .unwrap();
+        h.run(h.spec("plan", &format!("Scenario: malformed\n{VALID_PLAN}"))).await.unwrap();
         let events = h.events().await;
-        let invalid = events
-            .iter()
-            .find(|event| event.kind == "artifact.invalid")
-            .unwrap();
+        let invalid = events.iter().find(|event| event.kind == "artifact.invalid").unwrap();
         let message = invalid.payload["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("not valid JSON"), "{message}");
         assert_eq!(h.run_row().await.state, RunState::Completed);
@@ -181,12 +124,9 @@ async fn malformed_json_is_an_invalid_artifact_and_gets_repaired() {
 #[tokio::test]
 async fn no_artifact_is_recovered_and_repaired() {
     for h in harnesses().await {
-        h.run(h.spec(
-            "plan",
-            &format!("Scenario: none\nRepair-Scenario: ok\n{VALID_PLAN}"),
-        ))
-        .await
-        .unwrap();
+        h.run(h.spec("plan", &format!("Scenario: none\nRepair-Scenario: ok\n{VALID_PLAN}")))
+            .await
+            .unwrap();
         let recovery = [
             "artifact.timeout",
             "session.recovered",
@@ -200,30 +140,13 @@ async fn no_artifact_is_recovered_and_repaired() {
             "session.ready",
             "run.completed",
         ];
-        assert_eq!(
-            h.event_types().await,
-            with(START, &recovery),
-            "{}",
-            h.backend()
-        );
+        assert_eq!(h.event_types().await, with(START, &recovery), "{}", h.backend());
         let events = h.events().await;
-        let timeout = events
-            .iter()
-            .find(|event| event.kind == "artifact.timeout")
-            .unwrap();
+        let timeout = events.iter().find(|event| event.kind == "artifact.timeout").unwrap();
         assert_eq!(timeout.payload["sessionState"], "ARTIFACT_TIMEOUT");
-        let repair = events
-            .iter()
-            .filter(|event| event.kind == "phase.started")
-            .nth(1)
-            .unwrap();
+        let repair = events.iter().filter(|event| event.kind == "phase.started").nth(1).unwrap();
         assert_eq!(repair.payload["reason"], "artifact_timeout");
-        assert!(
-            repair.payload["problems"][0]
-                .as_str()
-                .unwrap()
-                .contains("no artifact appeared")
-        );
+        assert!(repair.payload["problems"][0].as_str().unwrap().contains("no artifact appeared"));
         assert_eq!(h.session_row().await.recovery_attempts, 1);
         assert_each_prompt_delivered_once(&h).await;
     }
@@ -232,19 +155,11 @@ async fn no_artifact_is_recovered_and_repaired() {
 #[tokio::test]
 async fn no_artifact_twice_stops_at_a_human_gate() {
     for h in harnesses().await {
-        let error = h
-            .run(h.spec("plan", "Scenario: none\nRepair-Scenario: none"))
-            .await
-            .unwrap_err();
+        let error =
+            h.run(h.spec("plan", "Scenario: none\nRepair-Scenario: none")).await.unwrap_err();
         assert_eq!(error.code(), Code::ArtifactTimeoutExhausted, "{error}");
         let types = h.event_types().await;
-        assert_eq!(
-            types
-                .iter()
-                .filter(|kind| *kind == "artifact.timeout")
-                .count(),
-            2
-        );
+        assert_eq!(types.iter().filter(|kind| *kind == "artifact.timeout").count(), 2);
         assert_eq!(types.last().unwrap(), "approval.requested");
         assert_gate(&h, "artifact_timeout_exhausted").await;
     }
@@ -253,17 +168,11 @@ async fn no_artifact_twice_stops_at_a_human_gate() {
 #[tokio::test]
 async fn a_hung_agent_is_classified_hung_and_restarted() {
     for h in harnesses().await {
-        h.run(h.spec(
-            "plan",
-            &format!("Scenario: hang\nRepair-Scenario: ok\n{VALID_PLAN}"),
-        ))
-        .await
-        .unwrap();
-        let events = h.events().await;
-        let timeout = events
-            .iter()
-            .find(|event| event.kind == "artifact.timeout")
+        h.run(h.spec("plan", &format!("Scenario: hang\nRepair-Scenario: ok\n{VALID_PLAN}")))
+            .await
             .unwrap();
+        let events = h.events().await;
+        let timeout = events.iter().find(|event| event.kind == "artifact.timeout").unwrap();
         assert_eq!(timeout.payload["sessionState"], "HUNG", "{}", h.backend());
         assert!(events.iter().any(|event| event.kind == "session.recovered"));
         assert_eq!(h.run_row().await.state, RunState::Completed);
@@ -273,17 +182,11 @@ async fn a_hung_agent_is_classified_hung_and_restarted() {
 #[tokio::test]
 async fn a_crashed_agent_is_classified_crashed_and_restarted() {
     for h in harnesses().await {
-        h.run(h.spec(
-            "plan",
-            &format!("Scenario: crash\nRepair-Scenario: ok\n{VALID_PLAN}"),
-        ))
-        .await
-        .unwrap();
-        let types = h.event_types().await;
-        let at = types
-            .iter()
-            .position(|kind| kind == "artifact.timeout")
+        h.run(h.spec("plan", &format!("Scenario: crash\nRepair-Scenario: ok\n{VALID_PLAN}")))
+            .await
             .unwrap();
+        let types = h.event_types().await;
+        let at = types.iter().position(|kind| kind == "artifact.timeout").unwrap();
         assert_eq!(
             types[at..at + 3],
             types_of(&["artifact.timeout", "session.crashed", "session.recovered"]),
@@ -304,10 +207,8 @@ async fn a_crashed_agent_is_classified_crashed_and_restarted() {
 #[tokio::test]
 async fn recovery_failing_fatally_fails_the_run() {
     for h in harnesses().await {
-        let error = h
-            .run(h.spec("plan", "Scenario: none\nFail-Rebootstrap: fatal"))
-            .await
-            .unwrap_err();
+        let error =
+            h.run(h.spec("plan", "Scenario: none\nFail-Rebootstrap: fatal")).await.unwrap_err();
         assert_eq!(error.code(), Code::SessionBackendFailed, "{error}");
         assert_failed(&h, "artifact_timeout_recovery_failed").await;
     }
@@ -322,12 +223,8 @@ async fn recovery_failing_recoverably_past_its_budget_stops_at_a_gate() {
             .unwrap_err();
         assert_eq!(error.code(), Code::ArtifactTimeoutExhausted, "{error}");
         assert_gate(&h, "artifact_timeout_exhausted").await;
-        let failed = h
-            .events()
-            .await
-            .into_iter()
-            .find(|event| event.kind == "phase.failed")
-            .unwrap();
+        let failed =
+            h.events().await.into_iter().find(|event| event.kind == "phase.failed").unwrap();
         assert_eq!(failed.payload["reason"], "artifact_timeout_recovery_failed");
     }
 }
@@ -343,12 +240,8 @@ async fn a_probe_failing_recoverably_classifies_as_timeout() {
         ))
         .await
         .unwrap();
-        let timeout = h
-            .events()
-            .await
-            .into_iter()
-            .find(|event| event.kind == "artifact.timeout")
-            .unwrap();
+        let timeout =
+            h.events().await.into_iter().find(|event| event.kind == "artifact.timeout").unwrap();
         assert_eq!(timeout.payload["sessionState"], "ARTIFACT_TIMEOUT");
         assert_eq!(h.run_row().await.state, RunState::Completed);
     }
@@ -357,10 +250,7 @@ async fn a_probe_failing_recoverably_classifies_as_timeout() {
 #[tokio::test]
 async fn a_probe_failing_fatally_fails_the_run() {
     for h in harnesses().await {
-        let error = h
-            .run(h.spec("plan", "Scenario: none\nFail-Probe: fatal"))
-            .await
-            .unwrap_err();
+        let error = h.run(h.spec("plan", "Scenario: none\nFail-Probe: fatal")).await.unwrap_err();
         assert_eq!(error.code(), Code::SessionBackendFailed, "{error}");
         assert_failed(&h, "artifact_validation_failed").await;
     }
@@ -369,12 +259,9 @@ async fn a_probe_failing_fatally_fails_the_run() {
 #[tokio::test]
 async fn a_send_failing_recoverably_within_budget_is_retried_and_delivered_once() {
     for h in harnesses().await {
-        h.run(h.spec(
-            "plan",
-            &format!("Scenario: ok\nFail-Send: recoverable 2\n{VALID_PLAN}"),
-        ))
-        .await
-        .unwrap();
+        h.run(h.spec("plan", &format!("Scenario: ok\nFail-Send: recoverable 2\n{VALID_PLAN}")))
+            .await
+            .unwrap();
         assert_eq!(h.run_row().await.state, RunState::Completed);
         assert_each_prompt_delivered_once(&h).await;
     }
@@ -383,10 +270,8 @@ async fn a_send_failing_recoverably_within_budget_is_retried_and_delivered_once(
 #[tokio::test]
 async fn a_send_failing_recoverably_past_its_budget_stops_at_a_gate() {
     for h in harnesses().await {
-        let error = h
-            .run(h.spec("plan", "Scenario: ok\nFail-Send: recoverable 9"))
-            .await
-            .unwrap_err();
+        let error =
+            h.run(h.spec("plan", "Scenario: ok\nFail-Send: recoverable 9")).await.unwrap_err();
         assert_eq!(error.code(), Code::PromptSendExhausted, "{error}");
         let expected = [
             "phase.started",
@@ -399,12 +284,7 @@ async fn a_send_failing_recoverably_past_its_budget_stops_at_a_gate() {
             "session.failed",
             "approval.requested",
         ];
-        assert_eq!(
-            h.event_types().await,
-            types_of(&expected),
-            "{}",
-            h.backend()
-        );
+        assert_eq!(h.event_types().await, types_of(&expected), "{}", h.backend());
         assert_gate(&h, "prompt_send_exhausted").await;
         assert_eq!(h.fake.deliveries_total(), 0);
     }
@@ -413,10 +293,7 @@ async fn a_send_failing_recoverably_past_its_budget_stops_at_a_gate() {
 #[tokio::test]
 async fn a_send_failing_fatally_fails_the_run() {
     for h in harnesses().await {
-        let error = h
-            .run(h.spec("plan", "Scenario: ok\nFail-Send: fatal"))
-            .await
-            .unwrap_err();
+        let error = h.run(h.spec("plan", "Scenario: ok\nFail-Send: fatal")).await.unwrap_err();
         assert_eq!(error.code(), Code::SessionBackendFailed);
         let expected = [
             "phase.started",
@@ -427,12 +304,7 @@ async fn a_send_failing_fatally_fails_the_run() {
             "run.failed",
             "session.failed",
         ];
-        assert_eq!(
-            h.event_types().await,
-            types_of(&expected),
-            "{}",
-            h.backend()
-        );
+        assert_eq!(h.event_types().await, types_of(&expected), "{}", h.backend());
         assert_failed(&h, "prompt_send_failed").await;
     }
 }
@@ -440,24 +312,12 @@ async fn a_send_failing_fatally_fails_the_run() {
 #[tokio::test]
 async fn a_session_start_failing_recoverably_stops_at_a_gate() {
     for h in harnesses().await {
-        let error = h
-            .run(h.spec("plan", "Scenario: ok\nFail-Start: recoverable 1"))
-            .await
-            .unwrap_err();
+        let error =
+            h.run(h.spec("plan", "Scenario: ok\nFail-Start: recoverable 1")).await.unwrap_err();
         assert_eq!(error.code(), Code::PromptSendExhausted, "{error}");
-        let expected = [
-            "phase.started",
-            "phase.failed",
-            "run.paused",
-            "session.failed",
-            "approval.requested",
-        ];
-        assert_eq!(
-            h.event_types().await,
-            types_of(&expected),
-            "{}",
-            h.backend()
-        );
+        let expected =
+            ["phase.started", "phase.failed", "run.paused", "session.failed", "approval.requested"];
+        assert_eq!(h.event_types().await, types_of(&expected), "{}", h.backend());
         assert_gate(&h, "prompt_send_exhausted").await;
     }
 }
@@ -465,19 +325,11 @@ async fn a_session_start_failing_recoverably_stops_at_a_gate() {
 #[tokio::test]
 async fn a_session_start_failing_fatally_fails_the_run() {
     for h in harnesses().await {
-        let error = h
-            .run(h.spec("plan", "Scenario: ok\nFail-Start: fatal"))
-            .await
-            .unwrap_err();
+        let error = h.run(h.spec("plan", "Scenario: ok\nFail-Start: fatal")).await.unwrap_err();
         assert_eq!(error.code(), Code::SessionBackendFailed);
         assert_eq!(
             h.event_types().await,
-            types_of(&[
-                "phase.started",
-                "phase.failed",
-                "run.failed",
-                "session.failed"
-            ])
+            types_of(&["phase.started", "phase.failed", "run.failed", "session.failed"])
         );
         assert_eq!(h.session_row().await.state, SessionState::FailedNeedsHuman);
         assert_eq!(h.run_row().await.state, RunState::Failed);
@@ -487,27 +339,14 @@ async fn a_session_start_failing_fatally_fails_the_run() {
 #[tokio::test]
 async fn a_later_phase_reuses_the_session_and_a_failing_resume_stops_at_a_gate() {
     for h in harnesses().await {
-        let plan = h.spec(
-            "plan",
-            &format!("Scenario: ok\nFail-Resume: recoverable 9\n{VALID_PLAN}"),
-        );
-        h.run(devflow_phase::PhaseSpec {
-            terminal: false,
-            ..plan
-        })
-        .await
-        .unwrap();
-        let error = h
-            .run(h.spec("review", &format!("Scenario: ok\n{VALID_PLAN}")))
-            .await
-            .unwrap_err();
+        let plan =
+            h.spec("plan", &format!("Scenario: ok\nFail-Resume: recoverable 9\n{VALID_PLAN}"));
+        h.run(devflow_phase::PhaseSpec { terminal: false, ..plan }).await.unwrap();
+        let error =
+            h.run(h.spec("review", &format!("Scenario: ok\n{VALID_PLAN}"))).await.unwrap_err();
         assert_eq!(error.code(), Code::PromptSendExhausted, "{error}");
-        let failed = h
-            .events()
-            .await
-            .into_iter()
-            .find(|event| event.kind == "phase.failed")
-            .unwrap();
+        let failed =
+            h.events().await.into_iter().find(|event| event.kind == "phase.failed").unwrap();
         assert_eq!(failed.payload["reason"], "session_resume_failed");
         assert_eq!(h.session_row().await.state, SessionState::FailedNeedsHuman);
     }
@@ -517,34 +356,16 @@ async fn a_later_phase_reuses_the_session_and_a_failing_resume_stops_at_a_gate()
 async fn a_later_phase_reuses_the_same_agent() {
     for h in harnesses().await {
         let plan = h.spec("plan", &format!("Scenario: ok\n{VALID_PLAN}"));
-        h.run(devflow_phase::PhaseSpec {
-            terminal: false,
-            ..plan
-        })
-        .await
-        .unwrap();
+        h.run(devflow_phase::PhaseSpec { terminal: false, ..plan }).await.unwrap();
         assert_eq!(
             h.run_row().await.state,
             RunState::Executing,
             "a non-terminal phase leaves the run executing"
         );
-        h.run(h.spec("review", &format!("Scenario: ok\n{VALID_PLAN}")))
-            .await
-            .unwrap();
+        h.run(h.spec("review", &format!("Scenario: ok\n{VALID_PLAN}"))).await.unwrap();
         let types = h.event_types().await;
-        assert_eq!(
-            types
-                .iter()
-                .filter(|kind| *kind == "session.created")
-                .count(),
-            1,
-            "{types:?}"
-        );
-        assert_eq!(
-            types.iter().filter(|kind| *kind == "session.ready").count(),
-            2,
-            "{types:?}"
-        );
+        assert_eq!(types.iter().filter(|kind| *kind == "session.created").count(), 1, "{types:?}");
+        assert_eq!(types.iter().filter(|kind| *kind == "session.ready").count(), 2, "{types:?}");
         assert_eq!(h.run_row().await.state, RunState::Completed);
     }
 }
@@ -552,18 +373,14 @@ async fn a_later_phase_reuses_the_same_agent() {
 #[tokio::test]
 async fn a_run_paused_mid_phase_is_run_state_changed() {
     for h in harnesses().await {
-        let mut spec = h.spec(
-            "plan",
-            &format!("Scenario: slow\nSlow-Ms: 400\n{VALID_PLAN}"),
-        );
+        let mut spec = h.spec("plan", &format!("Scenario: slow\nSlow-Ms: 400\n{VALID_PLAN}"));
         spec.wait.timeout_ms = 10_000;
         let runner = h.runner();
         let phase = tokio::spawn(async move { runner.run(spec, CancellationToken::new()).await });
         wait_for_busy(&h).await;
         h.db.step("run-1", |tx, _run| {
             Box::pin(async move {
-                tx.set_run_state("run-1", RunState::Paused, None, Some(RunState::Executing))
-                    .await
+                tx.set_run_state("run-1", RunState::Paused, None, Some(RunState::Executing)).await
             })
         })
         .await
@@ -571,11 +388,7 @@ async fn a_run_paused_mid_phase_is_run_state_changed() {
         let error = phase.await.unwrap().unwrap_err();
         assert_eq!(error.code(), Code::RunStateChanged, "{error}");
         assert_eq!(error.recovery_hint(), Some("run_state=paused"));
-        assert!(
-            !h.event_types()
-                .await
-                .contains(&"artifact.validated".to_owned())
-        );
+        assert!(!h.event_types().await.contains(&"artifact.validated".to_owned()));
     }
 }
 
@@ -591,10 +404,7 @@ async fn cancellation_stops_the_wait_and_leaves_the_phase_reentrant() {
         cancel.cancel();
         let error = phase.await.unwrap().unwrap_err();
         assert_eq!(error.code(), Code::ActivityCancelled, "{error}");
-        assert_eq!(
-            h.phase_row("plan").await.state,
-            PhaseState::AwaitingArtifact
-        );
+        assert_eq!(h.phase_row("plan").await.state, PhaseState::AwaitingArtifact);
     }
 }
 
@@ -602,11 +412,7 @@ async fn cancellation_stops_the_wait_and_leaves_the_phase_reentrant() {
 async fn a_workflow_approval_gate_waits_for_approval() {
     for h in harnesses().await {
         let report = h
-            .run(h.gated(
-                "plan",
-                &format!("Scenario: ok\n{VALID_PLAN}"),
-                "plan_review",
-            ))
+            .run(h.gated("plan", &format!("Scenario: ok\n{VALID_PLAN}"), "plan_review"))
             .await
             .unwrap();
         assert_eq!(report.ending, Ending::AwaitingApproval);
@@ -617,21 +423,12 @@ async fn a_workflow_approval_gate_waits_for_approval() {
             h.backend()
         );
         assert_eq!(h.run_row().await.state, RunState::AwaitingApproval);
-        assert_eq!(
-            h.phase_row("plan").await.state,
-            PhaseState::AwaitingApproval
-        );
-        assert_eq!(
-            h.session_row().await.state,
-            SessionState::WaitingForApproval
-        );
+        assert_eq!(h.phase_row("plan").await.state, PhaseState::AwaitingApproval);
+        assert_eq!(h.session_row().await.state, SessionState::WaitingForApproval);
         let approvals = h.approvals().await;
         assert_eq!(approvals.len(), 1);
         assert_eq!(approvals[0].gate_key, "plan_review");
-        assert_eq!(
-            approvals[0].payload["artifactId"],
-            report.artifact_id.as_str()
-        );
+        assert_eq!(approvals[0].payload["artifactId"], report.artifact_id.as_str());
     }
 }
 
@@ -663,12 +460,8 @@ async fn a_symlink_artifact_pointing_out_of_the_worktree_is_invalid_and_never_re
         wait_for_busy(&h).await;
         std::os::unix::fs::symlink(outside.path(), h.artifact()).unwrap();
         let _ = phase.await.unwrap();
-        let invalid = h
-            .events()
-            .await
-            .into_iter()
-            .find(|event| event.kind == "artifact.invalid")
-            .unwrap();
+        let invalid =
+            h.events().await.into_iter().find(|event| event.kind == "artifact.invalid").unwrap();
         let message = invalid.payload["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains("outside the worktree"), "{message}");
     }
@@ -689,17 +482,10 @@ async fn an_oversized_artifact_is_invalid_without_being_read_whole() {
         std::fs::write(&partial, vec![b' '; 4096]).unwrap();
         std::fs::rename(&partial, h.artifact()).unwrap();
         let _ = phase.await.unwrap();
-        let invalid = h
-            .events()
-            .await
-            .into_iter()
-            .find(|event| event.kind == "artifact.invalid")
-            .unwrap();
+        let invalid =
+            h.events().await.into_iter().find(|event| event.kind == "artifact.invalid").unwrap();
         let message = invalid.payload["errors"][0]["message"].as_str().unwrap();
-        assert!(
-            message.contains("over the limit of 1024 bytes"),
-            "{message}"
-        );
+        assert!(message.contains("over the limit of 1024 bytes"), "{message}");
     }
 }
 
@@ -716,9 +502,7 @@ async fn assert_gate(h: &Harness, gate_key: &str) {
         .unwrap_or_else(|| panic!("{approvals:?}"));
     assert_eq!(gate.state, devflow_db::ApprovalState::Pending);
     assert!(
-        gate.payload["recoveryHint"]
-            .as_str()
-            .is_some_and(|hint| !hint.is_empty()),
+        gate.payload["recoveryHint"].as_str().is_some_and(|hint| !hint.is_empty()),
         "{:?}",
         gate.payload
     );
@@ -726,23 +510,14 @@ async fn assert_gate(h: &Harness, gate_key: &str) {
 
 async fn assert_failed(h: &Harness, reason: &str) {
     assert_eq!(h.run_row().await.state, RunState::Failed, "{}", h.backend());
-    let failed = h
-        .events()
-        .await
-        .into_iter()
-        .find(|event| event.kind == "phase.failed")
-        .unwrap();
+    let failed = h.events().await.into_iter().find(|event| event.kind == "phase.failed").unwrap();
     assert_eq!(failed.payload["reason"], reason);
     assert!(h.event_types().await.contains(&"run.failed".to_owned()));
 }
 
 async fn wait_for_busy(h: &Harness) {
     for _ in 0..500 {
-        let busy = h
-            .event_types()
-            .await
-            .iter()
-            .any(|kind| kind == "artifact.expected");
+        let busy = h.event_types().await.iter().any(|kind| kind == "artifact.expected");
         if busy {
             return;
         }
@@ -760,8 +535,7 @@ async fn reactivate(h: &Harness, from: RunState) {
     h.db.step("run-1", move |tx, _run| {
         Box::pin(async move {
             let _ = from;
-            tx.set_run_state("run-1", RunState::Executing, None, None)
-                .await
+            tx.set_run_state("run-1", RunState::Executing, None, None).await
         })
     })
     .await
@@ -771,9 +545,7 @@ async fn reactivate(h: &Harness, from: RunState) {
 #[tokio::test]
 async fn resume_after_a_gate_retries_the_phase_with_a_fresh_agent() {
     for h in harnesses().await {
-        h.run(h.spec("plan", "Scenario: invalid\nRepair-Scenario: invalid"))
-            .await
-            .unwrap_err();
+        h.run(h.spec("plan", "Scenario: invalid\nRepair-Scenario: invalid")).await.unwrap_err();
         reactivate(&h, RunState::Paused).await;
         let spec = devflow_phase::PhaseSpec {
             restart: Some(devflow_phase::Restart::AfterGate),
@@ -781,23 +553,11 @@ async fn resume_after_a_gate_retries_the_phase_with_a_fresh_agent() {
         };
         h.run(spec).await.unwrap();
         let events = h.events().await;
-        let restarted = events
-            .iter()
-            .filter(|event| event.kind == "phase.started")
-            .nth(2)
-            .unwrap();
-        assert_eq!(
-            restarted.payload["restart"],
-            "after_gate",
-            "{}",
-            h.backend()
-        );
+        let restarted = events.iter().filter(|event| event.kind == "phase.started").nth(2).unwrap();
+        assert_eq!(restarted.payload["restart"], "after_gate", "{}", h.backend());
         assert_eq!(restarted.payload["attempt"], 3);
         assert_eq!(
-            events
-                .iter()
-                .filter(|event| event.kind == "session.created")
-                .count(),
+            events.iter().filter(|event| event.kind == "session.created").count(),
             2,
             "a fresh agent"
         );
@@ -809,36 +569,18 @@ async fn resume_after_a_gate_retries_the_phase_with_a_fresh_agent() {
 #[tokio::test]
 async fn a_rejected_phase_goes_back_to_the_same_agent() {
     for h in harnesses().await {
-        h.run(h.gated(
-            "plan",
-            &format!("Scenario: ok\n{VALID_PLAN}"),
-            "plan_review",
-        ))
-        .await
-        .unwrap();
+        h.run(h.gated("plan", &format!("Scenario: ok\n{VALID_PLAN}"), "plan_review"))
+            .await
+            .unwrap();
         reactivate(&h, RunState::AwaitingApproval).await;
         let spec = devflow_phase::PhaseSpec {
             restart: Some(devflow_phase::Restart::Rejected),
-            ..h.spec(
-                "plan",
-                &format!("Scenario: ok\nReviewer note: add a step\n{VALID_PLAN}"),
-            )
+            ..h.spec("plan", &format!("Scenario: ok\nReviewer note: add a step\n{VALID_PLAN}"))
         };
         h.run(spec).await.unwrap();
         let types = h.event_types().await;
-        assert_eq!(
-            types
-                .iter()
-                .filter(|kind| *kind == "session.created")
-                .count(),
-            1,
-            "{types:?}"
-        );
-        assert_eq!(
-            types.iter().filter(|kind| *kind == "prompt.sent").count(),
-            2,
-            "{types:?}"
-        );
+        assert_eq!(types.iter().filter(|kind| *kind == "session.created").count(), 1, "{types:?}");
+        assert_eq!(types.iter().filter(|kind| *kind == "prompt.sent").count(), 2, "{types:?}");
         assert_eq!(h.phase_row("plan").await.attempts, 2);
         assert_eq!(h.run_row().await.state, RunState::Completed);
         assert_each_prompt_delivered_once(&h).await;
@@ -848,9 +590,7 @@ async fn a_rejected_phase_goes_back_to_the_same_agent() {
 #[tokio::test]
 async fn resume_after_a_gate_uses_an_artifact_a_person_wrote() {
     for h in harnesses().await {
-        h.run(h.spec("plan", "Scenario: none\nRepair-Scenario: none"))
-            .await
-            .unwrap_err();
+        h.run(h.spec("plan", "Scenario: none\nRepair-Scenario: none")).await.unwrap_err();
         reactivate(&h, RunState::Paused).await;
         std::fs::write(h.artifact(), br#"{"title": "by hand", "steps": []}"#).unwrap();
         let delivered = h.fake.deliveries_total();
@@ -863,12 +603,7 @@ async fn resume_after_a_gate_uses_an_artifact_a_person_wrote() {
         let types = h.event_types().await;
         assert_eq!(
             types[types.len() - 4..],
-            types_of(&[
-                "phase.started",
-                "artifact.validated",
-                "phase.completed",
-                "run.completed"
-            ])
+            types_of(&["phase.started", "artifact.validated", "phase.completed", "run.completed"])
         );
         assert_eq!(h.fake.deliveries_total(), delivered, "no agent was asked");
         assert_eq!(

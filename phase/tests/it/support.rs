@@ -73,14 +73,7 @@ impl Harness {
         })
         .await
         .unwrap();
-        Harness {
-            test_db,
-            db,
-            worktree,
-            _fake_dir: fake_dir,
-            fake,
-            schema,
-        }
+        Harness { test_db, db, worktree, _fake_dir: fake_dir, fake, schema }
     }
 
     pub fn backend(&self) -> &'static str {
@@ -117,21 +110,14 @@ impl Harness {
 
     pub fn gated(&self, key: &str, instructions: &str, gate: &str) -> PhaseSpec {
         PhaseSpec {
-            approval_gate: Some(ApprovalGate {
-                key: gate.into(),
-                payload: None,
-            }),
+            approval_gate: Some(ApprovalGate { key: gate.into(), payload: None }),
             ..self.spec(key, instructions)
         }
     }
 
     pub fn runner(&self) -> PhaseRunner {
-        let retry = RetryPolicy {
-            attempts_max: 3,
-            backoff_initial_ms: 1,
-            backoff_max_ms: 5,
-            jitter: 0.0,
-        };
+        let retry =
+            RetryPolicy { attempts_max: 3, backoff_initial_ms: 1, backoff_max_ms: 5, jitter: 0.0 };
         PhaseRunner::new(self.db.clone(), self.fake.clone()).with_retry(retry)
     }
 
@@ -141,35 +127,20 @@ impl Harness {
 
     /// The run's event types, in order, with the phase key for phase events.
     pub async fn event_types(&self) -> Vec<String> {
-        self.events()
-            .await
-            .into_iter()
-            .map(|event| event.kind)
-            .collect()
+        self.events().await.into_iter().map(|event| event.kind).collect()
     }
 
     pub async fn events(&self) -> Vec<devflow_db::EventRow> {
-        self.db
-            .read(|tx| Box::pin(async move { tx.events(RUN_ID, 0).await }))
-            .await
-            .unwrap()
+        self.db.read(|tx| Box::pin(async move { tx.events(RUN_ID, 0).await })).await.unwrap()
     }
 
     pub async fn run_row(&self) -> devflow_db::RunRow {
-        self.db
-            .read(|tx| Box::pin(async move { tx.run(RUN_ID).await }))
-            .await
-            .unwrap()
-            .unwrap()
+        self.db.read(|tx| Box::pin(async move { tx.run(RUN_ID).await })).await.unwrap().unwrap()
     }
 
     pub async fn phase_row(&self, key: &str) -> devflow_db::PhaseRow {
         let id = format!("phase-{key}");
-        self.db
-            .read(move |tx| Box::pin(async move { tx.phase(&id).await }))
-            .await
-            .unwrap()
-            .unwrap()
+        self.db.read(move |tx| Box::pin(async move { tx.phase(&id).await })).await.unwrap().unwrap()
     }
 
     pub async fn session_row(&self) -> devflow_db::SessionRow {
@@ -181,10 +152,7 @@ impl Harness {
     }
 
     pub async fn approvals(&self) -> Vec<devflow_db::ApprovalRow> {
-        self.db
-            .read(|tx| Box::pin(async move { tx.approvals(RUN_ID).await }))
-            .await
-            .unwrap()
+        self.db.read(|tx| Box::pin(async move { tx.approvals(RUN_ID).await })).await.unwrap()
     }
 
     pub fn artifact(&self) -> PathBuf {

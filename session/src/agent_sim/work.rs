@@ -41,17 +41,11 @@ impl Worker {
         )?;
         for step in 1..=WORK_STEPS {
             std::thread::sleep(Duration::from_millis(self.work_ms / WORK_STEPS));
-            say(
-                out,
-                &format!("\x1b[2mworking… ({step}/{WORK_STEPS})\x1b[0m"),
-            )?;
+            say(out, &format!("\x1b[2mworking… ({step}/{WORK_STEPS})\x1b[0m"))?;
         }
         match script.scenario {
             Scenario::Crash => {
-                say(
-                    out,
-                    &format!("crashing (exit status {})", super::CRASH_EXIT_STATUS),
-                )?;
+                say(out, &format!("crashing (exit status {})", super::CRASH_EXIT_STATUS))?;
                 Ok(Outcome::Crash)
             }
             Scenario::Hang => {
@@ -87,14 +81,8 @@ fn write_artifact(prompt: &str, script: &Script, out: &mut impl Write) -> std::i
         scenario::write_atomic(path, &bytes)
     };
     match written {
-        Ok(()) => say(
-            out,
-            &format!("wrote artifact {} ({} bytes)", path.display(), bytes.len()),
-        ),
-        Err(error) => say(
-            out,
-            &format!("cannot write artifact {}: {error}", path.display()),
-        ),
+        Ok(()) => say(out, &format!("wrote artifact {} ({} bytes)", path.display(), bytes.len())),
+        Err(error) => say(out, &format!("cannot write artifact {}: {error}", path.display())),
     }
 }
 
@@ -113,10 +101,7 @@ fn write_slowly(
         std::thread::sleep(Duration::from_millis(slow_ms / chunks.len() as u64));
         file.write_all(chunk)?;
         file.flush()?;
-        say(
-            out,
-            &format!("wrote chunk {} of {}", index + 1, chunks.len()),
-        )?;
+        say(out, &format!("wrote chunk {} of {}", index + 1, chunks.len()))?;
     }
     Ok(())
 }
@@ -129,10 +114,7 @@ fn append_log(log: &Path, prompt: &str) -> std::io::Result<()> {
     if let Some(parent) = log.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     file.write_all(&bytes)
 }
 

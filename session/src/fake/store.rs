@@ -103,10 +103,7 @@ impl Record {
     pub fn say(&mut self, at_ms: i64, text: impl Into<String>) {
         let mut text = text.into();
         text.push('\n');
-        self.transcript.push(StoredChunk {
-            seq: self.next_seq,
-            text,
-        });
+        self.transcript.push(StoredChunk { seq: self.next_seq, text });
         self.next_seq += 1;
         if self.transcript.len() > TRANSCRIPT_CHUNKS_MAX {
             self.transcript.remove(0);
@@ -123,10 +120,7 @@ impl Record {
                 bytes += chunk.text.len();
                 bytes <= bytes_max
             })
-            .map(|chunk| TranscriptChunk {
-                seq: chunk.seq,
-                text: chunk.text.clone(),
-            })
+            .map(|chunk| TranscriptChunk { seq: chunk.seq, text: chunk.text.clone() })
             .collect()
     }
 }
@@ -151,9 +145,7 @@ pub(super) struct Locked<'a> {
 
 impl Store {
     pub fn new(dir: &Path) -> Store {
-        Store {
-            dir: dir.to_owned(),
-        }
+        Store { dir: dir.to_owned() }
     }
 
     /// Runs `f` on the session's record (or `None` when it never existed) and saves what it
@@ -205,10 +197,7 @@ impl Store {
     fn locked<T>(&self, f: impl FnOnce(&mut Locked<'_>) -> Result<T>) -> Result<T> {
         let mut journals = lock_journals();
         let seen = journals.entry(self.dir.clone()).or_default();
-        let mut locked = Locked {
-            journal: self.dir.join("journal.jsonl"),
-            seen,
-        };
+        let mut locked = Locked { journal: self.dir.join("journal.jsonl"), seen };
         locked.catch_up()?;
         f(&mut locked)
     }
@@ -264,10 +253,7 @@ impl Locked<'_> {
             }
             Err(e) => return Err(io_error("open", &self.journal, e)),
         };
-        let length = file
-            .metadata()
-            .map_err(|e| io_error("read", &self.journal, e))?
-            .len();
+        let length = file.metadata().map_err(|e| io_error("read", &self.journal, e))?.len();
         if length < self.seen.offset {
             // The journal was cut short behind this process's back: start over from what is there.
             *self.seen = Seen::default();
@@ -277,14 +263,8 @@ impl Locked<'_> {
             .and_then(|_| file.read_to_end(&mut fresh))
             .map_err(|e| io_error("read", &self.journal, e))?;
         // Only whole lines: a line another process is writing right now is read next time.
-        let whole = fresh
-            .iter()
-            .rposition(|&byte| byte == b'\n')
-            .map_or(0, |end| end + 1);
-        for line in fresh[..whole]
-            .split(|&byte| byte == b'\n')
-            .filter(|line| !line.is_empty())
-        {
+        let whole = fresh.iter().rposition(|&byte| byte == b'\n').map_or(0, |end| end + 1);
+        for line in fresh[..whole].split(|&byte| byte == b'\n').filter(|line| !line.is_empty()) {
             match serde_json::from_slice(line) {
                 Ok(entry) => self.seen.apply(entry),
                 Err(e) => {
@@ -301,9 +281,7 @@ impl Locked<'_> {
 }
 
 fn lock_journals() -> MutexGuard<'static, BTreeMap<PathBuf, Seen>> {
-    JOURNALS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    JOURNALS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn io_error(
@@ -311,9 +289,6 @@ fn io_error(
     path: &Path,
     error: impl std::error::Error + Send + Sync + 'static,
 ) -> Error {
-    Error::new(
-        Code::SessionBackendFailed,
-        format!("fake adapter cannot {what} {}", path.display()),
-    )
-    .with_source(error)
+    Error::new(Code::SessionBackendFailed, format!("fake adapter cannot {what} {}", path.display()))
+        .with_source(error)
 }

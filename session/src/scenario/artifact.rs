@@ -14,10 +14,7 @@ const MALFORMED: &str = "{\"truncated\": ";
 pub(super) fn bytes_for(script: &Script) -> Option<Vec<u8>> {
     let text = match script.scenario {
         Scenario::Ok | Scenario::Slow => script.valid_artifact_text.as_deref().unwrap_or("{}"),
-        Scenario::Invalid => script
-            .invalid_artifact_text
-            .as_deref()
-            .unwrap_or(INVALID_DEFAULT),
+        Scenario::Invalid => script.invalid_artifact_text.as_deref().unwrap_or(INVALID_DEFAULT),
         // Cut mid-object on purpose: no newline, nothing that would make it parse.
         Scenario::Malformed => return Some(MALFORMED.as_bytes().to_vec()),
         Scenario::None | Scenario::Hang | Scenario::Crash => return None,
@@ -38,15 +35,9 @@ pub fn slow_chunks(bytes: &[u8]) -> Vec<&[u8]> {
 /// Writes `bytes` to `path` through a temporary file beside it and a rename, creating parent
 /// directories, so that a reader sees either nothing or the whole artifact.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = parent.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let mut file = std::fs::File::create(&temp)?;
     // No fsync: the rename is atomic for every other process, and what a process wrote survives

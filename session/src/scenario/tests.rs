@@ -26,10 +26,7 @@ fn unknown_names_are_ignored() {
 #[test]
 fn every_scenario_name_parses() {
     for scenario in Scenario::ALL {
-        assert_eq!(
-            parse(&format!("  Scenario: {}  ", scenario.as_str())).scenario,
-            *scenario
-        );
+        assert_eq!(parse(&format!("  Scenario: {}  ", scenario.as_str())).scenario, *scenario);
     }
 }
 
@@ -40,20 +37,11 @@ fn failures_probe_hint_and_slow_ms() {
          Fail-Rebootstrap: sometimes\nFail-Probe: recoverable 1\nFail-Start: fatal\n\
          Probe: readiness-unknown\nSlow-Ms: 40",
     );
-    assert_eq!(
-        script.failure(Operation::Start),
-        Some(Failure::Recoverable(2))
-    );
+    assert_eq!(script.failure(Operation::Start), Some(Failure::Recoverable(2)));
     assert_eq!(script.failure(Operation::Send), Some(Failure::Fatal));
-    assert_eq!(
-        script.failure(Operation::Resume),
-        Some(Failure::Recoverable(1))
-    );
+    assert_eq!(script.failure(Operation::Resume), Some(Failure::Recoverable(1)));
     assert_eq!(script.failure(Operation::Rebootstrap), None);
-    assert_eq!(
-        script.failure(Operation::Probe),
-        Some(Failure::Recoverable(1))
-    );
+    assert_eq!(script.failure(Operation::Probe), Some(Failure::Recoverable(1)));
     assert!(script.readiness_unknown);
     assert_eq!(script.slow_ms, 40);
 }
@@ -63,30 +51,17 @@ fn json_blocks_give_valid_and_invalid_artifacts() {
     let text = "Scenario: ok\n```text\nScenario: crash\n```\n```json invalid\n{\"bad\": 1}\n```\n\
                 ```json\n{\"plan\": [1, 2]}\n```\n```json\n{\"second\": true}\n```";
     let script = parse(text);
-    assert_eq!(
-        script.scenario,
-        Scenario::Ok,
-        "directives inside fences do not count"
-    );
-    assert_eq!(
-        script.valid_artifact,
-        Some(serde_json::json!({"plan": [1, 2]}))
-    );
+    assert_eq!(script.scenario, Scenario::Ok, "directives inside fences do not count");
+    assert_eq!(script.valid_artifact, Some(serde_json::json!({"plan": [1, 2]})));
     assert_eq!(script.artifact_bytes().unwrap(), b"{\"plan\": [1, 2]}\n");
-    let invalid = Script {
-        scenario: Scenario::Invalid,
-        ..script
-    };
+    let invalid = Script { scenario: Scenario::Invalid, ..script };
     assert_eq!(invalid.artifact_bytes().unwrap(), b"{\"bad\": 1}\n");
 }
 
 #[test]
 fn each_scenario_writes_what_it_promises() {
     let bytes = |name: &str| parse(&format!("Scenario: {name}")).artifact_bytes();
-    assert_eq!(
-        bytes("invalid").unwrap(),
-        b"{\"devflowFakeInvalid\": true}\n"
-    );
+    assert_eq!(bytes("invalid").unwrap(), b"{\"devflowFakeInvalid\": true}\n");
     let malformed = bytes("malformed").unwrap();
     assert_eq!(malformed, b"{\"truncated\": ");
     assert!(serde_json::from_slice::<serde_json::Value>(&malformed).is_err());

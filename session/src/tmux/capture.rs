@@ -32,10 +32,7 @@ pub(super) struct Layout {
 /// How many leading `lines` (history then screen, joined) are settled.
 pub(super) fn settled_count(lines: &[&str], layout: Layout) -> usize {
     if layout.dead {
-        return lines
-            .iter()
-            .rposition(|line| !line.trim().is_empty())
-            .map_or(0, |last| last + 1);
+        return lines.iter().rposition(|line| !line.trim().is_empty()).map_or(0, |last| last + 1);
     }
     let below_cursor = layout.pane_height.saturating_sub(layout.cursor_y + 1);
     lines.len().saturating_sub(below_cursor + 1)
@@ -65,17 +62,11 @@ pub(super) fn chunks(
         current.push('\n');
         last_seq = first_seq + index as i64;
         if current.len() >= CHUNK_BYTES_MAX {
-            out.push(TranscriptChunk {
-                seq: last_seq,
-                text: std::mem::take(&mut current),
-            });
+            out.push(TranscriptChunk { seq: last_seq, text: std::mem::take(&mut current) });
         }
     }
     if !current.is_empty() {
-        out.push(TranscriptChunk {
-            seq: last_seq,
-            text: current,
-        });
+        out.push(TranscriptChunk { seq: last_seq, text: current });
     }
     out
 }
@@ -113,18 +104,13 @@ impl TmuxAdapter {
         let base: i64 = fields[5].parse().unwrap_or(0);
         let lines: Vec<&str> = text.lines().collect();
         let settled = &lines[..settled_count(&lines, layout)];
-        Ok(Capture {
-            chunks: chunks(settled, base + 1, from_seq, self.config.capture_bytes_max),
-        })
+        Ok(Capture { chunks: chunks(settled, base + 1, from_seq, self.config.capture_bytes_max) })
     }
 
     /// A seq base past every seq the pane's current history can have handed out.
     pub(super) async fn next_seq_base(&self, pane: &str) -> Result<i64> {
         let format = "#{pane_id} #{history_size} #{pane_height} #{@devflow_seq_base}";
-        let line = self
-            .server
-            .run_ok(&["display-message", "-p", "-t", pane, format])
-            .await?;
+        let line = self.server.run_ok(&["display-message", "-p", "-t", pane, format]).await?;
         let fields: Vec<&str> = line.trim_end_matches('\n').split(' ').collect();
         if fields.first() != Some(&pane) || fields.len() < 4 {
             return Err(not_found(pane));
@@ -138,11 +124,7 @@ impl TmuxAdapter {
 mod tests {
     use super::*;
 
-    const LIVE: Layout = Layout {
-        dead: false,
-        cursor_y: 1,
-        pane_height: 4,
-    };
+    const LIVE: Layout = Layout { dead: false, cursor_y: 1, pane_height: 4 };
 
     #[test]
     fn the_cursor_line_and_below_are_not_settled_until_the_pane_is_dead() {
@@ -157,21 +139,9 @@ mod tests {
     fn chunks_start_after_from_seq_and_are_stripped() {
         let lines = ["one", "\x1b[1mtwo\x1b[0m   ", "three"];
         let all = chunks(&lines, 11, 0, 1 << 20);
-        assert_eq!(
-            all,
-            [TranscriptChunk {
-                seq: 13,
-                text: "one\ntwo\nthree\n".into()
-            }]
-        );
+        assert_eq!(all, [TranscriptChunk { seq: 13, text: "one\ntwo\nthree\n".into() }]);
         let later = chunks(&lines, 11, 12, 1 << 20);
-        assert_eq!(
-            later,
-            [TranscriptChunk {
-                seq: 13,
-                text: "three\n".into()
-            }]
-        );
+        assert_eq!(later, [TranscriptChunk { seq: 13, text: "three\n".into() }]);
         assert!(chunks(&lines, 11, 13, 1 << 20).is_empty());
     }
 
@@ -186,10 +156,7 @@ mod tests {
         assert_eq!(all.iter().map(|c| c.text.len()).sum::<usize>(), 100 * 1_001);
 
         let bounded = chunks(&lines, 1, 0, 10_500);
-        assert_eq!(
-            bounded.iter().map(|c| c.text.len()).sum::<usize>(),
-            10 * 1_001
-        );
+        assert_eq!(bounded.iter().map(|c| c.text.len()).sum::<usize>(), 10 * 1_001);
         assert_eq!(bounded.last().unwrap().seq, 10);
         let rest = chunks(&lines, 1, 10, 10_500);
         assert_eq!(rest.first().unwrap().text.lines().count(), 10);

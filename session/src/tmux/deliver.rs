@@ -14,9 +14,7 @@ use crate::now_ms;
 impl TmuxAdapter {
     /// Pastes `text` into `pane` once and submits it.
     pub(super) async fn deliver(&self, pane: &str, text: &str) -> Result<()> {
-        let ready = self
-            .wait_settled(pane, true, self.config.ready_timeout_ms)
-            .await?;
+        let ready = self.wait_settled(pane, true, self.config.ready_timeout_ms).await?;
         if ready.dead {
             return Err(Error::new(
                 Code::SessionUnavailable,
@@ -28,15 +26,13 @@ impl TmuxAdapter {
         self.paste(pane, text).await?;
         // The text is in the agent's input now. Whatever fails from here on must not be
         // retried by pasting again, so no error below is recoverable.
-        self.submit(pane, &ready)
-            .await
-            .map_err(|error| match error.class() {
-                Class::Recoverable => Error::new(
-                    Code::PromptSendExhausted,
-                    format!("prompt pasted into {pane}, then: {}", error.message()),
-                ),
-                _ => error,
-            })
+        self.submit(pane, &ready).await.map_err(|error| match error.class() {
+            Class::Recoverable => Error::new(
+                Code::PromptSendExhausted,
+                format!("prompt pasted into {pane}, then: {}", error.message()),
+            ),
+            _ => error,
+        })
     }
 
     /// Takes the pane out of copy mode (a person scrolling back), where Enter would go to tmux.
@@ -68,30 +64,18 @@ impl TmuxAdapter {
     /// reaction, re-sending Enter (only Enter) a bounded number of times.
     async fn submit(&self, pane: &str, before_paste: &PaneView) -> Result<()> {
         if self
-            .wait_changed(
-                pane,
-                &before_paste.screen_hash,
-                self.config.paste_visible_timeout_ms,
-            )
+            .wait_changed(pane, &before_paste.screen_hash, self.config.paste_visible_timeout_ms)
             .await?
             .is_none()
         {
             tracing::warn!(pane, "the paste did not show on screen; submitting anyway");
         }
-        let mut view = self
-            .wait_settled(pane, false, self.config.paste_visible_timeout_ms)
-            .await?;
+        let mut view = self.wait_settled(pane, false, self.config.paste_visible_timeout_ms).await?;
         for attempt in 1..=self.config.enter_attempts_max.max(1) {
             self.leave_modes(pane, &view).await?;
-            self.server
-                .run_ok(&["send-keys", "-t", pane, "Enter"])
-                .await?;
+            self.server.run_ok(&["send-keys", "-t", pane, "Enter"]).await?;
             if self
-                .wait_changed(
-                    pane,
-                    &view.screen_hash,
-                    self.config.submit_verify_timeout_ms,
-                )
+                .wait_changed(pane, &view.screen_hash, self.config.submit_verify_timeout_ms)
                 .await?
                 .is_some()
             {
@@ -107,10 +91,7 @@ impl TmuxAdapter {
                 self.config.enter_attempts_max.max(1)
             ),
         )
-        .with_hint(format!(
-            "look at the pane: tmux -S {} attach",
-            self.server.socket().display()
-        )))
+        .with_hint(format!("look at the pane: tmux -S {} attach", self.server.socket().display())))
     }
 
     /// Polls until the screen has not changed for `ready_settle_ms` (and, with `need_text`, is

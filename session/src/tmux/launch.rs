@@ -53,9 +53,7 @@ impl Launch {
 
     pub fn from_json(text: &str) -> Result<Launch> {
         serde_json::from_str(text.trim()).map_err(|e| {
-            Error::corruption(format!(
-                "pane option {LAUNCH_OPTION} is not a launch record: {e}"
-            ))
+            Error::corruption(format!("pane option {LAUNCH_OPTION} is not a launch record: {e}"))
         })
     }
 
@@ -91,13 +89,7 @@ pub(super) fn window_name(role_id: &str) -> String {
 
 fn tmux_safe(text: &str) -> String {
     text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .collect()
 }
 
@@ -117,9 +109,6 @@ mod tests {
             argv_for_tmux(vec!["/a b/agent".into()]),
             ["sh", "-c", "exec \"$0\"", "/a b/agent"]
         );
-        assert_eq!(
-            argv_for_tmux(vec!["agent".into(), "-v".into()]),
-            ["agent", "-v"]
-        );
+        assert_eq!(argv_for_tmux(vec!["agent".into(), "-v".into()]), ["agent", "-v"]);
     }
 }

@@ -36,28 +36,15 @@ pub(super) struct ScreenMark {
 impl ScreenMark {
     fn parse(text: &str) -> Option<ScreenMark> {
         let (hash, ms) = text.trim().split_once(' ')?;
-        Some(ScreenMark {
-            hash: hash.to_owned(),
-            changed_at_ms: ms.parse().ok()?,
-        })
+        Some(ScreenMark { hash: hash.to_owned(), changed_at_ms: ms.parse().ok()? })
     }
 }
 
 impl TmuxAdapter {
     /// Looks at `pane`: `session_not_found` when it (or the server) is gone.
     pub(super) async fn observe(&self, pane: &str) -> Result<PaneView> {
-        let args = [
-            "display-message",
-            "-p",
-            "-t",
-            pane,
-            FORMAT,
-            ";",
-            "capture-pane",
-            "-p",
-            "-t",
-            pane,
-        ];
+        let args =
+            ["display-message", "-p", "-t", pane, FORMAT, ";", "capture-pane", "-p", "-t", pane];
         let output = self.server.run_ok(&args).await?;
         let (first, screen) = output.split_once('\n').unwrap_or((output.as_str(), ""));
         let fields: Vec<&str> = first.splitn(7, ' ').collect();
@@ -66,9 +53,8 @@ impl TmuxAdapter {
             return Err(not_found(pane));
         }
         let screen_hash = hash_bytes(format!("{} {}\n{screen}", fields[4], fields[5]).as_bytes());
-        let changed_at_ms = self
-            .remember_screen(pane, &screen_hash, ScreenMark::parse(fields[6]))
-            .await?;
+        let changed_at_ms =
+            self.remember_screen(pane, &screen_hash, ScreenMark::parse(fields[6])).await?;
         Ok(PaneView {
             dead: fields[1] == "1",
             dead_status: fields[2].parse().ok(),
@@ -87,29 +73,21 @@ impl TmuxAdapter {
         stored: Option<ScreenMark>,
     ) -> Result<i64> {
         let known = {
-            let screens = self
-                .screens
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let screens = self.screens.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             screens.get(pane).cloned().or(stored)
         };
         if let Some(mark) = known.filter(|mark| mark.hash == hash) {
             return Ok(mark.changed_at_ms);
         }
-        let mark = ScreenMark {
-            hash: hash.to_owned(),
-            changed_at_ms: now_ms(),
-        };
+        let mark = ScreenMark { hash: hash.to_owned(), changed_at_ms: now_ms() };
         self.screens
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert(pane.to_owned(), mark.clone());
         let value = format!("{} {}", mark.hash, mark.changed_at_ms);
         // Best effort: losing the persisted mark only delays hang detection after a restart.
-        let _ = self
-            .server
-            .run(&["set-option", "-p", "-t", pane, "@devflow_screen", &value])
-            .await?;
+        let _ =
+            self.server.run(&["set-option", "-p", "-t", pane, "@devflow_screen", &value]).await?;
         Ok(mark.changed_at_ms)
     }
 }

@@ -50,10 +50,8 @@ impl Server {
     pub fn prepare(config: &TmuxConfig) -> Result<Server> {
         let bin = find_binary(&config.tmux_bin)?;
         std::fs::create_dir_all(&config.state_dir).map_err(|e| fs_error(&config.state_dir, e))?;
-        let socket = config
-            .socket_path
-            .clone()
-            .unwrap_or_else(|| config.state_dir.join("tmux.sock"));
+        let socket =
+            config.socket_path.clone().unwrap_or_else(|| config.state_dir.join("tmux.sock"));
         if socket.as_os_str().len() > SOCKET_PATH_BYTES_MAX {
             return Err(Error::new(
                 Code::InvalidInput,
@@ -99,11 +97,7 @@ impl Server {
             .args(args)
             .env_remove("TMUX")
             .envs(self.client_env.iter().map(|(k, v)| (k, v)))
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -138,36 +132,21 @@ impl Server {
         if output.status.success() {
             Ok(Ok(stdout))
         } else {
-            Ok(Err(Failed {
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-            }))
+            Ok(Err(Failed { stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned() }))
         }
     }
 
     /// [`Server::run`] where any failure is an error: a missing target is `session_not_found`,
     /// anything else `session_unavailable` (tmux busy, a race with the agent exiting).
     pub async fn run_ok(&self, args: &[&str]) -> Result<String> {
-        self.run(args)
-            .await?
-            .map_err(|failed| failure(args, &failed))
+        self.run(args).await?.map_err(|failed| failure(args, &failed))
     }
 }
 
 /// The error for a failed tmux command.
 pub(super) fn failure(args: &[&str], failed: &Failed) -> Error {
-    let code = if failed.is_missing() {
-        Code::SessionNotFound
-    } else {
-        Code::SessionUnavailable
-    };
-    Error::new(
-        code,
-        format!(
-            "tmux {} failed: {}",
-            args.first().unwrap_or(&""),
-            failed.stderr
-        ),
-    )
+    let code = if failed.is_missing() { Code::SessionNotFound } else { Code::SessionUnavailable };
+    Error::new(code, format!("tmux {} failed: {}", args.first().unwrap_or(&""), failed.stderr))
 }
 
 /// devflow's tmux config: read once, by the command that starts the server.
@@ -190,11 +169,7 @@ fn conf_text(config: &TmuxConfig) -> String {
 /// `bin` itself when it names a path, else the first match on `PATH`.
 fn find_binary(bin: &Path) -> Result<PathBuf> {
     if bin.components().count() > 1 {
-        return if bin.is_file() {
-            Ok(bin.to_owned())
-        } else {
-            Err(missing(bin))
-        };
+        return if bin.is_file() { Ok(bin.to_owned()) } else { Err(missing(bin)) };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -204,17 +179,11 @@ fn find_binary(bin: &Path) -> Result<PathBuf> {
 }
 
 fn missing(bin: &Path) -> Error {
-    Error::new(
-        Code::TmuxMissing,
-        format!("tmux not found ({})", bin.display()),
-    )
-    .with_hint(INSTALL_HINT)
+    Error::new(Code::TmuxMissing, format!("tmux not found ({})", bin.display()))
+        .with_hint(INSTALL_HINT)
 }
 
 fn fs_error(path: &Path, error: std::io::Error) -> Error {
-    Error::new(
-        Code::SessionBackendFailed,
-        format!("cannot prepare {}", path.display()),
-    )
-    .with_source(error)
+    Error::new(Code::SessionBackendFailed, format!("cannot prepare {}", path.display()))
+        .with_source(error)
 }

@@ -33,10 +33,7 @@ impl World {
 
     async fn start(&self, instructions: &str) -> SessionHandle {
         let id = self.fake.reserve_session_id();
-        self.fake
-            .start(&spec(&id, self.worktree(), instructions))
-            .await
-            .unwrap()
+        self.fake.start(&spec(&id, self.worktree(), instructions)).await.unwrap()
     }
 
     /// Sends a prompt with `instructions` asking for `out/plan.json`; returns the dedup key.
@@ -60,9 +57,7 @@ fn json_of(bytes: &[u8]) -> Value {
 async fn ok_writes_the_fenced_json_block_or_an_empty_object() {
     let world = World::new();
     let handle = world.start("").await;
-    world
-        .send(&handle, "Scenario: ok\n```json\n{\"steps\": [\"a\"]}\n```")
-        .await;
+    world.send(&handle, "Scenario: ok\n```json\n{\"steps\": [\"a\"]}\n```").await;
     assert_eq!(json_of(&world.artifact().unwrap()), json!({"steps": ["a"]}));
 
     world.send(&handle, "Plan it.").await;
@@ -86,17 +81,9 @@ async fn invalid_and_malformed_write_what_fails_validation() {
     let world = World::new();
     let handle = world.start("").await;
     world.send(&handle, "Scenario: invalid").await;
-    assert_eq!(
-        json_of(&world.artifact().unwrap()),
-        json!({"devflowFakeInvalid": true})
-    );
+    assert_eq!(json_of(&world.artifact().unwrap()), json!({"devflowFakeInvalid": true}));
 
-    world
-        .send(
-            &handle,
-            "Scenario: invalid\n```json invalid\n{\"steps\": 7}\n```",
-        )
-        .await;
+    world.send(&handle, "Scenario: invalid\n```json invalid\n{\"steps\": 7}\n```").await;
     assert_eq!(json_of(&world.artifact().unwrap()), json!({"steps": 7}));
 
     world.send(&handle, "Scenario: malformed").await;
@@ -140,11 +127,7 @@ async fn crash_dies_refuses_prompts_and_rebootstrap_revives_it() {
     let probe = world.fake.probe(&handle).await.unwrap();
     assert!(!probe.alive);
     assert_eq!(probe.hint.as_deref(), Some("pane_dead_status=3"));
-    let refused = world
-        .fake
-        .send_prompt(&handle, &envelope("a.json", 2, "x"))
-        .await
-        .unwrap_err();
+    let refused = world.fake.send_prompt(&handle, &envelope("a.json", 2, "x")).await.unwrap_err();
     assert!(refused.is(Code::SessionUnavailable));
 
     world.fake.rebootstrap(&handle).await.unwrap();
@@ -156,24 +139,13 @@ async fn slow_writes_in_chunks_after_send_returns() {
     let world = World::new();
     let handle = world.start("").await;
     let block = "```json\n{\"steps\": [\"one\", \"two\", \"three\"]}\n```";
-    world
-        .send(&handle, &format!("Scenario: slow\nSlow-Ms: 600\n{block}"))
-        .await;
-    assert_eq!(
-        world.artifact(),
-        None,
-        "slow must not have written anything yet"
-    );
+    world.send(&handle, &format!("Scenario: slow\nSlow-Ms: 600\n{block}")).await;
+    assert_eq!(world.artifact(), None, "slow must not have written anything yet");
     let complete = eventually("the slow artifact", async || {
-        world
-            .artifact()
-            .filter(|bytes| serde_json::from_slice::<Value>(bytes).is_ok())
+        world.artifact().filter(|bytes| serde_json::from_slice::<Value>(bytes).is_ok())
     })
     .await;
-    assert_eq!(
-        json_of(&complete),
-        json!({"steps": ["one", "two", "three"]})
-    );
+    assert_eq!(json_of(&complete), json!({"steps": ["one", "two", "three"]}));
     let transcript = world.fake.capture(&handle, 0).await.unwrap().text();
     assert!(transcript.contains("wrote chunk 1 of 3"), "{transcript}");
 }
@@ -182,55 +154,33 @@ async fn slow_writes_in_chunks_after_send_returns() {
 async fn scripted_recoverable_failures_pass_after_n_and_retry_absorbs_them() {
     let world = World::new();
     let id = world.fake.reserve_session_id();
-    let spec = spec(
-        &id,
-        world.worktree(),
-        "Fail-Start: recoverable 2\nFail-Probe: recoverable 1",
-    );
+    let spec = spec(&id, world.worktree(), "Fail-Start: recoverable 2\nFail-Probe: recoverable 1");
     for _ in 0..2 {
         let error = world.fake.start(&spec).await.unwrap_err();
         assert!(error.is(Code::SessionUnavailable), "{error}");
     }
     let handle = world.fake.start(&spec).await.unwrap();
-    assert!(
-        world
-            .fake
-            .probe(&handle)
-            .await
-            .unwrap_err()
-            .is(Code::SessionUnavailable)
-    );
+    assert!(world.fake.probe(&handle).await.unwrap_err().is(Code::SessionUnavailable));
     assert!(world.fake.probe(&handle).await.is_ok());
 
     let envelope = envelope("out/plan.json", 1, "Fail-Send: recoverable 2");
-    let policy = RetryPolicy {
-        backoff_initial_ms: 1,
-        ..RetryPolicy::default()
-    };
-    retry_recoverable("send", &policy, || {
-        world.fake.send_prompt(&handle, &envelope)
-    })
-    .await
-    .unwrap();
+    let policy = RetryPolicy { backoff_initial_ms: 1, ..RetryPolicy::default() };
+    retry_recoverable("send", &policy, || world.fake.send_prompt(&handle, &envelope))
+        .await
+        .unwrap();
     assert_eq!(world.fake.deliveries(&envelope.dedup_key), 1);
 }
 
 #[tokio::test]
 async fn retries_give_up_after_the_budget_and_fatal_is_never_retried() {
     let world = World::new();
-    let handle = world
-        .start("Fail-Rebootstrap: recoverable 5\nFail-Resume: fatal")
-        .await;
-    let policy = RetryPolicy {
-        backoff_initial_ms: 1,
-        ..RetryPolicy::default()
-    };
+    let handle = world.start("Fail-Rebootstrap: recoverable 5\nFail-Resume: fatal").await;
+    let policy = RetryPolicy { backoff_initial_ms: 1, ..RetryPolicy::default() };
     let error = retry_recoverable("rebootstrap", &policy, || world.fake.rebootstrap(&handle)).await;
     assert!(error.unwrap_err().message().contains("failure 3 of 5"));
 
-    let error = retry_recoverable("resume", &policy, || world.fake.resume(&handle))
-        .await
-        .unwrap_err();
+    let error =
+        retry_recoverable("resume", &policy, || world.fake.resume(&handle)).await.unwrap_err();
     assert!(error.is(Code::SessionBackendFailed));
 
     let envelope = envelope("out/plan.json", 1, "Fail-Send: fatal");
@@ -289,47 +239,15 @@ async fn a_state_folder_emptied_behind_the_adapter_starts_over() {
 async fn unknown_and_disposed_sessions_are_not_found() {
     let world = World::new();
     let ghost = SessionHandle::for_session("ghost");
-    assert!(
-        world
-            .fake
-            .resume(&ghost)
-            .await
-            .unwrap_err()
-            .is(Code::SessionNotFound)
-    );
-    assert!(
-        world
-            .fake
-            .probe(&ghost)
-            .await
-            .unwrap_err()
-            .is(Code::SessionNotFound)
-    );
+    assert!(world.fake.resume(&ghost).await.unwrap_err().is(Code::SessionNotFound));
+    assert!(world.fake.probe(&ghost).await.unwrap_err().is(Code::SessionNotFound));
 
     let handle = world.start("").await;
     world.fake.dispose(&handle).await.unwrap();
     world.fake.dispose(&handle).await.unwrap();
-    assert!(
-        world
-            .fake
-            .probe(&handle)
-            .await
-            .unwrap_err()
-            .is(Code::SessionNotFound)
-    );
-    assert!(
-        world
-            .fake
-            .resume(&handle)
-            .await
-            .unwrap_err()
-            .is(Code::SessionNotFound)
-    );
-    let error = world
-        .fake
-        .send_prompt(&handle, &envelope("a.json", 1, ""))
-        .await
-        .unwrap_err();
+    assert!(world.fake.probe(&handle).await.unwrap_err().is(Code::SessionNotFound));
+    assert!(world.fake.resume(&handle).await.unwrap_err().is(Code::SessionNotFound));
+    let error = world.fake.send_prompt(&handle, &envelope("a.json", 1, "")).await.unwrap_err();
     assert!(error.is(Code::SessionNotFound));
 }
 
@@ -347,10 +265,7 @@ struct VecSink(Mutex<Vec<(String, TranscriptChunk)>>);
 #[async_trait]
 impl TranscriptSink for VecSink {
     async fn append(&self, session_id: &str, chunk: &TranscriptChunk) -> Result<()> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((session_id.to_owned(), chunk.clone()));
+        self.0.lock().unwrap().push((session_id.to_owned(), chunk.clone()));
         Ok(())
     }
 }
@@ -362,26 +277,11 @@ async fn capture_is_incremental_and_feeds_the_sink_in_order() {
     let key = world.send(&handle, "Scenario: ok").await;
     let sink = VecSink::default();
     let seq = capture_into(&world.fake, &handle, 0, &sink).await.unwrap();
-    let text: String = sink
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, chunk)| chunk.text.clone())
-        .collect();
-    assert!(
-        text.contains(&format!("prompt received: dedup_key={key} scenario=ok")),
-        "{text}"
-    );
+    let text: String = sink.0.lock().unwrap().iter().map(|(_, chunk)| chunk.text.clone()).collect();
+    assert!(text.contains(&format!("prompt received: dedup_key={key} scenario=ok")), "{text}");
     assert!(text.contains("artifact written"), "{text}");
 
-    assert_eq!(
-        capture_into(&world.fake, &handle, seq, &sink)
-            .await
-            .unwrap(),
-        seq,
-        "nothing new"
-    );
+    assert_eq!(capture_into(&world.fake, &handle, seq, &sink).await.unwrap(), seq, "nothing new");
     world.send(&handle, "Scenario: none").await;
     let later = world.fake.capture(&handle, seq).await.unwrap();
     assert!(!later.chunks.is_empty());

@@ -115,13 +115,9 @@ impl TmuxWorld {
         for handle in handles {
             self.adapter.dispose(handle).await.unwrap();
         }
-        let stray: Vec<_> = std::fs::read_dir(self.dir.path().join("tmux-tmpdir"))
-            .unwrap()
-            .collect();
-        assert!(
-            stray.is_empty(),
-            "a default tmux socket appeared: {stray:?}"
-        );
+        let stray: Vec<_> =
+            std::fs::read_dir(self.dir.path().join("tmux-tmpdir")).unwrap().collect();
+        assert!(stray.is_empty(), "a default tmux socket appeared: {stray:?}");
     }
 }
 
@@ -160,10 +156,8 @@ impl Drop for TmuxWorld {
 
 fn config(dir: &Path) -> TmuxConfig {
     let mut config = TmuxConfig::new(dir.join("state"));
-    config.client_env = vec![(
-        "TMUX_TMPDIR".to_owned(),
-        dir.join("tmux-tmpdir").to_string_lossy().into_owned(),
-    )];
+    config.client_env =
+        vec![("TMUX_TMPDIR".to_owned(), dir.join("tmux-tmpdir").to_string_lossy().into_owned())];
     config.width = 120;
     config.height = 40;
     config
@@ -176,11 +170,5 @@ fn a_missing_tmux_says_how_to_install_it() {
     config.tmux_bin = PathBuf::from("/nonexistent/bin/tmux");
     let error = TmuxAdapter::new(config).unwrap_err();
     assert!(error.is(Code::TmuxMissing));
-    assert!(
-        error
-            .recovery_hint()
-            .unwrap()
-            .contains("apt-get install tmux"),
-        "{error}"
-    );
+    assert!(error.recovery_hint().unwrap().contains("apt-get install tmux"), "{error}");
 }

@@ -42,19 +42,13 @@ async fn a_hostile_64k_prompt_reaches_agent_sim_intact_and_exactly_once() {
     world.adapter.send_prompt(&handle, &envelope).await.unwrap();
     let artifact = world.worktree().join("out/plan.json");
     let bytes = eventually("the artifact", async || std::fs::read(&artifact).ok()).await;
-    assert_eq!(
-        serde_json::from_slice::<Value>(&bytes).unwrap(),
-        json!({"verdict": "intact"})
-    );
+    assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), json!({"verdict": "intact"}));
 
     let logged = world.logged_prompts();
     assert_eq!(logged.len(), 1, "delivered {} times", logged.len());
     let expected = render_prompt(&envelope);
     if logged[0] != expected {
-        let at = logged[0]
-            .chars()
-            .zip(expected.chars())
-            .position(|(a, b)| a != b);
+        let at = logged[0].chars().zip(expected.chars()).position(|(a, b)| a != b);
         panic!(
             "prompt differs at char {at:?}: got {} bytes, sent {}",
             logged[0].len(),
@@ -65,9 +59,7 @@ async fn a_hostile_64k_prompt_reaches_agent_sim_intact_and_exactly_once() {
     // A second prompt goes in on its own, and the first is still logged once.
     let second = crate::support::envelope("/tmp/never-written.json", 2, "Scenario: none\nsecond");
     world.adapter.send_prompt(&handle, &second).await.unwrap();
-    world
-        .transcript_with(&handle, "done: no artifact this time")
-        .await;
+    world.transcript_with(&handle, "done: no artifact this time").await;
     let logged = world.logged_prompts();
     assert_eq!(logged.len(), 2);
     assert_eq!(logged[1], render_prompt(&second));
@@ -87,10 +79,7 @@ async fn slow_and_invalid_scenarios_write_through_agent_sim() {
         .send_prompt(&handle, &envelope("out/plan.json", 1, "Scenario: invalid"))
         .await
         .unwrap();
-    let invalid = eventually("the invalid artifact", async || {
-        std::fs::read(&artifact).ok()
-    })
-    .await;
+    let invalid = eventually("the invalid artifact", async || std::fs::read(&artifact).ok()).await;
     assert_eq!(
         serde_json::from_slice::<Value>(&invalid).unwrap(),
         json!({"devflowFakeInvalid": true})
@@ -99,11 +88,7 @@ async fn slow_and_invalid_scenarios_write_through_agent_sim() {
 
     std::fs::remove_file(&artifact).unwrap();
     let slow = "Scenario: slow\nSlow-Ms: 300\n```json\n{\"slow\": [1, 2, 3]}\n```";
-    world
-        .adapter
-        .send_prompt(&handle, &envelope("out/plan.json", 2, slow))
-        .await
-        .unwrap();
+    world.adapter.send_prompt(&handle, &envelope("out/plan.json", 2, slow)).await.unwrap();
     world.transcript_with(&handle, "wrote chunk 3 of 3").await;
     assert_eq!(
         serde_json::from_slice::<Value>(&std::fs::read(&artifact).unwrap()).unwrap(),
@@ -121,12 +106,7 @@ async fn a_pane_left_in_copy_mode_still_gets_its_prompt_submitted() {
     world.transcript_with(&handle, "agent-sim ready").await;
     let pane = handle.tmux_pane.as_deref().unwrap();
     world.tmux(&["copy-mode", "-t", pane]);
-    assert_eq!(
-        world
-            .tmux(&["display-message", "-p", "-t", pane, "#{pane_in_mode}"])
-            .trim(),
-        "1"
-    );
+    assert_eq!(world.tmux(&["display-message", "-p", "-t", pane, "#{pane_in_mode}"]).trim(), "1");
 
     let envelope = envelope("out/plan.json", 1, "Scenario: ok");
     world.adapter.send_prompt(&handle, &envelope).await.unwrap();
@@ -151,24 +131,16 @@ async fn an_agent_that_never_takes_the_prompt_needs_a_human_and_gets_no_second_p
     // The hung agent reads nothing: the paste cannot be confirmed, and retrying must not paste
     // again, so the error is for a person, not for retry_recoverable.
     let unseen = envelope("out/plan.json", 2, "Scenario: ok");
-    let policy = RetryPolicy {
-        backoff_initial_ms: 1,
-        ..RetryPolicy::default()
-    };
-    let error = retry_recoverable("send", &policy, || {
-        world.adapter.send_prompt(&handle, &unseen)
-    })
-    .await
-    .unwrap_err();
+    let policy = RetryPolicy { backoff_initial_ms: 1, ..RetryPolicy::default() };
+    let error = retry_recoverable("send", &policy, || world.adapter.send_prompt(&handle, &unseen))
+        .await
+        .unwrap_err();
     assert!(error.is(Code::PromptSendExhausted), "{error}");
     assert_eq!(error.class(), Class::HumanRequired);
 
     let handle = world.adapter.rebootstrap(&handle).await.unwrap();
     world.adapter.send_prompt(&handle, &unseen).await.unwrap();
     world.transcript_with(&handle, "wrote artifact").await;
-    assert_eq!(
-        world.logged_prompts(),
-        [render_prompt(&hang), render_prompt(&unseen)]
-    );
+    assert_eq!(world.logged_prompts(), [render_prompt(&hang), render_prompt(&unseen)]);
     world.finish(&[&handle]).await;
 }

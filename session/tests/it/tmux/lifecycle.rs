@@ -24,22 +24,14 @@ async fn an_agent_that_exits_probes_as_crashed() {
         (!probe.alive).then_some(probe)
     })
     .await;
-    assert!(
-        probe.pane_active,
-        "the dead pane stays (remain-on-exit) until disposed"
-    );
+    assert!(probe.pane_active, "the dead pane stays (remain-on-exit) until disposed");
     // tmux 3.3a now and then never reaps a pane's process (it stays a zombie and the pane dead
     // without a status), so the status is checked only when tmux knows it.
     let hint = probe.hint.unwrap();
-    assert!(
-        ["pane_dead_status=3", "pane_dead_status=unknown"].contains(&hint.as_str()),
-        "{hint}"
-    );
+    assert!(["pane_dead_status=3", "pane_dead_status=unknown"].contains(&hint.as_str()), "{hint}");
     assert_eq!(world.logged_prompts().len(), 1);
     // The agent's last line is in the transcript: a dead pane's screen is all settled.
-    world
-        .transcript_with(&handle, "crashing (exit status 3)")
-        .await;
+    world.transcript_with(&handle, "crashing (exit status 3)").await;
     world.finish(&[&handle]).await;
 }
 
@@ -75,10 +67,7 @@ async fn a_silent_agent_is_hung_and_rebootstrap_brings_back_a_working_one() {
         .send_prompt(&handle, &envelope("out/plan.json", 2, "Scenario: ok"))
         .await
         .unwrap();
-    eventually("the artifact after rebootstrap", async || {
-        std::fs::read(&artifact).ok()
-    })
-    .await;
+    eventually("the artifact after rebootstrap", async || std::fs::read(&artifact).ok()).await;
     assert_eq!(world.logged_prompts().len(), 2);
     let transcript = world.transcript_with(&handle, "wrote artifact").await;
     assert!(
@@ -95,19 +84,13 @@ async fn a_new_adapter_resumes_the_pane_and_a_missing_pane_is_not_found() {
     };
     let first = world.start("planner").await;
     let second = world.start("reviewer").await;
-    assert_eq!(
-        first.tmux_session, second.tmux_session,
-        "one tmux session per run"
-    );
+    assert_eq!(first.tmux_session, second.tmux_session, "one tmux session per run");
     assert_ne!(first.tmux_window, second.tmux_window, "one window per role");
 
     let restarted = world.restarted_adapter();
     let resumed = restarted.resume(&first).await.unwrap();
     assert_eq!(resumed, first);
-    restarted
-        .send_prompt(&resumed, &envelope("out/plan.json", 1, "Scenario: ok"))
-        .await
-        .unwrap();
+    restarted.send_prompt(&resumed, &envelope("out/plan.json", 1, "Scenario: ok")).await.unwrap();
     assert_eq!(world.logged_prompts().len(), 1);
     assert!(restarted.probe(&resumed).await.unwrap().alive);
 
@@ -116,48 +99,15 @@ async fn a_new_adapter_resumes_the_pane_and_a_missing_pane_is_not_found() {
     spec.session_id = first.session_id.clone();
     assert_eq!(restarted.start(&spec).await.unwrap(), first);
 
-    let missing = SessionHandle {
-        tmux_pane: Some("%999".into()),
-        ..first.clone()
-    };
-    assert!(
-        restarted
-            .resume(&missing)
-            .await
-            .unwrap_err()
-            .is(Code::SessionNotFound)
-    );
-    let someone_else = SessionHandle {
-        session_id: "other".into(),
-        ..second.clone()
-    };
-    assert!(
-        restarted
-            .resume(&someone_else)
-            .await
-            .unwrap_err()
-            .is(Code::SessionNotFound)
-    );
-    assert!(
-        restarted
-            .probe(&missing)
-            .await
-            .unwrap_err()
-            .is(Code::SessionNotFound)
-    );
+    let missing = SessionHandle { tmux_pane: Some("%999".into()), ..first.clone() };
+    assert!(restarted.resume(&missing).await.unwrap_err().is(Code::SessionNotFound));
+    let someone_else = SessionHandle { session_id: "other".into(), ..second.clone() };
+    assert!(restarted.resume(&someone_else).await.unwrap_err().is(Code::SessionNotFound));
+    assert!(restarted.probe(&missing).await.unwrap_err().is(Code::SessionNotFound));
 
     restarted.dispose(&first).await.unwrap();
-    assert!(
-        restarted
-            .resume(&first)
-            .await
-            .unwrap_err()
-            .is(Code::SessionNotFound)
-    );
-    assert!(
-        world.adapter.resume(&second).await.is_ok(),
-        "disposing one role leaves the other"
-    );
+    assert!(restarted.resume(&first).await.unwrap_err().is(Code::SessionNotFound));
+    assert!(world.adapter.resume(&second).await.is_ok(), "disposing one role leaves the other");
     world.finish(&[&first, &second]).await;
 }
 
@@ -169,59 +119,35 @@ async fn the_transcript_holds_the_agents_text_without_escapes_and_grows_incremen
     let handle = world.start("planner").await;
     world
         .adapter
-        .send_prompt(
-            &handle,
-            &envelope("out/plan.json", 1, "Scenario: none\nfirst"),
-        )
+        .send_prompt(&handle, &envelope("out/plan.json", 1, "Scenario: none\nfirst"))
         .await
         .unwrap();
-    world
-        .transcript_with(&handle, "done: no artifact this time")
-        .await;
+    world.transcript_with(&handle, "done: no artifact this time").await;
 
     let first = world.adapter.capture(&handle, 0).await.unwrap();
     let text = first.text();
-    assert!(
-        text.contains("agent-sim ready") && text.contains("received prompt"),
-        "{text}"
-    );
+    assert!(text.contains("agent-sim ready") && text.contains("received prompt"), "{text}");
     assert!(text.contains("working… (1/3)"), "{text}");
     assert!(!text.contains('\x1b'), "escape sequences in {text:?}");
     let seqs: Vec<i64> = first.chunks.iter().map(|chunk| chunk.seq).collect();
     assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]));
     let last = first.last_seq(0);
     assert!(
-        world
-            .adapter
-            .capture(&handle, last)
-            .await
-            .unwrap()
-            .chunks
-            .is_empty(),
+        world.adapter.capture(&handle, last).await.unwrap().chunks.is_empty(),
         "nothing new yet"
     );
 
     world
         .adapter
-        .send_prompt(
-            &handle,
-            &envelope("out/plan.json", 2, "Scenario: none\nsecond"),
-        )
+        .send_prompt(&handle, &envelope("out/plan.json", 2, "Scenario: none\nsecond"))
         .await
         .unwrap();
     let later = eventually("new transcript lines", async || {
         let capture = world.adapter.capture(&handle, last).await.unwrap();
-        capture
-            .text()
-            .contains("done: no artifact")
-            .then_some(capture)
+        capture.text().contains("done: no artifact").then_some(capture)
     })
     .await;
     assert!(later.chunks.iter().all(|chunk| chunk.seq > last));
-    assert!(
-        !later.text().contains("agent-sim ready"),
-        "old lines came again: {}",
-        later.text()
-    );
+    assert!(!later.text().contains("agent-sim ready"), "old lines came again: {}", later.text());
     world.finish(&[&handle]).await;
 }
