@@ -1,8 +1,8 @@
 //! devflow-session: the agents, each in its terminal — one trait, a scripted fake, tmux, agent-sim.
 //!
 //! A phase starts, prompts, probes, recovers and disposes an agent through [`SessionAdapter`].
-//! This crate does not know the database: transcripts leave through [`TranscriptSink`], which the
-//! phase crate implements. Every error is a [`devflow_core::Error`]: recoverable adapter
+//! This crate does not know the database: [`SessionAdapter::capture`] returns transcript chunks,
+//! and the phase crate stores them. Every error is a [`devflow_core::Error`]: recoverable adapter
 //! failures are `session_unavailable`, fatal ones `session_backend_failed`, a missing tmux
 //! `tmux_missing`, a session that no longer exists `session_not_found`.
 //!
@@ -64,4 +64,4 @@ pub use ansi::strip_ansi;
 pub use devflow_core::{Error, Result};
 pub use prompt::{ARTIFACT_LINE, SCHEMA_LINE, artifact_path_of, render_prompt};
 pub use retry::{RetryPolicy, retry_recoverable};
-pub use transcript::{CAPTURE_BYTES_MAX, Capture, TranscriptChunk, TranscriptSink, capture_into};
+pub use transcript::{CAPTURE_BYTES_MAX, Capture, TranscriptChunk};

@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 use super::lease::LeaseWait;
 use super::specs::Loaded;
 use super::{Decision, Driver, Outcome, invalid};
-use crate::context::handle_from_row;
 use crate::keys;
+use crate::runner::handle_from_row;
 
 pub const APPROVAL_DECIDED: &str = "approval.decided";
 pub const RUN_RESUMED: &str = "run.resumed";

@@ -8,7 +8,7 @@ use devflow_db::{ApprovalRow, ApprovalState, PhaseRow, RunRow};
 use devflow_session::AgentCommand;
 
 use super::Driver;
-use crate::spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart};
+use crate::runner::{AgentLaunch, ApprovalGate, PhaseSpec, Restart};
 use crate::workflow::{PhaseDef, Role, Workflow, phase_instructions};
 
 /// The run's workflow, with its schemas compiled.

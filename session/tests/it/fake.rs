@@ -4,12 +4,11 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use async_trait::async_trait;
-use devflow_core::{Code, Result};
+use devflow_core::Code;
 use devflow_session::fake::FakeAdapter;
 use devflow_session::{
-    HINT_LIVENESS_ONLY, RetryPolicy, SessionAdapter, SessionHandle, TranscriptChunk,
-    TranscriptSink, capture_into, is_session_hung, now_ms, retry_recoverable,
+    HINT_LIVENESS_ONLY, RetryPolicy, SessionAdapter, SessionHandle, is_session_hung, now_ms,
+    retry_recoverable,
 };
 use serde_json::{Value, json};
 
@@ -259,34 +258,24 @@ async fn readiness_unknown_is_a_probe_hint() {
     assert_eq!(probe.hint.as_deref(), Some(HINT_LIVENESS_ONLY));
 }
 
-#[derive(Default)]
-struct VecSink(Mutex<Vec<(String, TranscriptChunk)>>);
-
-#[async_trait]
-impl TranscriptSink for VecSink {
-    async fn append(&self, session_id: &str, chunk: &TranscriptChunk) -> Result<()> {
-        self.0.lock().unwrap().push((session_id.to_owned(), chunk.clone()));
-        Ok(())
-    }
-}
-
 #[tokio::test]
-async fn capture_is_incremental_and_feeds_the_sink_in_order() {
+async fn capture_is_incremental_and_in_order() {
     let world = World::new();
     let handle = world.start("").await;
     let key = world.send(&handle, "Scenario: ok").await;
-    let sink = VecSink::default();
-    let seq = capture_into(&world.fake, &handle, 0, &sink).await.unwrap();
-    let text: String = sink.0.lock().unwrap().iter().map(|(_, chunk)| chunk.text.clone()).collect();
+    let first = world.fake.capture(&handle, 0).await.unwrap();
+    let text = first.text();
     assert!(text.contains(&format!("prompt received: dedup_key={key} scenario=ok")), "{text}");
     assert!(text.contains("artifact written"), "{text}");
+    let seq = first.last_seq(0);
+    assert!(seq > 0);
 
-    assert_eq!(capture_into(&world.fake, &handle, seq, &sink).await.unwrap(), seq, "nothing new");
+    let again = world.fake.capture(&handle, seq).await.unwrap();
+    assert!(again.chunks.is_empty(), "nothing new: {again:?}");
+    assert_eq!(again.last_seq(seq), seq);
     world.send(&handle, "Scenario: none").await;
     let later = world.fake.capture(&handle, seq).await.unwrap();
     assert!(!later.chunks.is_empty());
     let seqs: Vec<i64> = later.chunks.iter().map(|chunk| chunk.seq).collect();
     assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]) && seqs[0] > seq);
-    let sessions = sink.0.lock().unwrap();
-    assert!(sessions.iter().all(|(id, _)| *id == handle.session_id));
 }

@@ -57,7 +57,7 @@ pub const POINTS: &[&str] = &[
 macro_rules! crash_point {
     ($name:literal) => {
         #[cfg(feature = "failpoints")]
-        $crate::crash::reach($name);
+        $crate::runner::crash::reach($name);
     };
 }
 pub(crate) use crash_point;

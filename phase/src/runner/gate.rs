@@ -1,35 +1,89 @@
-//! The two ways a phase stops short: a human gate (the run pauses) and a failed run.
+//! The two ways a phase stops short — a human gate (the run pauses for a person) and a failed
+//! run — and the gates the flow itself raises: an artifact that never came, or that stayed
+//! invalid after its repair.
 
-use devflow_core::{Error, PhaseState, Result, RunState, SessionState, StateMachine};
+use devflow_core::{Code, Error, PhaseState, Result, RunState, SessionState, StateMachine};
 use devflow_db::{ApprovalRow, NewApproval, SessionRow, Tx};
 use devflow_session::SessionHandle;
 use serde_json::{Value, json};
 
-use crate::context::{Ctx, handle_from_row, step};
-use crate::crash::crash_point;
-use crate::event::Event;
-use crate::failure::At;
+use super::context::{Ctx, handle_from_row, step};
+use super::crash::crash_point;
+use super::event::Event;
+use super::policy::At;
+use super::session::{fail_session_in, mark_crashed_in, to_state};
+use super::spec::Phase;
 use crate::keys;
-use crate::spec::Phase;
-use crate::steps::session::{fail_session_in, mark_crashed_in, to_state};
+
+/// A human gate: the phase fails with `reason`, and a pending approval request keyed by
+/// `error`'s code carries `payload`, the error's recovery hint and, `with_path`, the expected
+/// artifact path. `mark_crashed`: the session is marked `CRASHED` first (a failed send or
+/// resume). The caller gets `error`.
+#[derive(Debug)]
+pub(crate) struct HumanGate {
+    pub reason: &'static str,
+    pub error: Error,
+    pub payload: Value,
+    pub mark_crashed: bool,
+    pub with_path: bool,
+}
+
+impl HumanGate {
+    /// No artifact came, even after recovery, or the agent's readiness cannot be known.
+    pub fn timed_out(hint: String) -> HumanGate {
+        let message = "no valid artifact appeared in time, even after recovery";
+        let error = Error::new(Code::ArtifactTimeoutExhausted, message).with_hint(hint);
+        HumanGate {
+            reason: "artifact_timeout",
+            error,
+            payload: json!({}),
+            mark_crashed: false,
+            with_path: true,
+        }
+    }
+
+    /// The artifact stayed invalid after its one repair.
+    pub fn invalid(artifact_id: &str, path: &str) -> HumanGate {
+        let message = "the artifact remained invalid after its repair";
+        let hint = format!("artifact={artifact_id};path={path}");
+        let error = Error::new(Code::ArtifactInvalidAfterRepair, message).with_hint(hint);
+        let payload = json!({ "artifactId": artifact_id });
+        HumanGate {
+            reason: "artifact_invalid",
+            error,
+            payload,
+            mark_crashed: false,
+            with_path: true,
+        }
+    }
+}
 
 impl Ctx {
-    /// Stops at a human gate keyed by `error`'s code, in one step: the phase fails, the run
-    /// pauses, the session goes `FAILED_NEEDS_HUMAN` (`CRASHED` first if `mark_crashed`: a
-    /// failed send or resume) and a pending approval request carries `payload` with the
-    /// `recoveryHint` (and the expected path if `at` says so). The running agent's transcript is
-    /// captured then. Returns `error`, or the error that stopped either; if the step itself
-    /// fails, the run fails.
-    pub(crate) async fn human_gate(
+    /// Stops at a gate the flow itself raises. Without a running agent, the role's session
+    /// fails with it.
+    pub(crate) async fn flow_gate(
         &self,
-        at: At<'_>,
-        reason: &'static str,
-        error: Error,
-        mut payload: Value,
-        mark_crashed: bool,
+        attempt: u32,
+        gate: HumanGate,
+        running: Option<&SessionHandle>,
     ) -> Error {
+        let role = match running {
+            Some(_) => None,
+            None => self.role_session().await.ok().flatten(),
+        };
+        let mut at = At::running(attempt, running);
+        at.session_id = at.session_id.or(role.as_ref().map(|row| row.id.as_str()));
+        self.human_gate(at, gate).await
+    }
+
+    /// Stops at `gate` in one step: the phase fails, the run pauses, the session goes
+    /// `FAILED_NEEDS_HUMAN` and the approval request is written. The running agent's transcript
+    /// is captured then. Returns the gate's error, or the error that stopped either; if the step
+    /// itself fails, the run fails.
+    pub(crate) async fn human_gate(&self, at: At<'_>, gate: HumanGate) -> Error {
+        let HumanGate { reason, error, mut payload, mark_crashed, with_path } = gate;
         payload["recoveryHint"] = json!(error.recovery_hint().unwrap_or_default());
-        if at.with_path {
+        if with_path {
             payload["expectedArtifactPath"] = json!(self.phase.artifact);
         }
         let (backend, gate_key, payload) =
@@ -55,17 +109,14 @@ impl Ctx {
                 }
                 fail_session_in(tx, phase, sid, backend, true).await?;
             }
-            let requested = Event::approval_requested(phase, &request, gate_key);
-            requested.emit(tx).await
+            Event::approval_requested(phase, &request, gate_key).emit(tx).await
         });
         if let Err(secondary) = stepped {
-            let reason = "approval_request_failed";
-            let failed = self.fail_run(at.attempt, reason, None, at.session_id).await;
-            return failed.err().unwrap_or(secondary);
+            let failed = self.fail_run(at.attempt, "approval_request_failed", None, at.session_id);
+            return failed.await.err().unwrap_or(secondary);
         }
         crash_point!("after_human_gate");
-        let captured = self.capture_if_running(at.handle).await;
-        captured.err().unwrap_or(error)
+        self.capture_running(at.running).await.err().unwrap_or(error)
     }
 
     /// Fails the phase and the run and disposes every session of the run. The `running`
@@ -88,15 +139,17 @@ impl Ctx {
             Event::run_failed(phase, reason).emit(tx).await?;
             fail_all_sessions_in(tx, phase).await
         })?;
-        let captured = self.capture_if_running(running).await;
+        let captured = self.capture_running(running).await;
         let mut disposed = self.dispose_all(&sessions).await;
         if let Some(handle) = running
             && disposed.is_ok()
             && !sessions.iter().any(|row| row.id == handle.session_id)
         {
             let row = self.session_row(&handle.session_id).await?;
-            let target = row.as_ref().map_or_else(|| handle.clone(), handle_from_row);
-            disposed = self.adapter.dispose(&target).await;
+            disposed = self
+                .adapter
+                .dispose(&row.as_ref().map_or_else(|| handle.clone(), handle_from_row))
+                .await;
         }
         captured.and(disposed)?;
         match unlisted {

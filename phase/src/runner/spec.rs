@@ -7,7 +7,7 @@ use devflow_core::{Code, Error, Result, Schema};
 use devflow_session::AgentCommand;
 use serde_json::Value;
 
-use crate::paths;
+use super::paths;
 
 /// How the runner waits for an artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

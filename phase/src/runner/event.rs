@@ -10,8 +10,8 @@ use devflow_core::{Result, RunState, SessionState, StateMachine, Validation};
 use devflow_db::{ApprovalRow, ArtifactRow, NewEvent, SessionRow, Tx};
 use serde_json::{Value, json};
 
+use super::spec::Phase;
 use crate::keys::{self, *};
-use crate::spec::Phase;
 
 /// One event of a phase, or of its run.
 #[derive(Debug, Clone)]

@@ -1,12 +1,14 @@
-//! What every step of one phase run shares: the database, the session adapter, the phase.
+//! What every step of one phase run shares — the database, the session adapter, the phase —
+//! and the ways a step reaches the database.
 
 use std::sync::Arc;
 
-use devflow_db::Db;
+use devflow_core::{Error, Result};
+use devflow_db::{Db, PhaseRow, SessionRow};
 use devflow_session::{RetryPolicy, SessionAdapter, SessionHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::spec::Phase;
+use super::spec::Phase;
 
 /// The runner's handles for one phase. Cheap to clone into a durable step.
 #[derive(Clone)]
@@ -24,12 +26,12 @@ pub(crate) struct Ctx {
 /// right after the step's commit.
 macro_rules! mutate {
     ($ctx:expr, $point:literal, $($step:tt)*) => {{
-        let value = $crate::context::mutate!($ctx, $($step)*)?;
-        $crate::crash::crash_point!($point);
+        let value = $crate::runner::context::mutate!($ctx, $($step)*)?;
+        $crate::runner::crash::crash_point!($point);
         Ok(value)
     }};
     ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {{
-        let $phase: &$crate::spec::Phase = &$ctx.phase;
+        let $phase: &$crate::runner::spec::Phase = &$ctx.phase;
         let run_id = $ctx.phase.run_id();
         $ctx.db.mutate_phase(run_id, move |$tx, _run| Box::pin(async move $body)).await
     }};
@@ -39,12 +41,12 @@ macro_rules! mutate {
 /// run's state allows; awaited. A crash point's name after `ctx` as for `mutate!`.
 macro_rules! step {
     ($ctx:expr, $point:literal, $($step:tt)*) => {{
-        let value = $crate::context::step!($ctx, $($step)*)?;
-        $crate::crash::crash_point!($point);
+        let value = $crate::runner::context::step!($ctx, $($step)*)?;
+        $crate::runner::crash::crash_point!($point);
         Ok(value)
     }};
     ($ctx:expr, |$tx:pat_param, $run:pat_param, $phase:pat_param| $body:block) => {{
-        let $phase: &$crate::spec::Phase = &$ctx.phase;
+        let $phase: &$crate::runner::spec::Phase = &$ctx.phase;
         let run_id = $ctx.phase.run_id();
         $ctx.db.step(run_id, move |$tx, $run| Box::pin(async move $body)).await
     }};
@@ -53,15 +55,37 @@ macro_rules! step {
 /// `read!(ctx, |tx, phase| { body })`: reads outside any step; awaited.
 macro_rules! read {
     ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {{
-        let $phase: &$crate::spec::Phase = &$ctx.phase;
+        let $phase: &$crate::runner::spec::Phase = &$ctx.phase;
         $ctx.db.read(move |$tx| Box::pin(async move $body)).await
     }};
 }
 
 pub(crate) use {mutate, read, step};
 
+impl Ctx {
+    pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>> {
+        read!(self, |tx, _| { tx.session(session_id).await })
+    }
+
+    /// The session of this phase's role in the run, if it has one.
+    pub async fn role_session(&self) -> Result<Option<SessionRow>> {
+        read!(self, |tx, phase| { tx.session_for_role(phase.run_id(), phase.role_id()).await })
+    }
+
+    pub async fn phase_row(&self) -> Result<PhaseRow> {
+        let row = read!(self, |tx, phase| { tx.phase(phase.phase_id()).await })?;
+        row.ok_or_else(|| Error::corruption("run phase does not exist"))
+    }
+
+    /// The session's handle as last recorded.
+    pub async fn handle_for(&self, session_id: &str) -> Result<SessionHandle> {
+        let row = self.session_row(session_id).await?;
+        Ok(row.as_ref().map_or_else(|| SessionHandle::for_session(session_id), handle_from_row))
+    }
+}
+
 /// A session as the runner knows it between steps: its id and where it lives.
-pub(crate) fn handle_from_row(row: &devflow_db::SessionRow) -> SessionHandle {
+pub(crate) fn handle_from_row(row: &SessionRow) -> SessionHandle {
     SessionHandle {
         session_id: row.id.clone(),
         tmux_session: row.tmux_session.clone(),

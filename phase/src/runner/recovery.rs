@@ -1,17 +1,16 @@
 //! After an artifact timeout: what state the agent is in, and bringing it back.
 
 use devflow_core::{Class, Result, SessionState};
-use devflow_session::{ProbeResult, SessionHandle, is_session_hung, retry_recoverable};
+use devflow_session::{
+    HINT_LIVENESS_ONLY, ProbeResult, SessionHandle, is_session_hung, retry_recoverable,
+};
 
-use crate::attempt::Attempt;
-use crate::context::{Ctx, handle_from_row};
-use crate::crash::crash_point;
-use crate::failure::{At, FlowGate};
-use crate::policy::Site;
-use crate::steps::no_session_row;
-
-/// The probe hint that says tmux only knows the pane is alive, not whether the agent is ready.
-const READINESS_UNKNOWN: &str = "tmux_liveness_only";
+use super::attempt::Attempt;
+use super::context::{Ctx, handle_from_row};
+use super::crash::crash_point;
+use super::gate::HumanGate;
+use super::policy::{At, Site};
+use super::session::no_session_row;
 
 impl Ctx {
     /// `CRASHED` when the pane is dead or inactive, `HUNG` when its screen has been still too
@@ -49,8 +48,9 @@ impl Ctx {
             row.state,
             SessionState::Crashed | SessionState::Resuming | SessionState::Rebootstrapped
         );
-        if !restarting && self.probe(session_id).await?.hint.as_deref() == Some(READINESS_UNKNOWN) {
-            return Ok(Some(READINESS_UNKNOWN.to_owned()));
+        if !restarting && self.probe(session_id).await?.hint.as_deref() == Some(HINT_LIVENESS_ONLY)
+        {
+            return Ok(Some(HINT_LIVENESS_ONLY.to_owned()));
         }
         if row.state != SessionState::Rebootstrapped {
             let handle = handle_from_row(&row);
@@ -71,15 +71,6 @@ impl Ctx {
         self.adapter.probe(&handle).await
     }
 
-    /// The session's handle as last recorded.
-    pub async fn handle_for(&self, session_id: &str) -> Result<SessionHandle> {
-        let row = self.session_row(session_id).await?;
-        Ok(row.as_ref().map_or_else(
-            || SessionHandle { session_id: session_id.to_owned(), ..SessionHandle::default() },
-            handle_from_row,
-        ))
-    }
-
     /// After an artifact timeout, the agent must be brought back before the phase's repair
     /// attempt: a repair wait's timeout (`!first`), an agent that cannot be recovered or whose
     /// readiness cannot be known, and a repair attempt that timed out stop at a human gate.
@@ -93,18 +84,18 @@ impl Ctx {
     ) -> Result<()> {
         let path_hint = self.phase.artifact.clone();
         let hint = if attempt.first {
-            let at =
-                At { handle: running, with_path: true, ..At::session(attempt.number, session_id) };
+            let at = At { session_id: Some(session_id), ..At::running(attempt.number, running) };
             let recovered = self.recover_from_timeout(session_id).await;
             let unrecovered = self.on_error(Site::TimeoutRecovery, at, recovered).await?;
             unrecovered.or_else(|| attempt.repair.then_some(path_hint))
         } else {
             Some(path_hint)
         };
-        let Some(hint) = hint else {
-            return Ok(());
-        };
-        let gate = FlowGate::TimedOut(hint);
-        Err(self.flow_gate(attempt.number, gate, running).await)
+        match hint {
+            None => Ok(()),
+            Some(hint) => {
+                Err(self.flow_gate(attempt.number, HumanGate::timed_out(hint), running).await)
+            }
+        }
     }
 }

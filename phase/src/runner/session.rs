@@ -1,25 +1,79 @@
-//! Durable steps on the role's session: start, re-adopt, idle, recovery states, failure.
+//! The role's session: getting its agent ready for a phase — re-adopt the session it already
+//! has, or start one (the reference's `startSessionAndRecord` and
+//! `resumeExistingSessionAndRecord`) — and the durable steps that move it through the session
+//! machine.
 
 use devflow_core::{Code, Error, Result, SessionState, StateMachine};
 use devflow_db::{NewSession, SessionRow, SessionUpdate, Tx};
-use devflow_session::{SessionHandle, SessionSpec};
+use devflow_session::{SessionHandle, SessionSpec, retry_recoverable};
 
-use crate::context::{Ctx, mutate, read, step};
-use crate::crash::crash_point;
-use crate::event::Event;
-use crate::spec::Phase;
+use super::context::{Ctx, handle_from_row, mutate, step};
+use super::crash::crash_point;
+use super::event::Event;
+use super::policy::{At, Site};
+use super::spec::Phase;
 
 impl Ctx {
-    pub async fn session_for_role(&self) -> Result<Option<SessionRow>> {
-        read!(self, |tx, phase| { tx.session_for_role(phase.run_id(), phase.role_id()).await })
+    /// The role's agent, ready for the phase's prompt: its session re-adopted, or a new one
+    /// started. A session's row is written (`CREATED`) before its agent starts, so a crash
+    /// between the start and its record is started again under the same id, and the adapter
+    /// adopts the agent the first start made.
+    pub(crate) async fn start_session(&self, attempt: u32) -> Result<SessionHandle> {
+        let (fresh_id, backend) = (self.adapter.reserve_session_id(), self.adapter.backend());
+        let fresh = fresh_id.as_str();
+        let existing = mutate!(self, |tx, phase| {
+            let session = new_session(phase, fresh, backend, SessionState::Created);
+            tx.claim_role_session(&session).await
+        })?;
+        match &existing {
+            None => {
+                crash_point!("after_session_reserved");
+            }
+            Some(row)
+                if matches!(row.state, SessionState::Created | SessionState::Bootstrapping) => {}
+            // A session that failed to a person is replaced by a fresh agent under the same id:
+            // the run only got back to executing because a person resumed or approved it. (The
+            // reference, which has no resume, refuses to reuse it and fails the run.) The
+            // failed agent may still be on screen.
+            Some(row) if row.state == SessionState::FailedNeedsHuman => {
+                let _ = self.adapter.dispose(&handle_from_row(row)).await;
+            }
+            Some(row) => return self.resume_session(attempt, row).await,
+        }
+        let session_id = existing.map_or(fresh_id, |row| row.id);
+        let at = At::session(attempt, &session_id);
+        crash_point!("before_session_start");
+        let started = self.adapter.start(&self.session_spec(&session_id)).await;
+        let handle = self.on_error(Site::SessionStart, at, started).await?;
+        crash_point!("after_session_start");
+        let recorded = match handle.session_id == session_id {
+            true => self.record_session_started(&handle).await,
+            false => {
+                let message = "the session adapter did not honor the reserved session id";
+                let hint = format!("expected={session_id};actual={}", handle.session_id);
+                Err(Error::corruption(message).with_hint(hint))
+            }
+        };
+        if let Err(error) = recorded {
+            let disposed = self.adapter.dispose(&handle).await;
+            let error = self.fail_at(Site::SessionStart, error, at).await;
+            return Err(disposed.err().unwrap_or(error));
+        }
+        Ok(handle)
     }
 
-    pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>> {
-        read!(self, |tx, _| { tx.session(session_id).await })
+    async fn resume_session(&self, attempt: u32, row: &SessionRow) -> Result<SessionHandle> {
+        let recorded = handle_from_row(row);
+        let resumed = retry_recoverable("resume", &self.retry, || self.adapter.resume(&recorded));
+        let handle = self
+            .on_error(Site::SessionResume, At::session(attempt, &row.id), resumed.await)
+            .await?;
+        self.relocate_session(&handle, SessionState::Ready).await?;
+        Ok(handle)
     }
 
     /// What a new agent for this phase's role is started with.
-    pub fn session_spec(&self, session_id: &str) -> SessionSpec {
+    fn session_spec(&self, session_id: &str) -> SessionSpec {
         let phase = &self.phase;
         SessionSpec {
             session_id: session_id.to_owned(),
@@ -34,49 +88,31 @@ impl Ctx {
         }
     }
 
-    /// The role's session row; if the role has none, a `CREATED` row for `fresh_id` (no event
-    /// yet). Named in a row before the agent starts, a session that a crash interrupts is
-    /// started again under the same id, and the adapter adopts the agent the first start made.
-    pub async fn claim_session_row(&self, fresh_id: &str) -> Result<Option<SessionRow>> {
-        let backend = self.adapter.backend();
-        let existing = mutate!(self, |tx, phase| {
-            let session = new_session(phase, fresh_id, backend, SessionState::Created);
-            tx.claim_role_session(&session).await
-        })?;
-        if existing.is_none() {
-            crash_point!("after_session_reserved");
-        }
-        Ok(existing)
-    }
-
     /// Records a freshly started agent: `CREATED -> BOOTSTRAPPING -> READY` with
     /// `session.created` and `session.ready`.
-    pub async fn record_session_started(&self, handle: &SessionHandle) -> Result<()> {
+    async fn record_session_started(&self, handle: &SessionHandle) -> Result<()> {
         let (sid, backend) = (handle.session_id.as_str(), self.adapter.backend());
         mutate!(self, "after_session_ready", |tx, phase| {
-            let mut ready = located(phase, handle);
-            ready.state = Some(SessionState::Ready);
-            let created = [SessionState::Created];
-            let recovery_attempts = match tx.update_session_from(sid, &created, &ready).await? {
-                Some(row) => row.recovery_attempts,
-                None => {
-                    // A fresh agent replacing one that failed to a human counts as a
-                    // recovery, which keeps its `session.created` and `session.ready`
-                    // keys unique.
-                    let row = require_session(tx, sid).await?;
-                    if row.state != SessionState::FailedNeedsHuman {
-                        row.state.assert_assignment(SessionState::Created)?;
+            let mut ready =
+                SessionUpdate { state: Some(SessionState::Ready), ..located(phase, handle) };
+            let recovery_attempts =
+                match tx.update_session_from(sid, &[SessionState::Created], &ready).await? {
+                    Some(row) => row.recovery_attempts,
+                    None => {
+                        // A fresh agent replacing one that failed to a human counts as a recovery,
+                        // which keeps its `session.created` and `session.ready` keys unique.
+                        let row = tx.session(sid).await?.ok_or_else(|| no_session_row(sid))?;
+                        if row.state != SessionState::FailedNeedsHuman {
+                            row.state.assert_assignment(SessionState::Created)?;
+                        }
+                        row.state.assert_transition(SessionState::Bootstrapping)?;
+                        ready.recovery_attempts = Some(row.recovery_attempts + 1);
+                        tx.update_session(sid, &ready).await?;
+                        row.recovery_attempts + 1
                     }
-                    row.state.assert_transition(SessionState::Bootstrapping)?;
-                    ready.recovery_attempts = Some(row.recovery_attempts + 1);
-                    tx.update_session(sid, &ready).await?;
-                    row.recovery_attempts + 1
-                }
-            };
-            let created = Event::session_created(phase, sid, recovery_attempts, backend);
-            created.emit(tx).await?;
-            let ready = Event::session_ready(phase, sid, recovery_attempts);
-            ready.emit(tx).await
+                };
+            Event::session_created(phase, sid, recovery_attempts, backend).emit(tx).await?;
+            Event::session_ready(phase, sid, recovery_attempts).emit(tx).await
         })
     }
 
@@ -102,8 +138,7 @@ impl Ctx {
         mutate!(self, |tx, phase| {
             let row = move_session(tx, sid, state, Move::Assign, located(phase, handle)).await?;
             if ready {
-                let ready = Event::session_ready(phase, sid, row.recovery_attempts);
-                ready.emit(tx).await?;
+                Event::session_ready(phase, sid, row.recovery_attempts).emit(tx).await?;
             }
             Ok(())
         })?;
@@ -116,14 +151,14 @@ impl Ctx {
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
     pub async fn record_session_recovered(&self, sid: &str) -> Result<()> {
         mutate!(self, "after_session_recovered", |tx, phase| {
-            let recovery_attempts = require_session(tx, sid).await?.recovery_attempts + 1;
+            let row = tx.session(sid).await?.ok_or_else(|| no_session_row(sid))?;
+            let recovery_attempts = row.recovery_attempts + 1;
             let update = SessionUpdate {
                 recovery_attempts: Some(recovery_attempts),
                 ..SessionUpdate::default()
             };
             move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
-            let recovered = Event::session_recovered(phase, sid, recovery_attempts);
-            recovered.emit(tx).await
+            Event::session_recovered(phase, sid, recovery_attempts).emit(tx).await
         })
     }
 
@@ -242,10 +277,6 @@ fn refusal(sid: &str, state: Option<SessionState>, to: SessionState, rule: Move)
     allowed.err().unwrap_or_else(|| {
         Error::corruption(format!("session {sid} in state {state} was not moved to {to}"))
     })
-}
-
-pub(crate) async fn require_session(tx: &mut Tx, sid: &str) -> Result<SessionRow> {
-    tx.session(sid).await?.ok_or_else(|| no_session_row(sid))
 }
 
 pub(crate) fn no_session_row(sid: &str) -> Error {

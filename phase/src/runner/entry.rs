@@ -1,0 +1,232 @@
+//! Entering a phase: a new attempt from `pending` (or from the gate a person restarts it from),
+//! or re-entry after a crash at the step that the rows and events say comes next — the
+//! reference's `enterInitialPhase` and `recoverAwaitingArtifactReplay`. What re-entry reads is
+//! gathered once ([`Found`]); what it makes of that is one pure function ([`resume`]).
+
+use devflow_core::{Error, PhaseState, Result, SessionState, Validation};
+use devflow_db::{ArtifactRow, SessionRow, Tx};
+use serde_json::{Value, json};
+
+use super::attempt::Attempt;
+use super::context::{Ctx, read};
+use super::event::Event;
+use super::spec::{Phase, Restart};
+use super::steps::{ArtifactOutcome, wrong_phase_state};
+use super::wait::{Signature, signature};
+use crate::keys;
+
+/// Where the runner picks up.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub attempt: Attempt,
+    /// The session to continue with; `None` starts (or re-adopts) the role's session.
+    pub session_id: Option<String>,
+    pub next: Next,
+}
+
+/// The step that comes next.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Deliver the attempt's prompt; `adopt`: first take a valid artifact that a person wrote
+    /// while the phase stood at a human gate.
+    Send { adopt: bool },
+    /// The prompt may be on the agent's screen already: never send it again, wait for its
+    /// artifact (ignoring the file as it is, if `baseline`).
+    Wait { baseline: Option<Signature> },
+    /// The artifact is on disk: validate it.
+    Validate,
+    /// The artifact was validated and recorded before the crash.
+    Recorded(ArtifactOutcome),
+}
+
+/// What re-entry reads of the attempt in progress.
+struct Found {
+    phase: PhaseState,
+    attempt: Attempt,
+    session: Option<SessionRow>,
+    /// The session was given this attempt's prompt, for this artifact and schema.
+    ours: bool,
+    /// The attempt's `prompt.sent` / `prompt.repaired` and its `artifact.expected` are in.
+    prompted: bool,
+    expected: bool,
+    /// The session recovered from a timeout in this phase (`session.recovered`).
+    recovered_here: bool,
+    on_disk: bool,
+    /// The artifact recorded since this attempt's prompt went out.
+    recorded: Option<ArtifactRow>,
+}
+
+/// How re-entry continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// Start (or re-adopt) the role's session and send the attempt's prompt.
+    Start,
+    Wait {
+        baseline: bool,
+        record_prompt: bool,
+    },
+    Validate,
+    /// Replay the recorded artifact's check event and go on with it.
+    Replay,
+    /// The agent timed out before the crash: finish its recovery, then start the repair.
+    Recover,
+}
+
+/// The reference's re-entry decision; `None`: the phase cannot be re-entered.
+fn resume(found: &Found) -> Option<Resume> {
+    use SessionState::*;
+    let state = found.session.as_ref().map(|row| row.state);
+    let (prompted, expected) = (found.prompted, found.expected);
+    match found.phase {
+        PhaseState::Running => match state {
+            None => Some(Resume::Start),
+            Some(Created | Bootstrapping | Ready) if prompted && found.on_disk => {
+                Some(Resume::Validate)
+            }
+            Some(Created | Bootstrapping | Ready) => Some(Resume::Start),
+            Some(Busy) if found.ours => {
+                Some(Resume::Wait { baseline: !prompted, record_prompt: false })
+            }
+            _ => None,
+        },
+        PhaseState::AwaitingArtifact if found.ours => match state? {
+            state if state.is_timeout_recovery() => Some(Resume::Recover),
+            Ready if found.recovered_here => Some(Resume::Recover),
+            FailedNeedsHuman => None,
+            _ => Some(Resume::Wait {
+                baseline: !prompted && expected,
+                record_prompt: !prompted && !expected,
+            }),
+        },
+        PhaseState::Validating if found.recorded.is_some() => Some(Resume::Replay),
+        PhaseState::Validating if found.ours => Some(Resume::Validate),
+        _ => None,
+    }
+}
+
+impl Ctx {
+    pub async fn enter(&self) -> Result<Entry> {
+        let restart = match self.phase.spec.restart {
+            Some(Restart::AfterGate) => Some((PhaseState::Failed, "after_gate")),
+            Some(Restart::Rejected) => Some((PhaseState::AwaitingApproval, "rejected")),
+            None => None,
+        };
+        let restart = restart.map(|(from, name)| (from, json!({ "restart": name })));
+        for (from, extra) in [(PhaseState::Pending, json!({}))].into_iter().chain(restart) {
+            if let Some(number) = self.try_start_attempt(from, extra).await? {
+                let attempt = Attempt::new(&self.phase, number, false, &[]);
+                // Only a restart after a human gate starts from `failed`.
+                let next = Next::Send { adopt: from == PhaseState::Failed };
+                return Ok(Entry { attempt, session_id: None, next });
+            }
+        }
+        let found = self.find().await?;
+        let how = resume(&found).ok_or_else(|| cannot_enter(found.phase))?;
+        let Found { mut attempt, session, recorded, .. } = found;
+        let session_id = session.map(|row| row.id);
+        let next = match how {
+            Resume::Start => {
+                return Ok(Entry { attempt, session_id: None, next: Next::Send { adopt: false } });
+            }
+            Resume::Validate => Next::Validate,
+            Resume::Wait { baseline, record_prompt } => {
+                let baseline = if baseline { signature(self.phase.artifact_path())? } else { None };
+                if record_prompt {
+                    self.record_prompt(&attempt).await?;
+                }
+                Next::Wait { baseline }
+            }
+            Resume::Replay => Next::Recorded(self.replay_artifact(&attempt, recorded).await?),
+            Resume::Recover => {
+                let sid = session_id.as_deref().expect("a recovering phase has a session");
+                self.recover_or_gate(&attempt, sid, None).await?;
+                // The repair's first wait is this invocation's first.
+                attempt = Attempt { first: true, ..self.start_repair(None, None).await? };
+                Next::Send { adopt: false }
+            }
+        };
+        Ok(Entry { attempt, session_id, next })
+    }
+
+    /// Reads what re-entry decides on, in one go. A phase with no attempt in progress cannot be
+    /// re-entered.
+    async fn find(&self) -> Result<Found> {
+        read!(self, |tx, phase| {
+            let row = tx.phase(phase.phase_id()).await?;
+            let row = row.ok_or_else(|| Error::corruption("run phase does not exist"))?;
+            let started = Event::phase_started(phase, row.attempts, Value::Null);
+            let started = match row.state.is_reentrant() && row.attempts > 0 {
+                true => tx.event_by_key(&started.key).await?,
+                false => None,
+            };
+            let Some(started) = started else {
+                return Err(cannot_enter(row.state));
+            };
+            let attempt = Attempt::started(phase, row.attempts, &started.payload);
+            let session = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
+            let prompt = Event::prompt(phase, attempt.repair, attempt.dedup_key());
+            let prompted = has_event(tx, phase, prompt).await?;
+            let expected =
+                has_event(tx, phase, Event::artifact_expected(phase, row.attempts)).await?;
+            let (run, phase_id, schema) = (phase.run_id(), phase.phase_id(), phase.schema_id());
+            let recovered = tx.phase_events(run, phase_id, keys::SESSION_RECOVERED).await?;
+            let latest = tx.latest_artifact(run, phase_id, &phase.artifact, schema).await?;
+            let prompted_session = session
+                .as_ref()
+                .filter(|row| row.last_prompt_hash.as_deref() == Some(attempt.dedup_key()));
+            let ours = prompted_session.is_some_and(|row| {
+                row.expected_artifact_path == phase.artifact && row.expected_schema == schema
+            });
+            let recovered_here = session.as_ref().is_some_and(|row| {
+                let sid = Some(row.id.as_str());
+                recovered
+                    .iter()
+                    .any(|event| event.payload.get("sessionId").and_then(Value::as_str) == sid)
+            });
+            let recorded = latest.filter(|artifact| {
+                prompted_session
+                    .is_some_and(|row| artifact.created_at >= row.last_prompt_at.unwrap_or(0))
+            });
+            let on_disk = signature(phase.artifact_path())?.is_some();
+            let phase = row.state;
+            Ok(Found {
+                phase,
+                attempt,
+                session,
+                ours,
+                prompted,
+                expected,
+                recovered_here,
+                on_disk,
+                recorded,
+            })
+        })
+    }
+
+    /// Re-appends the check event of the artifact recorded before the crash (a no-op replay if
+    /// it made it) and goes on with that artifact.
+    async fn replay_artifact(
+        &self,
+        attempt: &Attempt,
+        recorded: Option<ArtifactRow>,
+    ) -> Result<ArtifactOutcome> {
+        let artifact = recorded.expect("a replay has its artifact");
+        let validation = Validation::from_stored(artifact.valid, &artifact.validation_error);
+        let validation = validation.ok_or_else(|| {
+            Error::corruption("invalid artifact replay is missing validation errors")
+        })?;
+        self.replay_artifact_event(&artifact, &validation).await?;
+        let (artifact_id, hash) = (artifact.id, artifact.hash);
+        Ok(ArtifactOutcome { attempt: attempt.number, artifact_id, hash, validation })
+    }
+}
+
+/// Whether this event was appended for this phase.
+async fn has_event(tx: &mut Tx, phase: &Phase, event: Event<'_>) -> Result<bool> {
+    let row = tx.event_by_key(&event.key).await?;
+    Ok(row.is_some_and(|row| row.phase_id.as_deref() == Some(phase.phase_id())))
+}
+
+fn cannot_enter(state: PhaseState) -> Error {
+    wrong_phase_state("cannot enter the phase from its current state", state)
+}
