@@ -125,7 +125,9 @@ impl Ctx {
             }
             if attempt.repair {
                 let gate = HumanGate::invalid(&outcome.artifact_id, &self.phase.artifact);
-                return Err(self.flow_gate(attempt.number, gate, Some(&handle)).await);
+                return Err(self
+                    .human_gate(At::running(attempt.number, Some(&handle)), gate)
+                    .await);
             }
             attempt = self.start_repair(Some(&outcome.validation), Some(&handle)).await?;
             next = Next::Send { adopt: false };

@@ -59,23 +59,6 @@ impl HumanGate {
 }
 
 impl Ctx {
-    /// Stops at a gate the flow itself raises. Without a running agent, the role's session
-    /// fails with it.
-    pub(crate) async fn flow_gate(
-        &self,
-        attempt: u32,
-        gate: HumanGate,
-        running: Option<&SessionHandle>,
-    ) -> Error {
-        let role = match running {
-            Some(_) => None,
-            None => self.role_session().await.ok().flatten(),
-        };
-        let mut at = At::running(attempt, running);
-        at.session_id = at.session_id.or(role.as_ref().map(|row| row.id.as_str()));
-        self.human_gate(at, gate).await
-    }
-
     /// Stops at `gate` in one step: the phase fails, the run pauses, the session goes
     /// `FAILED_NEEDS_HUMAN` and the approval request is written. The running agent's transcript
     /// is captured then. Returns the gate's error, or the error that stopped either; if the step

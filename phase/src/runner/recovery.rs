@@ -82,20 +82,17 @@ impl Ctx {
         session_id: &str,
         running: Option<&SessionHandle>,
     ) -> Result<()> {
-        let path_hint = self.phase.artifact.clone();
+        let at = At { session_id: Some(session_id), ..At::running(attempt.number, running) };
         let hint = if attempt.first {
-            let at = At { session_id: Some(session_id), ..At::running(attempt.number, running) };
             let recovered = self.recover_from_timeout(session_id).await;
             let unrecovered = self.on_error(Site::TimeoutRecovery, at, recovered).await?;
-            unrecovered.or_else(|| attempt.repair.then_some(path_hint))
+            unrecovered.or_else(|| attempt.repair.then(|| self.phase.artifact.clone()))
         } else {
-            Some(path_hint)
+            Some(self.phase.artifact.clone())
         };
         match hint {
             None => Ok(()),
-            Some(hint) => {
-                Err(self.flow_gate(attempt.number, HumanGate::timed_out(hint), running).await)
-            }
+            Some(hint) => Err(self.human_gate(at, HumanGate::timed_out(hint)).await),
         }
     }
 }
