@@ -41,9 +41,19 @@ pub(crate) enum Next {
 
 /// What re-entry reads of the attempt in progress.
 struct Found {
-    phase: PhaseState,
+    facts: Facts,
     attempt: Attempt,
     session: Option<SessionRow>,
+    /// The artifact recorded since this attempt's prompt went out.
+    recorded: Option<ArtifactRow>,
+}
+
+/// What re-entry's decision depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Facts {
+    phase: PhaseState,
+    /// The role's session's state, if it has one.
+    session: Option<SessionState>,
     /// The session was given this attempt's prompt, for this artifact and schema.
     ours: bool,
     /// The attempt's `prompt.sent` / `prompt.repaired` and its `artifact.expected` are in.
@@ -51,9 +61,10 @@ struct Found {
     expected: bool,
     /// The session recovered from a timeout in this phase (`session.recovered`).
     recovered_here: bool,
+    /// A file is at the artifact path.
     on_disk: bool,
-    /// The artifact recorded since this attempt's prompt went out.
-    recorded: Option<ArtifactRow>,
+    /// An artifact was recorded since this attempt's prompt went out.
+    recorded: bool,
 }
 
 /// How re-entry continues.
@@ -73,33 +84,30 @@ enum Resume {
 }
 
 /// The reference's re-entry decision; `None`: the phase cannot be re-entered.
-fn resume(found: &Found) -> Option<Resume> {
+fn resume(facts: Facts) -> Option<Resume> {
     use SessionState::*;
-    let state = found.session.as_ref().map(|row| row.state);
-    let (prompted, expected) = (found.prompted, found.expected);
-    match found.phase {
-        PhaseState::Running => match state {
+    let Facts { phase, session, ours, prompted, expected, .. } = facts;
+    match phase {
+        PhaseState::Running => match session {
             None => Some(Resume::Start),
-            Some(Created | Bootstrapping | Ready) if prompted && found.on_disk => {
+            Some(Created | Bootstrapping | Ready) if prompted && facts.on_disk => {
                 Some(Resume::Validate)
             }
             Some(Created | Bootstrapping | Ready) => Some(Resume::Start),
-            Some(Busy) if found.ours => {
-                Some(Resume::Wait { baseline: !prompted, record_prompt: false })
-            }
+            Some(Busy) if ours => Some(Resume::Wait { baseline: !prompted, record_prompt: false }),
             _ => None,
         },
-        PhaseState::AwaitingArtifact if found.ours => match state? {
+        PhaseState::AwaitingArtifact if ours => match session? {
             state if state.is_timeout_recovery() => Some(Resume::Recover),
-            Ready if found.recovered_here => Some(Resume::Recover),
+            Ready if facts.recovered_here => Some(Resume::Recover),
             FailedNeedsHuman => None,
             _ => Some(Resume::Wait {
                 baseline: !prompted && expected,
                 record_prompt: !prompted && !expected,
             }),
         },
-        PhaseState::Validating if found.recorded.is_some() => Some(Resume::Replay),
-        PhaseState::Validating if found.ours => Some(Resume::Validate),
+        PhaseState::Validating if facts.recorded => Some(Resume::Replay),
+        PhaseState::Validating if ours => Some(Resume::Validate),
         _ => None,
     }
 }
@@ -121,7 +129,7 @@ impl Ctx {
             }
         }
         let found = self.find().await?;
-        let how = resume(&found).ok_or_else(|| cannot_enter(found.phase))?;
+        let how = resume(found.facts).ok_or_else(|| cannot_enter(found.facts.phase))?;
         let Found { mut attempt, session, recorded, .. } = found;
         let session_id = session.map(|row| row.id);
         let next = match how {
@@ -187,19 +195,17 @@ impl Ctx {
                 prompted_session
                     .is_some_and(|row| artifact.created_at >= row.last_prompt_at.unwrap_or(0))
             });
-            let on_disk = signature(phase.artifact_path())?.is_some();
-            let phase = row.state;
-            Ok(Found {
-                phase,
-                attempt,
-                session,
+            let facts = Facts {
+                phase: row.state,
+                session: session.as_ref().map(|row| row.state),
                 ours,
                 prompted,
                 expected,
                 recovered_here,
-                on_disk,
-                recorded,
-            })
+                on_disk: signature(phase.artifact_path())?.is_some(),
+                recorded: recorded.is_some(),
+            };
+            Ok(Found { facts, attempt, session, recorded })
         })
     }
 
@@ -229,4 +235,74 @@ async fn has_event(tx: &mut Tx, phase: &Phase, event: Event<'_>) -> Result<bool>
 
 fn cannot_enter(state: PhaseState) -> Error {
     wrong_phase_state("cannot enter the phase from its current state", state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Facts of a phase in `phase` whose role's session is in `session`, nothing else known.
+    fn facts(phase: PhaseState, session: Option<SessionState>) -> Facts {
+        let (ours, prompted, expected, recovered_here, on_disk, recorded) =
+            (false, false, false, false, false, false);
+        Facts { phase, session, ours, prompted, expected, recovered_here, on_disk, recorded }
+    }
+
+    fn wait(baseline: bool, record_prompt: bool) -> Option<Resume> {
+        Some(Resume::Wait { baseline, record_prompt })
+    }
+
+    #[test]
+    fn a_running_phase_waits_for_a_prompt_it_may_have_sent_and_never_sends_it_again() {
+        use {PhaseState::Running, SessionState::*};
+        let busy = Facts { ours: true, ..facts(Running, Some(Busy)) };
+        assert_eq!(resume(busy), wait(true, false), "unrecorded: ignore the file as it is");
+        assert_eq!(resume(Facts { prompted: true, ..busy }), wait(false, false));
+        assert_eq!(resume(facts(Running, Some(Busy))), None, "busy with another prompt");
+        assert_eq!(resume(facts(Running, Some(Hung))), None);
+    }
+
+    #[test]
+    fn a_running_phase_without_a_sent_prompt_starts_over_with_the_role_session() {
+        use {PhaseState::Running, SessionState::*};
+        assert_eq!(resume(facts(Running, None)), Some(Resume::Start));
+        assert_eq!(resume(facts(Running, Some(Created))), Some(Resume::Start));
+        let prompted = Facts { prompted: true, ..facts(Running, Some(Ready)) };
+        assert_eq!(resume(prompted), Some(Resume::Start), "no file: the prompt goes again");
+        assert_eq!(resume(Facts { on_disk: true, ..prompted }), Some(Resume::Validate));
+    }
+
+    #[test]
+    fn an_awaiting_phase_recovers_a_timed_out_agent_or_waits_on() {
+        use {PhaseState::AwaitingArtifact, SessionState::*};
+        let ours = |state| Facts { ours: true, ..facts(AwaitingArtifact, Some(state)) };
+        for state in [ArtifactTimeout, Hung, Crashed, Resuming, Rebootstrapped] {
+            assert_eq!(resume(ours(state)), Some(Resume::Recover), "{state}");
+        }
+        assert_eq!(resume(Facts { recovered_here: true, ..ours(Ready) }), Some(Resume::Recover));
+        assert_eq!(resume(ours(Busy)), wait(false, true), "the prompt's record is missing");
+        assert_eq!(resume(Facts { expected: true, ..ours(Busy) }), wait(true, false));
+        assert_eq!(resume(Facts { prompted: true, ..ours(Busy) }), wait(false, false));
+        assert_eq!(resume(ours(FailedNeedsHuman)), None);
+        assert_eq!(resume(facts(AwaitingArtifact, Some(Busy))), None, "not this prompt");
+    }
+
+    #[test]
+    fn a_validating_phase_replays_a_recorded_artifact_or_validates_again() {
+        use {PhaseState::Validating, SessionState::Busy};
+        let recorded = Facts { recorded: true, ..facts(Validating, Some(Busy)) };
+        assert_eq!(resume(recorded), Some(Resume::Replay));
+        let ours = Facts { ours: true, ..facts(Validating, Some(Busy)) };
+        assert_eq!(resume(ours), Some(Resume::Validate));
+        assert_eq!(resume(facts(Validating, Some(Busy))), None);
+    }
+
+    #[test]
+    fn other_phase_states_are_not_re_entered() {
+        for phase in [PhaseState::Pending, PhaseState::Completed, PhaseState::Failed] {
+            let all =
+                Facts { ours: true, prompted: true, ..facts(phase, Some(SessionState::Busy)) };
+            assert_eq!(resume(all), None, "{phase}");
+        }
+    }
 }
