@@ -69,8 +69,7 @@ impl Ctx {
         if with_path {
             payload["expectedArtifactPath"] = json!(self.phase.artifact);
         }
-        let (backend, gate_key, payload) =
-            (self.adapter.backend(), error.code().as_str(), &payload);
+        let (gate_key, payload) = (error.code().as_str(), &payload);
         let stepped = step!(self, |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(());
@@ -90,28 +89,26 @@ impl Ctx {
                 {
                     mark_crashed_in(tx, phase, sid, row.recovery_attempts + 1).await?;
                 }
-                fail_session_in(tx, phase, sid, backend, true).await?;
+                fail_session_in(tx, phase, sid).await?;
             }
             Event::approval_requested(phase, &request, gate_key).emit(tx).await
         });
         if let Err(secondary) = stepped {
-            let failed = self.fail_run(at.attempt, "approval_request_failed", None, at.session_id);
+            let failed = self.fail_run(at.attempt, "approval_request_failed", None);
             return failed.await.err().unwrap_or(secondary);
         }
         crash_point!("after_human_gate");
         self.capture_running(at.running).await.err().unwrap_or(error)
     }
 
-    /// Fails the phase and the run and disposes every session of the run. The `running`
-    /// agent's transcript is captured first, and the agent disposed even if the run has no
-    /// row for it; a capture error wins over a dispose error. Then session `unlisted`, which
-    /// may have no row yet, is marked failed too.
+    /// Fails the phase and the run, every session of the run `FAILED_NEEDS_HUMAN`, and disposes
+    /// them. The `running` agent's transcript is captured first, and the agent disposed even if
+    /// the run has no row for it; a capture error wins over a dispose error.
     pub async fn fail_run(
         &self,
         attempt: u32,
         reason: &'static str,
         running: Option<&SessionHandle>,
-        unlisted: Option<&str>,
     ) -> Result<()> {
         let sessions = step!(self, "after_run_failed", |tx, run, phase| {
             if run.state.is_terminal() {
@@ -134,11 +131,7 @@ impl Ctx {
                 .dispose(&row.as_ref().map_or_else(|| handle.clone(), handle_from_row))
                 .await;
         }
-        captured.and(disposed)?;
-        match unlisted {
-            Some(sid) => self.mark_session_failed(sid).await,
-            None => Ok(()),
-        }
+        captured.and(disposed)
     }
 
     async fn dispose_all(&self, sessions: &[SessionRow]) -> Result<()> {

@@ -137,11 +137,7 @@ impl Ctx {
         let done = match decide(site, &error) {
             Disposition::Propagate => self.capture_running(at.running).await,
             Disposition::Gate(gate) => return self.human_gate(at, gate).await,
-            Disposition::FailRun { reason } => {
-                // A session that failed to start may have no row yet: it gets one, failed.
-                let unlisted = at.session_id.filter(|_| site == Site::SessionStart);
-                self.fail_run(at.attempt, reason, at.running, unlisted).await
-            }
+            Disposition::FailRun { reason } => self.fail_run(at.attempt, reason, at.running).await,
         };
         done.err().unwrap_or(error)
     }

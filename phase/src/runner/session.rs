@@ -7,7 +7,7 @@ use devflow_core::{Code, Error, Result, SessionState, StateMachine};
 use devflow_db::{NewSession, SessionRow, SessionUpdate, Tx};
 use devflow_session::{SessionHandle, SessionSpec, retry_recoverable};
 
-use super::context::{Ctx, handle_from_row, mutate, step};
+use super::context::{Ctx, handle_from_row, mutate};
 use super::crash::crash_point;
 use super::event::Event;
 use super::policy::{At, Site};
@@ -161,39 +161,15 @@ impl Ctx {
             Event::session_recovered(phase, sid, recovery_attempts).emit(tx).await
         })
     }
-
-    /// Marks one session `FAILED_NEEDS_HUMAN` (the reference's `markSessionFailedNeedsHuman`),
-    /// inserting its row if the agent never got one.
-    pub async fn mark_session_failed(&self, sid: &str) -> Result<()> {
-        let backend = self.adapter.backend();
-        step!(self, |tx, _run, phase| { fail_session_in(tx, phase, sid, backend, false).await })
-    }
 }
 
-/// `-> FAILED_NEEDS_HUMAN` and `session.failed`, inside a step. `strict` is the gate's
-/// `assertSessionTransition`; otherwise an assignment.
-pub(crate) async fn fail_session_in(
-    tx: &mut Tx,
-    phase: &Phase,
-    sid: &str,
-    backend: &str,
-    strict: bool,
-) -> Result<()> {
-    let existing = tx.session(sid).await?;
-    if let Some(row) = &existing {
-        if strict {
-            row.state.assert_transition(SessionState::FailedNeedsHuman)?;
-        } else if row.state == SessionState::FailedNeedsHuman {
-            // Already failed (the failed run marked it): nothing changes, no second event.
-            return Ok(());
-        }
-    }
-    let failed = SessionState::FailedNeedsHuman;
-    tx.insert_session_if_absent(&new_session(phase, sid, backend, failed)).await?;
-    tx.update_session(sid, &to_state(failed)).await?;
-    let recovery_attempts = existing.map_or(0, |row| row.recovery_attempts);
-    let failed = Event::session_failed(phase, sid, recovery_attempts);
-    failed.emit(tx).await
+/// `-> FAILED_NEEDS_HUMAN` and `session.failed`, inside a step (the reference's
+/// `assertSessionTransition`). The session has a row: it gets one before its agent starts.
+pub(crate) async fn fail_session_in(tx: &mut Tx, phase: &Phase, sid: &str) -> Result<()> {
+    let row = tx.session(sid).await?.ok_or_else(|| no_session_row(sid))?;
+    row.state.assert_transition(SessionState::FailedNeedsHuman)?;
+    tx.update_session(sid, &to_state(SessionState::FailedNeedsHuman)).await?;
+    Event::session_failed(phase, sid, row.recovery_attempts).emit(tx).await
 }
 
 /// `CRASHED` with its recovery count and `session.crashed`.
