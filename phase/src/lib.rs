@@ -14,7 +14,6 @@ mod runner;
 pub mod workflow;
 
 pub use driver::{Decision, Driver, Gate, Outcome};
-pub use runner::crash;
 pub use runner::{
     AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart, WaitSettings,
     repair_instructions,

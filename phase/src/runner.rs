@@ -9,7 +9,7 @@
 mod artifact;
 mod attempt;
 mod context;
-pub mod crash;
+mod crash;
 mod entry;
 mod event;
 mod gate;

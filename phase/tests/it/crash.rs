@@ -17,7 +17,6 @@ use std::path::Path;
 use std::process::Command;
 
 use devflow_db::testing::TestDb;
-use devflow_phase::crash::POINTS;
 
 use crate::support::Harness;
 
@@ -188,9 +187,45 @@ async fn prove_all(backend: &str) -> BTreeSet<String> {
     for scenario in SCENARIOS {
         reached.extend(prove(backend, scenario).await);
     }
-    let never: Vec<_> = POINTS.iter().filter(|point| !reached.contains(**point)).collect();
+    let points = points_in_the_code();
+    assert!(points.len() >= 20, "the source scan found too few crash points: {points:?}");
+    let never: Vec<_> = points.iter().filter(|point| !reached.contains(*point)).collect();
     assert!(never.is_empty(), "{backend}: crash points no scenario reaches: {never:?}");
     reached
+}
+
+/// Every crash point the runner's source names: `crash_point!("name")`, and a durable step's
+/// `mutate!(ctx, "name", ...)` or `step!(ctx, "name", ...)`. Each name is named once.
+fn points_in_the_code() -> BTreeSet<String> {
+    let mut names = Vec::new();
+    let mut folders = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for line in text.lines().filter(|line| !line.trim_start().starts_with("//")) {
+                for mark in ["crash_point!(", "mutate!(", "step!("] {
+                    for call in line.split(mark).skip(1) {
+                        // The name is crash_point!'s first argument, a step's second.
+                        let args = match mark {
+                            "crash_point!(" => call,
+                            _ => call.split_once(',').map_or("", |(_, rest)| rest),
+                        };
+                        if let Some(name) = args.trim_start().strip_prefix('"') {
+                            names.push(name.split('"').next().unwrap().to_owned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let unique: BTreeSet<String> = names.iter().cloned().collect();
+    assert_eq!(unique.len(), names.len(), "a crash point is named twice: {names:?}");
+    unique
 }
 
 #[tokio::test]
