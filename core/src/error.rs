@@ -157,8 +157,10 @@ impl fmt::Display for Code {
 type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A devflow error: what went wrong (`code`, `message`), where (`run_id`, `phase_id`), and
-/// what a person can do about it (`recovery_hint`).
-#[derive(Clone)]
+/// what a person can do about it (`recovery_hint`). It displays as `message [code] run=… phase=…:
+/// source (hint: …)`, each part there only when it is known.
+#[derive(Clone, thiserror::Error)]
+#[error("{}", self.display())]
 pub struct Error {
     code: Code,
     message: String,
@@ -241,24 +243,22 @@ impl Error {
     pub fn is(&self, code: Code) -> bool {
         self.code == code
     }
-}
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} [{}]", self.message, self.code)?;
+    fn display(&self) -> String {
+        let mut text = format!("{} [{}]", self.message, self.code);
         if let Some(run_id) = &self.run_id {
-            write!(f, " run={run_id}")?;
+            text.push_str(&format!(" run={run_id}"));
         }
         if let Some(phase_id) = &self.phase_id {
-            write!(f, " phase={phase_id}")?;
+            text.push_str(&format!(" phase={phase_id}"));
         }
         if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
+            text.push_str(&format!(": {source}"));
         }
         if let Some(hint) = &self.recovery_hint {
-            write!(f, " (hint: {hint})")?;
+            text.push_str(&format!(" (hint: {hint})"));
         }
-        Ok(())
+        text
     }
 }
 
@@ -268,11 +268,6 @@ impl fmt::Debug for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|source| source as &(dyn std::error::Error + 'static))
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -310,5 +305,15 @@ mod tests {
             "run left executing [run_state_changed] run=r1 phase=p1 (hint: run_state=paused)"
         );
         assert_eq!(error.class(), Class::HumanRequired);
+    }
+
+    #[test]
+    fn a_source_is_shown_and_chained() {
+        let io = std::io::Error::other("disk gone");
+        let error = Error::new(Code::DatabaseUnavailable, "cannot commit").with_source(io);
+        assert_eq!(error.to_string(), "cannot commit [database_unavailable]: disk gone");
+        let source = std::error::Error::source(&error).expect("the source is chained");
+        assert_eq!(source.to_string(), "disk gone");
+        assert!(std::error::Error::source(&Error::corruption("x")).is_none());
     }
 }
