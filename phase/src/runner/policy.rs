@@ -9,6 +9,7 @@
 //! | stale artifact not removable   | the run fails                                             |
 //! | other fatal                    | the run fails, its sessions are disposed                  |
 //! | recoverable or human_required  | a human gate: the phase fails, the run pauses             |
+//! | the human gate's own step      | the run fails (`approval_request_failed`; `gate.rs`)      |
 
 use devflow_core::{Class, Code, Error, Result};
 use devflow_session::SessionHandle;

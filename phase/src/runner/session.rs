@@ -22,8 +22,17 @@ impl Ctx {
         let (fresh_id, backend) = (self.adapter.reserve_session_id(), self.adapter.backend());
         let fresh = fresh_id.as_str();
         let existing = mutate!(self, |tx, phase| {
-            let session = new_session(phase, fresh, backend, SessionState::Created);
-            tx.claim_role_session(&session).await
+            tx.claim_role_session(&NewSession {
+                id: fresh,
+                run_id: phase.run_id(),
+                role_id: phase.role_id(),
+                backend,
+                cwd: phase.worktree.to_str().unwrap_or_default(),
+                expected_artifact_path: &phase.artifact,
+                expected_schema: phase.schema_id(),
+                state: SessionState::Created,
+            })
+            .await
         })?;
         match &existing {
             None => {
@@ -262,24 +271,6 @@ pub(crate) fn no_session_row(sid: &str) -> Error {
 /// An update that changes only the session's state.
 pub(crate) fn to_state(state: SessionState) -> SessionUpdate {
     SessionUpdate { state: Some(state), ..SessionUpdate::default() }
-}
-
-fn new_session<'a>(
-    phase: &'a Phase,
-    sid: &'a str,
-    backend: &'a str,
-    state: SessionState,
-) -> NewSession<'a> {
-    NewSession {
-        id: sid,
-        run_id: phase.run_id(),
-        role_id: phase.role_id(),
-        backend,
-        cwd: phase.worktree.to_str().unwrap_or_default(),
-        expected_artifact_path: &phase.artifact,
-        expected_schema: phase.schema_id(),
-        state,
-    }
 }
 
 /// The session fields that say where the agent lives and what it is expected to write.
