@@ -353,6 +353,22 @@ async fn a_later_phase_reuses_the_session_and_a_failing_resume_stops_at_a_gate()
 }
 
 #[tokio::test]
+async fn a_resume_failing_fatally_fails_the_run() {
+    for h in harnesses().await {
+        let plan = h.spec("plan", &format!("Scenario: ok\nFail-Resume: fatal\n{VALID_PLAN}"));
+        h.run(devflow_phase::PhaseSpec { terminal: false, ..plan }).await.unwrap();
+        let error =
+            h.run(h.spec("review", &format!("Scenario: ok\n{VALID_PLAN}"))).await.unwrap_err();
+        assert_eq!(error.code(), Code::SessionBackendFailed, "{error}");
+        let failed =
+            h.events().await.into_iter().find(|event| event.kind == "phase.failed").unwrap();
+        assert_eq!(failed.payload["reason"], "session_resume_failed", "{}", h.backend());
+        assert_eq!(h.run_row().await.state, RunState::Failed);
+        assert_eq!(h.session_row().await.state, SessionState::FailedNeedsHuman);
+    }
+}
+
+#[tokio::test]
 async fn a_later_phase_reuses_the_same_agent() {
     for h in harnesses().await {
         let plan = h.spec("plan", &format!("Scenario: ok\n{VALID_PLAN}"));
@@ -389,6 +405,28 @@ async fn a_run_paused_mid_phase_is_run_state_changed() {
         assert_eq!(error.code(), Code::RunStateChanged, "{error}");
         assert_eq!(error.recovery_hint(), Some("run_state=paused"));
         assert!(!h.event_types().await.contains(&"artifact.validated".to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn a_run_aborted_mid_phase_is_run_state_changed_and_changes_nothing_more() {
+    for h in harnesses().await {
+        let mut spec = h.spec("plan", &format!("Scenario: slow\nSlow-Ms: 400\n{VALID_PLAN}"));
+        spec.wait.timeout_ms = 10_000;
+        let runner = h.runner();
+        let phase = tokio::spawn(async move { runner.run(spec, CancellationToken::new()).await });
+        wait_for_busy(&h).await;
+        h.db.step("run-1", |tx, _run| {
+            Box::pin(async move { tx.set_run_state("run-1", RunState::Aborted, None, None).await })
+        })
+        .await
+        .unwrap();
+        let before = h.event_types().await;
+        let error = phase.await.unwrap().unwrap_err();
+        assert_eq!(error.code(), Code::RunStateChanged, "{error}");
+        assert_eq!(error.recovery_hint(), Some("run_state=aborted"), "{}", h.backend());
+        assert_eq!(h.event_types().await, before, "an aborted run's phase records nothing more");
+        assert_eq!(h.phase_row("plan").await.state, PhaseState::AwaitingArtifact);
     }
 }
 
