@@ -94,3 +94,23 @@ fn abort_ends_a_waiting_run_and_stops_its_agents() {
     let again = world.devflow(&["approve", "ab"]);
     assert_eq!(again.code, 2, "{again:?}");
 }
+
+#[test]
+fn a_crashed_agent_is_restarted_and_what_it_showed_before_stays_in_the_transcript() {
+    let world = World::new();
+    let plan = Phase { timeout_ms: 2_000, ..Phase::new("plan", "crash") };
+    let workflow = world.workflow(&[plan]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "cr"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let kinds: Vec<String> =
+        world.events("cr").iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    for kind in ["session.crashed", "session.recovered", "prompt.repaired", "run.completed"] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
+    let transcript = world.devflow(&["transcript", "cr"]);
+    assert_eq!(transcript.code, 0, "{transcript:?}");
+    // Restarting the agent clears its pane: what it showed before is kept only if it was
+    // captured first.
+    assert!(transcript.stdout.contains("crashing (exit status 3)"), "{}", transcript.stdout);
+    assert!(transcript.stdout.contains("wrote artifact"), "{}", transcript.stdout);
+}

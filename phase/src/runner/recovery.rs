@@ -35,9 +35,10 @@ impl Ctx {
 
     /// The reference's `recoverFromArtifactTimeout`: a `READY` session needs nothing; a session
     /// whose readiness tmux cannot know is left for a person (returning the hint that says
-    /// so); otherwise the agent is restarted in place (`RESUMING -> REBOOTSTRAPPED -> READY`,
-    /// `session.recovered`). Each state is written before the next side effect, so re-entry
-    /// continues where recovery stopped.
+    /// so); otherwise its transcript is captured and the agent restarted in place (`RESUMING ->
+    /// REBOOTSTRAPPED -> READY`, `session.recovered`). Each state is written before the next side
+    /// effect, so re-entry continues where recovery stopped. (The reference captures nothing
+    /// here, and loses what the agent showed since the last capture: a restart clears it.)
     pub async fn recover_from_timeout(&self, session_id: &str) -> Result<Option<String>> {
         let row = self.session_row(session_id).await?;
         let row = row.ok_or_else(|| no_session_row(session_id))?;
@@ -54,6 +55,8 @@ impl Ctx {
         }
         if row.state != SessionState::Rebootstrapped {
             let handle = handle_from_row(&row);
+            // A restart clears the agent's screen: what it showed until now is kept first.
+            self.capture_transcript(session_id, Some(row)).await?;
             self.relocate_session(&handle, SessionState::Resuming).await?;
             crash_point!("before_rebootstrap");
             let fresh =
