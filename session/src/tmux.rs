@@ -20,7 +20,7 @@ use crate::{
 };
 use capture::SEQ_BASE_OPTION;
 use launch::{LAUNCH_OPTION, Launch, SESSION_ID_OPTION, session_name, window_name};
-use pane::{ScreenMark, not_found};
+use pane::{Pane, ScreenMark, not_found};
 use server::{Server, failure};
 
 /// Where devflow's tmux server lives and how patient the adapter is with it.
@@ -202,8 +202,11 @@ fn created_handle(session_id: &str, session: &str, created: &str) -> Option<Sess
     })
 }
 
-fn pane_of(handle: &SessionHandle) -> Result<&str> {
-    handle.tmux_pane.as_deref().filter(|pane| pane.starts_with('%')).ok_or_else(|| {
+/// The session's pane, as its handle records it.
+fn pane_of(handle: &SessionHandle) -> Result<Pane<'_>> {
+    let id = handle.tmux_pane.as_deref().filter(|pane| pane.starts_with('%'));
+    let session_id = handle.session_id.as_str();
+    id.map(|id| Pane { id, session_id }).ok_or_else(|| {
         Error::new(
             Code::SessionNotFound,
             format!("session {} has no tmux pane recorded", handle.session_id),
@@ -262,7 +265,7 @@ impl SessionAdapter for TmuxAdapter {
     }
 
     async fn resume(&self, handle: &SessionHandle) -> Result<SessionHandle> {
-        let pane = pane_of(handle)?;
+        let pane = pane_of(handle)?.id;
         let format = format!(
             "#{{pane_id}} #{{pane_pid}} #{{window_id}} #{{session_name}} #{{{SESSION_ID_OPTION}}}"
         );
@@ -286,7 +289,7 @@ impl SessionAdapter for TmuxAdapter {
 
     async fn rebootstrap(&self, handle: &SessionHandle) -> Result<SessionHandle> {
         let handle = self.resume(handle).await?;
-        let pane = pane_of(&handle)?;
+        let pane = pane_of(&handle)?.id;
         let args = ["show-options", "-p", "-v", "-t", pane, LAUNCH_OPTION];
         let launch = match self.server.run(&args).await? {
             Ok(json) => Launch::from_json(&json)?,

@@ -9,7 +9,7 @@
 use devflow_core::Result;
 
 use super::TmuxAdapter;
-use super::pane::not_found;
+use super::pane::{Pane, not_found};
 use crate::{Capture, TranscriptChunk, strip_ansi};
 
 /// Pane option holding the seq base of the pane's current history.
@@ -18,8 +18,7 @@ pub(super) const SEQ_BASE_OPTION: &str = "@devflow_seq_base";
 /// The most text one chunk holds; a capture is cut into chunks of about this size.
 const CHUNK_BYTES_MAX: usize = 16 * 1024;
 
-const FORMAT: &str =
-    "#{pane_id} #{pane_dead} #{history_size} #{cursor_y} #{pane_height} #{@devflow_seq_base}";
+const FORMAT: &str = "#{pane_id} #{pane_dead} #{history_size} #{cursor_y} #{pane_height} #{@devflow_seq_base} #{@devflow_session_id}";
 
 /// How a capture looked: what is needed to tell settled lines from the rest.
 #[derive(Debug, Clone, Copy)]
@@ -72,29 +71,16 @@ pub(super) fn chunks(
 }
 
 impl TmuxAdapter {
-    pub(super) async fn capture_pane(&self, pane: &str, from_seq: i64) -> Result<Capture> {
-        let args = [
-            "display-message",
-            "-p",
-            "-t",
-            pane,
-            FORMAT,
-            ";",
-            "capture-pane",
-            "-p",
-            "-J",
-            "-S",
-            "-",
-            "-E",
-            "-",
-            "-t",
-            pane,
-        ];
+    pub(super) async fn capture_pane(&self, pane: Pane<'_>, from_seq: i64) -> Result<Capture> {
+        let id = pane.id;
+        let display = ["display-message", "-p", "-t", id, FORMAT, ";"];
+        let capture = ["capture-pane", "-p", "-J", "-S", "-", "-E", "-", "-t", id];
+        let args: Vec<&str> = display.into_iter().chain(capture).collect();
         let output = self.server.run_ok(&args).await?;
         let (first, text) = output.split_once('\n').unwrap_or((output.as_str(), ""));
         let fields: Vec<&str> = first.split(' ').collect();
-        if fields.first() != Some(&pane) || fields.len() < 6 {
-            return Err(not_found(pane));
+        if fields.len() < 7 || fields[0] != id || fields[6] != pane.session_id {
+            return Err(not_found(id));
         }
         let layout = Layout {
             dead: fields[1] == "1",

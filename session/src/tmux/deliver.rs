@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use devflow_core::{Class, Code, Error, Result};
 
 use super::TmuxAdapter;
-use super::pane::PaneView;
+use super::pane::{Pane, PaneView};
 use super::server::failure;
 use crate::now_ms;
 
 impl TmuxAdapter {
     /// Pastes `text` into `pane` once and submits it.
-    pub(super) async fn deliver(&self, pane: &str, text: &str) -> Result<()> {
+    pub(super) async fn deliver(&self, pane: Pane<'_>, text: &str) -> Result<()> {
         let ready = self.wait_settled(pane, true, self.config.ready_timeout_ms).await?;
         if ready.dead {
             return Err(Error::new(
@@ -36,23 +36,23 @@ impl TmuxAdapter {
     }
 
     /// Takes the pane out of copy mode (a person scrolling back), where Enter would go to tmux.
-    async fn leave_modes(&self, pane: &str, view: &PaneView) -> Result<()> {
+    async fn leave_modes(&self, pane: Pane<'_>, view: &PaneView) -> Result<()> {
         if view.in_mode {
-            self.server.run_ok(&["copy-mode", "-q", "-t", pane]).await?;
+            self.server.run_ok(&["copy-mode", "-q", "-t", pane.id]).await?;
         }
         Ok(())
     }
 
     /// `load-buffer` from stdin (no quoting, no size limit of an argument), then `paste-buffer`
     /// bracketed (`-p`), keeping LF as LF (`-r`), deleting the buffer (`-d`).
-    async fn paste(&self, pane: &str, text: &str) -> Result<()> {
+    async fn paste(&self, pane: Pane<'_>, text: &str) -> Result<()> {
         let buffer = format!("devflow-{}", uuid::Uuid::new_v4().simple());
         let load = ["load-buffer", "-b", &buffer, "-"];
         self.server
             .run_with_stdin(&load, Some(text.as_bytes()))
             .await?
             .map_err(|f| failure(&load, &f))?;
-        let paste = ["paste-buffer", "-p", "-r", "-d", "-b", &buffer, "-t", pane];
+        let paste = ["paste-buffer", "-p", "-r", "-d", "-b", &buffer, "-t", pane.id];
         if let Err(failed) = self.server.run(&paste).await? {
             let _ = self.server.run(&["delete-buffer", "-b", &buffer]).await;
             return Err(failure(&paste, &failed));
@@ -62,18 +62,18 @@ impl TmuxAdapter {
 
     /// Waits for the paste to show, then sends Enter and watches the screen for the agent's
     /// reaction, re-sending Enter (only Enter) a bounded number of times.
-    async fn submit(&self, pane: &str, before_paste: &PaneView) -> Result<()> {
+    async fn submit(&self, pane: Pane<'_>, before_paste: &PaneView) -> Result<()> {
         if self
             .wait_changed(pane, &before_paste.screen_hash, self.config.paste_visible_timeout_ms)
             .await?
             .is_none()
         {
-            tracing::warn!(pane, "the paste did not show on screen; submitting anyway");
+            tracing::warn!(pane = pane.id, "the paste did not show on screen; submitting anyway");
         }
         let mut view = self.wait_settled(pane, false, self.config.paste_visible_timeout_ms).await?;
         for attempt in 1..=self.config.enter_attempts_max.max(1) {
             self.leave_modes(pane, &view).await?;
-            self.server.run_ok(&["send-keys", "-t", pane, "Enter"]).await?;
+            self.server.run_ok(&["send-keys", "-t", pane.id, "Enter"]).await?;
             if self
                 .wait_changed(pane, &view.screen_hash, self.config.submit_verify_timeout_ms)
                 .await?
@@ -81,7 +81,7 @@ impl TmuxAdapter {
             {
                 return Ok(());
             }
-            tracing::warn!(pane, attempt, "the agent did not react to Enter");
+            tracing::warn!(pane = pane.id, attempt, "the agent did not react to Enter");
             view = self.observe(pane).await?;
         }
         Err(Error::new(
@@ -96,7 +96,12 @@ impl TmuxAdapter {
 
     /// Polls until the screen has not changed for `ready_settle_ms` (and, with `need_text`, is
     /// not blank), or the pane is dead. After `timeout_ms` it returns the last look anyway.
-    async fn wait_settled(&self, pane: &str, need_text: bool, timeout_ms: u64) -> Result<PaneView> {
+    async fn wait_settled(
+        &self,
+        pane: Pane<'_>,
+        need_text: bool,
+        timeout_ms: u64,
+    ) -> Result<PaneView> {
         let start = Instant::now();
         loop {
             let view = self.observe(pane).await?;
@@ -107,7 +112,7 @@ impl TmuxAdapter {
                 return Ok(view);
             }
             if start.elapsed() >= Duration::from_millis(timeout_ms) {
-                tracing::warn!(pane, timeout_ms, "the pane did not settle; going on");
+                tracing::warn!(pane = pane.id, timeout_ms, "the pane did not settle; going on");
                 return Ok(view);
             }
             self.pause().await;
@@ -118,7 +123,7 @@ impl TmuxAdapter {
     /// after `timeout_ms`.
     async fn wait_changed(
         &self,
-        pane: &str,
+        pane: Pane<'_>,
         hash: &str,
         timeout_ms: u64,
     ) -> Result<Option<PaneView>> {

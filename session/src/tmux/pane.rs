@@ -9,7 +9,21 @@ use devflow_core::{Code, Error, Result, hash_bytes};
 use super::TmuxAdapter;
 use crate::now_ms;
 
-const FORMAT: &str = "#{pane_id} #{pane_dead} #{pane_dead_status} #{pane_in_mode} #{cursor_x} #{cursor_y} #{@devflow_screen}";
+const FORMAT: &str = "#{pane_id} #{pane_dead} #{pane_dead_status} #{pane_in_mode} #{cursor_x} #{cursor_y} #{@devflow_session_id} #{@devflow_screen}";
+
+/// A session's pane: its id (`%N`) and the session it must still belong to. After a tmux
+/// restart pane ids are handed out again, so every look at a pane checks whose it is.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pane<'a> {
+    pub id: &'a str,
+    pub session_id: &'a str,
+}
+
+impl std::fmt::Display for Pane<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id)
+    }
+}
 
 /// One look at a pane.
 #[derive(Debug, Clone)]
@@ -41,20 +55,21 @@ impl ScreenMark {
 }
 
 impl TmuxAdapter {
-    /// Looks at `pane`: `session_not_found` when it (or the server) is gone.
-    pub(super) async fn observe(&self, pane: &str) -> Result<PaneView> {
-        let args =
-            ["display-message", "-p", "-t", pane, FORMAT, ";", "capture-pane", "-p", "-t", pane];
+    /// Looks at `pane`: `session_not_found` when it (or the server) is gone, or is another
+    /// session's now.
+    pub(super) async fn observe(&self, pane: Pane<'_>) -> Result<PaneView> {
+        let id = pane.id;
+        let args = ["display-message", "-p", "-t", id, FORMAT, ";", "capture-pane", "-p", "-t", id];
         let output = self.server.run_ok(&args).await?;
         let (first, screen) = output.split_once('\n').unwrap_or((output.as_str(), ""));
-        let fields: Vec<&str> = first.splitn(7, ' ').collect();
-        if fields.first() != Some(&pane) || fields.len() < 7 {
-            // display-message answers even for a missing pane, with empty fields.
-            return Err(not_found(pane));
+        let fields: Vec<&str> = first.splitn(8, ' ').collect();
+        // display-message answers even for a missing pane, with empty fields.
+        if fields.len() < 8 || fields[0] != id || fields[6] != pane.session_id {
+            return Err(not_found(id));
         }
         let screen_hash = hash_bytes(format!("{} {}\n{screen}", fields[4], fields[5]).as_bytes());
         let changed_at_ms =
-            self.remember_screen(pane, &screen_hash, ScreenMark::parse(fields[6])).await?;
+            self.remember_screen(id, &screen_hash, ScreenMark::parse(fields[7])).await?;
         Ok(PaneView {
             dead: fields[1] == "1",
             dead_status: fields[2].parse().ok(),

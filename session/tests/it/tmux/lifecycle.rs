@@ -151,3 +151,22 @@ async fn the_transcript_holds_the_agents_text_without_escapes_and_grows_incremen
     assert!(!later.text().contains("agent-sim ready"), "old lines came again: {}", later.text());
     world.finish(&[&handle]).await;
 }
+
+#[tokio::test]
+async fn a_pane_that_is_another_sessions_now_is_not_probed_captured_or_prompted() {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    let handle = world.start("planner").await;
+    // After a tmux restart a pane id can come back for another session: a handle whose pane
+    // is not its own any more finds no session.
+    let stale = SessionHandle { session_id: "a-session-of-before".into(), ..handle.clone() };
+    assert!(world.adapter.probe(&stale).await.unwrap_err().is(Code::SessionNotFound));
+    assert!(world.adapter.capture(&stale, 0).await.unwrap_err().is(Code::SessionNotFound));
+    let prompt = envelope("out/plan.json", 1, "Scenario: ok");
+    let sent = world.adapter.send_prompt(&stale, &prompt).await;
+    assert!(sent.unwrap_err().is(Code::SessionNotFound));
+    assert!(world.logged_prompts().is_empty(), "nothing was pasted into the pane");
+    assert!(world.adapter.probe(&handle).await.unwrap().alive, "its own session still probes");
+    world.finish(&[&handle]).await;
+}
