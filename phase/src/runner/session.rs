@@ -77,7 +77,13 @@ impl Ctx {
         let handle = self
             .on_error(Site::SessionResume, At::session(attempt, &row.id), resumed.await)
             .await?;
-        self.relocate_session(&handle, SessionState::Ready).await?;
+        let (sid, recovery_attempts, resumed) = (row.id.as_str(), row.recovery_attempts, &handle);
+        mutate!(self, "after_session_resumed", |tx, phase| {
+            // The event first, so that on PostgreSQL it travels with the move.
+            Event::session_ready(phase, sid, recovery_attempts).emit(tx).await?;
+            let located = located(phase, resumed);
+            move_session_blind(tx, sid, SessionState::Ready, Move::Assign, located).await
+        })?;
         Ok(handle)
     }
 
@@ -135,26 +141,17 @@ impl Ctx {
         })
     }
 
-    /// Records where the agent now lives, with its session moved to `state`: `RESUMING` or
-    /// `REBOOTSTRAPPED` during recovery, or `READY` with `session.ready` when the role's
-    /// session is re-adopted for this phase.
+    /// Records where the agent lives now, its session moved to `state` (`RESUMING` or
+    /// `REBOOTSTRAPPED`) while it is restarted after a timeout.
     pub async fn relocate_session(
         &self,
         handle: &SessionHandle,
         state: SessionState,
     ) -> Result<()> {
-        let (sid, ready) = (handle.session_id.as_str(), state == SessionState::Ready);
+        let sid = handle.session_id.as_str();
         mutate!(self, |tx, phase| {
-            let row = move_session(tx, sid, state, Move::Assign, located(phase, handle)).await?;
-            if ready {
-                Event::session_ready(phase, sid, row.recovery_attempts).emit(tx).await?;
-            }
-            Ok(())
-        })?;
-        if ready {
-            crash_point!("after_session_resumed");
-        }
-        Ok(())
+            move_session_blind(tx, sid, state, Move::Assign, located(phase, handle)).await
+        })
     }
 
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
@@ -166,8 +163,9 @@ impl Ctx {
                 recovery_attempts: Some(recovery_attempts),
                 ..SessionUpdate::default()
             };
-            move_session(tx, sid, SessionState::Ready, Move::Transition, update).await?;
-            Event::session_recovered(phase, sid, recovery_attempts).emit(tx).await
+            // The event first, so that on PostgreSQL it travels with the move.
+            Event::session_recovered(phase, sid, recovery_attempts).emit(tx).await?;
+            move_session_blind(tx, sid, SessionState::Ready, Move::Transition, update).await
         })
     }
 }
@@ -216,25 +214,8 @@ impl Move {
 }
 
 /// Moves the session to `to`, checked against the session machine, with the other fields of
-/// `update`; returns the row as updated. One guarded `UPDATE` does it; only when it finds no
-/// session in a state the rule allows does a read say why.
-pub(crate) async fn move_session(
-    tx: &mut Tx,
-    sid: &str,
-    to: SessionState,
-    rule: Move,
-    mut update: SessionUpdate,
-) -> Result<SessionRow> {
-    update.state = Some(to);
-    if let Some(row) = tx.update_session_from(sid, &rule.from(to), &update).await? {
-        return Ok(row);
-    }
-    let state = tx.session(sid).await?.map(|row| row.state);
-    Err(refusal(sid, state, to, rule))
-}
-
-/// `move_session` for a step that needs no row back: on PostgreSQL the update travels with
-/// the step's next statement or its COMMIT, and a refusal fails the step there.
+/// `update`. On PostgreSQL the update travels with the step's next statement or its COMMIT, and
+/// a refusal fails the step there; SQLite says at once.
 pub(crate) async fn move_session_blind(
     tx: &mut Tx,
     sid: &str,
