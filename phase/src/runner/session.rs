@@ -45,7 +45,9 @@ impl Ctx {
             // reference, which has no resume, refuses to reuse it and fails the run.) The
             // failed agent may still be on screen.
             Some(row) if row.state == SessionState::FailedNeedsHuman => {
-                let _ = self.adapter.dispose(&handle_from_row(row)).await;
+                if let Err(error) = self.adapter.dispose(&handle_from_row(row)).await {
+                    tracing::warn!(%error, "the failed agent was not disposed; starting a fresh one");
+                }
             }
             Some(row) => return self.resume_session(attempt, row).await,
         }
@@ -82,7 +84,7 @@ impl Ctx {
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_ready(phase, sid, recovery_attempts).emit(tx).await?;
             let located = located(phase, resumed);
-            move_session_blind(tx, sid, SessionState::Ready, Move::Assign, located).await
+            move_session(tx, sid, SessionState::Ready, Move::Assign, located).await
         })?;
         Ok(handle)
     }
@@ -137,7 +139,7 @@ impl Ctx {
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_idle(phase, sid, dedup).emit(tx).await?;
             let update = SessionUpdate::default();
-            move_session_blind(tx, sid, SessionState::Ready, Move::Assign, update).await
+            move_session(tx, sid, SessionState::Ready, Move::Assign, update).await
         })
     }
 
@@ -150,7 +152,7 @@ impl Ctx {
     ) -> Result<()> {
         let sid = handle.session_id.as_str();
         mutate!(self, |tx, phase| {
-            move_session_blind(tx, sid, state, Move::Assign, located(phase, handle)).await
+            move_session(tx, sid, state, Move::Assign, located(phase, handle)).await
         })
     }
 
@@ -165,7 +167,7 @@ impl Ctx {
             };
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_recovered(phase, sid, recovery_attempts).emit(tx).await?;
-            move_session_blind(tx, sid, SessionState::Ready, Move::Transition, update).await
+            move_session(tx, sid, SessionState::Ready, Move::Transition, update).await
         })
     }
 }
@@ -216,7 +218,7 @@ impl Move {
 /// Moves the session to `to`, checked against the session machine, with the other fields of
 /// `update`. On PostgreSQL the update travels with the step's next statement or its COMMIT, and
 /// a refusal fails the step there; SQLite says at once.
-pub(crate) async fn move_session_blind(
+pub(crate) async fn move_session(
     tx: &mut Tx,
     sid: &str,
     to: SessionState,

@@ -15,7 +15,7 @@ use super::context::{Ctx, mutate, step};
 use super::crash::crash_point;
 use super::event::Event;
 use super::gate::insert_approval_in;
-use super::session::{Move, expecting, mark_crashed_in, move_session_blind, to_state};
+use super::session::{Move, expecting, mark_crashed_in, move_session, to_state};
 use super::wait::{Signature, signature};
 
 /// A validated (or invalid) artifact of one attempt.
@@ -67,7 +67,7 @@ impl Ctx {
             };
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_busy(phase, sid, dedup).emit(tx).await?;
-            move_session_blind(tx, sid, SessionState::Busy, Move::Transition, update).await
+            move_session(tx, sid, SessionState::Busy, Move::Transition, update).await
         })?;
         crash_point!("before_prompt_delivery");
         let envelope = &attempt.envelope;
