@@ -268,7 +268,6 @@ impl fmt::Debug for Error {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -386,22 +386,31 @@ async fn a_later_phase_reuses_the_same_agent() {
     }
 }
 
+/// Runs a slow phase and moves its run to `state` while the phase waits for its artifact: the
+/// phase's error, and the event types the run had when it left executing.
+async fn leave_executing_mid_phase(
+    h: &Harness,
+    state: RunState,
+) -> (devflow_core::Error, Vec<String>) {
+    let mut spec = h.spec("plan", &format!("Scenario: slow\nSlow-Ms: 400\n{VALID_PLAN}"));
+    spec.wait.timeout_ms = 10_000;
+    let runner = h.runner();
+    let phase = tokio::spawn(async move { runner.run(spec, CancellationToken::new()).await });
+    wait_for_busy(h).await;
+    let paused_from = (state == RunState::Paused).then_some(RunState::Executing);
+    h.db.step("run-1", move |tx, _run| {
+        Box::pin(async move { tx.set_run_state("run-1", state, None, paused_from).await })
+    })
+    .await
+    .unwrap();
+    let before = h.event_types().await;
+    (phase.await.unwrap().unwrap_err(), before)
+}
+
 #[tokio::test]
 async fn a_run_paused_mid_phase_is_run_state_changed() {
     for h in harnesses().await {
-        let mut spec = h.spec("plan", &format!("Scenario: slow\nSlow-Ms: 400\n{VALID_PLAN}"));
-        spec.wait.timeout_ms = 10_000;
-        let runner = h.runner();
-        let phase = tokio::spawn(async move { runner.run(spec, CancellationToken::new()).await });
-        wait_for_busy(&h).await;
-        h.db.step("run-1", |tx, _run| {
-            Box::pin(async move {
-                tx.set_run_state("run-1", RunState::Paused, None, Some(RunState::Executing)).await
-            })
-        })
-        .await
-        .unwrap();
-        let error = phase.await.unwrap().unwrap_err();
+        let (error, _) = leave_executing_mid_phase(&h, RunState::Paused).await;
         assert_eq!(error.code(), Code::RunStateChanged, "{error}");
         assert_eq!(error.recovery_hint(), Some("run_state=paused"));
         assert!(!h.event_types().await.contains(&"artifact.validated".to_owned()));
@@ -411,18 +420,7 @@ async fn a_run_paused_mid_phase_is_run_state_changed() {
 #[tokio::test]
 async fn a_run_aborted_mid_phase_is_run_state_changed_and_changes_nothing_more() {
     for h in harnesses().await {
-        let mut spec = h.spec("plan", &format!("Scenario: slow\nSlow-Ms: 400\n{VALID_PLAN}"));
-        spec.wait.timeout_ms = 10_000;
-        let runner = h.runner();
-        let phase = tokio::spawn(async move { runner.run(spec, CancellationToken::new()).await });
-        wait_for_busy(&h).await;
-        h.db.step("run-1", |tx, _run| {
-            Box::pin(async move { tx.set_run_state("run-1", RunState::Aborted, None, None).await })
-        })
-        .await
-        .unwrap();
-        let before = h.event_types().await;
-        let error = phase.await.unwrap().unwrap_err();
+        let (error, before) = leave_executing_mid_phase(&h, RunState::Aborted).await;
         assert_eq!(error.code(), Code::RunStateChanged, "{error}");
         assert_eq!(error.recovery_hint(), Some("run_state=aborted"), "{}", h.backend());
         assert_eq!(h.event_types().await, before, "an aborted run's phase records nothing more");
