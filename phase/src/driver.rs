@@ -1,4 +1,4 @@
-//! The workflow driver: creates a run from a [`Workflow`] and drives its phases in order with
+//! The workflow driver: creates a run from a [`Workflow`](crate::Workflow) and drives its phases in order with
 //! the [`PhaseRunner`], through approval gates, rejections, human gates, resumes and aborts.
 //!
 //! Everything the driver decides comes from the rows: which phase is next, whether it starts
@@ -79,7 +79,7 @@ impl Driver {
         }
     }
 
-    /// A role command whose argv[0] is exactly `devflow` runs this program instead, so the
+    /// A role command whose `argv[0]` is exactly `devflow` runs this program instead, so the
     /// examples work without devflow on `PATH`.
     pub fn with_devflow_exe(mut self, exe: PathBuf) -> Driver {
         self.devflow_exe = Some(exe);

@@ -60,7 +60,7 @@ impl RoleCommand {
         }
     }
 
-    /// The program a shell would look up: argv[0], or the first word of the shell line.
+    /// The program a shell would look up: `argv[0]`, or the first word of the shell line.
     pub fn program(&self) -> Option<&str> {
         match self {
             RoleCommand::Argv(argv) => argv.first().map(String::as_str),
