@@ -336,14 +336,18 @@ async fn a_session_start_failing_fatally_fails_the_run() {
     }
 }
 
+/// Runs `plan` (not terminal) with an agent whose resume fails as `failure` says, then
+/// `review`, which must re-adopt that agent: the review's error.
+async fn review_resuming_a_session_that_fails(h: &Harness, failure: &str) -> devflow_core::Error {
+    let plan = h.spec("plan", &format!("Scenario: ok\nFail-Resume: {failure}\n{VALID_PLAN}"));
+    h.run(devflow_phase::PhaseSpec { terminal: false, ..plan }).await.unwrap();
+    h.run(h.spec("review", &format!("Scenario: ok\n{VALID_PLAN}"))).await.unwrap_err()
+}
+
 #[tokio::test]
 async fn a_later_phase_reuses_the_session_and_a_failing_resume_stops_at_a_gate() {
     for h in harnesses().await {
-        let plan =
-            h.spec("plan", &format!("Scenario: ok\nFail-Resume: recoverable 9\n{VALID_PLAN}"));
-        h.run(devflow_phase::PhaseSpec { terminal: false, ..plan }).await.unwrap();
-        let error =
-            h.run(h.spec("review", &format!("Scenario: ok\n{VALID_PLAN}"))).await.unwrap_err();
+        let error = review_resuming_a_session_that_fails(&h, "recoverable 9").await;
         assert_eq!(error.code(), Code::PromptSendExhausted, "{error}");
         let failed =
             h.events().await.into_iter().find(|event| event.kind == "phase.failed").unwrap();
@@ -355,10 +359,7 @@ async fn a_later_phase_reuses_the_session_and_a_failing_resume_stops_at_a_gate()
 #[tokio::test]
 async fn a_resume_failing_fatally_fails_the_run() {
     for h in harnesses().await {
-        let plan = h.spec("plan", &format!("Scenario: ok\nFail-Resume: fatal\n{VALID_PLAN}"));
-        h.run(devflow_phase::PhaseSpec { terminal: false, ..plan }).await.unwrap();
-        let error =
-            h.run(h.spec("review", &format!("Scenario: ok\n{VALID_PLAN}"))).await.unwrap_err();
+        let error = review_resuming_a_session_that_fails(&h, "fatal").await;
         assert_eq!(error.code(), Code::SessionBackendFailed, "{error}");
         let failed =
             h.events().await.into_iter().find(|event| event.kind == "phase.failed").unwrap();
