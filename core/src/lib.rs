@@ -16,4 +16,4 @@ pub use error::{Class, Code, Error, Result};
 pub use schema::{
     PARSE_ERROR_KEY, Schema, SchemaRegistry, Validation, ValidationIssue, parse_artifact,
 };
-pub use state::{PhaseState, RunState, SessionState, StateMachine};
+pub use state::{Move, PhaseState, RunState, SessionState, StateMachine};

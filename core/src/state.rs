@@ -56,6 +56,34 @@ pub trait StateMachine: Copy + Eq + std::fmt::Debug + 'static {
     }
 }
 
+/// How a step may change a state: by a move the table allows, or by an assignment (that move,
+/// or staying in the same state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    Transition,
+    Assign,
+}
+
+impl Move {
+    /// The states from which this rule reaches `to`.
+    pub fn sources<S: StateMachine>(self, to: S) -> Vec<S> {
+        let stays = self == Move::Assign;
+        S::ALL
+            .iter()
+            .copied()
+            .filter(|&from| from.can_transition(to) || stays && from == to)
+            .collect()
+    }
+
+    /// `from -> to` by this rule, or the state machine's error.
+    pub fn check<S: StateMachine>(self, from: S, to: S) -> Result<(), Error> {
+        match self {
+            Move::Transition => from.assert_transition(to),
+            Move::Assign => from.assert_assignment(to),
+        }
+    }
+}
+
 /// Writes `as_str`, `Display` and `FromStr`-like parsing for a state enum from one list of names.
 macro_rules! state_names {
     ($ty:ident, $machine:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
@@ -94,6 +122,19 @@ mod tests {
             assert!(state.assert_assignment(*state).is_ok());
         }
         assert!(S::parse("no_such_state").is_err());
+    }
+
+    #[test]
+    fn an_assignment_also_comes_from_the_target_itself_and_a_transition_does_not() {
+        let to = PhaseState::Running;
+        let moves = Move::Transition.sources(to);
+        assert!(moves.contains(&PhaseState::Pending) && !moves.contains(&to), "{moves:?}");
+        assert!(moves.iter().all(|from| from.can_transition(to)));
+        let mut assignments = Move::Assign.sources(to);
+        assignments.retain(|&from| from != to);
+        assert_eq!(assignments, moves, "an assignment adds only staying put");
+        assert!(Move::Assign.check(to, to).is_ok());
+        assert!(Move::Transition.check(to, to).is_err());
     }
 
     #[test]

@@ -226,6 +226,13 @@ pub struct SessionUpdate {
     pub tmux_pane: Option<String>,
 }
 
+impl SessionUpdate {
+    /// An update that changes only the session's state.
+    pub fn to(state: SessionState) -> SessionUpdate {
+        SessionUpdate { state: Some(state), ..SessionUpdate::default() }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TranscriptRow {
     pub session_id: String,

@@ -1,6 +1,6 @@
 //! `tui_sessions`: one row per agent session of a run, written before and after each side effect.
 
-use devflow_core::{Error, Result, SessionState, StateMachine};
+use devflow_core::{Code, Error, Move, Result, SessionState, StateMachine};
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel::{AsChangeset, ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
@@ -188,10 +188,33 @@ impl Tx {
         )
     }
 
+    /// Moves the session to `to` by `rule` (the session machine's), with the other fields of
+    /// `update`; deferred on PostgreSQL. A session in a state the rule does not move from fails
+    /// the step with the machine's error, a missing one with `session_not_found`.
+    pub async fn move_session(
+        &mut self,
+        id: &str,
+        to: SessionState,
+        rule: Move,
+        update: SessionUpdate,
+    ) -> Result<()> {
+        let update = SessionUpdate { state: Some(to), ..update };
+        let session_id = id.to_owned();
+        self.move_session_from(id, &rule.sources(to), &update, move |state| match state {
+            None => Error::new(Code::SessionNotFound, format!("session {session_id} has no row")),
+            Some(from) => rule.check(from, to).err().unwrap_or_else(|| {
+                Error::corruption(format!(
+                    "session {session_id} in state {from} was not moved to {to}"
+                ))
+            }),
+        })
+        .await
+    }
+
     /// `update_session_from` for a step that needs no row back; deferred on PostgreSQL. If no
     /// session is in a state of `from`, the step fails with what `refused` makes of the
     /// session as it is (`None`: there is no such session).
-    pub async fn move_session_from(
+    async fn move_session_from(
         &mut self,
         id: &str,
         from: &[SessionState],

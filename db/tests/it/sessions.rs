@@ -1,6 +1,6 @@
 //! `tui_sessions` and `tui_transcripts`: insert-if-absent, partial updates, ordered transcripts.
 
-use devflow_core::{Code, RunState, SessionState, StateMachine};
+use devflow_core::{Code, Move, RunState, SessionState};
 use devflow_db::testing::TestDb;
 use devflow_db::{NewSession, SessionRow, SessionUpdate, new_id};
 
@@ -247,37 +247,36 @@ async fn a_blind_guarded_move_applies_or_fails_the_step_with_the_refusal(t: &Tes
     let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
     let id = new_id();
     insert_session(t, &run, "planner", &id).await;
-    let move_from = |from: SessionState, to: SessionState| {
-        let (run, sid) = (run.clone(), id.clone());
+    let move_to = |sid: String, to: SessionState, rule: Move| {
+        let run = run.clone();
         async move {
             t.db.step(&run, move |tx, _| {
                 Box::pin(async move {
                     let update = SessionUpdate {
-                        state: Some(to),
                         last_prompt_hash: Some("hash-1".to_owned()),
                         ..SessionUpdate::default()
                     };
-                    tx.move_session_from(&sid, &[from], &update, move |state| {
-                        let state = state.map_or("none", |state| state.as_str());
-                        devflow_core::Error::new(
-                            Code::SessionNotFound,
-                            format!("refused from {state}"),
-                        )
-                    })
-                    .await
+                    tx.move_session(&sid, to, rule, update).await
                 })
             })
             .await
         }
     };
-    move_from(SessionState::Created, SessionState::Ready).await.unwrap();
+    move_to(id.clone(), SessionState::Bootstrapping, Move::Transition).await.unwrap();
     let row = session(t, &id).await.unwrap();
-    assert_eq!((row.state, row.last_prompt_hash.as_deref()), (SessionState::Ready, Some("hash-1")));
+    let moved = (row.state, row.last_prompt_hash.as_deref());
+    assert_eq!(moved, (SessionState::Bootstrapping, Some("hash-1")));
+    move_to(id.clone(), SessionState::Bootstrapping, Move::Assign).await.expect("staying put");
 
-    let refused = move_from(SessionState::Created, SessionState::Busy).await;
-    let error = refused.expect_err("the session is no longer CREATED");
-    assert_eq!((error.code(), error.message()), (Code::SessionNotFound, "refused from READY"));
-    assert_eq!(session(t, &id).await.unwrap().state, SessionState::Ready, "rolled back");
+    let refused = move_to(id.clone(), SessionState::Bootstrapping, Move::Transition).await;
+    let error = refused.expect_err("staying put is no transition");
+    assert_eq!(error.code(), Code::InternalStateCorruption);
+    assert_eq!(error.recovery_hint(), Some("session_state=BOOTSTRAPPING"));
+    let refused = move_to(id.clone(), SessionState::Busy, Move::Assign).await;
+    assert_eq!(refused.expect_err("BOOTSTRAPPING -> BUSY").code(), Code::InternalStateCorruption);
+    assert_eq!(session(t, &id).await.unwrap().state, SessionState::Bootstrapping, "rolled back");
+    let missing = move_to(new_id(), SessionState::Ready, Move::Assign).await;
+    assert_eq!(missing.expect_err("no such session").code(), Code::SessionNotFound);
 }
 
 async fn recorded_transcripts_are_stored_once_and_replays_add_nothing(t: &TestDb) {

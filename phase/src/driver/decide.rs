@@ -150,11 +150,7 @@ async fn approve_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<()
     if let Some(session) = tx.session_for_role(&run.id, &def.role).await?
         && session.state == SessionState::WaitingForApproval
     {
-        tx.update_session(
-            &session.id,
-            &SessionUpdate { state: Some(SessionState::Ready), ..Default::default() },
-        )
-        .await?;
+        tx.update_session(&session.id, &SessionUpdate::to(SessionState::Ready)).await?;
         let payload = json!({ "sessionId": session.id, "roleId": def.role, "recoveryAttempts": session.recovery_attempts });
         let key = keys::session_ready(&phase.id, &session.id, session.recovery_attempts);
         let event = NewEvent {

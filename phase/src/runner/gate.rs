@@ -3,7 +3,7 @@
 //! invalid after its repair.
 
 use devflow_core::{Code, Error, PhaseState, Result, RunState, SessionState, StateMachine};
-use devflow_db::{ApprovalRow, NewApproval, SessionRow, Tx};
+use devflow_db::{ApprovalRow, NewApproval, SessionRow, SessionUpdate, Tx};
 use devflow_session::SessionHandle;
 use serde_json::{Value, json};
 
@@ -11,7 +11,7 @@ use super::context::{Ctx, handle_from_row, step};
 use super::crash::crash_point;
 use super::event::Event;
 use super::policy::At;
-use super::session::{fail_session_in, mark_crashed_in, to_state};
+use super::session::{fail_session_in, mark_crashed_in};
 use super::spec::Phase;
 use crate::keys;
 
@@ -182,7 +182,7 @@ async fn fail_all_sessions_in(tx: &mut Tx, phase: &Phase) -> Result<Vec<SessionR
         row.state.assert_assignment(failed)?;
     }
     for row in sessions.iter().filter(|row| row.state != failed) {
-        tx.update_session(&row.id, &to_state(failed)).await?;
+        tx.update_session(&row.id, &SessionUpdate::to(failed)).await?;
         Event::run_session_failed(phase, row).emit(tx).await?;
     }
     Ok(sessions)

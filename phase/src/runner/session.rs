@@ -3,7 +3,7 @@
 //! `resumeExistingSessionAndRecord`) — and the durable steps that move it through the session
 //! machine.
 
-use devflow_core::{Code, Error, Result, SessionState, StateMachine};
+use devflow_core::{Code, Error, Move, Result, SessionState, StateMachine};
 use devflow_db::{NewSession, SessionRow, SessionUpdate, Tx};
 use devflow_session::{SessionHandle, SessionSpec, retry_recoverable};
 
@@ -84,7 +84,7 @@ impl Ctx {
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_ready(phase, sid, recovery_attempts).emit(tx).await?;
             let located = located(phase, resumed);
-            move_session(tx, sid, SessionState::Ready, Move::Assign, located).await
+            tx.move_session(sid, SessionState::Ready, Move::Assign, located).await
         })?;
         Ok(handle)
     }
@@ -139,7 +139,7 @@ impl Ctx {
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_idle(phase, sid, dedup).emit(tx).await?;
             let update = SessionUpdate::default();
-            move_session(tx, sid, SessionState::Ready, Move::Assign, update).await
+            tx.move_session(sid, SessionState::Ready, Move::Assign, update).await
         })
     }
 
@@ -152,7 +152,7 @@ impl Ctx {
     ) -> Result<()> {
         let sid = handle.session_id.as_str();
         mutate!(self, |tx, phase| {
-            move_session(tx, sid, state, Move::Assign, located(phase, handle)).await
+            tx.move_session(sid, state, Move::Assign, located(phase, handle)).await
         })
     }
 
@@ -167,7 +167,7 @@ impl Ctx {
             };
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_recovered(phase, sid, recovery_attempts).emit(tx).await?;
-            move_session(tx, sid, SessionState::Ready, Move::Transition, update).await
+            tx.move_session(sid, SessionState::Ready, Move::Transition, update).await
         })
     }
 }
@@ -177,7 +177,7 @@ impl Ctx {
 pub(crate) async fn fail_session_in(tx: &mut Tx, phase: &Phase, sid: &str) -> Result<()> {
     let row = tx.session(sid).await?.ok_or_else(|| no_session_row(sid))?;
     row.state.assert_transition(SessionState::FailedNeedsHuman)?;
-    tx.update_session(sid, &to_state(SessionState::FailedNeedsHuman)).await?;
+    tx.update_session(sid, &SessionUpdate::to(SessionState::FailedNeedsHuman)).await?;
     Event::session_failed(phase, sid, row.recovery_attempts).emit(tx).await
 }
 
@@ -188,72 +188,15 @@ pub(crate) async fn mark_crashed_in(
     sid: &str,
     recovery_attempts: u32,
 ) -> Result<()> {
-    let mut update = to_state(SessionState::Crashed);
+    let mut update = SessionUpdate::to(SessionState::Crashed);
     update.recovery_attempts = Some(recovery_attempts);
     tx.update_session(sid, &update).await?;
     let crashed = Event::session_crashed(phase, sid, recovery_attempts);
     crashed.emit(tx).await
 }
 
-/// How a step may change a session's state: a move the session machine allows, or an
-/// assignment (that move, or staying in the same state).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Move {
-    Transition,
-    Assign,
-}
-
-impl Move {
-    /// The states from which this rule lets a session get to `to`.
-    pub(crate) fn from(self, to: SessionState) -> Vec<SessionState> {
-        let stays = matches!(self, Move::Assign);
-        SessionState::ALL
-            .iter()
-            .copied()
-            .filter(|&state| state.can_transition(to) || stays && state == to)
-            .collect()
-    }
-}
-
-/// Moves the session to `to`, checked against the session machine, with the other fields of
-/// `update`. On PostgreSQL the update travels with the step's next statement or its COMMIT, and
-/// a refusal fails the step there; SQLite says at once.
-pub(crate) async fn move_session(
-    tx: &mut Tx,
-    sid: &str,
-    to: SessionState,
-    rule: Move,
-    mut update: SessionUpdate,
-) -> Result<()> {
-    update.state = Some(to);
-    let session_id = sid.to_owned();
-    tx.move_session_from(sid, &rule.from(to), &update, move |state| {
-        refusal(&session_id, state, to, rule)
-    })
-    .await
-}
-
-/// Why the session (in `state`, `None` if it has no row) was not moved to `to`.
-fn refusal(sid: &str, state: Option<SessionState>, to: SessionState, rule: Move) -> Error {
-    let Some(state) = state else {
-        return no_session_row(sid);
-    };
-    let allowed = match rule {
-        Move::Transition => state.assert_transition(to),
-        Move::Assign => state.assert_assignment(to),
-    };
-    allowed.err().unwrap_or_else(|| {
-        Error::corruption(format!("session {sid} in state {state} was not moved to {to}"))
-    })
-}
-
 pub(crate) fn no_session_row(sid: &str) -> Error {
     Error::new(Code::SessionNotFound, format!("session {sid} has no row"))
-}
-
-/// An update that changes only the session's state.
-pub(crate) fn to_state(state: SessionState) -> SessionUpdate {
-    SessionUpdate { state: Some(state), ..SessionUpdate::default() }
 }
 
 /// The session fields that say where the agent lives and what it is expected to write.

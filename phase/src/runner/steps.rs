@@ -4,7 +4,7 @@
 //! nothing new. (The session's steps are in `session`, the gates' in `gate`.)
 
 use devflow_core::{
-    Code, Error, PhaseState, Result, RunState, SessionState, StateMachine, Validation,
+    Code, Error, Move, PhaseState, Result, RunState, SessionState, StateMachine, Validation,
 };
 use devflow_db::{ApprovalState, ArtifactRow, NewArtifact, SessionRow, SessionUpdate};
 use devflow_session::{SessionHandle, retry_recoverable};
@@ -15,7 +15,7 @@ use super::context::{Ctx, mutate, step};
 use super::crash::crash_point;
 use super::event::Event;
 use super::gate::insert_approval_in;
-use super::session::{Move, expecting, mark_crashed_in, move_session, to_state};
+use super::session::{expecting, mark_crashed_in};
 use super::wait::{Signature, signature};
 
 /// A validated (or invalid) artifact of one attempt.
@@ -67,7 +67,7 @@ impl Ctx {
             };
             // The event first, so that on PostgreSQL it travels with the move.
             Event::session_busy(phase, sid, dedup).emit(tx).await?;
-            move_session(tx, sid, SessionState::Busy, Move::Transition, update).await
+            tx.move_session(sid, SessionState::Busy, Move::Transition, update).await
         })?;
         crash_point!("before_prompt_delivery");
         let envelope = &attempt.envelope;
@@ -122,7 +122,7 @@ impl Ctx {
                     let recovery_attempts = row.map_or(0, |row| row.recovery_attempts) + 1;
                     mark_crashed_in(tx, phase, sid, recovery_attempts).await
                 }
-                _ => tx.update_session(sid, &to_state(state)).await,
+                _ => tx.update_session(sid, &SessionUpdate::to(state)).await,
             }
         })
     }
@@ -181,8 +181,9 @@ impl Ctx {
             // An agent that failed to a person stays failed when the person supplied
             // the artifact (`adopt_present_artifact`); a later phase starts a fresh one.
             let ready = SessionState::Ready;
-            let moved =
-                tx.update_session_from(sid, &Move::Assign.from(ready), &to_state(ready)).await?;
+            let moved = tx
+                .update_session_from(sid, &Move::Assign.sources(ready), &SessionUpdate::to(ready))
+                .await?;
             match &moved {
                 Some(row) => {
                     Event::session_ready(phase, sid, row.recovery_attempts).emit(tx).await?
@@ -225,7 +226,7 @@ impl Ctx {
                 && row.state != SessionState::FailedNeedsHuman
             {
                 row.state.assert_assignment(waiting)?;
-                tx.update_session(sid, &to_state(waiting)).await?;
+                tx.update_session(sid, &SessionUpdate::to(waiting)).await?;
             }
             tx.set_run_state(run_id, RunState::AwaitingApproval, Some(phase_id), None).await?;
             Event::approval_requested(phase, &request, gate_key).emit(tx).await
