@@ -57,9 +57,13 @@ pub fn hash_json(value: &Value) -> String {
 
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn hash_bytes(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
+    to_hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of a digest (of one computed in chunks, say), as `hash_bytes` writes it.
+pub fn to_hex(digest: &[u8]) -> String {
+    let mut hex = String::with_capacity(digest.len() * 2);
+    for &byte in digest {
         hex.push(char::from(HEX[usize::from(byte >> 4)]));
         hex.push(char::from(HEX[usize::from(byte & 0xf)]));
     }

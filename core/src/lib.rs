@@ -10,7 +10,7 @@ mod error;
 mod schema;
 pub mod state;
 
-pub use canonical::{MAX_SAFE_INTEGER, canonical_json, hash_bytes, hash_json};
+pub use canonical::{MAX_SAFE_INTEGER, canonical_json, hash_bytes, hash_json, to_hex};
 pub use envelope::PromptEnvelope;
 pub use error::{Class, Code, Error, Result};
 pub use schema::{

@@ -35,6 +35,11 @@ impl ValidationIssue {
         })
     }
 
+    /// An issue with the document as a whole (no instance or schema path).
+    pub fn of_document(message: String) -> ValidationIssue {
+        ValidationIssue { instance_path: String::new(), schema_path: String::new(), message }
+    }
+
     pub fn from_json(value: &Value) -> Option<ValidationIssue> {
         let text = |key: &str| value.get(key)?.as_str().map(str::to_owned);
         Some(ValidationIssue {
@@ -95,10 +100,10 @@ pub const PARSE_ERROR_KEY: &str = "__devflowParseError";
 
 /// Parses artifact bytes; text that is not JSON becomes the issue that says where it broke.
 pub fn parse_artifact(bytes: &[u8]) -> Result<Value, ValidationIssue> {
-    serde_json::from_slice(bytes).map_err(|error| ValidationIssue {
-        instance_path: String::new(),
-        schema_path: String::new(),
-        message: format!("{PARSE_ERROR_KEY}: the artifact is not valid JSON: {error}"),
+    serde_json::from_slice(bytes).map_err(|error| {
+        ValidationIssue::of_document(format!(
+            "{PARSE_ERROR_KEY}: the artifact is not valid JSON: {error}"
+        ))
     })
 }
 

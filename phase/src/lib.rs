@@ -8,6 +8,7 @@
 //! `awaiting_artifact` or `validating` by a crash is re-entered from what the rows and events say
 //! comes next. The `driver` runs a `workflow`'s phases in order with it.
 
+mod artifact;
 pub mod driver;
 pub mod keys;
 mod runner;

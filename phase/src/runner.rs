@@ -13,7 +13,6 @@ mod crash;
 mod entry;
 mod event;
 mod gate;
-mod paths;
 mod policy;
 mod recovery;
 mod repair;
@@ -21,7 +20,6 @@ mod session;
 mod spec;
 mod steps;
 mod transcript;
-mod wait;
 
 use std::sync::Arc;
 
@@ -38,9 +36,10 @@ use gate::HumanGate;
 use policy::{At, Site};
 use steps::ArtifactOutcome;
 
+pub use crate::artifact::WaitSettings;
 pub(crate) use context::handle_from_row;
 pub use repair::repair_instructions;
-pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart, WaitSettings};
+pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart};
 
 /// How a phase that did not stop at a gate ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +206,7 @@ impl Ctx {
     /// After a human gate, a person may have written the artifact themselves: if a valid one is
     /// at the path when the phase is resumed, the phase ends with it and no agent is asked.
     async fn adopt_present_artifact(&self, attempt: u32) -> Result<Option<PhaseReport>> {
-        if wait::signature(self.phase.artifact_path())?.is_none() {
+        if crate::artifact::signature(self.phase.artifact_path())?.is_none() {
             return Ok(None);
         }
         let outcome = self.validate_current(attempt).await?;

@@ -18,7 +18,7 @@ use devflow_session::AgentCommand;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::runner::WaitSettings;
+use crate::artifact::WaitSettings;
 
 pub use prompt::phase_instructions;
 

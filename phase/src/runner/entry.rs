@@ -12,7 +12,7 @@ use super::context::{Ctx, read};
 use super::event::Event;
 use super::spec::{Phase, Restart};
 use super::steps::{ArtifactOutcome, wrong_phase_state};
-use super::wait::{Signature, signature};
+use crate::artifact::{Signature, signature};
 use crate::keys;
 
 /// Where the runner picks up.

@@ -7,36 +7,7 @@ use devflow_core::{Code, Error, Result, Schema};
 use devflow_session::AgentCommand;
 use serde_json::Value;
 
-use super::paths;
-
-/// How the runner waits for an artifact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WaitSettings {
-    /// Give up waiting after this long (then probe, recover, and ask once for a repair).
-    pub timeout_ms: u64,
-    /// Fallback polling interval; file-system events usually wake the wait sooner.
-    pub poll_ms: u64,
-    /// The artifact must stay unchanged this long before it is read.
-    pub stable_ms: u64,
-    /// A session whose screen has not changed for this long is hung.
-    pub max_hung_ms: u64,
-    /// A bigger artifact is invalid without being read.
-    pub max_artifact_bytes: u64,
-}
-
-impl Default for WaitSettings {
-    /// The reference runner's defaults (5 s timeout, 25 ms poll, 500 ms stable), a 5 minute
-    /// hang threshold, and a 16 MiB artifact limit.
-    fn default() -> WaitSettings {
-        WaitSettings {
-            timeout_ms: 5_000,
-            poll_ms: 25,
-            stable_ms: 500,
-            max_hung_ms: 300_000,
-            max_artifact_bytes: 16 * 1024 * 1024,
-        }
-    }
-}
+use crate::artifact::{self, WaitSettings};
 
 /// A workflow approval gate on a phase: pause for a person once the artifact is valid.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +77,7 @@ impl Phase {
             let error = Error::new(Code::WorkspacePermissions, message);
             in_phase(error.with_hint("pass an existing directory as the worktree"))
         })?;
-        let artifact = paths::resolve_inside(&spec.worktree, &worktree, &spec.artifact_path);
+        let artifact = artifact::resolve_inside(&spec.worktree, &worktree, &spec.artifact_path);
         let artifact = artifact.map_err(in_phase)?;
         Ok(Phase { artifact: artifact.to_string_lossy().into_owned(), worktree, spec })
     }

@@ -16,7 +16,7 @@ use super::crash::crash_point;
 use super::event::Event;
 use super::gate::insert_approval_in;
 use super::session::{expecting, mark_crashed_in};
-use super::wait::{Signature, signature};
+use crate::artifact::{Signature, signature};
 
 /// A validated (or invalid) artifact of one attempt.
 #[derive(Debug, Clone)]

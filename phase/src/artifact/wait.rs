@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::spec::WaitSettings;
+use super::WaitSettings;
 
 /// What identifies one version of a file without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,41 @@
+//! The artifact on disk, the file half of a phase's contract: where it may be (`paths`: never
+//! outside the worktree), when it is done (`wait`: new and stable), and what it is (`read`:
+//! bounded in size, hashed, validated against the schema). Nothing here knows runs, rows or
+//! agents; the runner (`runner::artifact`) records what this finds.
+
+mod paths;
+mod read;
+mod wait;
+
+pub(crate) use paths::resolve_inside;
+pub(crate) use read::read;
+pub(crate) use wait::{Signature, WaitOutcome, signature, wait_for_artifact};
+
+/// How a phase waits for its artifact, and how big the artifact may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitSettings {
+    /// Give up waiting after this long (then probe, recover, and ask once for a repair).
+    pub timeout_ms: u64,
+    /// Fallback polling interval; file-system events usually wake the wait sooner.
+    pub poll_ms: u64,
+    /// The artifact must stay unchanged this long before it is read.
+    pub stable_ms: u64,
+    /// A session whose screen has not changed for this long is hung.
+    pub max_hung_ms: u64,
+    /// A bigger artifact is invalid without being read.
+    pub max_artifact_bytes: u64,
+}
+
+impl Default for WaitSettings {
+    /// The reference runner's defaults (5 s timeout, 25 ms poll, 500 ms stable), a 5 minute
+    /// hang threshold, and a 16 MiB artifact limit.
+    fn default() -> WaitSettings {
+        WaitSettings {
+            timeout_ms: 5_000,
+            poll_ms: 25,
+            stable_ms: 500,
+            max_hung_ms: 300_000,
+            max_artifact_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
