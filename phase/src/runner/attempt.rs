@@ -29,23 +29,14 @@ impl Attempt {
     /// `problems`: what the repair prompt says was wrong (stored in its `phase.started`).
     pub fn new(phase: &Phase, number: u32, repair: bool, problems: &[String]) -> Attempt {
         let spec = &phase.spec;
-        let instructions = match repair {
+        let text = match repair {
             true => repair_instructions(&spec.instructions, problems),
             false => spec.instructions.clone(),
         };
-        let uuid = uuid::Uuid::new_v4().to_string();
-        let (run, role, key) = (&spec.run_id, &spec.role_id, &spec.phase_key);
-        let schema = phase.schema_id();
-        let envelope = PromptEnvelope::new(
-            uuid,
-            run,
-            role,
-            key,
-            number,
-            &phase.artifact,
-            schema,
-            &instructions,
-        );
+        let (id, run, role, key) =
+            (uuid::Uuid::new_v4(), &spec.run_id, &spec.role_id, &spec.phase_key);
+        let (artifact, schema) = (&phase.artifact, phase.schema_id());
+        let envelope = PromptEnvelope::new(id, run, role, key, number, artifact, schema, &text);
         Attempt { number, repair, first: true, envelope }
     }
 

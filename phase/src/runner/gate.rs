@@ -33,13 +33,7 @@ impl HumanGate {
     pub fn timed_out(hint: String) -> HumanGate {
         let message = "no valid artifact appeared in time, even after recovery";
         let error = Error::new(Code::ArtifactTimeoutExhausted, message).with_hint(hint);
-        HumanGate {
-            reason: "artifact_timeout",
-            error,
-            payload: json!({}),
-            mark_crashed: false,
-            with_path: true,
-        }
+        HumanGate::of_flow("artifact_timeout", error, json!({}))
     }
 
     /// The artifact stayed invalid after its one repair.
@@ -47,14 +41,12 @@ impl HumanGate {
         let message = "the artifact remained invalid after its repair";
         let hint = format!("artifact={artifact_id};path={path}");
         let error = Error::new(Code::ArtifactInvalidAfterRepair, message).with_hint(hint);
-        let payload = json!({ "artifactId": artifact_id });
-        HumanGate {
-            reason: "artifact_invalid",
-            error,
-            payload,
-            mark_crashed: false,
-            with_path: true,
-        }
+        HumanGate::of_flow("artifact_invalid", error, json!({ "artifactId": artifact_id }))
+    }
+
+    /// A gate of the flow itself: its session is not marked crashed, its request names the path.
+    fn of_flow(reason: &'static str, error: Error, payload: Value) -> HumanGate {
+        HumanGate { reason, error, payload, mark_crashed: false, with_path: true }
     }
 }
 

@@ -56,22 +56,15 @@ pub(crate) fn decide(site: Site, error: &Error) -> Disposition {
     // Per site: the failure's reason; the code a recoverable error exhausted at a gate becomes
     // (`None`: the site never gates); whether the gate marks the session `CRASHED` first; and
     // whether its request names the expected artifact path.
+    let (send, timeout) = (Some(Code::PromptSendExhausted), Some(Code::ArtifactTimeoutExhausted));
     let (reason, gate_code, mark_crashed, with_path) = match site {
         Site::StaleArtifact => ("stale_artifact_remove_failed", None, false, false),
         Site::ArtifactWait { repair: false } => ("artifact_validation_failed", None, false, false),
         Site::ArtifactWait { repair: true } => ("artifact_repair_failed", None, false, false),
-        Site::SessionStart => {
-            ("session_start_failed", Some(Code::PromptSendExhausted), false, false)
-        }
-        Site::SessionResume => {
-            ("session_resume_failed", Some(Code::PromptSendExhausted), true, false)
-        }
-        Site::PromptSend { repair } => {
-            ("prompt_send_failed", Some(Code::PromptSendExhausted), true, repair)
-        }
-        Site::TimeoutRecovery => {
-            ("artifact_timeout_recovery_failed", Some(Code::ArtifactTimeoutExhausted), false, true)
-        }
+        Site::SessionStart => ("session_start_failed", send, false, false),
+        Site::SessionResume => ("session_resume_failed", send, true, false),
+        Site::PromptSend { repair } => ("prompt_send_failed", send, true, repair),
+        Site::TimeoutRecovery => ("artifact_timeout_recovery_failed", timeout, false, true),
     };
     match gate_code {
         Some(code) if error.class() != Class::Fatal => Disposition::Gate(HumanGate {

@@ -15,7 +15,7 @@ use super::context::{Ctx, mutate, step};
 use super::crash::crash_point;
 use super::event::Event;
 use super::gate::insert_approval_in;
-use super::session::{expecting, mark_crashed_in};
+use super::session::{expecting, mark_crashed_in, no_session_row};
 use crate::artifact::{Signature, signature};
 
 /// A validated (or invalid) artifact of one attempt.
@@ -113,16 +113,16 @@ impl Ctx {
     ) -> Result<()> {
         mutate!(self, "after_artifact_timeout", |tx, phase| {
             Event::artifact_timeout(phase, attempt, state).emit(tx).await?;
-            let row = tx.session(sid).await?;
-            let current = row.as_ref().map_or(SessionState::Busy, |row| row.state);
-            current.assert_assignment(state)?;
-            match state {
-                _ if current == state => Ok(()),
-                SessionState::Crashed => {
-                    let recovery_attempts = row.map_or(0, |row| row.recovery_attempts) + 1;
-                    mark_crashed_in(tx, phase, sid, recovery_attempts).await
+            if state != SessionState::Crashed {
+                return tx.move_session(sid, state, Move::Assign, SessionUpdate::default()).await;
+            }
+            let row = tx.session(sid).await?.ok_or_else(|| no_session_row(sid))?;
+            match row.state {
+                SessionState::Crashed => Ok(()),
+                from => {
+                    from.assert_transition(SessionState::Crashed)?;
+                    mark_crashed_in(tx, phase, sid, row.recovery_attempts + 1).await
                 }
-                _ => tx.update_session(sid, &SessionUpdate::to(state)).await,
             }
         })
     }
@@ -184,16 +184,12 @@ impl Ctx {
             let moved = tx
                 .update_session_from(sid, &Move::Assign.sources(ready), &SessionUpdate::to(ready))
                 .await?;
-            match &moved {
-                Some(row) => {
-                    Event::session_ready(phase, sid, row.recovery_attempts).emit(tx).await?
-                }
-                None => match tx.session(sid).await? {
-                    Some(row) if row.state != SessionState::FailedNeedsHuman => {
-                        row.state.assert_assignment(ready)?
-                    }
-                    _ => {}
-                },
+            if let Some(row) = &moved {
+                Event::session_ready(phase, sid, row.recovery_attempts).emit(tx).await?;
+            } else if let Some(row) = tx.session(sid).await?
+                && row.state != SessionState::FailedNeedsHuman
+            {
+                row.state.assert_assignment(ready)?;
             }
             if phase.spec.terminal {
                 tx.set_run_state(phase.run_id(), RunState::Completed, None, None).await?;

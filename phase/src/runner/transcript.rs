@@ -4,7 +4,7 @@ use devflow_core::{Code, Error, Result};
 use devflow_db::{SessionRow, SessionUpdate};
 use devflow_session::SessionHandle;
 
-use super::context::{Ctx, handle_from_row};
+use super::context::{Ctx, handle_from_row, step};
 use super::crash::crash_point;
 
 impl Ctx {
@@ -31,17 +31,12 @@ impl Ctx {
             capture.chunks.iter().map(|chunk| (chunk.seq, chunk.text.as_str())).collect();
         if !chunks.is_empty() {
             let (sid, chunks) = (row.id.as_str(), &chunks);
-            self.db
-                .step(self.phase.run_id(), move |tx, _run| {
-                    Box::pin(async move {
-                        // The mark first: on PostgreSQL its update then travels with the insert.
-                        let mark =
-                            SessionUpdate { last_capture_seq: Some(seq), ..Default::default() };
-                        tx.update_session(sid, &mark).await?;
-                        tx.record_transcripts(sid, chunks).await
-                    })
-                })
-                .await?;
+            step!(self, |tx, _, _| {
+                // The mark first: on PostgreSQL its update then travels with the insert.
+                let mark = SessionUpdate { last_capture_seq: Some(seq), ..Default::default() };
+                tx.update_session(sid, &mark).await?;
+                tx.record_transcripts(sid, chunks).await
+            })?;
         }
         crash_point!("after_transcript_capture");
         Ok(seq)
