@@ -1,27 +1,13 @@
-//! Event kinds, and the idempotency keys that are more than the kind and its parts joined
-//! (`event`) or shared beyond the runner: the driver completes a phase approved by a person with
-//! the same keys the runner uses.
+//! The event kinds named beyond the runner's event table (`runner/event.rs`, where every other
+//! kind is written once), and the idempotency keys that are more than a kind and its parts
+//! joined: the driver completes a phase approved by a person with the same kinds and keys the
+//! runner uses, and re-entry looks for `session.recovered`.
 
-pub const PHASE_STARTED: &str = "phase.started";
-pub const PHASE_FAILED: &str = "phase.failed";
 pub const PHASE_COMPLETED: &str = "phase.completed";
-pub const RUN_PAUSED: &str = "run.paused";
-pub const RUN_FAILED: &str = "run.failed";
 pub const RUN_COMPLETED: &str = "run.completed";
 pub const SESSION_CREATED: &str = "session.created";
 pub const SESSION_READY: &str = "session.ready";
-pub const SESSION_BUSY: &str = "session.busy";
-pub const SESSION_IDLE: &str = "session.idle";
-pub const SESSION_CRASHED: &str = "session.crashed";
 pub const SESSION_RECOVERED: &str = "session.recovered";
-pub const SESSION_FAILED: &str = "session.failed";
-pub const PROMPT_SENT: &str = "prompt.sent";
-pub const PROMPT_REPAIRED: &str = "prompt.repaired";
-pub const ARTIFACT_EXPECTED: &str = "artifact.expected";
-pub const ARTIFACT_TIMEOUT: &str = "artifact.timeout";
-pub const ARTIFACT_VALIDATED: &str = "artifact.validated";
-pub const ARTIFACT_INVALID: &str = "artifact.invalid";
-pub const APPROVAL_REQUESTED: &str = "approval.requested";
 
 /// Reference: `session.created:{session}`; a fresh agent started for a session that failed to a
 /// human (`devflow resume`) is a new creation, told apart by its recovery count.

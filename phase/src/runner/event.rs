@@ -11,7 +11,9 @@ use devflow_db::{ApprovalRow, ArtifactRow, NewEvent, SessionRow, Tx};
 use serde_json::{Value, json};
 
 use super::spec::Phase;
-use crate::keys::{self, *};
+use crate::keys::{
+    self, PHASE_COMPLETED, RUN_COMPLETED, SESSION_CREATED, SESSION_READY, SESSION_RECOVERED,
+};
 
 /// One event of a phase, or of its run.
 #[derive(Debug, Clone)]
@@ -49,17 +51,17 @@ macro_rules! events {
 
 events! { phase;
     /// A new attempt; `extra`, an object, is merged into the payload.
-    phase_started(attempt: u32, extra: Value) PHASE_STARTED, phase [phase.phase_id(), attempt]
+    phase_started(attempt: u32, extra: Value) "phase.started", phase [phase.phase_id(), attempt]
         { "phaseKey": phase.spec.phase_key, "attempt": attempt } + extra;
-    phase_failed(attempt: u32, reason: &str) PHASE_FAILED, phase [phase.phase_id(), attempt]
+    phase_failed(attempt: u32, reason: &str) "phase.failed", phase [phase.phase_id(), attempt]
         { "phaseKey": phase.spec.phase_key, "attempt": attempt, "reason": reason };
     phase_completed(attempt: u32) PHASE_COMPLETED, phase
         (keys::phase_completed(phase.phase_id(), attempt))
         { "phaseKey": phase.spec.phase_key, "attempt": attempt };
     /// The run paused at a human gate (`cause`) from the state it was in.
-    run_paused(cause: &str, from: RunState) RUN_PAUSED, run [phase.run_id(), cause]
+    run_paused(cause: &str, from: RunState) "run.paused", run [phase.run_id(), cause]
         { "cause": cause, "pausedFromState": from.as_str() };
-    run_failed(reason: &str) RUN_FAILED, run [phase.run_id()] { "reason": reason };
+    run_failed(reason: &str) "run.failed", run [phase.run_id()] { "reason": reason };
     run_completed() RUN_COMPLETED, run (keys::run_completed(phase.run_id()))
         { "phaseKey": phase.spec.phase_key };
     session_created(sid: &str, recovery_attempts: u32, backend: &str) SESSION_CREATED, phase
@@ -68,42 +70,42 @@ events! { phase;
     session_ready(sid: &str, n: u32) SESSION_READY, phase
         (keys::session_ready(phase.phase_id(), sid, n))
         { "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": n };
-    session_crashed(sid: &str, n: u32) SESSION_CRASHED, phase [sid, n]
+    session_crashed(sid: &str, n: u32) "session.crashed", phase [sid, n]
         { "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": n };
     session_recovered(sid: &str, n: u32) SESSION_RECOVERED, phase [sid, n]
         { "sessionId": sid, "roleId": phase.role_id(), "recoveryAttempts": n };
-    session_busy(sid: &str, dedup_key: &str) SESSION_BUSY, phase [sid, dedup_key]
+    session_busy(sid: &str, dedup_key: &str) "session.busy", phase [sid, dedup_key]
         { "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup_key };
-    session_idle(sid: &str, dedup_key: &str) SESSION_IDLE, phase [sid, dedup_key]
+    session_idle(sid: &str, dedup_key: &str) "session.idle", phase [sid, dedup_key]
         { "sessionId": sid, "roleId": phase.role_id(), "dedupKey": dedup_key };
     /// Reference: `session.failed:{session}`; a session replaced by a fresh agent after a gate
     /// can fail again, so the recovery count is part of the key.
-    session_failed(sid: &str, n: u32) SESSION_FAILED, phase [sid, n]
+    session_failed(sid: &str, n: u32) "session.failed", phase [sid, n]
         { "sessionId": sid, "roleId": phase.role_id() };
     /// A session of any role that failed with its run: an event of the run.
-    run_session_failed(row: &SessionRow) SESSION_FAILED, run [row.id, row.recovery_attempts]
+    run_session_failed(row: &SessionRow) "session.failed", run [row.id, row.recovery_attempts]
         { "sessionId": row.id, "roleId": row.role_id };
     /// `prompt.sent`, or `prompt.repaired` for the repair attempt's prompt.
-    prompt(repair: bool, dedup_key: &str) if repair { PROMPT_REPAIRED } else { PROMPT_SENT },
+    prompt(repair: bool, dedup_key: &str) if repair { "prompt.repaired" } else { "prompt.sent" },
         phase [dedup_key] { "roleId": phase.role_id(), "dedupKey": dedup_key };
-    artifact_expected(attempt: u32) ARTIFACT_EXPECTED, phase
+    artifact_expected(attempt: u32) "artifact.expected", phase
         [phase.phase_id(), attempt, phase.artifact]
         { "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt };
     /// The wait timed out, with how the session looked.
-    artifact_timeout(attempt: u32, state: SessionState) ARTIFACT_TIMEOUT, phase
+    artifact_timeout(attempt: u32, state: SessionState) "artifact.timeout", phase
         [phase.phase_id(), attempt, phase.artifact] {
             "path": phase.artifact, "schemaId": phase.schema_id(), "attempt": attempt,
             "sessionState": state.as_str(),
         };
     /// `artifact.validated` or `artifact.invalid`, with the validation's findings.
     artifact_checked(row: &ArtifactRow, validation: &Validation)
-        if validation.is_valid() { ARTIFACT_VALIDATED } else { ARTIFACT_INVALID },
+        if validation.is_valid() { "artifact.validated" } else { "artifact.invalid" },
         phase [phase.phase_id(), row.path, row.hash] {
             "artifactId": row.id, "hash": row.hash, "path": row.path,
             "schemaId": phase.schema_id(),
         } + validation.to_json();
     /// For a request of a human or a workflow gate alike.
-    approval_requested(request: &ApprovalRow, gate_key: &str) APPROVAL_REQUESTED, phase
+    approval_requested(request: &ApprovalRow, gate_key: &str) "approval.requested", phase
         [request.idempotency_key] {
             "approvalRequestId": request.id, "approvalIdempotencyKey": request.idempotency_key,
             "gateKey": gate_key,
