@@ -60,23 +60,13 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// The canonical form of the longest existing prefix, with the missing segments appended.
 fn canonicalize_possibly_missing(path: &Path) -> PathBuf {
-    let mut missing = Vec::new();
-    let mut current = path.to_path_buf();
-    loop {
-        if let Ok(real) = current.canonicalize() {
-            return missing
-                .iter()
-                .rev()
-                .fold(real, |acc, segment: &std::ffi::OsString| acc.join(segment));
-        }
-        match (current.file_name(), current.parent()) {
-            (Some(name), Some(parent)) => {
-                missing.push(name.to_owned());
-                current = parent.to_path_buf();
-            }
-            _ => return path.to_path_buf(),
+    for existing in path.ancestors() {
+        if let Ok(real) = existing.canonicalize() {
+            let missing = path.strip_prefix(existing).unwrap_or(Path::new(""));
+            return if missing.as_os_str().is_empty() { real } else { real.join(missing) };
         }
     }
+    path.to_path_buf()
 }
 
 #[cfg(test)]
@@ -97,6 +87,9 @@ mod tests {
         let absolute =
             resolve_inside(dir.path(), &canonical, &dir.path().join("a/../b.json")).unwrap();
         assert_eq!(absolute, canonical.join("b.json"));
+        std::fs::write(canonical.join("b.json"), "{}").unwrap();
+        let existing = resolve_inside(dir.path(), &canonical, Path::new("b.json")).unwrap();
+        assert_eq!(existing.as_os_str(), canonical.join("b.json").as_os_str(), "no trailing /");
     }
 
     #[test]
