@@ -404,6 +404,38 @@ pub fn count_test_databases(bin: Option<&Binaries>, url: &str) -> Result<u64> {
     text.trim().parse().map_err(|_| format!("unexpected answer from psql: {text:?}"))
 }
 
+/// Drops the `devflow_t_…` databases that earlier test runs left on the server at `url`;
+/// returns how many went. One still in use (by a run going on now) is left alone: PostgreSQL
+/// refuses to drop a database with connections, and psql goes on to the next.
+pub fn drop_test_databases(bin: Option<&Binaries>, url: &str) -> Result<u64> {
+    let before = count_test_databases(bin, url)?;
+    if before == 0 {
+        return Ok(0);
+    }
+    let psql = bin.map_or_else(|| PathBuf::from("psql"), |bin| bin.tool("psql"));
+    // One autocommitted DROP per database (DROP DATABASE refuses a transaction block), written
+    // by the server itself, so no name is quoted by hand.
+    let script = concat!(
+        r"select format('DROP DATABASE IF EXISTS %I', datname) from pg_database",
+        r" where datname like 'devflow\_t\_%' \gexec",
+        "\n",
+    );
+    let mut child = Command::new(&psql)
+        .args(["-X", "-q", "-f", "-"])
+        .arg(url)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("cannot run {}: {error}", psql.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(script.as_bytes()).map_err(|error| format!("psql's input: {error}"))?;
+    }
+    child.wait().map_err(|error| format!("psql: {error}"))?;
+    Ok(before.saturating_sub(count_test_databases(bin, url)?))
+}
+
 /// Hides the password of a `postgres://user:password@host/db` URL before printing it.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -470,7 +502,8 @@ pub fn run(rest: &[String]) -> Result<ExitCode> {
 fn print_dev_instructions(server: &Server) {
     println!("\nexport DEVFLOW_TEST_DATABASE_URL={}\n", server.url());
     println!(
-        "Tests then use it (`cargo xtask test` too); each test leaves a devflow_t_… database."
+        "Tests then use it (`cargo xtask test` too); each test leaves a devflow_t_… database, \
+         and `cargo xtask test` first drops those earlier runs left."
     );
     println!("`cargo xtask pg stop` stops it; removing {} wipes it.", server.home.display());
 }

@@ -26,6 +26,16 @@ pub fn run(rest: &[String]) -> Result<ExitCode> {
     let bin = Binaries::find();
     // `server` lives until the end: dropping it stops the server on every way out.
     let (url, server) = choose_database(bin.as_ref(), ci)?;
+    // A long-lived server (`cargo xtask pg`) keeps each run's databases; clear the old ones.
+    if let (Some(url), None) = (&url, &server) {
+        match pg::drop_test_databases(bin.as_ref(), url) {
+            Ok(0) => {}
+            Ok(dropped) => println!("xtask: dropped {dropped} test databases of earlier runs"),
+            Err(error) => {
+                eprintln!("warning: cannot drop the test databases of earlier runs: {error}")
+            }
+        }
+    }
     let before = match &url {
         Some(url) => count_or_complain(bin.as_ref(), url, ci, "before the tests")?,
         None => None,
