@@ -9,7 +9,7 @@ mod wait;
 
 pub(crate) use paths::resolve_inside;
 pub(crate) use read::read;
-pub(crate) use wait::{Signature, WaitOutcome, signature, wait_for_artifact};
+pub use wait::{Signature, WaitOutcome, signature, wait_for_artifact};
 
 /// How a phase waits for its artifact, and how big the artifact may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

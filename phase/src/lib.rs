@@ -8,15 +8,16 @@
 //! `awaiting_artifact` or `validating` by a crash is re-entered from what the rows and events say
 //! comes next. The `driver` runs a `workflow`'s phases in order with it.
 
-mod artifact;
+pub mod artifact;
 pub mod driver;
 pub mod keys;
 mod runner;
 pub mod workflow;
 
+pub use artifact::WaitSettings;
 pub use driver::{Decision, Driver, Gate, Outcome};
 pub use runner::{
-    AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart, WaitSettings,
+    AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart,
     repair_instructions,
 };
 pub use workflow::Workflow;

@@ -36,7 +36,6 @@ use gate::HumanGate;
 use policy::{At, Site};
 use steps::ArtifactOutcome;
 
-pub use crate::artifact::WaitSettings;
 pub(crate) use context::handle_from_row;
 pub use repair::repair_instructions;
 pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart};

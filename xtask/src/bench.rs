@@ -1,4 +1,6 @@
-//! `cargo xtask bench`: the phase throughput benchmark on SQLite and PostgreSQL.
+//! `cargo xtask bench`: how soon the artifact wait sees an artifact, against the reference's
+//! polling (`phase/benches/artifact_wait.rs`), then the phase throughput benchmark on SQLite and
+//! PostgreSQL.
 //!
 //! Builds and runs `phase/benches/throughput.rs` in release mode against a throwaway
 //! PostgreSQL (the harness of `cargo xtask test`) unless DEVFLOW_TEST_DATABASE_URL names a
@@ -8,7 +10,7 @@
 //! runner against a database no one deploys. Arguments after `--` go to the benchmark
 //! (`--phases N`, `--backend sqlite|postgres`, `--worktree-on-disk`).
 
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, ExitStatus};
 
 use crate::pg::{Binaries, TempServer};
 use crate::{Result, cargo, is_ci, project_root};
@@ -50,17 +52,26 @@ pub fn run(rest: &[String]) -> Result<ExitCode> {
             }
         },
     };
+    let status = bench("artifact_wait", &[], None)?;
+    if !status.success() {
+        return Ok(ExitCode::FAILURE);
+    }
+    let status = bench("throughput", extra, url.as_deref())?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Runs one benchmark of devflow-phase in release mode, with the database server `url`.
+fn bench(name: &str, args: &[String], url: Option<&str>) -> Result<ExitStatus> {
     let mut command = Command::new(cargo());
     command
         .current_dir(project_root())
-        .args(["bench", "--quiet", "-p", "devflow-phase", "--bench", "throughput", "--"])
-        .args(extra);
-    match &url {
+        .args(["bench", "--quiet", "-p", "devflow-phase", "--bench", name, "--"])
+        .args(args);
+    match url {
         Some(url) => command.env(URL_VAR, url),
         None => command.env_remove(URL_VAR),
     };
-    let status = command.status().map_err(|error| format!("cannot run cargo bench: {error}"))?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    command.status().map_err(|error| format!("cannot run cargo bench --bench {name}: {error}"))
 }
 
 /// Turns the test server's durability shortcuts off again (all three settings reload on SIGHUP).
