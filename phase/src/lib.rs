@@ -12,6 +12,8 @@ pub mod artifact;
 pub mod driver;
 pub mod keys;
 mod runner;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod workflow;
 
 pub use artifact::WaitSettings;

@@ -5,15 +5,14 @@
 //! the scenario that has not ended yet, in order, and stops at the first that does not
 //! complete — like the workflow driver, which this stands in for.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use devflow_core::{PhaseState, RunState, Schema};
 use devflow_db::Db;
-use devflow_phase::{AgentLaunch, ApprovalGate, Ending, PhaseRunner, PhaseSpec, WaitSettings};
+use devflow_phase::testing::{fake_phase, quick_retry};
+use devflow_phase::{ApprovalGate, Ending, PhaseRunner, PhaseSpec};
 use devflow_session::fake::FakeAdapter;
-use devflow_session::{AgentCommand, RetryPolicy};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -53,9 +52,7 @@ fn main() -> ExitCode {
 async fn drive(url: &str, worktree: &str, fake_dir: &str, scenario: &str) {
     let db = Db::connect(url).await.expect("the test database");
     let fake = Arc::new(FakeAdapter::new(fake_dir.as_ref()));
-    let retry =
-        RetryPolicy { attempts_max: 3, backoff_initial_ms: 1, backoff_max_ms: 2, jitter: 0.0 };
-    let runner = PhaseRunner::new(db.clone(), fake).with_retry(retry);
+    let runner = PhaseRunner::new(db.clone(), fake).with_retry(quick_retry());
     let schema = Arc::new(
         Schema::compile(
             "plan.schema.json",
@@ -82,28 +79,9 @@ async fn drive(url: &str, worktree: &str, fake_dir: &str, scenario: &str) {
             _ => {}
         }
         let spec = PhaseSpec {
-            run_id: "run-1".into(),
-            phase_id,
-            phase_key: key.into(),
-            role_id: "planner".into(),
-            worktree: PathBuf::from(worktree),
-            artifact_path: PathBuf::from(format!("artifacts/{key}.json")),
-            schema: Arc::clone(&schema),
-            instructions,
-            agent: AgentLaunch {
-                command: AgentCommand::Argv(vec!["fake".into()]),
-                env: Vec::new(),
-            },
-            wait: WaitSettings {
-                timeout_ms: 300,
-                poll_ms: 10,
-                stable_ms: 0,
-                max_hung_ms: 60_000,
-                max_artifact_bytes: 1 << 20,
-            },
             approval_gate: gate.map(|key| ApprovalGate { key: key.into(), payload: None }),
             terminal,
-            restart: None,
+            ..fake_phase("run-1", key, worktree.as_ref(), &schema, &instructions)
         };
         match runner.run(spec, CancellationToken::new()).await {
             Ok(report) if report.ending == Ending::Completed => continue,

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use devflow_core::{Error, RunState, Schema};
 use devflow_db::testing::TestDb;
 use devflow_db::{Db, NewPhase, NewRun};
-use devflow_phase::{AgentLaunch, ApprovalGate, PhaseReport, PhaseRunner, PhaseSpec, WaitSettings};
+use devflow_phase::testing::{fake_phase, quick_retry};
+use devflow_phase::{ApprovalGate, PhaseReport, PhaseRunner, PhaseSpec};
 use devflow_session::fake::FakeAdapter;
-use devflow_session::{AgentCommand, RetryPolicy};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -82,30 +82,7 @@ impl Harness {
 
     /// A spec for phase `key` with these instructions, short waits, and no gate.
     pub fn spec(&self, key: &str, instructions: &str) -> PhaseSpec {
-        PhaseSpec {
-            run_id: RUN_ID.into(),
-            phase_id: format!("phase-{key}"),
-            phase_key: key.into(),
-            role_id: "planner".into(),
-            worktree: self.worktree.path().to_path_buf(),
-            artifact_path: PathBuf::from(format!("artifacts/{key}.json")),
-            schema: Arc::clone(&self.schema),
-            instructions: instructions.into(),
-            agent: AgentLaunch {
-                command: AgentCommand::Argv(vec!["fake".into()]),
-                env: Vec::new(),
-            },
-            wait: WaitSettings {
-                timeout_ms: 300,
-                poll_ms: 10,
-                stable_ms: 0,
-                max_hung_ms: 60_000,
-                max_artifact_bytes: 1 << 20,
-            },
-            approval_gate: None,
-            terminal: true,
-            restart: None,
-        }
+        fake_phase(RUN_ID, key, self.worktree.path(), &self.schema, instructions)
     }
 
     pub fn gated(&self, key: &str, instructions: &str, gate: &str) -> PhaseSpec {
@@ -116,9 +93,7 @@ impl Harness {
     }
 
     pub fn runner(&self) -> PhaseRunner {
-        let retry =
-            RetryPolicy { attempts_max: 3, backoff_initial_ms: 1, backoff_max_ms: 5, jitter: 0.0 };
-        PhaseRunner::new(self.db.clone(), self.fake.clone()).with_retry(retry)
+        PhaseRunner::new(self.db.clone(), self.fake.clone()).with_retry(quick_retry())
     }
 
     pub async fn run(&self, spec: PhaseSpec) -> Result<PhaseReport, Error> {
