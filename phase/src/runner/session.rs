@@ -188,11 +188,10 @@ pub(crate) async fn mark_crashed_in(
     sid: &str,
     recovery_attempts: u32,
 ) -> Result<()> {
-    let mut update = SessionUpdate::to(SessionState::Crashed);
-    update.recovery_attempts = Some(recovery_attempts);
+    let crashed = SessionUpdate::to(SessionState::Crashed);
+    let update = SessionUpdate { recovery_attempts: Some(recovery_attempts), ..crashed };
     tx.update_session(sid, &update).await?;
-    let crashed = Event::session_crashed(phase, sid, recovery_attempts);
-    crashed.emit(tx).await
+    Event::session_crashed(phase, sid, recovery_attempts).emit(tx).await
 }
 
 pub(crate) fn no_session_row(sid: &str) -> Error {
