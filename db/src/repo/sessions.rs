@@ -119,6 +119,11 @@ impl Tx {
         record.map(SessionRow::try_from).transpose()
     }
 
+    /// The session's row; `session_not_found` if it has none.
+    pub async fn require_session(&mut self, id: &str) -> Result<SessionRow> {
+        self.session(id).await?.ok_or_else(|| session_not_found(id))
+    }
+
     /// The role's session in the run (the newest, should there ever be several).
     pub async fn session_for_role(
         &mut self,
@@ -201,7 +206,7 @@ impl Tx {
         let update = SessionUpdate { state: Some(to), ..update };
         let session_id = id.to_owned();
         self.move_session_from(id, &rule.sources(to), &update, move |state| match state {
-            None => Error::new(Code::SessionNotFound, format!("session {session_id} has no row")),
+            None => session_not_found(&session_id),
             Some(from) => rule.check(from, to).err().unwrap_or_else(|| {
                 Error::corruption(format!(
                     "session {session_id} in state {from} was not moved to {to}"
@@ -292,6 +297,10 @@ impl Tx {
         .or_db("update session")?;
         record.map(SessionRow::try_from).transpose()
     }
+}
+
+fn session_not_found(id: &str) -> Error {
+    Error::new(Code::SessionNotFound, format!("session {id} has no row"))
 }
 
 /// After a session's deferred update on PostgreSQL: the session exists.

@@ -13,6 +13,7 @@ conformance!(
     a_role_claims_one_session_and_later_claims_find_it,
     a_blind_guarded_move_applies_or_fails_the_step_with_the_refusal,
     recorded_transcripts_are_stored_once_and_replays_add_nothing,
+    a_required_session_is_its_row_or_session_not_found,
 );
 
 async fn insert_session(t: &TestDb, run_id: &str, role_id: &str, id: &str) -> bool {
@@ -297,4 +298,17 @@ async fn recorded_transcripts_are_stored_once_and_replays_add_nothing(t: &TestDb
         .unwrap();
     let chunks: Vec<(i64, &str)> = rows.iter().map(|row| (row.seq, row.text.as_str())).collect();
     assert_eq!(chunks, [(1, "first\n"), (2, "second\n"), (3, "third\n")]);
+}
+
+async fn a_required_session_is_its_row_or_session_not_found(t: &TestDb) {
+    let (run, _) = seed_run(&t.db, RunState::Executing, 0).await;
+    let id = new_id();
+    insert_session(t, &run, "planner", &id).await;
+    let require =
+        |sid: String| t.db.read(move |tx| Box::pin(async move { tx.require_session(&sid).await }));
+    let row = require(id.clone()).await.unwrap();
+    assert_eq!((row.id.as_str(), row.state), (id.as_str(), SessionState::Created));
+    let missing = require("no-such-session".to_owned()).await.unwrap_err();
+    assert_eq!(missing.code(), Code::SessionNotFound);
+    assert!(missing.message().contains("no-such-session"), "{missing}");
 }

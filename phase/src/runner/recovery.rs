@@ -6,11 +6,10 @@ use devflow_session::{
 };
 
 use super::attempt::Attempt;
-use super::context::{Ctx, handle_from_row};
+use super::context::{Ctx, handle_from_row, read};
 use super::crash::crash_point;
 use super::gate::HumanGate;
 use super::policy::{At, Site};
-use super::session::no_session_row;
 
 impl Ctx {
     /// `CRASHED` when the pane is dead or inactive, `HUNG` when its screen has been still too
@@ -40,8 +39,7 @@ impl Ctx {
     /// effect, so re-entry continues where recovery stopped. (The reference captures nothing
     /// here, and loses what the agent showed since the last capture: a restart clears it.)
     pub async fn recover_from_timeout(&self, session_id: &str) -> Result<Option<String>> {
-        let row = self.session_row(session_id).await?;
-        let row = row.ok_or_else(|| no_session_row(session_id))?;
+        let row = read!(self, |tx, _| { tx.require_session(session_id).await })?;
         if row.state == SessionState::Ready {
             return Ok(None);
         }

@@ -3,7 +3,7 @@
 //! `resumeExistingSessionAndRecord`) — and the durable steps that move it through the session
 //! machine.
 
-use devflow_core::{Code, Error, Move, Result, SessionState, StateMachine};
+use devflow_core::{Error, Move, Result, SessionState, StateMachine};
 use devflow_db::{NewSession, SessionRow, SessionUpdate, Tx};
 use devflow_session::{SessionHandle, SessionSpec, retry_recoverable};
 
@@ -118,7 +118,7 @@ impl Ctx {
                     None => {
                         // A fresh agent replacing one that failed to a human counts as a recovery,
                         // which keeps its `session.created` and `session.ready` keys unique.
-                        let row = tx.session(sid).await?.ok_or_else(|| no_session_row(sid))?;
+                        let row = tx.require_session(sid).await?;
                         if row.state != SessionState::FailedNeedsHuman {
                             row.state.assert_assignment(SessionState::Created)?;
                         }
@@ -159,7 +159,7 @@ impl Ctx {
     /// `REBOOTSTRAPPED -> READY` with one more recovery attempt and `session.recovered`.
     pub async fn record_session_recovered(&self, sid: &str) -> Result<()> {
         mutate!(self, "after_session_recovered", |tx, phase| {
-            let row = tx.session(sid).await?.ok_or_else(|| no_session_row(sid))?;
+            let row = tx.require_session(sid).await?;
             let recovery_attempts = row.recovery_attempts + 1;
             let update = SessionUpdate {
                 recovery_attempts: Some(recovery_attempts),
@@ -175,7 +175,7 @@ impl Ctx {
 /// `-> FAILED_NEEDS_HUMAN` and `session.failed`, inside a step (the reference's
 /// `assertSessionTransition`). The session has a row: it gets one before its agent starts.
 pub(crate) async fn fail_session_in(tx: &mut Tx, phase: &Phase, sid: &str) -> Result<()> {
-    let row = tx.session(sid).await?.ok_or_else(|| no_session_row(sid))?;
+    let row = tx.require_session(sid).await?;
     row.state.assert_transition(SessionState::FailedNeedsHuman)?;
     tx.update_session(sid, &SessionUpdate::to(SessionState::FailedNeedsHuman)).await?;
     Event::session_failed(phase, sid, row.recovery_attempts).emit(tx).await
@@ -192,10 +192,6 @@ pub(crate) async fn mark_crashed_in(
     let update = SessionUpdate { recovery_attempts: Some(recovery_attempts), ..crashed };
     tx.update_session(sid, &update).await?;
     Event::session_crashed(phase, sid, recovery_attempts).emit(tx).await
-}
-
-pub(crate) fn no_session_row(sid: &str) -> Error {
-    Error::new(Code::SessionNotFound, format!("session {sid} has no row"))
 }
 
 /// The session fields that say where the agent lives and what it is expected to write.

@@ -15,7 +15,7 @@ use super::context::{Ctx, mutate, step};
 use super::crash::crash_point;
 use super::event::Event;
 use super::gate::insert_approval_in;
-use super::session::{expecting, mark_crashed_in, no_session_row};
+use super::session::{expecting, mark_crashed_in};
 use crate::artifact::{Signature, signature};
 
 /// A validated (or invalid) artifact of one attempt.
@@ -116,7 +116,7 @@ impl Ctx {
             if state != SessionState::Crashed {
                 return tx.move_session(sid, state, Move::Assign, SessionUpdate::default()).await;
             }
-            let row = tx.session(sid).await?.ok_or_else(|| no_session_row(sid))?;
+            let row = tx.require_session(sid).await?;
             match row.state {
                 SessionState::Crashed => Ok(()),
                 from => {

@@ -1,10 +1,10 @@
 //! Transcripts: what an agent's terminal showed, captured incrementally into the database.
 
-use devflow_core::{Code, Error, Result};
+use devflow_core::Result;
 use devflow_db::{SessionRow, SessionUpdate};
 use devflow_session::SessionHandle;
 
-use super::context::{Ctx, handle_from_row, step};
+use super::context::{Ctx, handle_from_row, read, step};
 use super::crash::crash_point;
 
 impl Ctx {
@@ -19,10 +19,7 @@ impl Ctx {
     ) -> Result<i64> {
         let row = match row {
             Some(row) => row,
-            None => self.session_row(session_id).await?.ok_or_else(|| {
-                let message = format!("session {session_id} does not exist for transcript capture");
-                Error::new(Code::SessionNotFound, message)
-            })?,
+            None => read!(self, |tx, _| { tx.require_session(session_id).await })?,
         };
         crash_point!("before_transcript_capture");
         let capture = self.adapter.capture(&handle_from_row(&row), row.last_capture_seq).await?;
