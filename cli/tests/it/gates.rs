@@ -8,8 +8,7 @@ fn an_invalid_artifact_is_repaired_once() {
     let workflow = world.workflow(&[Phase::new("plan", "invalid")]);
     let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "inv"]);
     assert_eq!(run.code, 0, "{run:?}");
-    let kinds: Vec<String> =
-        world.events("inv").iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    let kinds = world.event_kinds("inv");
     for kind in ["artifact.invalid", "prompt.repaired", "artifact.validated", "run.completed"] {
         assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
     }
@@ -102,8 +101,7 @@ fn a_crashed_agent_is_restarted_and_what_it_showed_before_stays_in_the_transcrip
     let workflow = world.workflow(&[plan]);
     let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "cr"]);
     assert_eq!(run.code, 0, "{run:?}");
-    let kinds: Vec<String> =
-        world.events("cr").iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    let kinds = world.event_kinds("cr");
     for kind in ["session.crashed", "session.recovered", "prompt.repaired", "run.completed"] {
         assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
     }

@@ -127,6 +127,12 @@ impl World {
         run.stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
     }
 
+    /// The run's event types, in order.
+    pub fn event_kinds(&self, run_id: &str) -> Vec<String> {
+        let events = self.events(run_id);
+        events.iter().map(|event| event["type"].as_str().unwrap().to_owned()).collect()
+    }
+
     /// Every prompt agent-sim received, in order.
     pub fn prompts(&self) -> Vec<String> {
         let text = std::fs::read_to_string(self.sim_log()).unwrap_or_default();
