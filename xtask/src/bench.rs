@@ -7,7 +7,7 @@
 //! server. The throwaway server is switched to production durability first (fsync,
 //! synchronous_commit and full_page_writes on), as SQLite runs with synchronous=FULL: with
 //! durability off a commit costs next to nothing, and the overhead ratio would compare the
-//! runner against a database no one deploys. Arguments after `--` go to the benchmark
+//! runner against a database no one deploys. Arguments after `--` go to the throughput benchmark
 //! (`--phases N`, `--backend sqlite|postgres`, `--worktree-on-disk`).
 
 use std::process::{Command, ExitCode, ExitStatus};
