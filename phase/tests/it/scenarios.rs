@@ -511,6 +511,9 @@ async fn an_oversized_artifact_is_invalid_without_being_read_whole() {
         let runner = h.runner();
         let phase = tokio::spawn(async move { runner.run(spec, CancellationToken::new()).await });
         wait_for_busy(&h).await;
+        // The folder first, as an agent makes it: the wait makes it only once it watches,
+        // which under load can come after this write.
+        std::fs::create_dir_all(h.artifact().parent().unwrap()).unwrap();
         // Written whole and renamed into place: with stable_ms 0 the wait may otherwise read
         // the file between its creation and its bytes, and see an empty (invalid) artifact.
         let partial = h.artifact().with_extension("partial");
