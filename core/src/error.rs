@@ -27,122 +27,87 @@ impl Class {
     }
 }
 
-/// A stable, snake_case error code. Each code belongs to exactly one class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Code {
+/// `codes! { /// doc  Name "snake_name" Class; … }`: the enum, its names, its classes and
+/// `Code::ALL`, from one table. Every row names its class, so a new code is classified on
+/// purpose when it is added.
+macro_rules! codes {
+    ($($(#[$doc:meta])* $code:ident $name:literal $class:ident;)*) => {
+        /// A stable, snake_case error code. Each code belongs to exactly one class.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $code,)*
+        }
+
+        impl Code {
+            /// Every code, in the order of the table.
+            pub const ALL: &'static [Code] = &[$(Code::$code),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$code => $name,)*
+                }
+            }
+
+            /// The class a code belongs to.
+            pub fn class(self) -> Class {
+                match self {
+                    $(Code::$code => Class::$class,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
     // The reference runner's codes.
-    InternalStateCorruption,
-    RunStateChanged,
-    ArtifactTimeoutExhausted,
-    ArtifactInvalidAfterRepair,
-    PromptSendExhausted,
-    WorkspacePermissions,
-    SessionNotFound,
-    SessionFailedNeedsHuman,
-    ActivityCancelled,
+    InternalStateCorruption "internal_state_corruption" Fatal;
+    RunStateChanged "run_state_changed" HumanRequired;
+    ArtifactTimeoutExhausted "artifact_timeout_exhausted" HumanRequired;
+    ArtifactInvalidAfterRepair "artifact_invalid_after_repair" HumanRequired;
+    PromptSendExhausted "prompt_send_exhausted" HumanRequired;
+    WorkspacePermissions "workspace_permissions" Fatal;
+    /// A pane that vanished (tmux server killed, machine rebooted) is for a person to look at,
+    /// and `devflow resume` starts a fresh agent: not a reason to fail the run.
+    SessionNotFound "session_not_found" HumanRequired;
+    SessionFailedNeedsHuman "session_failed_needs_human" HumanRequired;
+    ActivityCancelled "activity_cancelled" Recoverable;
     // Ours.
     /// A session backend call failed in a way that may pass (tmux busy, a scripted transient failure).
-    SessionUnavailable,
+    SessionUnavailable "session_unavailable" Recoverable;
     /// A session backend call failed for good (the agent command cannot start, a scripted fatal failure).
-    SessionBackendFailed,
+    SessionBackendFailed "session_backend_failed" Fatal;
     /// tmux is not installed or not on PATH.
-    TmuxMissing,
+    TmuxMissing "tmux_missing" Fatal;
     /// An artifact path resolves outside the worktree.
-    ArtifactOutsideWorktree,
+    ArtifactOutsideWorktree "artifact_outside_worktree" Fatal;
     /// A workflow file, argument or other input is malformed.
-    InvalidInput,
+    InvalidInput "invalid_input" Fatal;
     /// A JSON Schema does not compile.
-    SchemaInvalid,
+    SchemaInvalid "schema_invalid" Fatal;
     /// The database cannot be opened or reached.
-    DatabaseUnavailable,
+    DatabaseUnavailable "database_unavailable" Fatal;
     /// The database is locked by another writer for longer than the busy timeout.
-    DatabaseBusy,
+    DatabaseBusy "database_busy" Recoverable;
     /// A query failed for a reason that is neither of the above.
-    DatabaseFailed,
+    DatabaseFailed "database_failed" Fatal;
     /// The run named does not exist.
-    RunNotFound,
+    RunNotFound "run_not_found" Fatal;
     /// Another driver holds the run's lease.
-    RunLeased,
+    RunLeased "run_leased" HumanRequired;
+    /// The agent shows a dialog (or a screen that is not its input box) instead of taking a
+    /// prompt: a person answers it, or configures the agent so that it does not show it.
+    AgentNeedsInput "agent_needs_input" HumanRequired;
+    /// The agent's pane never became ready for a paste within its bound; nothing was pasted.
+    AgentNotReady "agent_not_ready" HumanRequired;
+    /// A prompt was pasted but devflow could not verify that the agent took it; pasting again
+    /// could deliver it twice, so a person looks.
+    PromptDeliveryUnverified "prompt_delivery_unverified" HumanRequired;
+    /// This driver's lease on the run was taken over (or its epoch moved on): it must write
+    /// nothing more.
+    LeaseLost "lease_lost" Fatal;
 }
 
 impl Code {
-    /// Every code, for tests and documentation.
-    pub const ALL: &'static [Code] = &[
-        Code::InternalStateCorruption,
-        Code::RunStateChanged,
-        Code::ArtifactTimeoutExhausted,
-        Code::ArtifactInvalidAfterRepair,
-        Code::PromptSendExhausted,
-        Code::WorkspacePermissions,
-        Code::SessionNotFound,
-        Code::SessionFailedNeedsHuman,
-        Code::ActivityCancelled,
-        Code::SessionUnavailable,
-        Code::SessionBackendFailed,
-        Code::TmuxMissing,
-        Code::ArtifactOutsideWorktree,
-        Code::InvalidInput,
-        Code::SchemaInvalid,
-        Code::DatabaseUnavailable,
-        Code::DatabaseBusy,
-        Code::DatabaseFailed,
-        Code::RunNotFound,
-        Code::RunLeased,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::InternalStateCorruption => "internal_state_corruption",
-            Code::RunStateChanged => "run_state_changed",
-            Code::ArtifactTimeoutExhausted => "artifact_timeout_exhausted",
-            Code::ArtifactInvalidAfterRepair => "artifact_invalid_after_repair",
-            Code::PromptSendExhausted => "prompt_send_exhausted",
-            Code::WorkspacePermissions => "workspace_permissions",
-            Code::SessionNotFound => "session_not_found",
-            Code::SessionFailedNeedsHuman => "session_failed_needs_human",
-            Code::ActivityCancelled => "activity_cancelled",
-            Code::SessionUnavailable => "session_unavailable",
-            Code::SessionBackendFailed => "session_backend_failed",
-            Code::TmuxMissing => "tmux_missing",
-            Code::ArtifactOutsideWorktree => "artifact_outside_worktree",
-            Code::InvalidInput => "invalid_input",
-            Code::SchemaInvalid => "schema_invalid",
-            Code::DatabaseUnavailable => "database_unavailable",
-            Code::DatabaseBusy => "database_busy",
-            Code::DatabaseFailed => "database_failed",
-            Code::RunNotFound => "run_not_found",
-            Code::RunLeased => "run_leased",
-        }
-    }
-
-    /// The class a code belongs to. Exhaustive on purpose: a new code is classified when it is added.
-    pub fn class(self) -> Class {
-        match self {
-            Code::InternalStateCorruption
-            | Code::WorkspacePermissions
-            | Code::SessionBackendFailed
-            | Code::TmuxMissing
-            | Code::ArtifactOutsideWorktree
-            | Code::InvalidInput
-            | Code::SchemaInvalid
-            | Code::DatabaseUnavailable
-            | Code::DatabaseFailed
-            | Code::RunNotFound => Class::Fatal,
-            Code::ActivityCancelled | Code::SessionUnavailable | Code::DatabaseBusy => {
-                Class::Recoverable
-            }
-            // A pane that vanished (tmux server killed, machine rebooted) is for a person to
-            // look at, and `devflow resume` starts a fresh agent: not a reason to fail the run.
-            Code::SessionNotFound
-            | Code::RunStateChanged
-            | Code::ArtifactTimeoutExhausted
-            | Code::ArtifactInvalidAfterRepair
-            | Code::PromptSendExhausted
-            | Code::SessionFailedNeedsHuman
-            | Code::RunLeased => Class::HumanRequired,
-        }
-    }
-
     pub fn parse(text: &str) -> Option<Code> {
         Code::ALL.iter().copied().find(|code| code.as_str() == text)
     }

@@ -9,6 +9,7 @@ mod envelope;
 mod error;
 mod schema;
 pub mod state;
+pub mod text;
 
 pub use canonical::{MAX_SAFE_INTEGER, canonical_json, hash_bytes, hash_json, to_hex};
 pub use envelope::PromptEnvelope;
