@@ -5,6 +5,7 @@
 //! database rows alone.
 
 mod canonical;
+pub mod clock;
 mod envelope;
 mod error;
 mod schema;
@@ -12,6 +13,7 @@ pub mod state;
 pub mod text;
 
 pub use canonical::{MAX_SAFE_INTEGER, canonical_json, hash_bytes, hash_json, to_hex};
+pub use clock::{Clock, SystemClock};
 pub use envelope::PromptEnvelope;
 pub use error::{Class, Code, Error, Result};
 pub use schema::{

@@ -45,13 +45,7 @@ pub trait Scoped<'a, 't, T, Bound = &'t &'a ()>: Future<Output = T> + Send + 't 
 
 impl<'a, 't, T, F: Future<Output = T> + Send + 't> Scoped<'a, 't, T> for F {}
 
-/// Milliseconds since the Unix epoch, the unit of every time column.
-pub fn now_ms() -> i64 {
-    let elapsed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the system clock is after 1970");
-    i64::try_from(elapsed.as_millis()).expect("epoch milliseconds fit in i64")
-}
+pub use devflow_core::clock::now_ms;
 
 /// A new time-ordered id (UUIDv7, hyphenated lowercase text).
 pub fn new_id() -> String {

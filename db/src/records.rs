@@ -57,6 +57,7 @@ pub(crate) struct PhaseRecord {
     attempts: i32,
     started_at: Option<i64>,
     ended_at: Option<i64>,
+    artifact_id: Option<String>,
 }
 
 impl TryFrom<PhaseRecord> for PhaseRow {
@@ -71,6 +72,7 @@ impl TryFrom<PhaseRecord> for PhaseRow {
             ordinal: r.ordinal,
             started_at: r.started_at,
             ended_at: r.ended_at,
+            artifact_id: r.artifact_id,
         })
     }
 }
@@ -184,6 +186,7 @@ pub(crate) struct SessionRecord {
     tmux_window: Option<String>,
     tmux_pane: Option<String>,
     created_at: i64,
+    artifact_baseline: Option<String>,
 }
 
 impl TryFrom<SessionRecord> for SessionRow {
@@ -207,6 +210,7 @@ impl TryFrom<SessionRecord> for SessionRow {
             tmux_window: r.tmux_window,
             tmux_pane: r.tmux_pane,
             created_at: r.created_at,
+            artifact_baseline: r.artifact_baseline,
         })
     }
 }

@@ -46,6 +46,8 @@ pub struct PhaseRow {
     pub attempts: u32,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
+    /// The artifact recorded in the current attempt; cleared when an attempt starts.
+    pub artifact_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -207,6 +209,9 @@ pub struct SessionRow {
     pub tmux_window: Option<String>,
     pub tmux_pane: Option<String>,
     pub created_at: i64,
+    /// What the artifact path held when the last prompt went out (its signature, as text):
+    /// the wait for that prompt's artifact ignores a file still like this.
+    pub artifact_baseline: Option<String>,
 }
 
 /// A partial update of a session: only the fields that are `Some` change.
@@ -224,6 +229,7 @@ pub struct SessionUpdate {
     pub tmux_session: Option<String>,
     pub tmux_window: Option<String>,
     pub tmux_pane: Option<String>,
+    pub artifact_baseline: Option<String>,
 }
 
 impl SessionUpdate {

@@ -31,6 +31,7 @@ diesel::table! {
         attempts -> Integer,
         started_at -> Nullable<BigInt>,
         ended_at -> Nullable<BigInt>,
+        artifact_id -> Nullable<Text>,
     }
 }
 
@@ -96,6 +97,7 @@ diesel::table! {
         tmux_window -> Nullable<Text>,
         tmux_pane -> Nullable<Text>,
         created_at -> BigInt,
+        artifact_baseline -> Nullable<Text>,
     }
 }
 

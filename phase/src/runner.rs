@@ -1,64 +1,58 @@
 //! The phase runner: carries one phase from `pending` (or from where a crash left it) to
 //! `completed`, to `awaiting_approval`, or to a human gate, as the reference runner does.
 //!
-//! It reads as a small state machine. `entry` decides where an invocation picks up; the loop
-//! below is *prompt → wait → validate → (repair once) → finish* over one [`Attempt`]; `steps`,
-//! `session` and `gate` are its durable steps, one transaction each, appending the events of
-//! `event`; `policy` decides what an error leads to.
+//! One loop: read what the database and the disk hold (`facts`), ask the transition table for
+//! the next step (`next`), take that leaf — one durable step, or one side effect and the step
+//! that records it — and read again. Re-entry after a crash is the same loop started from
+//! wherever the rows say the phase is. An error goes to the policy (`policy`), which says what
+//! it leads to; `gate` carries out human gates and failed runs.
+//!
+//! The files, in reading order (a file imports only files below it): `runner.rs`, `next`,
+//! the leaves (`begin`, `session`, `prompt`, `wait`, `recovery`, `finish`), `facts`,
+//! `attempt`, `gate`, `policy`, `transcript`, `writes`, `repair`, `event`, `report`, `spec`,
+//! `context`, `crash`.
 
-mod artifact;
 mod attempt;
+mod begin;
 mod context;
 mod crash;
-mod entry;
 mod event;
+mod facts;
+mod finish;
 mod gate;
+mod next;
 mod policy;
+mod prompt;
 mod recovery;
 mod repair;
+mod report;
 mod session;
 mod spec;
-mod steps;
 mod transcript;
+mod wait;
+mod writes;
 
 use std::sync::Arc;
 
-use devflow_core::Result;
+use devflow_core::{Clock, Error, PhaseState, Result, SessionState, SystemClock};
 use devflow_db::Db;
-use devflow_session::{RetryPolicy, SessionAdapter, SessionHandle};
-use serde_json::json;
+use devflow_session::{RetryPolicy, SessionAdapter};
 use tokio_util::sync::CancellationToken;
 
-use attempt::Attempt;
 use context::Ctx;
-use entry::{Entry, Next};
-use gate::HumanGate;
-use policy::{At, Site};
-use steps::ArtifactOutcome;
+use facts::Known;
+use gate::At;
+use next::{FlowGate, Step, next};
+
+/// Every arm of the transition table (see `devflow_phase::testing::arms`).
+#[cfg(feature = "test-support")]
+pub(crate) const ARMS: &[&str] = Step::ARMS;
+use policy::{Disposition, HumanGate, Site, decide};
 
 pub(crate) use context::handle_from_row;
 pub use repair::repair_instructions;
+pub use report::{Ending, PhaseReport};
 pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart};
-
-/// How a phase that did not stop at a gate ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    Completed,
-    AwaitingApproval,
-}
-
-/// What `run` reports for a phase that ended well.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PhaseReport {
-    pub ending: Ending,
-    pub session_id: String,
-    /// The dedup key of the prompt that got the artifact (empty for one a person wrote).
-    pub prompt_id: String,
-    pub artifact_id: String,
-    pub artifact_hash: String,
-    /// The transcript's last captured sequence number.
-    pub transcript_seq: i64,
-}
 
 /// Runs phases against one database with one session backend.
 #[derive(Clone)]
@@ -66,11 +60,18 @@ pub struct PhaseRunner {
     db: Db,
     adapter: Arc<dyn SessionAdapter>,
     retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
 }
 
 impl PhaseRunner {
     pub fn new(db: Db, adapter: Arc<dyn SessionAdapter>) -> PhaseRunner {
-        PhaseRunner { db, adapter, retry: RetryPolicy::default() }
+        PhaseRunner { db, adapter, retry: RetryPolicy::default(), clock: Arc::new(SystemClock) }
+    }
+
+    /// The clock the runner reads the time from (tests pass one of their own).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> PhaseRunner {
+        self.clock = clock;
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> PhaseRunner {
@@ -83,136 +84,144 @@ impl PhaseRunner {
     pub async fn run(&self, spec: PhaseSpec, cancel: CancellationToken) -> Result<PhaseReport> {
         let phase = Arc::new(spec::Phase::resolve(spec)?);
         let (db, adapter, retry) = (self.db.clone(), Arc::clone(&self.adapter), self.retry.clone());
-        let ctx = Ctx { db, adapter, retry, phase, cancel };
+        let clock = Arc::clone(&self.clock);
+        let ctx = Ctx { db, adapter, retry, clock, phase, cancel };
         ctx.run().await.map_err(|error| error.in_phase(ctx.phase.run_id(), ctx.phase.phase_id()))
     }
 }
 
+/// How a leaf ended, when it did not fail.
+enum Taken {
+    /// Read the facts again and go on.
+    Continue,
+    Done(PhaseReport),
+    /// The flow stopped at a gate it raised itself; the gate's error.
+    Stopped(Error),
+}
+
 impl Ctx {
     async fn run(&self) -> Result<PhaseReport> {
-        let Entry { mut attempt, session_id, mut next } = self.enter().await?;
-        if matches!(next, Next::Send { adopt: true })
-            && let Some(report) = self.adopt_present_artifact(attempt.number).await?
-        {
-            return Ok(report);
-        }
-        let mut handle = match &session_id {
-            Some(session_id) => self.handle_for(session_id).await?,
-            None => {
-                self.remove_stale_artifact(attempt.number, None).await?;
-                self.start_session(attempt.number).await?
-            }
-        };
-        // The session is the same for every attempt; only where its agent lives may change.
-        let sid = handle.session_id.clone();
+        let mut known = self.known(None).await?;
+        let mut retries = 0;
         loop {
-            let Some(outcome) = self.obtain(&handle, &attempt, next).await? else {
-                self.recover_or_gate(&attempt, &sid, Some(&handle)).await?;
-                handle = self.handle_for(&sid).await?;
-                attempt = self.start_repair(None, Some(&handle)).await?;
-                next = Next::Send { adopt: false };
-                continue;
-            };
-            let valid = outcome.validation.is_valid();
-            // An artifact held for approval keeps its agent waiting, not idle.
-            if !valid || self.phase.spec.approval_gate.is_none() {
-                self.mark_session_idle(&sid, attempt.dedup_key()).await?;
-            }
-            if valid {
-                return self.finish(outcome, attempt.dedup_key(), &sid, true).await;
-            }
-            if attempt.repair {
-                let gate = HumanGate::invalid(&outcome.artifact_id, &self.phase.artifact);
-                return Err(self
-                    .human_gate(At::running(attempt.number, Some(&handle)), gate)
-                    .await);
-            }
-            attempt = self.start_repair(Some(&outcome.validation), Some(&handle)).await?;
-            next = Next::Send { adopt: false };
-        }
-    }
-
-    /// Sends the attempt's prompt (or continues a re-entered one) and waits for its artifact:
-    /// the artifact recorded, or `None` once the wait timed out.
-    async fn obtain(
-        &self,
-        handle: &SessionHandle,
-        attempt: &Attempt,
-        next: Next,
-    ) -> Result<Option<ArtifactOutcome>> {
-        let (at, sid, repair) =
-            (At::running(attempt.number, Some(handle)), &handle.session_id, !attempt.first);
-        let waited = match next {
-            Next::Recorded(outcome) => return Ok(Some(outcome)),
-            Next::Send { .. } => {
-                let sent = self.send_prompt(handle, attempt).await;
-                let baseline = self.on_error(Site::PromptSend { repair }, at, sent).await?;
-                self.wait_and_validate(attempt.number, sid, baseline).await
-            }
-            Next::Wait { baseline } => self.wait_and_validate(attempt.number, sid, baseline).await,
-            Next::Validate => {
-                self.record_prompt(attempt).await?;
-                self.validate_current(attempt.number).await.map(Some)
-            }
-        };
-        self.on_error(Site::ArtifactWait { repair }, at, waited).await
-    }
-
-    /// The valid artifact's phase ends: awaiting approval where the workflow gates it,
-    /// completed otherwise. The agent's transcript is captured once — before the approval
-    /// request, or after completion, as the reference does; `by_agent` is false for an artifact
-    /// a person wrote, which has no agent to capture.
-    async fn finish(
-        &self,
-        outcome: ArtifactOutcome,
-        prompt_id: &str,
-        sid: &str,
-        by_agent: bool,
-    ) -> Result<PhaseReport> {
-        let mut transcript_seq = 0;
-        let ending = match &self.phase.spec.approval_gate {
-            Some(gate) => {
-                let (phase, artifact_id) = (&self.phase, &outcome.artifact_id);
-                let payload = gate.payload.clone().unwrap_or_else(|| {
-                    json!({ "artifactId": artifact_id, "expectedArtifactPath": phase.artifact, "schemaId": phase.schema_id() })
-                });
-                if by_agent {
-                    transcript_seq = self.capture_transcript(sid, None).await?;
+            let step = next(&known.facts);
+            tracing::debug!(phase = %self.phase.spec.phase_key, ?step, "next step");
+            match self.take(step, &known).await {
+                Ok(Taken::Continue) => retries = 0,
+                Ok(Taken::Done(report)) => return Ok(report),
+                Ok(Taken::Stopped(error)) => return Err(error),
+                Err(error) => {
+                    self.on_error(step, error, retries).await?;
+                    retries += 1;
                 }
-                self.request_workflow_approval(outcome.attempt, sid, &gate.key, payload).await?;
-                Ending::AwaitingApproval
             }
-            None => {
-                let moved = self.complete_phase(outcome.attempt, sid).await?;
-                if by_agent {
-                    transcript_seq = self.capture_transcript(sid, moved).await?;
-                }
-                Ending::Completed
-            }
-        };
-        let (session_id, prompt_id) = (sid.to_owned(), prompt_id.to_owned());
-        let (artifact_id, artifact_hash) = (outcome.artifact_id, outcome.hash);
-        Ok(PhaseReport {
-            ending,
-            session_id,
-            prompt_id,
-            artifact_id,
-            artifact_hash,
-            transcript_seq,
-        })
+            known = self.known(known.attempt.take()).await?;
+        }
     }
 
-    /// After a human gate, a person may have written the artifact themselves: if a valid one is
-    /// at the path when the phase is resumed, the phase ends with it and no agent is asked.
-    async fn adopt_present_artifact(&self, attempt: u32) -> Result<Option<PhaseReport>> {
-        if crate::artifact::signature(self.phase.artifact_path())?.is_none() {
-            return Ok(None);
+    /// Takes one leaf.
+    async fn take(&self, step: Step, known: &Known) -> Result<Taken> {
+        match step {
+            Step::StartAttempt(from) => self.start_attempt(from).await?,
+            Step::Adopt | Step::Validate => self.validate().await?,
+            Step::FinishAdopted => return self.finish_adopted(known).await.map(Taken::Done),
+            Step::RemoveStale => self.remove_stale_artifact().await?,
+            Step::StartSession => drop(self.start_session(known).await?),
+            Step::ResumeSession => self.resume_session(known).await?,
+            Step::Prompt => self.prompt(known).await?,
+            Step::ExpectArtifact => self.expect_artifact(known).await?,
+            Step::Wait => self.wait(known).await?,
+            Step::MarkIdle => self.mark_idle(known).await?,
+            Step::Complete => return self.complete(known).await.map(Taken::Done),
+            Step::RequestApproval => return self.request_approval(known).await.map(Taken::Done),
+            Step::Repair(of) => self.start_repair(known, of).await?,
+            Step::Recover => {
+                if let Some(hint) = self.recover(known).await? {
+                    return Ok(Taken::Stopped(self.stop(known, HumanGate::timed_out(hint)).await));
+                }
+            }
+            Step::Gate(gate) => {
+                let gate = match gate {
+                    FlowGate::TimedOut => HumanGate::timed_out(self.phase.artifact.clone()),
+                    FlowGate::InvalidAfterRepair => {
+                        let artifact = known.artifact.as_ref().map(|a| a.id.as_str());
+                        HumanGate::invalid(artifact.unwrap_or_default(), &self.phase.artifact)
+                    }
+                };
+                return Ok(Taken::Stopped(self.stop(known, gate).await));
+            }
+            Step::Refuse => return Err(cannot_enter(known.facts.phase)),
         }
-        let outcome = self.validate_current(attempt).await?;
-        if !outcome.validation.is_valid() {
-            return Ok(None);
-        }
-        let session_id = self.role_session().await?.map(|row| row.id).unwrap_or_default();
-        self.finish(outcome, "", &session_id, false).await.map(Some)
+        Ok(Taken::Continue)
     }
+
+    /// Does what the policy says for `error`, which `step` failed with: `Ok` to take the step
+    /// again; otherwise the error for the caller. The policy acts on what the database holds
+    /// after the failure (a failed start has reserved its session's row, say).
+    async fn on_error(&self, step: Step, error: Error, retries: u32) -> Result<()> {
+        let error = error.in_phase(self.phase.run_id(), self.phase.phase_id());
+        let known = self.known(None).await.map_err(|_| error.clone())?;
+        let repair = known.attempt.as_ref().is_some_and(|attempt| attempt.repair);
+        let handle = known.session.as_ref().map(handle_from_row);
+        let at = at(&known, step, handle.as_ref());
+        match decide(site_of(step, repair), &error, retries, &self.retry) {
+            Disposition::Retry { wait_ms } => {
+                tracing::warn!(?step, retries, wait_ms, %error, "taking the step again");
+                tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+                Ok(())
+            }
+            Disposition::Propagate => {
+                Err(self.capture_running(at.running).await.err().unwrap_or(error))
+            }
+            Disposition::Gate(gate) => Err(self.human_gate(at, gate).await),
+            Disposition::FailRun { reason } => {
+                let failed = self.fail_run(at.attempt, reason, at.running).await;
+                Err(failed.err().unwrap_or(error))
+            }
+        }
+    }
+
+    /// Stops at a gate the flow raised.
+    async fn stop(&self, known: &Known, gate: HumanGate) -> Error {
+        let handle = known.session.as_ref().map(handle_from_row);
+        self.human_gate(at(known, Step::Gate(FlowGate::TimedOut), handle.as_ref()), gate).await
+    }
+}
+
+/// Where a step happens, for the policy's site table.
+fn site_of(step: Step, repair: bool) -> Site {
+    match step {
+        Step::RemoveStale => Site::StaleArtifact,
+        Step::StartSession => Site::SessionStart,
+        Step::ResumeSession => Site::SessionResume,
+        Step::Prompt => Site::PromptSend { repair },
+        Step::Adopt | Step::ExpectArtifact | Step::Wait | Step::Validate => {
+            Site::ArtifactWait { repair }
+        }
+        Step::Recover => Site::TimeoutRecovery,
+        _ => Site::Flow,
+    }
+}
+
+/// The attempt, the session and its agent a gate or a failure at `step` concerns. An agent
+/// counts as running once its session was started or re-adopted; a failed start or
+/// re-adoption has none to capture or dispose.
+fn at<'a>(
+    known: &'a Known,
+    step: Step,
+    handle: Option<&'a devflow_session::SessionHandle>,
+) -> At<'a> {
+    let attempt = known.attempt.as_ref().map_or(known.phase.attempts, |attempt| attempt.number);
+    let session = known.session.as_ref();
+    let starting = matches!(step, Step::StartSession | Step::ResumeSession);
+    let live = session.is_some_and(|row| {
+        !matches!(row.state, SessionState::Created | SessionState::FailedNeedsHuman)
+    });
+    let running = handle.filter(|_| live && !starting);
+    At { attempt, session_id: session.map(|row| row.id.as_str()), running }
+}
+
+fn cannot_enter(state: PhaseState) -> Error {
+    Error::corruption("cannot enter the phase from its current state")
+        .with_hint(format!("phase_state={state}"))
 }

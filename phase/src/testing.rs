@@ -1,8 +1,10 @@
 //! What the phase tests and the crash tests' child process share (feature `test-support`): a
-//! phase as they run it — the fake agent, short waits, no gate — and quick retries.
+//! phase as they run it — the fake agent, short waits, no gate — quick retries, and which arms
+//! of the runner's transition table this process has taken.
 
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use devflow_core::Schema;
 use devflow_session::{AgentCommand, RetryPolicy};
@@ -44,4 +46,21 @@ pub fn fake_phase(
 /// Three attempts with millisecond backoff, no jitter.
 pub fn quick_retry() -> RetryPolicy {
     RetryPolicy { attempts_max: 3, backoff_initial_ms: 1, backoff_max_ms: 5, jitter: 0.0 }
+}
+
+/// The arms of the transition table taken in this process so far.
+static REACHED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+
+pub(crate) fn reached(arm: &'static str) {
+    REACHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(arm);
+}
+
+/// Every arm of the runner's transition table.
+pub fn arms() -> &'static [&'static str] {
+    crate::runner::ARMS
+}
+
+/// The arms this process has taken.
+pub fn arms_reached() -> BTreeSet<&'static str> {
+    REACHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
 }

@@ -131,12 +131,7 @@ pub fn is_session_hung(last_output_at_ms: Option<i64>, now_ms: i64, max_hung_ms:
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    let since =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
+pub use devflow_core::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

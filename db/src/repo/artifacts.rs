@@ -66,6 +66,13 @@ impl Tx {
         Ok(stored)
     }
 
+    pub async fn artifact(&mut self, id: &str) -> Result<Option<ArtifactRow>> {
+        let query = artifacts::table.filter(artifacts::id.eq(id));
+        let record: Option<ArtifactRecord> =
+            on_conn!(self, |c| query.get_result(c).await).optional().or_db("read artifact")?;
+        record.map(ArtifactRow::try_from).transpose()
+    }
+
     /// The newest artifact of the phase at `path` for `schema_id`.
     pub async fn latest_artifact(
         &mut self,

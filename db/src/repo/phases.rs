@@ -46,7 +46,7 @@ impl Tx {
     }
 
     /// Starts the next attempt of a phase whose state is one of `allowed`: attempts + 1, state
-    /// `running`, started_at now. Returns the new attempt number, or None if no row matched
+    /// `running`, started_at now, no artifact recorded yet. Returns the new attempt number, or None if no row matched
     /// (another state, or no such phase).
     pub async fn try_start_phase(
         &mut self,
@@ -63,6 +63,7 @@ impl Tx {
             run_phases::attempts.eq(run_phases::attempts + 1),
             run_phases::state.eq(PhaseState::Running.as_str()),
             run_phases::started_at.eq(now_ms()),
+            run_phases::artifact_id.eq(None::<String>),
         );
         let attempts: Option<i32> = on_conn!(self, |c| cached(
             diesel::update(target).set(changes).returning(run_phases::attempts)
@@ -126,6 +127,53 @@ impl Tx {
         )
     }
 }
+
+impl Tx {
+    /// Records `artifact_id` as the artifact of the phase's current attempt (`None`: none yet).
+    /// Deferred on PostgreSQL; a phase that does not exist fails the step.
+    pub async fn set_phase_artifact(
+        &mut self,
+        run_id: &str,
+        phase_id: &str,
+        artifact_id: Option<&str>,
+    ) -> Result<()> {
+        let (run_id, phase_id, artifact_id) =
+            (run_id.to_owned(), phase_id.to_owned(), artifact_id.map(str::to_owned));
+        let missing = Error::corruption(format!("phase {phase_id} of run {run_id} does not exist"))
+            .in_phase(&run_id, &phase_id);
+        write_or_defer!(
+            self,
+            sqlite = |c| {
+                let target = run_phases::table
+                    .filter(run_phases::id.eq(&phase_id))
+                    .filter(run_phases::run_id.eq(&run_id));
+                cached(diesel::update(target).set(run_phases::artifact_id.eq(&artifact_id)))
+                    .execute(c)
+                    .await
+                    .or_db("set phase artifact")
+                    .and_then(|updated| found(updated, missing))
+            },
+            postgres = |conn| {
+                let mut handle = conn;
+                let outcome = cached(
+                    diesel::sql_query(SET_PHASE_ARTIFACT_PG)
+                        .bind::<Nullable<Text>, _>(&artifact_id)
+                        .bind::<Text, _>(&phase_id)
+                        .bind::<Text, _>(&run_id)
+                        .bind::<Text, _>(missing.message()),
+                )
+                .execute(&mut handle)
+                .await;
+                checked("set phase artifact", outcome, |_| missing.clone())
+            },
+        )
+    }
+}
+
+/// The phase's current artifact, set on PostgreSQL in one checked statement.
+const SET_PHASE_ARTIFACT_PG: &str = "WITH updated AS (UPDATE run_phases \
+     SET artifact_id = $1 WHERE id = $2 AND run_id = $3 RETURNING 1) \
+     SELECT CASE WHEN EXISTS (SELECT 1 FROM updated) THEN true ELSE devflow_check(false, $4) END";
 
 /// A phase's deferred update on PostgreSQL, checked in the same statement: the phase exists.
 const SET_PHASE_STATE_PG: &str = "WITH updated AS (UPDATE run_phases \

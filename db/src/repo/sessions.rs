@@ -28,6 +28,7 @@ struct SessionChanges<'a> {
     tmux_session: Option<&'a str>,
     tmux_window: Option<&'a str>,
     tmux_pane: Option<&'a str>,
+    artifact_baseline: Option<&'a str>,
 }
 
 impl Tx {
@@ -338,6 +339,7 @@ impl<'a> SessionChanges<'a> {
             tmux_session: update.tmux_session.as_deref(),
             tmux_window: update.tmux_window.as_deref(),
             tmux_pane: update.tmux_pane.as_deref(),
+            artifact_baseline: update.artifact_baseline.as_deref(),
         })
     }
 }

@@ -10,6 +10,7 @@ conformance!(
     phases_read_back_in_ordinal_order,
     starting_a_phase_counts_attempts_from_allowed_states_only,
     phase_states_set_ended_at_when_they_end,
+    an_attempts_artifact_is_kept_until_the_next_attempt_starts,
 );
 
 async fn phases_read_back_in_ordinal_order(t: &TestDb) {
@@ -140,6 +141,36 @@ async fn phase_states_set_ended_at_when_they_end(t: &TestDb) {
             Box::pin(async move {
                 tx.set_phase_state(&run.id, "no-such-phase", PhaseState::Running).await
             })
+        })
+        .await;
+    expect_code(result, Code::InternalStateCorruption);
+}
+
+async fn an_attempts_artifact_is_kept_until_the_next_attempt_starts(t: &TestDb) {
+    let (run_id, phases) = seed_run(&t.db, RunState::Executing, 1).await;
+    let phase_id = phases[0].clone();
+    let (set, cleared, started) =
+        t.db.mutate_phase(&run_id, move |tx, run| {
+            Box::pin(async move {
+                tx.try_start_phase(&run.id, &phase_id, &[PhaseState::Pending]).await?;
+                tx.set_phase_artifact(&run.id, &phase_id, Some("artifact-1")).await?;
+                let set = tx.phase(&phase_id).await?.unwrap().artifact_id;
+                tx.set_phase_artifact(&run.id, &phase_id, None).await?;
+                let cleared = tx.phase(&phase_id).await?.unwrap().artifact_id;
+                tx.set_phase_artifact(&run.id, &phase_id, Some("artifact-2")).await?;
+                tx.try_start_phase(&run.id, &phase_id, &[PhaseState::Running]).await?;
+                Ok((set, cleared, tx.phase(&phase_id).await?.unwrap()))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(set.as_deref(), Some("artifact-1"));
+    assert_eq!(cleared, None);
+    assert_eq!((started.attempts, started.artifact_id), (2, None), "a new attempt has none yet");
+
+    let result =
+        t.db.mutate_phase(&run_id, |tx, run| {
+            Box::pin(async move { tx.set_phase_artifact(&run.id, "no-such-phase", None).await })
         })
         .await;
     expect_code(result, Code::InternalStateCorruption);

@@ -130,6 +130,7 @@ async fn a_session_update_changes_only_what_is_given(t: &TestDb) {
         tmux_session: Some("devflow-run".to_owned()),
         tmux_window: Some("@1".to_owned()),
         tmux_pane: Some("%7".to_owned()),
+        artifact_baseline: Some("12:34:56".to_owned()),
     };
     let (sid, update) = (id.clone(), full.clone());
     t.db.write(move |tx| Box::pin(async move { tx.update_session(&sid, &update).await }))
@@ -156,6 +157,7 @@ async fn a_session_update_changes_only_what_is_given(t: &TestDb) {
             tmux_window: Some("@1".to_owned()),
             tmux_pane: Some("%7".to_owned()),
             created_at: busy.created_at,
+            artifact_baseline: Some("12:34:56".to_owned()),
         }
     );
 

@@ -26,6 +26,24 @@ pub struct Signature {
     inode: u64,
 }
 
+impl Signature {
+    /// `len:mtime_ns:inode`, as the session row keeps a prompt's baseline.
+    pub fn encode(&self) -> String {
+        format!("{}:{}:{}", self.len, self.modified_ns, self.inode)
+    }
+
+    /// The signature `encode` wrote; `None` for any other text.
+    pub fn decode(text: &str) -> Option<Signature> {
+        let mut parts = text.split(':');
+        let signature = Signature {
+            len: parts.next()?.parse().ok()?,
+            modified_ns: parts.next()?.parse().ok()?,
+            inode: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(signature)
+    }
+}
+
 /// The artifact's signature, or `None` if there is no file.
 pub fn signature(path: &Path) -> Result<Option<Signature>> {
     use std::os::unix::fs::MetadataExt;
@@ -153,6 +171,15 @@ mod tests {
         let outcome = outcome.expect("no file-system event woke the wait").unwrap();
         writer.await.unwrap();
         assert_eq!(outcome, WaitOutcome::Ready);
+    }
+
+    #[test]
+    fn a_signature_reads_back_as_it_was_written() {
+        let signature = Signature { len: 12, modified_ns: -5, inode: 7 };
+        assert_eq!(Signature::decode(&signature.encode()), Some(signature));
+        for text in ["", "1:2", "1:2:3:4", "a:b:c"] {
+            assert_eq!(Signature::decode(text), None, "{text:?}");
+        }
     }
 
     #[tokio::test]

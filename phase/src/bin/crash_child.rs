@@ -23,7 +23,7 @@ fn phases(scenario: &str) -> Vec<(&'static str, String, Option<&'static str>, bo
     let one =
         |instructions: &str, gate| vec![("plan", format!("{instructions}\n{VALID}"), gate, true)];
     match scenario {
-        "ok" => one("Scenario: ok", None),
+        "ok" | "stale" => one("Scenario: ok", None),
         "repair" => one("Scenario: invalid\nRepair-Scenario: ok", None),
         "timeout" => one("Scenario: none\nRepair-Scenario: ok", None),
         "crashed" => one("Scenario: crash\nRepair-Scenario: ok", None),
@@ -72,6 +72,13 @@ async fn drive(url: &str, worktree: &str, fake_dir: &str, scenario: &str) {
         let (run, phase) = (run.unwrap(), phase.unwrap());
         if !matches!(run.state, RunState::Executing | RunState::Planning) {
             return;
+        }
+        if scenario == "stale" && phase.state == PhaseState::Pending {
+            // An artifact an earlier run left at the path, for the first attempt to clear away.
+            let stale =
+                std::path::Path::new(worktree).join("artifacts").join(format!("{key}.json"));
+            std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+            std::fs::write(&stale, "{\"stale\": true}").unwrap();
         }
         match phase.state {
             PhaseState::Completed => continue,

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use devflow_core::{Error, Result};
-use devflow_db::{Db, PhaseRow, SessionRow};
+use devflow_core::Clock;
+use devflow_db::{Db, SessionRow};
 use devflow_session::{RetryPolicy, SessionAdapter, SessionHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +16,7 @@ pub(crate) struct Ctx {
     pub db: Db,
     pub adapter: Arc<dyn SessionAdapter>,
     pub retry: RetryPolicy,
+    pub clock: Arc<dyn Clock>,
     pub phase: Arc<Phase>,
     pub cancel: CancellationToken,
 }
@@ -61,28 +62,6 @@ macro_rules! read {
 }
 
 pub(crate) use {mutate, read, step};
-
-impl Ctx {
-    pub async fn session_row(&self, session_id: &str) -> Result<Option<SessionRow>> {
-        read!(self, |tx, _| { tx.session(session_id).await })
-    }
-
-    /// The session of this phase's role in the run, if it has one.
-    pub async fn role_session(&self) -> Result<Option<SessionRow>> {
-        read!(self, |tx, phase| { tx.session_for_role(phase.run_id(), phase.role_id()).await })
-    }
-
-    pub async fn phase_row(&self) -> Result<PhaseRow> {
-        let row = read!(self, |tx, phase| { tx.phase(phase.phase_id()).await })?;
-        row.ok_or_else(|| Error::corruption("run phase does not exist"))
-    }
-
-    /// The session's handle as last recorded.
-    pub async fn handle_for(&self, session_id: &str) -> Result<SessionHandle> {
-        let row = self.session_row(session_id).await?;
-        Ok(row.as_ref().map_or_else(|| SessionHandle::for_session(session_id), handle_from_row))
-    }
-}
 
 /// A session as the runner knows it between steps: its id and where it lives.
 pub(crate) fn handle_from_row(row: &SessionRow) -> SessionHandle {

@@ -1,53 +1,28 @@
-//! The two ways a phase stops short — a human gate (the run pauses for a person) and a failed
-//! run — and the gates the flow itself raises: an artifact that never came, or that stayed
-//! invalid after its repair.
+//! The two ways a phase stops short, carried out: a human gate (the run pauses for a person)
+//! and a failed run. What leads to either is the policy's to say (`policy.rs`).
 
-use devflow_core::{Code, Error, PhaseState, Result, RunState, SessionState, StateMachine};
-use devflow_db::{ApprovalRow, NewApproval, SessionRow, SessionUpdate, Tx};
+use devflow_core::{Error, Result, RunState, SessionState, StateMachine};
+use devflow_db::SessionRow;
 use devflow_session::SessionHandle;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::context::{Ctx, handle_from_row, step};
 use super::crash::crash_point;
 use super::event::Event;
-use super::policy::At;
-use super::session::{fail_session_in, mark_crashed_in};
-use super::spec::Phase;
+use super::policy::HumanGate;
+use super::writes::{
+    fail_all_sessions_in, fail_phase_in, fail_session_in, insert_approval_in, mark_crashed_in,
+};
 use crate::keys;
 
-/// A human gate: the phase fails with `reason`, and a pending approval request keyed by
-/// `error`'s code carries `payload`, the error's recovery hint and, `with_path`, the expected
-/// artifact path. `mark_crashed`: the session is marked `CRASHED` first (a failed send or
-/// resume). The caller gets `error`.
-#[derive(Debug)]
-pub(crate) struct HumanGate {
-    pub reason: &'static str,
-    pub error: Error,
-    pub payload: Value,
-    pub mark_crashed: bool,
-    pub with_path: bool,
-}
-
-impl HumanGate {
-    /// No artifact came, even after recovery, or the agent's readiness cannot be known.
-    pub fn timed_out(hint: String) -> HumanGate {
-        let message = "no valid artifact appeared in time, even after recovery";
-        let error = Error::new(Code::ArtifactTimeoutExhausted, message).with_hint(hint);
-        HumanGate::of_flow("artifact_timeout", error, json!({}))
-    }
-
-    /// The artifact stayed invalid after its one repair.
-    pub fn invalid(artifact_id: &str, path: &str) -> HumanGate {
-        let message = "the artifact remained invalid after its repair";
-        let hint = format!("artifact={artifact_id};path={path}");
-        let error = Error::new(Code::ArtifactInvalidAfterRepair, message).with_hint(hint);
-        HumanGate::of_flow("artifact_invalid", error, json!({ "artifactId": artifact_id }))
-    }
-
-    /// A gate of the flow itself: its session is not marked crashed, its request names the path.
-    fn of_flow(reason: &'static str, error: Error, payload: Value) -> HumanGate {
-        HumanGate { reason, error, payload, mark_crashed: false, with_path: true }
-    }
+/// Where in the phase a gate or a failure happens: the attempt, the session (possibly a
+/// reserved id without a row yet), and the agent whose transcript is captured and which a
+/// failed run disposes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct At<'a> {
+    pub attempt: u32,
+    pub session_id: Option<&'a str>,
+    pub running: Option<&'a SessionHandle>,
 }
 
 impl Ctx {
@@ -117,7 +92,9 @@ impl Ctx {
             && disposed.is_ok()
             && !sessions.iter().any(|row| row.id == handle.session_id)
         {
-            let row = self.session_row(&handle.session_id).await?;
+            let sid = handle.session_id.as_str();
+            let row =
+                self.db.read(move |tx| Box::pin(async move { tx.session(sid).await })).await?;
             disposed = self
                 .adapter
                 .dispose(&row.as_ref().map_or_else(|| handle.clone(), handle_from_row))
@@ -137,45 +114,4 @@ impl Ctx {
         crash_point!("after_dispose");
         first_error.map_or(Ok(()), Err)
     }
-}
-
-/// The approval request of a human or a workflow gate, keyed by gate, phase and attempt; a
-/// replay finds the request already there.
-pub(crate) async fn insert_approval_in(
-    tx: &mut Tx,
-    phase: &Phase,
-    gate_key: &str,
-    attempt: u32,
-    payload: &Value,
-) -> Result<ApprovalRow> {
-    let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
-    let request_key = keys::approval_request(run_id, gate_key, phase_id, attempt);
-    tx.insert_or_get_approval(&NewApproval {
-        run_id,
-        phase_id,
-        gate_key,
-        idempotency_key: &request_key,
-        payload,
-    })
-    .await
-}
-
-async fn fail_phase_in(tx: &mut Tx, phase: &Phase, attempt: u32, reason: &str) -> Result<()> {
-    tx.set_phase_state(phase.run_id(), phase.phase_id(), PhaseState::Failed).await?;
-    Event::phase_failed(phase, attempt, reason).emit(tx).await
-}
-
-/// Every session of the run `-> FAILED_NEEDS_HUMAN`; returns them for disposal. A session
-/// already there gets no second `session.failed`.
-async fn fail_all_sessions_in(tx: &mut Tx, phase: &Phase) -> Result<Vec<SessionRow>> {
-    let failed = SessionState::FailedNeedsHuman;
-    let sessions = tx.sessions(phase.run_id()).await?;
-    for row in &sessions {
-        row.state.assert_assignment(failed)?;
-    }
-    for row in sessions.iter().filter(|row| row.state != failed) {
-        tx.update_session(&row.id, &SessionUpdate::to(failed)).await?;
-        Event::run_session_failed(phase, row).emit(tx).await?;
-    }
-    Ok(sessions)
 }

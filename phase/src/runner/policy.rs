@@ -1,25 +1,29 @@
 //! What an error leads to — decided here, in one place, from where it happened and the
-//! error's class and code — and carrying it out. The reference runner repeats this ladder at
-//! every call site.
+//! error's class and code: retried, handed on, a human gate, or a failed run. The reference
+//! runner repeats this ladder at every call site. `gate.rs` carries the gates out.
 //!
-//! | error                          | outcome                                                   |
-//! |--------------------------------|-----------------------------------------------------------|
-//! | `run_state_changed`, cancelled | propagate (transcript captured where there is a session)  |
-//! | artifact wait/read failure     | the run fails                                             |
-//! | stale artifact not removable   | the run fails                                             |
-//! | other fatal                    | the run fails, its sessions are disposed                  |
-//! | recoverable or human_required  | a human gate: the phase fails, the run pauses             |
-//! | the human gate's own step      | the run fails (`approval_request_failed`; `gate.rs`)      |
+//! | error                                  | outcome                                             |
+//! |----------------------------------------|-----------------------------------------------------|
+//! | `run_state_changed`, cancelled         | propagate (transcript captured where there is an agent) |
+//! | a database that is busy                | the leaf again, within the budget (every leaf re-enters) |
+//! | a database unreachable, corrupt state  | propagate: nothing more can be written safely      |
+//! | recoverable, at a site that retries    | the call again, within the budget, then as below   |
+//! | artifact wait/read failure             | the run fails                                       |
+//! | stale artifact not removable           | the run fails                                       |
+//! | other fatal                            | the run fails, its sessions are disposed            |
+//! | recoverable or human_required          | a human gate: the phase fails, the run pauses       |
+//! | the human gate's own step              | the run fails (`approval_request_failed`; `gate.rs`)|
+
+use std::time::Duration;
 
 use devflow_core::{Class, Code, Error, Result};
-use devflow_session::SessionHandle;
-use serde_json::json;
+use devflow_session::RetryPolicy;
+use rand::Rng;
+use serde_json::{Value, json};
 
 use super::context::Ctx;
-use super::gate::HumanGate;
 
-/// Where in the phase an error happened. `repair`: in a wait after the invocation's first,
-/// handled as the reference handles a repair attempt's.
+/// Where in the phase an error happened. `repair`: in the phase's repair attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Site {
     /// Removing a stale artifact before a prompt.
@@ -36,6 +40,86 @@ pub(crate) enum Site {
     },
     /// Probing and restarting the agent after a timeout.
     TimeoutRecovery,
+    /// Beginning an attempt, or ending the phase well.
+    Flow,
+}
+
+/// What the site table says of one site.
+struct Rule {
+    /// The phase's failure reason, if an error fails it.
+    reason: &'static str,
+    /// The code a recoverable error that exhausted its retries becomes at a gate; `None`: the
+    /// site never gates.
+    gate: Option<Code>,
+    /// Whether a recoverable failure of the site's call is retried (within the budget).
+    retried: bool,
+    /// Whether the gate marks the session `CRASHED` first (a failed send or resume).
+    mark_crashed: bool,
+    /// Whether the gate's request names the expected artifact path.
+    with_path: bool,
+}
+
+/// The site table.
+fn rule(site: Site) -> Rule {
+    let (send, timeout) = (Some(Code::PromptSendExhausted), Some(Code::ArtifactTimeoutExhausted));
+    let rule = |reason, gate, retried, mark_crashed, with_path| Rule {
+        reason,
+        gate,
+        retried,
+        mark_crashed,
+        with_path,
+    };
+    match site {
+        Site::StaleArtifact => rule("stale_artifact_remove_failed", None, false, false, false),
+        Site::ArtifactWait { repair: false } => {
+            rule("artifact_validation_failed", None, false, false, false)
+        }
+        Site::ArtifactWait { repair: true } => {
+            rule("artifact_repair_failed", None, false, false, false)
+        }
+        Site::SessionStart => rule("session_start_failed", send, false, false, false),
+        Site::SessionResume => rule("session_resume_failed", send, true, true, false),
+        Site::PromptSend { repair } => rule("prompt_send_failed", send, true, true, repair),
+        Site::TimeoutRecovery => {
+            rule("artifact_timeout_recovery_failed", timeout, true, false, true)
+        }
+        Site::Flow => rule("phase_step_failed", None, false, false, false),
+    }
+}
+
+/// A human gate: the phase fails with `reason`, and a pending approval request keyed by
+/// `error`'s code carries `payload`, the error's recovery hint and, `with_path`, the expected
+/// artifact path. `mark_crashed`: the session is marked `CRASHED` first (a failed send or
+/// resume). The caller gets `error`.
+#[derive(Debug)]
+pub(crate) struct HumanGate {
+    pub reason: &'static str,
+    pub error: Error,
+    pub payload: Value,
+    pub mark_crashed: bool,
+    pub with_path: bool,
+}
+
+impl HumanGate {
+    /// No artifact came, even after recovery, or the agent's readiness cannot be known.
+    pub fn timed_out(hint: String) -> HumanGate {
+        let message = "no valid artifact appeared in time, even after recovery";
+        let error = Error::new(Code::ArtifactTimeoutExhausted, message).with_hint(hint);
+        HumanGate::of_flow("artifact_timeout", error, json!({}))
+    }
+
+    /// The artifact stayed invalid after its one repair.
+    pub fn invalid(artifact_id: &str, path: &str) -> HumanGate {
+        let message = "the artifact remained invalid after its repair";
+        let hint = format!("artifact={artifact_id};path={path}");
+        let error = Error::new(Code::ArtifactInvalidAfterRepair, message).with_hint(hint);
+        HumanGate::of_flow("artifact_invalid", error, json!({ "artifactId": artifact_id }))
+    }
+
+    /// A gate of the flow itself: its session is not marked crashed, its request names the path.
+    fn of_flow(reason: &'static str, error: Error, payload: Value) -> HumanGate {
+        HumanGate { reason, error, payload, mark_crashed: false, with_path: true }
+    }
 }
 
 /// What the runner does with an error.
@@ -43,38 +127,38 @@ pub(crate) enum Site {
 pub(crate) enum Disposition {
     /// Hand the error to the caller unchanged.
     Propagate,
+    /// Take the same leaf again after this long: it re-enters from what the database holds.
+    Retry { wait_ms: u64 },
     /// Pause the run at this human gate, and return its error.
     Gate(HumanGate),
     /// Fail the phase and the run, and return the original error.
     FailRun { reason: &'static str },
 }
 
-pub(crate) fn decide(site: Site, error: &Error) -> Disposition {
-    if error.is(Code::RunStateChanged) || error.is(Code::ActivityCancelled) {
-        return Disposition::Propagate;
+/// What `error` at `site` leads to; `retries` is how often this leaf was taken again already.
+pub(crate) fn decide(site: Site, error: &Error, retries: u32, budget: &RetryPolicy) -> Disposition {
+    match error.code() {
+        Code::RunStateChanged | Code::ActivityCancelled => return Disposition::Propagate,
+        Code::DatabaseBusy if retries + 1 < budget.attempts_max.max(1) => {
+            return Disposition::Retry { wait_ms: backoff_ms(budget, retries + 1) };
+        }
+        Code::DatabaseBusy
+        | Code::DatabaseUnavailable
+        | Code::DatabaseFailed
+        | Code::InternalStateCorruption
+        | Code::LeaseLost => return Disposition::Propagate,
+        _ => {}
     }
-    // Per site: the failure's reason; the code a recoverable error exhausted at a gate becomes
-    // (`None`: the site never gates); whether the gate marks the session `CRASHED` first; and
-    // whether its request names the expected artifact path.
-    let (send, timeout) = (Some(Code::PromptSendExhausted), Some(Code::ArtifactTimeoutExhausted));
-    let (reason, gate_code, mark_crashed, with_path) = match site {
-        Site::StaleArtifact => ("stale_artifact_remove_failed", None, false, false),
-        Site::ArtifactWait { repair: false } => ("artifact_validation_failed", None, false, false),
-        Site::ArtifactWait { repair: true } => ("artifact_repair_failed", None, false, false),
-        Site::SessionStart => ("session_start_failed", send, false, false),
-        Site::SessionResume => ("session_resume_failed", send, true, false),
-        Site::PromptSend { repair } => ("prompt_send_failed", send, true, repair),
-        Site::TimeoutRecovery => ("artifact_timeout_recovery_failed", timeout, false, true),
-    };
-    match gate_code {
+    let rule = rule(site);
+    match rule.gate {
         Some(code) if error.class() != Class::Fatal => Disposition::Gate(HumanGate {
-            reason,
+            reason: rule.reason,
             error: human_required(error, code),
             payload: json!({ "errorCode": error.code().as_str() }),
-            mark_crashed,
-            with_path,
+            mark_crashed: rule.mark_crashed,
+            with_path: rule.with_path,
         }),
-        _ => Disposition::FailRun { reason },
+        _ => Disposition::FailRun { reason: rule.reason },
     }
 }
 
@@ -93,113 +177,35 @@ fn human_required(error: &Error, code: Code) -> Error {
     gate
 }
 
-/// Where in the phase an error happened, beyond the site: the attempt, the session (possibly a
-/// reserved id without a row yet), and the agent this invocation runs — whose transcript is
-/// captured, and which a failed run disposes. `running` is `None` before a session runs, and
-/// during re-entry, as the reference does.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct At<'a> {
-    pub attempt: u32,
-    pub session_id: Option<&'a str>,
-    pub running: Option<&'a SessionHandle>,
-}
-
-impl<'a> At<'a> {
-    /// Around session `session_id`, whose agent is not (or not known to be) running.
-    pub fn session(attempt: u32, session_id: &'a str) -> At<'a> {
-        At { attempt, session_id: Some(session_id), running: None }
-    }
-
-    /// With the agent `running`, or none.
-    pub fn running(attempt: u32, running: Option<&'a SessionHandle>) -> At<'a> {
-        At { attempt, session_id: running.map(|handle| handle.session_id.as_str()), running }
-    }
+/// The wait before retry number `retry`, with jitter so that parallel runs do not retry in
+/// lockstep.
+fn backoff_ms(budget: &RetryPolicy, retry: u32) -> u64 {
+    budget.backoff_ms(retry, rand::rng().random_range(-1.0..=1.0))
 }
 
 impl Ctx {
-    /// `result`, with what the policy says for its error at `site` done.
-    pub(crate) async fn on_error<T>(&self, site: Site, at: At<'_>, result: Result<T>) -> Result<T> {
-        match result {
-            Ok(value) => Ok(value),
-            Err(error) => Err(self.fail_at(site, error, at).await),
+    /// Runs the site's call `op`, again after a recoverable failure while the site table retries
+    /// it and the budget lasts; the last error is returned for [`decide`].
+    pub(crate) async fn retrying<T, F, Fut>(&self, site: Site, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let attempts_max = if rule(site).retried { self.retry.attempts_max.max(1) } else { 1 };
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Err(error) if error.class() == Class::Recoverable && attempt < attempts_max => {
+                    let wait_ms = backoff_ms(&self.retry, attempt);
+                    tracing::warn!(?site, attempt, attempts_max, wait_ms, %error, "retrying");
+                    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
         }
-    }
-
-    /// Does what the policy says for `error` at `site`, and returns the error for the caller.
-    pub(crate) async fn fail_at(&self, site: Site, error: Error, at: At<'_>) -> Error {
-        let error = error.in_phase(self.phase.run_id(), self.phase.phase_id());
-        let done = match decide(site, &error) {
-            Disposition::Propagate => self.capture_running(at.running).await,
-            Disposition::Gate(gate) => return self.human_gate(at, gate).await,
-            Disposition::FailRun { reason } => self.fail_run(at.attempt, reason, at.running).await,
-        };
-        done.err().unwrap_or(error)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn error(code: Code) -> Error {
-        Error::new(code, "boom")
-    }
-
-    #[test]
-    fn run_state_changes_and_cancellation_always_propagate() {
-        for site in [
-            Site::SessionStart,
-            Site::PromptSend { repair: false },
-            Site::ArtifactWait { repair: false },
-            Site::TimeoutRecovery,
-        ] {
-            assert!(matches!(decide(site, &error(Code::RunStateChanged)), Disposition::Propagate));
-            assert!(matches!(
-                decide(site, &error(Code::ActivityCancelled)),
-                Disposition::Propagate
-            ));
-        }
-    }
-
-    #[test]
-    fn an_exhausted_recoverable_send_becomes_a_prompt_send_gate() {
-        let Disposition::Gate(gate) =
-            decide(Site::PromptSend { repair: true }, &error(Code::SessionUnavailable))
-        else {
-            panic!("expected a gate");
-        };
-        assert_eq!(
-            (gate.reason, gate.error.code(), gate.mark_crashed, gate.with_path),
-            ("prompt_send_failed", Code::PromptSendExhausted, true, true)
-        );
-        assert_eq!(gate.error.recovery_hint(), Some("boom"));
-        assert_eq!(gate.payload, json!({ "errorCode": "session_unavailable" }));
-    }
-
-    #[test]
-    fn a_recovery_failure_gate_is_artifact_timeout_exhausted() {
-        let Disposition::Gate(gate) =
-            decide(Site::TimeoutRecovery, &error(Code::SessionUnavailable))
-        else {
-            panic!("expected a gate");
-        };
-        assert_eq!(gate.error.code(), Code::ArtifactTimeoutExhausted);
-    }
-
-    #[test]
-    fn fatal_errors_fail_the_run_and_human_errors_keep_their_code() {
-        assert!(matches!(
-            decide(Site::PromptSend { repair: false }, &error(Code::SessionBackendFailed)),
-            Disposition::FailRun { .. }
-        ));
-        assert!(matches!(
-            decide(Site::ArtifactWait { repair: false }, &error(Code::SessionUnavailable)),
-            Disposition::FailRun { .. }
-        ));
-        let Disposition::Gate(gate) = decide(Site::SessionResume, &error(Code::SessionNotFound))
-        else {
-            panic!("expected a gate");
-        };
-        assert_eq!(gate.error.code(), Code::SessionNotFound);
-    }
-}
+mod tests;

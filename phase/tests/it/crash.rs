@@ -23,7 +23,7 @@ use crate::support::Harness;
 const BETWEEN_PASTE_AND_RECORD: &[&str] = &["before_prompt_delivery", "after_prompt_delivery"];
 
 const SCENARIOS: &[&str] =
-    &["ok", "repair", "timeout", "crashed", "approval", "human_gate", "fatal", "reuse"];
+    &["ok", "stale", "repair", "timeout", "crashed", "approval", "human_gate", "fatal", "reuse"];
 
 /// What a run left behind, with ids, paths and hashes replaced by placeholders.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,8 +1,9 @@
 //! devflow-phase integration tests: every scenario of the reference runner on every backend,
-//! and crash re-entry at every crash point.
+//! every arm of the runner's transition table reached, and crash re-entry at every crash point.
 
 mod support;
 
+mod arms;
 mod scenarios;
 
 #[cfg(feature = "failpoints")]

@@ -568,23 +568,11 @@ fn types_of(list: &[&str]) -> Vec<String> {
     types(list)
 }
 
-/// What the driver does before a restart: the run active again.
-async fn reactivate(h: &Harness, from: RunState) {
-    h.db.step("run-1", move |tx, _run| {
-        Box::pin(async move {
-            let _ = from;
-            tx.set_run_state("run-1", RunState::Executing, None, None).await
-        })
-    })
-    .await
-    .unwrap();
-}
-
 #[tokio::test]
 async fn resume_after_a_gate_retries_the_phase_with_a_fresh_agent() {
     for h in harnesses().await {
         h.run(h.spec("plan", "Scenario: invalid\nRepair-Scenario: invalid")).await.unwrap_err();
-        reactivate(&h, RunState::Paused).await;
+        h.reactivate().await;
         let spec = devflow_phase::PhaseSpec {
             restart: Some(devflow_phase::Restart::AfterGate),
             ..h.spec("plan", &format!("Scenario: ok\n{VALID_PLAN}"))
@@ -610,7 +598,7 @@ async fn a_rejected_phase_goes_back_to_the_same_agent() {
         h.run(h.gated("plan", &format!("Scenario: ok\n{VALID_PLAN}"), "plan_review"))
             .await
             .unwrap();
-        reactivate(&h, RunState::AwaitingApproval).await;
+        h.reactivate().await;
         let spec = devflow_phase::PhaseSpec {
             restart: Some(devflow_phase::Restart::Rejected),
             ..h.spec("plan", &format!("Scenario: ok\nReviewer note: add a step\n{VALID_PLAN}"))
@@ -629,7 +617,7 @@ async fn a_rejected_phase_goes_back_to_the_same_agent() {
 async fn resume_after_a_gate_uses_an_artifact_a_person_wrote() {
     for h in harnesses().await {
         h.run(h.spec("plan", "Scenario: none\nRepair-Scenario: none")).await.unwrap_err();
-        reactivate(&h, RunState::Paused).await;
+        h.reactivate().await;
         std::fs::write(h.artifact(), br#"{"title": "by hand", "steps": []}"#).unwrap();
         let delivered = h.fake.deliveries_total();
         let spec = devflow_phase::PhaseSpec {

@@ -8,7 +8,7 @@ use devflow_core::{Error, RunState, Schema};
 use devflow_db::testing::TestDb;
 use devflow_db::{Db, NewPhase, NewRun};
 use devflow_phase::testing::{fake_phase, quick_retry};
-use devflow_phase::{ApprovalGate, PhaseReport, PhaseRunner, PhaseSpec};
+use devflow_phase::{ApprovalGate, PhaseReport, PhaseRunner, PhaseSpec, Restart};
 use devflow_session::fake::FakeAdapter;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -128,6 +128,23 @@ impl Harness {
 
     pub async fn approvals(&self) -> Vec<devflow_db::ApprovalRow> {
         self.db.read(|tx| Box::pin(async move { tx.approvals(RUN_ID).await })).await.unwrap()
+    }
+
+    /// What the driver does before a restart after a gate or a rejection: the run active again.
+    pub async fn reactivate(&self) {
+        self.db
+            .step(RUN_ID, |tx, _run| {
+                Box::pin(
+                    async move { tx.set_run_state(RUN_ID, RunState::Executing, None, None).await },
+                )
+            })
+            .await
+            .unwrap();
+    }
+
+    /// A restart of phase `key` after a human gate or a rejection.
+    pub fn restarted(&self, key: &str, instructions: &str, restart: Restart) -> PhaseSpec {
+        PhaseSpec { restart: Some(restart), ..self.spec(key, instructions) }
     }
 
     pub fn artifact(&self) -> PathBuf {

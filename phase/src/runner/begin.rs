@@ -1,0 +1,92 @@
+//! The leaves that begin an attempt: a new attempt, the phase's one repair attempt, and
+//! clearing away a stale artifact before an attempt's prompt.
+
+use devflow_core::{Code, Error, PhaseState, Result, Validation};
+use serde_json::{Value, json};
+
+use super::context::{Ctx, mutate};
+use super::crash::crash_point;
+use super::event::Event;
+use super::facts::Known;
+use super::repair::{timeout_problem, validation_problems};
+
+/// What the one repair attempt repairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RepairOf {
+    Invalid,
+    Timeout,
+}
+
+/// How a new attempt that is not a repair begins: the `restart` its `phase.started` records.
+fn restart_of(from: PhaseState) -> Value {
+    match from {
+        PhaseState::Failed => json!({ "restart": "after_gate" }),
+        PhaseState::AwaitingApproval => json!({ "restart": "rejected" }),
+        _ => json!({}),
+    }
+}
+
+impl Ctx {
+    /// A new attempt from `from` (`pending`, or the gate a person restarts the phase from):
+    /// `running`, one attempt more, `phase.started`.
+    pub(crate) async fn start_attempt(&self, from: PhaseState) -> Result<()> {
+        self.try_start_attempt(from, restart_of(from)).await
+    }
+
+    /// The phase's one repair attempt — of an artifact that stayed invalid, or of one that never
+    /// came — with what was wrong in its `phase.started`, so re-entry rebuilds the same prompt.
+    pub(crate) async fn start_repair(&self, known: &Known, of: RepairOf) -> Result<()> {
+        let (from, problems, mut extra) = match of {
+            RepairOf::Invalid => {
+                let artifact = known.artifact.as_ref().expect("an invalid artifact is recorded");
+                let validation = Validation::from_stored(false, &artifact.validation_error)
+                    .ok_or_else(|| Error::corruption("an invalid artifact has no errors stored"))?;
+                (PhaseState::Validating, validation_problems(&validation), json!({}))
+            }
+            RepairOf::Timeout => {
+                let problem =
+                    timeout_problem(&self.phase.artifact, self.phase.spec.wait.timeout_ms);
+                (
+                    PhaseState::AwaitingArtifact,
+                    vec![problem],
+                    json!({ "reason": "artifact_timeout" }),
+                )
+            }
+        };
+        extra["repair"] = json!(true);
+        extra["problems"] = json!(problems);
+        self.try_start_attempt(from, extra).await
+    }
+
+    /// `from -> running` with a new attempt and `phase.started`. The table chose this step from
+    /// the phase's state a moment ago; a phase in another state now was changed behind the
+    /// runner's back.
+    async fn try_start_attempt(&self, from: PhaseState, extra: Value) -> Result<()> {
+        mutate!(self, "after_phase_started", |tx, phase| {
+            let started = tx.try_start_phase(phase.run_id(), phase.phase_id(), &[from]).await?;
+            let Some(attempt) = started else {
+                let state = tx.phase(phase.phase_id()).await?.map(|row| row.state);
+                let message = format!("cannot start a phase attempt from {from}");
+                let hint =
+                    state.map_or("phase_state=missing".into(), |s| format!("phase_state={s}"));
+                return Err(Error::corruption(message).with_hint(hint));
+            };
+            Event::phase_started(phase, attempt, extra).emit(tx).await
+        })
+    }
+
+    /// Deletes an artifact left by an earlier attempt or run, so the wait sees only the new one.
+    pub(crate) async fn remove_stale_artifact(&self) -> Result<()> {
+        crash_point!("before_stale_artifact_removed");
+        let removed = match std::fs::remove_file(self.phase.artifact_path()) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                let path = &self.phase.artifact;
+                let message = format!("cannot remove the stale artifact {path}: {error}");
+                Err(Error::new(Code::WorkspacePermissions, message).with_hint(path.clone()))
+            }
+            _ => Ok(()),
+        };
+        crash_point!("after_stale_artifact_removed");
+        removed
+    }
+}

@@ -1,0 +1,188 @@
+//! Reading what the next step depends on: the phase's row and events, the role's session, the
+//! artifact recorded in the current attempt, and the file at the artifact path — in one read,
+//! after every step. [`next`](super::next::next) decides from the [`Facts`]; the leaves act on
+//! the rest of [`Known`].
+
+use devflow_core::{Error, PhaseState, Result, SessionState};
+use devflow_db::{ArtifactRow, EventRow, PhaseRow, SessionRow};
+use serde_json::Value;
+
+use super::attempt::Attempt;
+use super::context::{Ctx, read};
+use super::event::Event;
+use super::spec::{Phase, Restart};
+use crate::artifact::{Signature, signature};
+
+/// What the next step depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Facts {
+    pub phase: PhaseState,
+    /// The driver asks for a new attempt after a human gate or a rejection.
+    pub restart: Option<Restart>,
+    /// The phase's current attempt; `None` before the first.
+    pub attempt: Option<AttemptFacts>,
+    /// The role's session in the run, if it has one.
+    pub session: Option<SessionFacts>,
+    /// A file is at the artifact path.
+    pub on_disk: bool,
+    /// The workflow puts an approval gate on the phase.
+    pub gated: bool,
+}
+
+/// What the events say of the current attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct AttemptFacts {
+    /// The phase's one repair attempt.
+    pub repair: bool,
+    /// A restart after a human gate: a valid artifact a person left at the path is taken.
+    pub adopting: bool,
+    /// What a person left at the path was recorded in this attempt: whether it was valid.
+    pub adopted: Option<bool>,
+    /// `prompt.sent` / `prompt.repaired` of this attempt's prompt is in.
+    pub prompted: bool,
+    /// `artifact.expected` of this attempt is in.
+    pub expected: bool,
+    /// `artifact.timeout` of this attempt is in.
+    pub timed_out: bool,
+    /// An artifact was recorded since this attempt's prompt went out: whether it was valid.
+    pub recorded: Option<bool>,
+    /// `session.idle` of this attempt's prompt is in.
+    pub idle: bool,
+}
+
+/// What the rows say of the role's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionFacts {
+    pub state: SessionState,
+    /// It was given this attempt's prompt (for this artifact and schema).
+    pub ours: bool,
+    /// It was started, re-adopted or recovered in this phase, at its current recovery count.
+    pub ready_here: bool,
+}
+
+/// What the runner knows after a step: the facts `next` decides on, and what the leaves need.
+#[derive(Debug)]
+pub(crate) struct Known {
+    pub facts: Facts,
+    pub phase: PhaseRow,
+    /// The current attempt, its prompt rebuilt from its `phase.started`.
+    pub attempt: Option<Attempt>,
+    pub session: Option<SessionRow>,
+    /// The artifact recorded in the current attempt.
+    pub artifact: Option<ArtifactRow>,
+    /// The file at the artifact path now.
+    pub on_disk: Option<Signature>,
+}
+
+impl Known {
+    /// The current attempt; the transition table asks for a step of one only when there is one.
+    pub fn attempt(&self) -> &Attempt {
+        self.attempt.as_ref().expect("a step of an attempt is taken only in an attempt")
+    }
+
+    pub fn session(&self) -> &SessionRow {
+        self.session.as_ref().expect("a step of a session is taken only with a session")
+    }
+
+    /// What the attempt's wait ignores: the file as it was when the prompt went out — or, for a
+    /// prompt whose delivery was not recorded, as it is now (the agent may have written it
+    /// before the crash, and it cannot be told from an old one).
+    pub fn baseline(&self) -> Option<Signature> {
+        let prompted = self.facts.attempt.is_some_and(|attempt| attempt.prompted);
+        if !prompted {
+            return self.on_disk.clone();
+        }
+        self.session.as_ref()?.artifact_baseline.as_deref().and_then(Signature::decode)
+    }
+}
+
+/// The rows one read brings back.
+struct Rows {
+    phase: PhaseRow,
+    events: Vec<EventRow>,
+    session: Option<SessionRow>,
+    artifact: Option<ArtifactRow>,
+}
+
+impl Ctx {
+    /// Reads what the next step depends on. `previous` is the attempt last read, reused when
+    /// the phase is still in it (building a prompt hashes its whole text).
+    pub(crate) async fn known(&self, previous: Option<Attempt>) -> Result<Known> {
+        let on_disk = signature(self.phase.artifact_path())?;
+        let rows = read!(self, |tx, phase| {
+            let row = tx.phase(phase.phase_id()).await?;
+            let phase_row = row.ok_or_else(|| Error::corruption("run phase does not exist"))?;
+            let events = tx.all_phase_events(phase.run_id(), phase.phase_id()).await?;
+            let session = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
+            let artifact = match &phase_row.artifact_id {
+                Some(id) => tx.artifact(id).await?,
+                None => None,
+            };
+            Ok(Rows { phase: phase_row, events, session, artifact })
+        })?;
+        Ok(self.phase.understand(rows, on_disk, previous))
+    }
+}
+
+impl Phase {
+    fn understand(
+        &self,
+        rows: Rows,
+        on_disk: Option<Signature>,
+        previous: Option<Attempt>,
+    ) -> Known {
+        let Rows { phase, events, session, artifact } = rows;
+        let has = |key: &str| events.iter().any(|event| event.idempotency_key == key);
+        let started = (phase.attempts > 0)
+            .then(|| Event::phase_started(self, phase.attempts, Value::Null).key)
+            .and_then(|key| events.iter().find(|event| event.idempotency_key == key));
+        let attempt = started.map(|started| match previous {
+            Some(attempt) if attempt.number == phase.attempts => attempt,
+            _ => Attempt::started(self, phase.attempts, &started.payload),
+        });
+        let session_facts = session.as_ref().map(|row| SessionFacts {
+            state: row.state,
+            ours: attempt.as_ref().is_some_and(|attempt| self.prompted(row, attempt)),
+            ready_here: has(&Event::session_ready(self, &row.id, row.recovery_attempts).key)
+                || has(&Event::session_recovered(self, &row.id, row.recovery_attempts).key),
+        });
+        let ours = session_facts.is_some_and(|facts| facts.ours);
+        let valid = artifact.as_ref().map(|artifact| artifact.valid);
+        let attempt_facts = attempt.as_ref().map(|attempt| {
+            let number = attempt.number;
+            AttemptFacts {
+                repair: attempt.repair,
+                adopting: attempt.adopting,
+                adopted: valid.filter(|_| attempt.adopting && !ours),
+                prompted: has(&Event::prompt(self, attempt.repair, attempt.dedup_key()).key),
+                expected: has(&Event::artifact_expected(self, number).key),
+                timed_out: has(&Event::artifact_timeout(
+                    self,
+                    number,
+                    SessionState::ArtifactTimeout,
+                )
+                .key),
+                recorded: valid.filter(|_| ours),
+                idle: session.as_ref().is_some_and(|row| {
+                    has(&Event::session_idle(self, &row.id, attempt.dedup_key()).key)
+                }),
+            }
+        });
+        let facts = Facts {
+            phase: phase.state,
+            restart: self.spec.restart,
+            attempt: attempt_facts,
+            session: session_facts,
+            on_disk: on_disk.is_some(),
+            gated: self.spec.approval_gate.is_some(),
+        };
+        Known { facts, phase, attempt, session, artifact, on_disk }
+    }
+
+    /// Whether `session` was given `attempt`'s prompt, for this phase's artifact and schema.
+    fn prompted(&self, session: &SessionRow, attempt: &Attempt) -> bool {
+        session.last_prompt_hash.as_deref() == Some(attempt.dedup_key())
+            && session.expected_artifact_path == self.artifact
+            && session.expected_schema == self.schema_id()
+    }
+}
