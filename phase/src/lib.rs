@@ -11,7 +11,7 @@
 
 pub mod artifact;
 pub mod driver;
-pub mod keys;
+mod event;
 mod runner;
 #[cfg(feature = "test-support")]
 pub mod testing;

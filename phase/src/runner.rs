@@ -9,14 +9,13 @@
 //!
 //! The files, in reading order (a file imports only files below it): `runner.rs`, `next`,
 //! the leaves (`begin`, `session`, `prompt`, `wait`, `recovery`, `finish`), `facts`,
-//! `attempt`, `gate`, `policy`, `transcript`, `writes`, `repair`, `event`, `report`, `spec`,
+//! `attempt`, `gate`, `policy`, `transcript`, `writes`, `repair`, `report`, `spec`,
 //! `context`, `crash`.
 
 mod attempt;
 mod begin;
 mod context;
 mod crash;
-mod event;
 mod facts;
 mod finish;
 mod gate;
@@ -50,8 +49,10 @@ pub(crate) const ARMS: &[&str] = Step::ARMS;
 use policy::{Disposition, HumanGate, Site, decide};
 
 pub(crate) use context::handle_from_row;
+pub(crate) use finish::complete_in;
 pub use repair::repair_instructions;
 pub use report::{Ending, PhaseReport};
+pub(crate) use spec::Phase;
 pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart};
 
 /// Runs phases against one database with one session backend.

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use crate::{migrate, project_root};
 
+mod runner_order;
+
 /// The folders holding the workspace's Rust sources.
 const SOURCE_FOLDERS: &[&str] = &["core", "db", "session", "phase", "cli", "xtask"];
 

@@ -218,6 +218,16 @@ impl Tx {
         convert_all(records)
     }
 
+    /// How many events of `kind` the run has.
+    pub async fn count_events(&mut self, run_id: &str, kind: &str) -> Result<u64> {
+        let query = run_events::table
+            .filter(run_events::run_id.eq(run_id))
+            .filter(run_events::kind.eq(kind))
+            .count();
+        let count: i64 = on_conn!(self, |c| query.get_result(c).await).or_db("count events")?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     /// All of the phase's events, oldest first.
     pub async fn all_phase_events(
         &mut self,

@@ -4,15 +4,13 @@
 use std::path::Path;
 
 use devflow_core::{Code, Error, RunState};
-use devflow_db::{NewEvent, NewPhase, NewRun, new_id, now_ms};
-use serde_json::json;
+use devflow_db::{NewPhase, NewRun, new_id, now_ms};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::{LEASE_TTL_MS, leased};
 use super::{Driver, Outcome, invalid};
+use crate::event::Event;
 use crate::workflow::Workflow;
-
-pub const RUN_CREATED: &str = "run.created";
 
 impl Driver {
     /// Creates the run and drives it until it completes, fails or waits for a person.
@@ -65,20 +63,37 @@ impl Driver {
                 Box::pin(async move {
                     if let Some(existing) = tx.run(&run.id).await? {
                         let remaining_ms = existing.lease_expires_at.unwrap_or(0) - now_ms();
-                        if existing.lease_owner.is_some() && remaining_ms > 0 && !existing.state.is_terminal() {
-                            return Err(leased(&run.id, existing.lease_owner.as_deref().unwrap_or_default(), remaining_ms));
+                        if existing.lease_owner.is_some()
+                            && remaining_ms > 0
+                            && !existing.state.is_terminal()
+                        {
+                            return Err(leased(
+                                &run.id,
+                                existing.lease_owner.as_deref().unwrap_or_default(),
+                                remaining_ms,
+                            ));
                         }
-                        return Err(Error::new(Code::InvalidInput, format!("run {} already exists ({})", run.id, existing.state))
-                            .with_hint(format!("choose another --run-id, or continue it with `devflow resume {}`", run.id)));
+                        return Err(Error::new(
+                            Code::InvalidInput,
+                            format!("run {} already exists ({})", run.id, existing.state),
+                        )
+                        .with_hint(format!(
+                            "choose another --run-id, or continue it with `devflow resume {}`",
+                            run.id
+                        )));
                     }
                     tx.insert_run(&run).await?;
                     for (ordinal, key) in keys.iter().enumerate() {
-                        let phase = NewPhase { id: new_id(), run_id: run.id.clone(), phase_key: key.clone(), ordinal: ordinal as i32 };
+                        let phase = NewPhase {
+                            id: new_id(),
+                            run_id: run.id.clone(),
+                            phase_key: key.clone(),
+                            ordinal: ordinal as i32,
+                        };
                         tx.insert_phase(&phase).await?;
                     }
-                    let payload = json!({ "workflow": run.workflow, "phases": keys, "worktree": run.worktree });
-                    let key = format!("{RUN_CREATED}:{}", run.id);
-                    tx.append_event(&NewEvent { run_id: &run.id, phase_id: None, kind: RUN_CREATED, payload: &payload, idempotency_key: &key })
+                    Event::run_created(&run.id, &run.workflow, keys, &run.worktree)
+                        .emit(tx)
                         .await?;
                     if !tx.try_lease_run(&run.id, &owner, now_ms(), LEASE_TTL_MS).await? {
                         return Err(Error::corruption("a new run's lease is held by someone else"));

@@ -1,20 +1,15 @@
 //! A person's word on a run: approve, reject, resume, abort — each one durable step, then (for
 //! the first three) driving on.
 
-use devflow_core::{Error, PhaseState, RunState, SessionState, StateMachine};
-use devflow_db::{ApprovalRow, ApprovalState, NewEvent, RunRow, SessionUpdate, Tx};
-use serde_json::json;
+use devflow_core::{Error, PhaseState, RunState, StateMachine};
+use devflow_db::{ApprovalRow, ApprovalState, RunRow, Tx};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::LeaseWait;
 use super::specs::Loaded;
 use super::{Decision, Driver, Outcome, invalid};
-use crate::keys;
-use crate::runner::handle_from_row;
-
-pub const APPROVAL_DECIDED: &str = "approval.decided";
-pub const RUN_RESUMED: &str = "run.resumed";
-pub const RUN_ABORTED: &str = "run.aborted";
+use crate::event::{Event, RUN_RESUMED};
+use crate::runner::{Phase, complete_in, handle_from_row};
 
 impl Driver {
     /// Approves the pending workflow gate and drives on; on a run paused at a human gate, the
@@ -25,8 +20,9 @@ impl Driver {
         decision: Decision,
         cancel: CancellationToken,
     ) -> Result<Outcome, Error> {
+        let driver = self;
         self.decide_and_drive(run_id, LeaseWait::Refuse, cancel, move |tx, run| {
-            Box::pin(async move { approve_in(tx, &run, &decision).await })
+            Box::pin(async move { approve_in(driver, tx, &run, &decision).await })
         })
         .await
     }
@@ -87,9 +83,7 @@ impl Driver {
                         decide_in(tx, &request, ApprovalState::Rejected, &decision).await?;
                     }
                     tx.set_run_state(&id, RunState::Aborted, None, None).await?;
-                    let payload = json!({ "abortedBy": decided_by, "from": run.state.as_str() });
-                    run_event(tx, &id, RUN_ABORTED, &payload, &format!("{RUN_ABORTED}:{id}"))
-                        .await?;
+                    Event::run_aborted(&id, &decided_by, run.state).emit(tx).await?;
                     tx.sessions(&id).await
                 })
             })
@@ -123,7 +117,12 @@ impl Driver {
     }
 }
 
-async fn approve_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(), Error> {
+async fn approve_in(
+    driver: &Driver,
+    tx: &mut Tx,
+    run: &RunRow,
+    decision: &Decision,
+) -> Result<(), Error> {
     match run.state {
         RunState::Paused => return resume_in(tx, run, decision).await,
         RunState::AwaitingApproval => {}
@@ -131,46 +130,21 @@ async fn approve_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<()
     }
     let request = chosen(tx, run, decision).await?;
     decide_in(tx, &request, ApprovalState::Approved, decision).await?;
-    let Some(phase) = tx.phase(&request.phase_id).await? else {
+    let Some(row) = tx.phase(&request.phase_id).await? else {
         return Err(Error::corruption("the approval request's phase does not exist"));
     };
-    phase.state.assert_transition(PhaseState::Completed)?;
-    tx.set_phase_state(&run.id, &phase.id, PhaseState::Completed).await?;
-    let payload = json!({ "phaseKey": phase.phase_key, "attempt": phase.attempts, "approvedBy": decision.decided_by });
-    let event = NewEvent {
-        run_id: &run.id,
-        phase_id: Some(&phase.id),
-        kind: keys::PHASE_COMPLETED,
-        payload: &payload,
-        idempotency_key: &keys::phase_completed(&phase.id, phase.attempts),
-    };
-    tx.append_event(&event).await?;
-    let loaded = Loaded::from_run(run)?;
-    let (index, def) = loaded.def(&phase)?;
-    if let Some(session) = tx.session_for_role(&run.id, &def.role).await?
-        && session.state == SessionState::WaitingForApproval
-    {
-        tx.update_session(&session.id, &SessionUpdate::to(SessionState::Ready)).await?;
-        let payload = json!({ "sessionId": session.id, "roleId": def.role, "recoveryAttempts": session.recovery_attempts });
-        let key = keys::session_ready(&phase.id, &session.id, session.recovery_attempts);
-        let event = NewEvent {
-            run_id: &run.id,
-            phase_id: Some(&phase.id),
-            kind: keys::SESSION_READY,
-            payload: &payload,
-            idempotency_key: &key,
-        };
-        tx.append_event(&event).await?;
-    }
+    row.state.assert_transition(PhaseState::Completed)?;
     run.state.assert_transition(RunState::Executing)?;
     tx.set_run_state(&run.id, RunState::Executing, None, None).await?;
-    if index + 1 == loaded.workflow.phases.len() {
-        RunState::Executing.assert_transition(RunState::Completed)?;
-        tx.set_run_state(&run.id, RunState::Completed, None, None).await?;
-        let payload = json!({ "phaseKey": phase.phase_key });
-        run_event(tx, &run.id, keys::RUN_COMPLETED, &payload, &keys::run_completed(&run.id))
-            .await?;
-    }
+    // The phase completes as the runner completes it, as approved by this person.
+    let loaded = Loaded::from_run(run)?;
+    let approvals = tx.approvals(&run.id).await?;
+    let phase = Phase::resolve(driver.spec(run, &loaded, &row, &approvals)?)?;
+    let session = tx.session_for_role(&run.id, phase.role_id()).await?;
+    let sid = session.map(|row| row.id).unwrap_or_default();
+    let executing = RunRow { state: RunState::Executing, ..run.clone() };
+    let by = Some(decision.decided_by.as_str());
+    complete_in(tx, &executing, &phase, row.attempts, &sid, by).await?;
     Ok(())
 }
 
@@ -194,17 +168,8 @@ async fn resume_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(),
         .unwrap_or(RunState::Executing);
     run.state.assert_transition(to)?;
     tx.set_run_state(&run.id, to, None, None).await?;
-    let resumed =
-        tx.events(&run.id, 0).await?.iter().filter(|event| event.kind == RUN_RESUMED).count();
-    let payload = json!({ "resumedBy": decision.decided_by, "to": to.as_str() });
-    run_event(
-        tx,
-        &run.id,
-        RUN_RESUMED,
-        &payload,
-        &format!("{RUN_RESUMED}:{}:{}", run.id, resumed + 1),
-    )
-    .await
+    let resumed = tx.count_events(&run.id, RUN_RESUMED).await?;
+    Event::run_resumed(&run.id, resumed + 1, &decision.decided_by, to).emit(tx).await
 }
 
 /// The pending request a decision is about: the one at `--gate`, or the only/newest one.
@@ -245,32 +210,9 @@ async fn decide_in(
     state: ApprovalState,
     decision: &Decision,
 ) -> Result<(), Error> {
-    tx.decide_approval(&request.id, state, &decision.decided_by, decision.note.as_deref()).await?;
-    let payload = json!({
-        "approvalRequestId": request.id, "gateKey": request.gate_key, "decision": state.as_str(),
-        "decidedBy": decision.decided_by, "note": decision.note,
-    });
-    let event = NewEvent {
-        run_id: &request.run_id,
-        phase_id: Some(&request.phase_id),
-        kind: APPROVAL_DECIDED,
-        payload: &payload,
-        idempotency_key: &format!("{APPROVAL_DECIDED}:{}", request.id),
-    };
-    tx.append_event(&event).await?;
-    Ok(())
-}
-
-async fn run_event(
-    tx: &mut Tx,
-    run_id: &str,
-    kind: &str,
-    payload: &serde_json::Value,
-    key: &str,
-) -> Result<(), Error> {
-    tx.append_event(&NewEvent { run_id, phase_id: None, kind, payload, idempotency_key: key })
-        .await?;
-    Ok(())
+    let (by, note) = (decision.decided_by.as_str(), decision.note.as_deref());
+    tx.decide_approval(&request.id, state, by, note).await?;
+    Event::approval_decided(request, state, by, note).emit(tx).await
 }
 
 fn not_waiting(run_id: &str, state: RunState) -> Error {

@@ -1,10 +1,10 @@
 //! The attempt in progress: what its prompt says, rebuilt from its `phase.started`.
 
 use devflow_core::PromptEnvelope;
-use serde_json::{Value, json};
 
 use super::repair::repair_instructions;
-use super::spec::Phase;
+use super::spec::{Phase, Restart};
+use crate::event::PhaseStarted;
 
 /// One try at the phase, as its `phase.started` describes it.
 #[derive(Debug, Clone)]
@@ -19,15 +19,16 @@ pub(crate) struct Attempt {
 }
 
 impl Attempt {
-    /// The attempt as its `phase.started` payload describes it.
-    pub fn started(phase: &Phase, number: u32, payload: &Value) -> Attempt {
-        let problems = payload.get("problems").and_then(Value::as_array).into_iter().flatten();
-        let problems: Vec<String> = problems.filter_map(Value::as_str).map(str::to_owned).collect();
-        let repair = payload.get("repair") == Some(&json!(true));
-        let adopting = payload.get("restart") == Some(&json!("after_gate"));
+    /// The attempt as its `phase.started` describes it.
+    pub fn started(phase: &Phase, started: &PhaseStarted) -> Attempt {
+        let (number, repair) = (started.attempt, started.repair == Some(true));
+        let adopting = started.restart == Some(Restart::AfterGate);
         let spec = &phase.spec;
         let text = match repair {
-            true => repair_instructions(&spec.instructions, &problems),
+            true => repair_instructions(
+                &spec.instructions,
+                started.problems.as_deref().unwrap_or_default(),
+            ),
             false => spec.instructions.clone(),
         };
         let (id, run, role, key) =

@@ -2,13 +2,13 @@
 //! clearing away a stale artifact before an attempt's prompt.
 
 use devflow_core::{Code, Error, PhaseState, Result, Validation};
-use serde_json::{Value, json};
 
 use super::context::{Ctx, mutate};
 use super::crash::crash_point;
-use super::event::Event;
 use super::facts::Known;
 use super::repair::{timeout_problem, validation_problems};
+use super::spec::Restart;
+use crate::event::{Event, Start};
 
 /// What the one repair attempt repairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,12 +17,12 @@ pub(crate) enum RepairOf {
     Timeout,
 }
 
-/// How a new attempt that is not a repair begins: the `restart` its `phase.started` records.
-fn restart_of(from: PhaseState) -> Value {
+/// How a new attempt that is not a repair begins: the restart its `phase.started` records.
+fn restart_of(from: PhaseState) -> Option<Restart> {
     match from {
-        PhaseState::Failed => json!({ "restart": "after_gate" }),
-        PhaseState::AwaitingApproval => json!({ "restart": "rejected" }),
-        _ => json!({}),
+        PhaseState::Failed => Some(Restart::AfterGate),
+        PhaseState::AwaitingApproval => Some(Restart::Rejected),
+        _ => None,
     }
 }
 
@@ -30,38 +30,33 @@ impl Ctx {
     /// A new attempt from `from` (`pending`, or the gate a person restarts the phase from):
     /// `running`, one attempt more, `phase.started`.
     pub(crate) async fn start_attempt(&self, from: PhaseState) -> Result<()> {
-        self.try_start_attempt(from, restart_of(from)).await
+        self.try_start_attempt(from, Start { restart: restart_of(from), ..Start::default() }).await
     }
 
     /// The phase's one repair attempt — of an artifact that stayed invalid, or of one that never
     /// came — with what was wrong in its `phase.started`, so re-entry rebuilds the same prompt.
     pub(crate) async fn start_repair(&self, known: &Known, of: RepairOf) -> Result<()> {
-        let (from, problems, mut extra) = match of {
+        let (from, problems, reason) = match of {
             RepairOf::Invalid => {
                 let artifact = known.artifact.as_ref().expect("an invalid artifact is recorded");
                 let validation = Validation::from_stored(false, &artifact.validation_error)
                     .ok_or_else(|| Error::corruption("an invalid artifact has no errors stored"))?;
-                (PhaseState::Validating, validation_problems(&validation), json!({}))
+                (PhaseState::Validating, validation_problems(&validation), None)
             }
             RepairOf::Timeout => {
                 let problem =
                     timeout_problem(&self.phase.artifact, self.phase.spec.wait.timeout_ms);
-                (
-                    PhaseState::AwaitingArtifact,
-                    vec![problem],
-                    json!({ "reason": "artifact_timeout" }),
-                )
+                (PhaseState::AwaitingArtifact, vec![problem], Some("artifact_timeout"))
             }
         };
-        extra["repair"] = json!(true);
-        extra["problems"] = json!(problems);
-        self.try_start_attempt(from, extra).await
+        let start = Start { repair: true, problems: Some(problems), reason, restart: None };
+        self.try_start_attempt(from, start).await
     }
 
     /// `from -> running` with a new attempt and `phase.started`. The table chose this step from
     /// the phase's state a moment ago; a phase in another state now was changed behind the
     /// runner's back.
-    async fn try_start_attempt(&self, from: PhaseState, extra: Value) -> Result<()> {
+    async fn try_start_attempt(&self, from: PhaseState, start: Start) -> Result<()> {
         mutate!(self, "after_phase_started", |tx, phase| {
             let started = tx.try_start_phase(phase.run_id(), phase.phase_id(), &[from]).await?;
             let Some(attempt) = started else {
@@ -71,7 +66,7 @@ impl Ctx {
                     state.map_or("phase_state=missing".into(), |s| format!("phase_state={s}"));
                 return Err(Error::corruption(message).with_hint(hint));
             };
-            Event::phase_started(phase, attempt, extra).emit(tx).await
+            Event::phase_started(phase, attempt, start).emit(tx).await
         })
     }
 

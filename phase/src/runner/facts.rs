@@ -5,13 +5,12 @@
 
 use devflow_core::{Error, PhaseState, Result, SessionState};
 use devflow_db::{ArtifactRow, EventRow, PhaseRow, SessionRow};
-use serde_json::Value;
 
 use super::attempt::Attempt;
 use super::context::{Ctx, read};
-use super::event::Event;
 use super::spec::{Phase, Restart};
 use crate::artifact::{Signature, signature};
+use crate::event::{self, Event, artifact_timeout_key, phase_started_key};
 
 /// What the next step depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +119,7 @@ impl Ctx {
             };
             Ok(Rows { phase: phase_row, events, session, artifact })
         })?;
-        Ok(self.phase.understand(rows, on_disk, previous))
+        self.phase.understand(rows, on_disk, previous)
     }
 }
 
@@ -130,16 +129,17 @@ impl Phase {
         rows: Rows,
         on_disk: Option<Signature>,
         previous: Option<Attempt>,
-    ) -> Known {
+    ) -> Result<Known> {
         let Rows { phase, events, session, artifact } = rows;
         let has = |key: &str| events.iter().any(|event| event.idempotency_key == key);
-        let started = (phase.attempts > 0)
-            .then(|| Event::phase_started(self, phase.attempts, Value::Null).key)
-            .and_then(|key| events.iter().find(|event| event.idempotency_key == key));
-        let attempt = started.map(|started| match previous {
-            Some(attempt) if attempt.number == phase.attempts => attempt,
-            _ => Attempt::started(self, phase.attempts, &started.payload),
-        });
+        let key = phase_started_key(self.phase_id(), phase.attempts);
+        let started =
+            events.iter().find(|event| phase.attempts > 0 && event.idempotency_key == key);
+        let attempt = match (started, previous) {
+            (None, _) => None,
+            (Some(_), Some(attempt)) if attempt.number == phase.attempts => Some(attempt),
+            (Some(started), _) => Some(Attempt::started(self, &event::read(started)?)),
+        };
         let session_facts = session.as_ref().map(|row| SessionFacts {
             state: row.state,
             ours: attempt.as_ref().is_some_and(|attempt| self.prompted(row, attempt)),
@@ -156,12 +156,7 @@ impl Phase {
                 adopted: valid.filter(|_| attempt.adopting && !ours),
                 prompted: has(&Event::prompt(self, attempt.repair, attempt.dedup_key()).key),
                 expected: has(&Event::artifact_expected(self, number).key),
-                timed_out: has(&Event::artifact_timeout(
-                    self,
-                    number,
-                    SessionState::ArtifactTimeout,
-                )
-                .key),
+                timed_out: has(&artifact_timeout_key(self, number)),
                 recorded: valid.filter(|_| ours),
                 idle: session.as_ref().is_some_and(|row| {
                     has(&Event::session_idle(self, &row.id, attempt.dedup_key()).key)
@@ -176,7 +171,7 @@ impl Phase {
             on_disk: on_disk.is_some(),
             gated: self.spec.approval_gate.is_some(),
         };
-        Known { facts, phase, attempt, session, artifact, on_disk }
+        Ok(Known { facts, phase, attempt, session, artifact, on_disk })
     }
 
     /// Whether `session` was given `attempt`'s prompt, for this phase's artifact and schema.

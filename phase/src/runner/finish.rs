@@ -7,11 +7,11 @@ use devflow_db::{ApprovalState, RunRow, SessionRow, SessionUpdate, Tx};
 use serde_json::{Value, json};
 
 use super::context::{Ctx, mutate, step};
-use super::event::Event;
 use super::facts::Known;
 use super::report::{Ending, PhaseReport};
 use super::spec::Phase;
 use super::writes::insert_approval_in;
+use crate::event::Event;
 
 impl Ctx {
     /// `BUSY -> READY` once the prompt's artifact is in, with `session.idle`.
@@ -77,7 +77,7 @@ impl Ctx {
     /// run `completed` with `run.completed`. Returns the session's row if it moved.
     async fn complete_phase(&self, attempt: u32, sid: &str) -> Result<Option<SessionRow>> {
         step!(self, "after_phase_completed", |tx, run, phase| {
-            complete_in(tx, &run, phase, attempt, sid).await
+            complete_in(tx, &run, phase, attempt, sid, None).await
         })
     }
 
@@ -106,6 +106,7 @@ pub(crate) async fn complete_in(
     phase: &Phase,
     attempt: u32,
     sid: &str,
+    approved_by: Option<&str>,
 ) -> Result<Option<SessionRow>> {
     if run.state.is_terminal() {
         return Ok(None);
@@ -117,7 +118,7 @@ pub(crate) async fn complete_in(
     }
     let completed = PhaseState::Completed;
     tx.set_phase_state(phase.run_id(), phase.phase_id(), completed).await?;
-    Event::phase_completed(phase, attempt).emit(tx).await?;
+    Event::phase_completed(phase, attempt, approved_by).emit(tx).await?;
     // An agent that failed to a person stays failed when the person supplied the artifact
     // (`finish_adopted`); a later phase starts a fresh one.
     let ready = SessionState::Ready;

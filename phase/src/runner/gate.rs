@@ -8,12 +8,11 @@ use serde_json::json;
 
 use super::context::{Ctx, handle_from_row, step};
 use super::crash::crash_point;
-use super::event::Event;
 use super::policy::HumanGate;
 use super::writes::{
     fail_all_sessions_in, fail_phase_in, fail_session_in, insert_approval_in, mark_crashed_in,
 };
-use crate::keys;
+use crate::event::{Event, human_gate_cause};
 
 /// Where in the phase a gate or a failure happens: the attempt, the session (possibly a
 /// reserved id without a row yet), and the agent whose transcript is captured and which a
@@ -45,7 +44,7 @@ impl Ctx {
             let request = insert_approval_in(tx, phase, gate_key, attempt, payload).await?;
             fail_phase_in(tx, phase, attempt, reason).await?;
             if run.state != RunState::Paused {
-                let cause = &keys::human_gate_cause(gate_key, phase_id, attempt);
+                let cause = &human_gate_cause(gate_key, phase_id, attempt);
                 tx.set_run_state(run_id, RunState::Paused, None, Some(run.state)).await?;
                 Event::run_paused(phase, cause, run.state).emit(tx).await?;
             }

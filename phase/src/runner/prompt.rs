@@ -7,10 +7,10 @@ use devflow_db::SessionUpdate;
 use super::attempt::Attempt;
 use super::context::{Ctx, handle_from_row, mutate};
 use super::crash::crash_point;
-use super::event::Event;
 use super::facts::Known;
 use super::policy::Site;
 use super::writes::expecting;
+use crate::event::Event;
 
 impl Ctx {
     /// Marks the session `BUSY` with the prompt's hash and what the artifact path holds now

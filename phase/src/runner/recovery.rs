@@ -6,10 +6,10 @@ use devflow_session::{HINT_LIVENESS_ONLY, SessionHandle};
 
 use super::context::{Ctx, handle_from_row, mutate};
 use super::crash::crash_point;
-use super::event::Event;
 use super::facts::Known;
 use super::policy::Site;
 use super::writes::located;
+use crate::event::Event;
 
 impl Ctx {
     /// The reference's `recoverFromArtifactTimeout`: a session whose readiness tmux cannot know

@@ -9,10 +9,10 @@ use devflow_session::{SessionHandle, SessionSpec};
 
 use super::context::{Ctx, handle_from_row, mutate};
 use super::crash::crash_point;
-use super::event::Event;
 use super::facts::Known;
 use super::policy::Site;
 use super::writes::located;
+use crate::event::Event;
 
 impl Ctx {
     /// The role's agent, started: a new session, or the one whose start a crash interrupted

@@ -47,7 +47,8 @@ pub struct PhaseSpec {
 }
 
 /// A new attempt of a phase that ended at a gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Restart {
     /// `devflow resume` after a human gate: the phase starts again from `failed`, and a
     /// session left `FAILED_NEEDS_HUMAN` is replaced by a fresh agent.

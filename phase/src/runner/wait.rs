@@ -7,10 +7,10 @@ use devflow_db::{NewArtifact, SessionUpdate};
 use devflow_session::{ProbeResult, is_session_hung};
 
 use super::context::{Ctx, handle_from_row, mutate};
-use super::event::Event;
 use super::facts::Known;
 use super::writes::mark_crashed_in;
 use crate::artifact::{self, WaitOutcome, wait_for_artifact};
+use crate::event::Event;
 
 impl Ctx {
     /// `awaiting_artifact` and `artifact.expected` for this attempt.

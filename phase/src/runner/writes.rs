@@ -6,9 +6,8 @@ use devflow_db::{ApprovalRow, NewApproval, SessionRow, SessionUpdate, Tx};
 use devflow_session::SessionHandle;
 use serde_json::Value;
 
-use super::event::Event;
 use super::spec::Phase;
-use crate::keys;
+use crate::event::{Event, approval_request_key};
 
 /// `-> FAILED_NEEDS_HUMAN` and `session.failed`, inside a step (the reference's
 /// `assertSessionTransition`). The session has a row: it gets one before its agent starts.
@@ -63,7 +62,7 @@ pub(crate) async fn insert_approval_in(
     payload: &Value,
 ) -> Result<ApprovalRow> {
     let (run_id, phase_id) = (phase.run_id(), phase.phase_id());
-    let request_key = keys::approval_request(run_id, gate_key, phase_id, attempt);
+    let request_key = approval_request_key(run_id, gate_key, phase_id, attempt);
     tx.insert_or_get_approval(&NewApproval {
         run_id,
         phase_id,
@@ -94,7 +93,7 @@ pub(crate) async fn fail_all_sessions_in(tx: &mut Tx, phase: &Phase) -> Result<V
     }
     for row in sessions.iter().filter(|row| row.state != failed) {
         tx.update_session(&row.id, &SessionUpdate::to(failed)).await?;
-        Event::run_session_failed(phase, row).emit(tx).await?;
+        Event::run_session_failed(row).emit(tx).await?;
     }
     Ok(sessions)
 }

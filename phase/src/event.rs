@@ -1,0 +1,340 @@
+//! The event log's vocabulary, in one place: every kind devflow appends, its idempotency key
+//! and its typed payload (`event/payload.rs`), for the runner and the driver alike. A step
+//! appends an event with [`Event::emit`]; a reader gets a payload back as its struct with
+//! [`read`].
+//!
+//! The keys are the reference runner's, with one rule added: a key that can recur within a run
+//! (a role's session is reused by later phases; a session can fail, be replaced, and fail
+//! again) carries what makes the occurrence unique, because appending an existing key with a
+//! different phase or payload is refused as corruption rather than silently accepted.
+
+mod payload;
+
+use devflow_core::{Error, Result, RunState, SessionState, StateMachine, Validation};
+use devflow_db::{ApprovalRow, ApprovalState, ArtifactRow, EventRow, NewEvent, SessionRow, Tx};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use payload::*;
+
+use crate::runner::{Phase, Restart};
+
+/// One event of a phase, or of a run as a whole.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    run_id: String,
+    /// `None` for an event of the run as a whole.
+    phase_id: Option<String>,
+    kind: &'static str,
+    pub key: String,
+    payload: Value,
+}
+
+impl Event {
+    fn of_phase(phase: &Phase, kind: &'static str, key: String, payload: impl Serialize) -> Event {
+        let phase_id = Some(phase.phase_id().to_owned());
+        Event { run_id: phase.run_id().to_owned(), phase_id, kind, key, payload: json(payload) }
+    }
+
+    fn of_run(run_id: &str, kind: &'static str, key: String, payload: impl Serialize) -> Event {
+        Event { run_id: run_id.to_owned(), phase_id: None, kind, key, payload: json(payload) }
+    }
+
+    /// Appends the event inside a step; replaying a step appends nothing new.
+    pub async fn emit(self, tx: &mut Tx) -> Result<()> {
+        tx.record_event(&NewEvent {
+            run_id: &self.run_id,
+            phase_id: self.phase_id.as_deref(),
+            kind: self.kind,
+            payload: &self.payload,
+            idempotency_key: &self.key,
+        })
+        .await
+    }
+}
+
+/// A stored event's payload, read back as its struct.
+pub(crate) fn read<P: DeserializeOwned>(row: &EventRow) -> Result<P> {
+    serde_json::from_value(row.payload.clone()).map_err(|error| {
+        let message =
+            format!("event {} ({}) has a payload of another shape: {error}", row.id, row.kind);
+        Error::corruption(message)
+    })
+}
+
+fn json(payload: impl Serialize) -> Value {
+    serde_json::to_value(payload).expect("an event payload serializes")
+}
+
+pub const PHASE_STARTED: &str = "phase.started";
+pub const RUN_RESUMED: &str = "run.resumed";
+
+/// How an attempt begins, for its `phase.started`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Start {
+    pub repair: bool,
+    pub problems: Option<Vec<String>>,
+    pub reason: Option<&'static str>,
+    pub restart: Option<Restart>,
+}
+
+/// The phase's events.
+impl Event {
+    pub fn phase_started(phase: &Phase, attempt: u32, start: Start) -> Event {
+        let key = phase_started_key(phase.phase_id(), attempt);
+        let payload = PhaseStarted {
+            phase_key: phase.spec.phase_key.clone(),
+            attempt,
+            repair: start.repair.then_some(true),
+            problems: start.problems,
+            reason: start.reason.map(str::to_owned),
+            restart: start.restart,
+        };
+        Event::of_phase(phase, PHASE_STARTED, key, payload)
+    }
+
+    pub fn phase_failed(phase: &Phase, attempt: u32, reason: &str) -> Event {
+        let key = format!("phase.failed:{}:{attempt}", phase.phase_id());
+        let payload = PhaseFailed {
+            phase_key: phase.spec.phase_key.clone(),
+            attempt,
+            reason: reason.to_owned(),
+        };
+        Event::of_phase(phase, "phase.failed", key, payload)
+    }
+
+    /// `approved_by`: the person whose approval completed the phase.
+    pub fn phase_completed(phase: &Phase, attempt: u32, approved_by: Option<&str>) -> Event {
+        let key = format!("phase.completed:{}:{attempt}", phase.phase_id());
+        let payload = PhaseCompleted {
+            phase_key: phase.spec.phase_key.clone(),
+            attempt,
+            approved_by: approved_by.map(str::to_owned),
+        };
+        Event::of_phase(phase, "phase.completed", key, payload)
+    }
+
+    /// Reference: `session.created:{session}`; a fresh agent started for a session that failed
+    /// to a person is a new creation, told apart by its recovery count.
+    pub fn session_created(
+        phase: &Phase,
+        sid: &str,
+        recovery_attempts: u32,
+        backend: &str,
+    ) -> Event {
+        let key = match recovery_attempts {
+            0 => format!("session.created:{sid}"),
+            n => format!("session.created:{sid}:{n}"),
+        };
+        let payload = SessionCreated {
+            session_id: sid.to_owned(),
+            role_id: phase.role_id().to_owned(),
+            backend: backend.to_owned(),
+        };
+        Event::of_phase(phase, "session.created", key, payload)
+    }
+
+    /// Reference: `session.ready:{session}:{recoveryAttempts}`; scoped by phase because every
+    /// phase that reuses the session makes it ready again.
+    pub fn session_ready(phase: &Phase, sid: &str, n: u32) -> Event {
+        let key = format!("session.ready:{sid}:{n}:{}", phase.phase_id());
+        Event::of_phase(phase, "session.ready", key, recovery(phase, sid, n))
+    }
+
+    pub fn session_crashed(phase: &Phase, sid: &str, n: u32) -> Event {
+        let key = format!("session.crashed:{sid}:{n}");
+        Event::of_phase(phase, "session.crashed", key, recovery(phase, sid, n))
+    }
+
+    pub fn session_recovered(phase: &Phase, sid: &str, n: u32) -> Event {
+        let key = format!("session.recovered:{sid}:{n}");
+        Event::of_phase(phase, "session.recovered", key, recovery(phase, sid, n))
+    }
+
+    pub fn session_busy(phase: &Phase, sid: &str, dedup_key: &str) -> Event {
+        let key = format!("session.busy:{sid}:{dedup_key}");
+        Event::of_phase(phase, "session.busy", key, with_prompt(phase, sid, dedup_key))
+    }
+
+    pub fn session_idle(phase: &Phase, sid: &str, dedup_key: &str) -> Event {
+        let key = format!("session.idle:{sid}:{dedup_key}");
+        Event::of_phase(phase, "session.idle", key, with_prompt(phase, sid, dedup_key))
+    }
+
+    /// Reference: `session.failed:{session}`; a session replaced by a fresh agent after a gate
+    /// can fail again, so the recovery count is part of the key.
+    pub fn session_failed(phase: &Phase, sid: &str, n: u32) -> Event {
+        let key = format!("session.failed:{sid}:{n}");
+        let payload =
+            SessionFailed { session_id: sid.to_owned(), role_id: phase.role_id().to_owned() };
+        Event::of_phase(phase, "session.failed", key, payload)
+    }
+
+    /// `prompt.sent`, or `prompt.repaired` for the repair attempt's prompt.
+    pub fn prompt(phase: &Phase, repair: bool, dedup_key: &str) -> Event {
+        let kind = if repair { "prompt.repaired" } else { "prompt.sent" };
+        let key = format!("{kind}:{dedup_key}");
+        let payload =
+            PromptSent { role_id: phase.role_id().to_owned(), dedup_key: dedup_key.to_owned() };
+        Event::of_phase(phase, kind, key, payload)
+    }
+
+    pub fn artifact_expected(phase: &Phase, attempt: u32) -> Event {
+        let key = format!("artifact.expected:{}:{attempt}:{}", phase.phase_id(), phase.artifact);
+        let payload = ArtifactExpected {
+            path: phase.artifact.clone(),
+            schema_id: phase.schema_id().to_owned(),
+            attempt,
+        };
+        Event::of_phase(phase, "artifact.expected", key, payload)
+    }
+
+    /// The wait timed out, with how the session looked.
+    pub fn artifact_timeout(phase: &Phase, attempt: u32, state: SessionState) -> Event {
+        let key = artifact_timeout_key(phase, attempt);
+        let payload = ArtifactTimeout {
+            path: phase.artifact.clone(),
+            schema_id: phase.schema_id().to_owned(),
+            attempt,
+            session_state: state.as_str().to_owned(),
+        };
+        Event::of_phase(phase, "artifact.timeout", key, payload)
+    }
+
+    /// `artifact.validated` or `artifact.invalid`, with the validation's findings.
+    pub fn artifact_checked(phase: &Phase, row: &ArtifactRow, validation: &Validation) -> Event {
+        let kind = if validation.is_valid() { "artifact.validated" } else { "artifact.invalid" };
+        let key = format!("{kind}:{}:{}:{}", phase.phase_id(), row.path, row.hash);
+        let errors = validation.to_json().get("errors").and_then(Value::as_array).cloned();
+        let payload = ArtifactChecked {
+            artifact_id: row.id.clone(),
+            hash: row.hash.clone(),
+            path: row.path.clone(),
+            schema_id: phase.schema_id().to_owned(),
+            errors,
+        };
+        Event::of_phase(phase, kind, key, payload)
+    }
+
+    /// For a request of a human or a workflow gate alike.
+    pub fn approval_requested(phase: &Phase, request: &ApprovalRow, gate_key: &str) -> Event {
+        let key = format!("approval.requested:{}", request.idempotency_key);
+        let payload = ApprovalRequested {
+            approval_request_id: request.id.clone(),
+            approval_idempotency_key: request.idempotency_key.clone(),
+            gate_key: gate_key.to_owned(),
+        };
+        Event::of_phase(phase, "approval.requested", key, payload)
+    }
+}
+
+/// The run's events.
+impl Event {
+    pub fn run_created(run_id: &str, workflow: &str, phases: Vec<String>, worktree: &str) -> Event {
+        let payload =
+            RunCreated { workflow: workflow.to_owned(), phases, worktree: worktree.to_owned() };
+        Event::of_run(run_id, "run.created", format!("run.created:{run_id}"), payload)
+    }
+
+    /// The run paused at a human gate (`cause`) from the state it was in.
+    pub fn run_paused(phase: &Phase, cause: &str, from: RunState) -> Event {
+        let run_id = phase.run_id();
+        let payload =
+            RunPaused { cause: cause.to_owned(), paused_from_state: from.as_str().to_owned() };
+        Event::of_run(run_id, "run.paused", format!("run.paused:{run_id}:{cause}"), payload)
+    }
+
+    pub fn run_failed(phase: &Phase, reason: &str) -> Event {
+        let run_id = phase.run_id();
+        let payload = RunFailed { reason: reason.to_owned() };
+        Event::of_run(run_id, "run.failed", format!("run.failed:{run_id}"), payload)
+    }
+
+    pub fn run_completed(phase: &Phase) -> Event {
+        let run_id = phase.run_id();
+        let payload = RunCompleted { phase_key: phase.spec.phase_key.clone() };
+        Event::of_run(run_id, "run.completed", format!("run.completed:{run_id}"), payload)
+    }
+
+    /// The run's `n`th resume.
+    pub fn run_resumed(run_id: &str, n: u64, resumed_by: &str, to: RunState) -> Event {
+        let payload = RunResumed { resumed_by: resumed_by.to_owned(), to: to.as_str().to_owned() };
+        Event::of_run(run_id, RUN_RESUMED, format!("{RUN_RESUMED}:{run_id}:{n}"), payload)
+    }
+
+    pub fn run_aborted(run_id: &str, aborted_by: &str, from: RunState) -> Event {
+        let payload =
+            RunAborted { aborted_by: aborted_by.to_owned(), from: from.as_str().to_owned() };
+        Event::of_run(run_id, "run.aborted", format!("run.aborted:{run_id}"), payload)
+    }
+
+    /// A session of any role that failed with its run: an event of the run.
+    pub fn run_session_failed(row: &SessionRow) -> Event {
+        let key = format!("session.failed:{}:{}", row.id, row.recovery_attempts);
+        let payload = SessionFailed { session_id: row.id.clone(), role_id: row.role_id.clone() };
+        Event::of_run(&row.run_id, "session.failed", key, payload)
+    }
+
+    /// A person's decision on a request; an event of the request's phase.
+    pub fn approval_decided(
+        request: &ApprovalRow,
+        state: ApprovalState,
+        decided_by: &str,
+        note: Option<&str>,
+    ) -> Event {
+        let payload = ApprovalDecided {
+            approval_request_id: request.id.clone(),
+            gate_key: request.gate_key.clone(),
+            decision: state.as_str().to_owned(),
+            decided_by: decided_by.to_owned(),
+            note: note.map(str::to_owned),
+        };
+        let key = format!("approval.decided:{}", request.id);
+        let run_id = request.run_id.clone();
+        let phase_id = Some(request.phase_id.clone());
+        Event { run_id, phase_id, kind: "approval.decided", key, payload: json(payload) }
+    }
+}
+
+pub(crate) fn phase_started_key(phase_id: &str, attempt: u32) -> String {
+    format!("{PHASE_STARTED}:{phase_id}:{attempt}")
+}
+
+pub(crate) fn artifact_timeout_key(phase: &Phase, attempt: u32) -> String {
+    format!("artifact.timeout:{}:{attempt}:{}", phase.phase_id(), phase.artifact)
+}
+
+/// The approval request's own idempotency key, for workflow and human gates alike.
+pub(crate) fn approval_request_key(
+    run_id: &str,
+    gate_key: &str,
+    phase_id: &str,
+    attempt: u32,
+) -> String {
+    format!("{run_id}:{gate_key}:{phase_id}:{attempt}")
+}
+
+/// The `run.paused` cause of a human gate.
+pub(crate) fn human_gate_cause(gate_key: &str, phase_id: &str, attempt: u32) -> String {
+    format!("human_required:{gate_key}:{phase_id}:{attempt}")
+}
+
+fn recovery(phase: &Phase, sid: &str, n: u32) -> SessionRecovery {
+    SessionRecovery {
+        session_id: sid.to_owned(),
+        role_id: phase.role_id().to_owned(),
+        recovery_attempts: n,
+    }
+}
+
+fn with_prompt(phase: &Phase, sid: &str, dedup_key: &str) -> SessionPrompt {
+    SessionPrompt {
+        session_id: sid.to_owned(),
+        role_id: phase.role_id().to_owned(),
+        dedup_key: dedup_key.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
