@@ -205,7 +205,7 @@ impl Ctx {
     /// After a human gate, a person may have written the artifact themselves: if a valid one is
     /// at the path when the phase is resumed, the phase ends with it and no agent is asked.
     async fn adopt_present_artifact(&self, attempt: u32) -> Result<Option<PhaseReport>> {
-        if crate::artifact::signature(self.phase.artifact_path())?.is_none() {
+        if self.phase.file.signature()?.is_none() {
             return Ok(None);
         }
         let outcome = self.validate_current(attempt).await?;

@@ -17,8 +17,8 @@ impl Ctx {
         baseline: Option<Signature>,
     ) -> Result<Option<ArtifactOutcome>> {
         self.start_artifact_wait(attempt).await?;
-        let (path, settings) = (self.phase.artifact_path(), &self.phase.spec.wait);
-        let waited = wait_for_artifact(path, settings, baseline.as_ref(), &self.cancel);
+        let (file, settings) = (&self.phase.file, &self.phase.spec.wait);
+        let waited = wait_for_artifact(file, settings, baseline.as_ref(), &self.cancel);
         if waited.await? == WaitOutcome::TimedOut {
             let state = self.classify_timed_out_session(session_id).await?;
             self.record_artifact_timeout(attempt, session_id, state).await?;
@@ -31,8 +31,7 @@ impl Ctx {
     /// Reads, hashes and validates the artifact on disk, and records it.
     pub(crate) async fn validate_current(&self, attempt: u32) -> Result<ArtifactOutcome> {
         let (phase, max_bytes) = (&self.phase, self.phase.spec.wait.max_artifact_bytes);
-        let read =
-            artifact::read(&phase.worktree, phase.artifact_path(), max_bytes, &phase.spec.schema);
+        let read = artifact::read(&phase.file, max_bytes, &phase.spec.schema);
         let (hash, validation) = read.await?;
         self.record_artifact(attempt, hash, validation).await
     }

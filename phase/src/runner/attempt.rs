@@ -1,7 +1,7 @@
 //! The attempt in progress — what its prompt says — and how the phase's one repair attempt
 //! starts.
 
-use devflow_core::{Code, Error, PhaseState, PromptEnvelope, Result, Validation};
+use devflow_core::{PhaseState, PromptEnvelope, Result, Validation};
 use devflow_session::SessionHandle;
 use serde_json::{Value, json};
 
@@ -87,20 +87,15 @@ impl Ctx {
     }
 
     /// Deletes an artifact left by an earlier attempt, so the wait sees only the new one.
+    /// Contained (`ArtifactFile::remove_stale`): a symbolic link on the way is
+    /// `artifact_outside_worktree`, and nothing is removed.
     pub(crate) async fn remove_stale_artifact(
         &self,
         attempt: u32,
         running: Option<&SessionHandle>,
     ) -> Result<()> {
         crash_point!("before_stale_artifact_removed");
-        let removed = match std::fs::remove_file(self.phase.artifact_path()) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                let path = &self.phase.artifact;
-                let message = format!("cannot remove the stale artifact {path}: {error}");
-                Err(Error::new(Code::WorkspacePermissions, message).with_hint(path.clone()))
-            }
-            _ => Ok(()),
-        };
+        let removed = self.phase.file.remove_stale();
         crash_point!("after_stale_artifact_removed");
         self.on_error(Site::StaleArtifact, At::running(attempt, running), removed).await
     }

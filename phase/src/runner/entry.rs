@@ -12,7 +12,7 @@ use super::context::{Ctx, read};
 use super::event::Event;
 use super::spec::{Phase, Restart};
 use super::steps::{ArtifactOutcome, wrong_phase_state};
-use crate::artifact::{Signature, signature};
+use crate::artifact::Signature;
 use crate::keys;
 
 /// Where the runner picks up.
@@ -138,7 +138,7 @@ impl Ctx {
             }
             Resume::Validate => Next::Validate,
             Resume::Wait { baseline, record_prompt } => {
-                let baseline = if baseline { signature(self.phase.artifact_path())? } else { None };
+                let baseline = if baseline { self.phase.file.signature()? } else { None };
                 if record_prompt {
                     self.record_prompt(&attempt).await?;
                 }
@@ -202,7 +202,7 @@ impl Ctx {
                 prompted,
                 expected,
                 recovered_here,
-                on_disk: signature(phase.artifact_path())?.is_some(),
+                on_disk: phase.file.signature()?.is_some(),
                 recorded: recorded.is_some(),
             };
             Ok(Found { facts, attempt, session, recorded })

@@ -16,7 +16,7 @@ use super::crash::crash_point;
 use super::event::Event;
 use super::gate::insert_approval_in;
 use super::session::{expecting, mark_crashed_in};
-use crate::artifact::{Signature, signature};
+use crate::artifact::Signature;
 
 /// A validated (or invalid) artifact of one attempt.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ impl Ctx {
         handle: &SessionHandle,
         attempt: &Attempt,
     ) -> Result<Option<Signature>> {
-        let baseline = signature(self.phase.artifact_path())?;
+        let baseline = self.phase.file.signature()?;
         let (sid, dedup) = (handle.session_id.as_str(), attempt.dedup_key());
         mutate!(self, |tx, phase| {
             let update = SessionUpdate {
