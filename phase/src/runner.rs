@@ -99,7 +99,10 @@ impl Ctx {
         let mut handle = match &session_id {
             Some(session_id) => self.handle_for(session_id).await?,
             None => {
-                self.remove_stale_artifact(attempt.number, None).await?;
+                // A repair attempt re-entered here keeps the invalid artifact for its agent.
+                if !attempt.repair {
+                    self.remove_stale_artifact(attempt.number, None).await?;
+                }
                 self.start_session(attempt.number).await?
             }
         };
@@ -109,7 +112,7 @@ impl Ctx {
             let Some(outcome) = self.obtain(&handle, &attempt, next).await? else {
                 self.recover_or_gate(&attempt, &sid, Some(&handle)).await?;
                 handle = self.handle_for(&sid).await?;
-                attempt = self.start_repair(None, Some(&handle)).await?;
+                attempt = self.start_repair(None).await?;
                 next = Next::Send { adopt: false };
                 continue;
             };
@@ -127,7 +130,7 @@ impl Ctx {
                     .human_gate(At::running(attempt.number, Some(&handle)), gate)
                     .await);
             }
-            attempt = self.start_repair(Some(&outcome.validation), Some(&handle)).await?;
+            attempt = self.start_repair(Some(&outcome.validation)).await?;
             next = Next::Send { adopt: false };
         }
     }

@@ -54,14 +54,13 @@ impl Attempt {
 
 impl Ctx {
     /// Starts the phase's one repair attempt — of an artifact that stayed invalid, or of one
-    /// that never came (`None`) — and clears the way for its prompt. The phase must still be
-    /// where that left it (the reference's `startPhaseAndRecord`): any other state is
-    /// corruption, with the phase state as hint.
-    pub(crate) async fn start_repair(
-        &self,
-        invalid: Option<&Validation>,
-        running: Option<&SessionHandle>,
-    ) -> Result<Attempt> {
+    /// that never came (`None`). The phase must still be where that left it (the reference's
+    /// `startPhaseAndRecord`): any other state is corruption, with the phase state as hint.
+    ///
+    /// Unlike the reference, an invalid artifact is left where it is, for the agent to read and
+    /// fix: the repair's wait ignores the file as it was when the prompt went out (`send_prompt`
+    /// takes that baseline), so only a new write counts.
+    pub(crate) async fn start_repair(&self, invalid: Option<&Validation>) -> Result<Attempt> {
         let (from, problems, mut extra) = match invalid {
             Some(validation) => {
                 (PhaseState::Validating, validation_problems(validation), json!({}))
@@ -82,12 +81,11 @@ impl Ctx {
             let message = "cannot start a phase attempt from the current phase state";
             return Err(wrong_phase_state(message, self.phase_row().await?.state));
         };
-        self.remove_stale_artifact(number, running).await?;
         Ok(Attempt { first: false, ..Attempt::new(&self.phase, number, true, &problems) })
     }
 
-    /// Deletes an artifact left by an earlier attempt, so the wait sees only the new one.
-    /// Contained (`ArtifactFile::remove_stale`): a symbolic link on the way is
+    /// Deletes an artifact left from before the phase's first prompt, so the wait sees only the
+    /// new one. Contained (`ArtifactFile::remove_stale`): a symbolic link on the way is
     /// `artifact_outside_worktree`, and nothing is removed.
     pub(crate) async fn remove_stale_artifact(
         &self,

@@ -149,7 +149,7 @@ impl Ctx {
                 let sid = session_id.as_deref().expect("a recovering phase has a session");
                 self.recover_or_gate(&attempt, sid, None).await?;
                 // The repair's first wait is this invocation's first.
-                attempt = Attempt { first: true, ..self.start_repair(None, None).await? };
+                attempt = Attempt { first: true, ..self.start_repair(None).await? };
                 Next::Send { adopt: false }
             }
         };

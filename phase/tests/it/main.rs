@@ -3,6 +3,7 @@
 
 mod support;
 
+mod files;
 mod scenarios;
 
 #[cfg(feature = "failpoints")]
