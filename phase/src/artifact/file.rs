@@ -114,7 +114,10 @@ impl ArtifactFile {
                     self.path.display(),
                     found.reason(&self.path)
                 );
-                let hint = self.path.display().to_string();
+                let hint = format!(
+                    "replace the link {} by a real folder inside the worktree, then start the run again",
+                    found.at.display()
+                );
                 return Err(Error::new(Code::ArtifactOutsideWorktree, message).with_hint(hint));
             }
             // A file where a folder should be: there is no artifact to remove.
@@ -141,9 +144,12 @@ impl ArtifactFile {
 
     /// Opens the artifact for reading if it is a regular file: looked at without following a
     /// link, opened non-blocking without following one, and looked at again through the open
-    /// file, which must be the same regular file. A FIFO, a socket or a device is never opened.
+    /// file, which must be the same regular file. A FIFO, a socket or a device is not opened —
+    /// unless swapped in between the look and the open, and then it is opened without blocking
+    /// and closed unread.
     pub(crate) fn open_regular(&self) -> Result<Opened> {
         let read = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+        let read = read | OFlags::CLOEXEC;
         let error = |errno| self.error("read", errno);
         // A file replaced between the look and the open (an agent's rename) is looked at again.
         for _ in 0..3 {
@@ -158,12 +164,7 @@ impl ArtifactFile {
             if before.kind() != Kind::Regular {
                 return Ok(Opened::NotRegular(before));
             }
-            let fd = match rustix::fs::openat(
-                &folder,
-                &self.name,
-                read | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
+            let fd = match rustix::fs::openat(&folder, &self.name, read, Mode::empty()) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT | Errno::LOOP) => continue,
                 Err(errno) => return Err(error(errno)),

@@ -50,7 +50,7 @@ impl Kind {
             Kind::Fifo => "a FIFO",
             Kind::Socket => "a socket",
             Kind::Device => "a device",
-            Kind::Unknown => "not a regular file",
+            Kind::Unknown => "something of an unknown kind",
         }
     }
 }
