@@ -33,6 +33,17 @@ impl Context {
         Ok(Context { worktree, db_url })
     }
 
+    /// The SQLite database file the URL names (`sqlite://PATH`, relative to the current
+    /// directory as the database opens it); `None` for PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let rest = self
+            .db_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.db_url.strip_prefix("sqlite:"))?;
+        let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+        Some(PathBuf::from(path)).filter(|path| !path.as_os_str().is_empty())
+    }
+
     pub fn devflow_dir(&self) -> PathBuf {
         self.worktree.join(".devflow")
     }

@@ -8,11 +8,11 @@
 //! interval the "agent" writes the artifact under a temporary name and renames it into place.
 //! The latency is from the rename to the wait's return, less `stable_ms`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use devflow_phase::WaitSettings;
-use devflow_phase::artifact::{WaitOutcome, signature, wait_for_artifact};
+use devflow_phase::artifact::{ArtifactFile, WaitOutcome, wait_for_artifact};
 use tokio_util::sync::CancellationToken;
 
 const SAMPLES: usize = 50;
@@ -54,9 +54,11 @@ async fn latencies(stable_ms: u64, how: How) -> Vec<f64> {
     let mut samples = Vec::with_capacity(SAMPLES);
     for sample in 0..SAMPLES {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("artifacts/plan.json");
+        let root = dir.path().canonicalize().unwrap();
+        let file = ArtifactFile::new(&root, Path::new("artifacts/plan.json")).unwrap();
+        let path = file.path().to_path_buf();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let waiter = tokio::spawn(wait(path.clone(), stable_ms, how));
+        let waiter = tokio::spawn(wait(file, stable_ms, how));
         // Primes spread the landing over the poll interval.
         let delay = 5 + (sample as u64 * 7) % POLL_MS;
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -73,14 +75,14 @@ async fn latencies(stable_ms: u64, how: How) -> Vec<f64> {
 }
 
 /// Waits for the artifact `how` says, and returns when it was seen.
-async fn wait(path: PathBuf, stable_ms: u64, how: How) -> Instant {
+async fn wait(file: ArtifactFile, stable_ms: u64, how: How) -> Instant {
     let stable = Duration::from_millis(stable_ms);
     if how == How::ReferencePolling {
-        return poll_like_the_reference(&path, stable).await;
+        return poll_like_the_reference(&file, stable).await;
     }
     let settings =
         WaitSettings { timeout_ms: 10_000, poll_ms: POLL_MS, stable_ms, ..WaitSettings::default() };
-    let outcome = wait_for_artifact(&path, &settings, None, &CancellationToken::new()).await;
+    let outcome = wait_for_artifact(&file, &settings, None, &CancellationToken::new()).await;
     assert_eq!(outcome.unwrap(), WaitOutcome::Ready, "the artifact landed");
     Instant::now()
 }
@@ -88,10 +90,10 @@ async fn wait(path: PathBuf, stable_ms: u64, how: How) -> Instant {
 /// The reference's `waitForArtifact`: look every poll interval; done at the first look when
 /// `stable_ms` is 0, else at the first look at least `stable_ms` after the signature was first
 /// seen unchanged.
-async fn poll_like_the_reference(path: &Path, stable: Duration) -> Instant {
+async fn poll_like_the_reference(file: &ArtifactFile, stable: Duration) -> Instant {
     let mut seen = None;
     loop {
-        match signature(path).unwrap() {
+        match file.signature().unwrap() {
             None => seen = None,
             Some(current) => match &seen {
                 Some((last, since)) if *last == current => {

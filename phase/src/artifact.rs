@@ -1,15 +1,24 @@
 //! The artifact on disk, the file half of a phase's contract: where it may be (`paths`: never
-//! outside the worktree), when it is done (`wait`: new and stable), and what it is (`read`:
-//! bounded in size, hashed, validated against the schema). Nothing here knows runs, rows or
-//! agents; the runner (`runner::artifact`) records what this finds.
+//! outside the worktree, from the path's text), how it is touched (`file`: every operation
+//! walks the path from a handle on the worktree's folder and follows no symbolic link; `found`:
+//! what is there), when it is done (`wait`: new and stable), and what it is (`read`: a regular
+//! file, bounded in size, hashed, validated against the schema). Nothing here knows runs, rows
+//! or agents; the runner (`runner::artifact`) records what this finds.
 
+mod file;
+mod found;
 mod paths;
 mod read;
 mod wait;
 
-pub(crate) use paths::resolve_inside;
+#[cfg(test)]
+mod tests;
+
+pub use file::ArtifactFile;
+pub use found::Signature;
+pub(crate) use paths::relative_inside;
 pub(crate) use read::read;
-pub use wait::{Signature, WaitOutcome, signature, wait_for_artifact};
+pub use wait::{WaitOutcome, wait_for_artifact};
 
 /// How a phase waits for its artifact, and how big the artifact may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,13 @@
 //! `runs.definition`. `resume`, `approve` and `reject` rebuild the run's prompts from that
 //! snapshot alone, so editing the files during a run changes nothing for it.
 
+mod bounds;
 mod check;
 mod file;
 mod prompt;
+mod reserved;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -136,8 +140,10 @@ impl Workflow {
         Workflow::parse(path, &text)
     }
 
-    /// Checks and resolves workflow text; `path` names it and anchors its relative files.
+    /// Checks and resolves workflow text; `path` names it and anchors its relative files. A
+    /// leading byte order mark is dropped (places are counted without it, as editors do).
     pub fn parse(path: &Path, text: &str) -> Result<Workflow, Error> {
+        let text = text.strip_prefix(check::UTF8_BOM).unwrap_or(text);
         let parsed = file::parse(path, text)?;
         check::resolve(path, text, parsed)
     }

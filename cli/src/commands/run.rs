@@ -14,6 +14,10 @@ pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Resu
     // The file is checked before anything touches the database.
     let workflow = Workflow::load(workflow)?;
     let context = Context::new(place)?;
+    // Only here is the database file known: an artifact must not overwrite it.
+    if let Some(database) = context.sqlite_file() {
+        workflow.check_artifacts_avoid(&context.worktree, &database)?;
+    }
     let driver = context.driver().await?;
     let run_id = run_id.unwrap_or_else(devflow_db::new_id);
     eprintln!(

@@ -83,6 +83,66 @@ fn a_bad_workflow_file_exits_2_naming_the_line() {
 }
 
 #[test]
+fn an_artifact_path_in_devflow_s_folder_or_git_is_refused_naming_the_line() {
+    let ok = "instructions = \"Plan.\"";
+    for (path, says) in [
+        (".devflow/devflow.db", "devflow's own folder"),
+        (".devflow/tmux.sock", "devflow's own folder"),
+        (".git/config", "inside a .git folder"),
+        ("vendor/lib/.git/HEAD", "inside a .git folder"),
+    ] {
+        refused(&format!("{HEAD}{}", phase("p", ok).replace("out/p.json", path)), 7, says);
+    }
+}
+
+#[test]
+fn wait_numbers_that_cannot_be_stored_or_mean_nothing_are_refused_naming_the_line() {
+    let wait = |line: &str| {
+        format!("{HEAD}{}[phases.wait]\n{line}\n", phase("p", "instructions = \"Plan.\""))
+    };
+    for (line, says) in [
+        (
+            "timeout_ms = 18446744073709551615",
+            "timeout_ms = 18446744073709551615 is over 604800000",
+        ),
+        ("timeout_ms = 0", "timeout_ms must be at least 1"),
+        ("timeout_ms = -1", "timeout_ms must be at least 1"),
+        ("timeout_ms = 1.5", "timeout_ms must be a whole number, not 1.5"),
+        ("poll_ms = \"fast\"", "poll_ms must be a whole number, not \"fast\""),
+        ("timeout_ms = 604800001", "timeout_ms = 604800001 is over 604800000"),
+        ("poll_ms = 0", "poll_ms must be at least 1"),
+        ("max_hung_ms = 10", "max_hung_ms must be at least 1000"),
+        ("max_artifact_bytes = 0", "max_artifact_bytes must be at least 1"),
+        ("max_artifact_bytes = 9223372036854775807", "is over 1073741824"),
+    ] {
+        refused(&wait(line), 11, says);
+    }
+    refused(&wait("timeout_ms = 1000\nstable_ms = 1001"), 12, "stable_ms = 1001 is over 1000");
+}
+
+#[test]
+fn an_artifact_path_that_is_the_database_file_is_refused_before_it_is_opened() {
+    let world = World::new();
+    let dir = world.worktree().join("flow");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plan.schema.json"), PLAN_SCHEMA).unwrap();
+    for artifact in ["data/run.db", "data/run.db-wal", "data/run.db-journal"] {
+        let text = format!(
+            "{HEAD}{}",
+            phase("p", "instructions = \"Plan.\"").replace("out/p.json", artifact)
+        );
+        std::fs::write(dir.join("workflow.toml"), text).unwrap();
+        let url = format!("sqlite://{}", world.worktree().join("data/run.db").display());
+        let run = world.devflow(&["run", "flow/workflow.toml", "--db", &url]);
+        assert_eq!(run.code, 2, "{artifact}: {run:?}");
+        assert!(run.stderr.contains("is the database file"), "{}", run.stderr);
+        assert!(run.stderr.contains("phase \"p\""), "{}", run.stderr);
+        assert!(run.stderr.contains("  hint: "), "{}", run.stderr);
+        assert!(!world.worktree().join("data").exists(), "the database was never opened");
+    }
+}
+
+#[test]
 fn a_second_driver_of_an_active_run_is_refused() {
     let world = World::new();
     let plan = Phase {

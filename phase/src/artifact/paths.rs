@@ -1,72 +1,54 @@
-//! Artifact paths: canonical, and never outside the worktree.
+//! Artifact paths: relative to the worktree and never escaping it, decided from the text of the
+//! path alone. What is on disk is not consulted here — an agent can change it at any moment —
+//! but by every operation of `file` when it acts.
 
 use std::path::{Component, Path, PathBuf};
 
 use devflow_core::{Code, Error, Result};
 
-/// Resolves `path` (relative to `raw_root`, or absolute) to a canonical absolute path whose
-/// missing tail is kept as written, and refuses one that lands outside `canonical_root` —
-/// directly, through `..`, or through a symlink in its existing part.
-pub fn resolve_inside(raw_root: &Path, canonical_root: &Path, path: &Path) -> Result<PathBuf> {
-    let absolute = if path.is_absolute() { path.to_path_buf() } else { raw_root.join(path) };
-    let lexical = normalize(&absolute);
-    let rebased = match lexical.strip_prefix(normalize(raw_root)) {
-        Ok(inside) => canonical_root.join(inside),
-        Err(_) => lexical,
+/// The artifact path relative to the worktree: `path` is relative to it, or absolute under
+/// `raw_root` (as given) or `canonical_root`. `.` is dropped and `..` folded lexically; a path
+/// that then leaves the worktree, or names the worktree itself, is refused.
+pub fn relative_inside(raw_root: &Path, canonical_root: &Path, path: &Path) -> Result<PathBuf> {
+    let relative = if path.is_absolute() {
+        let absolute = fold(path);
+        [fold(raw_root), Some(canonical_root.to_path_buf())]
+            .iter()
+            .flatten()
+            .find_map(|root| absolute.as_ref()?.strip_prefix(root).ok().map(Path::to_path_buf))
+    } else {
+        fold(path)
     };
-    let resolved = canonicalize_possibly_missing(&rebased);
-    if resolved.starts_with(canonical_root) && resolved != canonical_root {
-        return Ok(resolved);
+    match relative {
+        Some(relative) if !relative.as_os_str().is_empty() => Ok(relative),
+        _ => Err(outside(path, canonical_root)),
     }
-    let (path, resolved, root) = (path.display(), resolved.display(), canonical_root.display());
-    let message = format!(
-        "artifact path {path} resolves to {resolved}, which is outside the worktree {root}"
-    );
-    let hint = "give the artifact a path inside the worktree, relative to it";
-    Err(Error::new(Code::ArtifactOutsideWorktree, message).with_hint(hint))
 }
 
-/// Checks, at read time, that the file at `path` (following symlinks) is inside the worktree.
-pub fn check_still_inside(canonical_root: &Path, path: &Path) -> Result<(), String> {
-    let real = match path.canonicalize() {
-        Ok(real) => real,
-        Err(_) => return Ok(()), // gone again: the wait will see that
-    };
-    if real.starts_with(canonical_root) {
-        return Ok(());
-    }
-    Err(format!(
-        "the artifact {} resolves to {}, outside the worktree {}: write a regular file inside the worktree",
-        path.display(),
-        real.display(),
-        canonical_root.display()
-    ))
-}
-
-/// Removes `.` and folds `..` without touching the file system.
-fn normalize(path: &Path) -> PathBuf {
+/// Only `Normal` components (and a leading root): `.` dropped, `..` folded. `None` when a `..`
+/// climbs above the start.
+fn fold(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
             Component::ParentDir => {
+                if !matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    return None;
+                }
                 out.pop();
             }
             Component::CurDir => {}
             other => out.push(other),
         }
     }
-    out
+    Some(out)
 }
 
-/// The canonical form of the longest existing prefix, with the missing segments appended.
-fn canonicalize_possibly_missing(path: &Path) -> PathBuf {
-    for existing in path.ancestors() {
-        if let Ok(real) = existing.canonicalize() {
-            let missing = path.strip_prefix(existing).unwrap_or(Path::new(""));
-            return if missing.as_os_str().is_empty() { real } else { real.join(missing) };
-        }
-    }
-    path.to_path_buf()
+fn outside(path: &Path, root: &Path) -> Error {
+    let (path, root) = (path.display(), root.display());
+    let message = format!("artifact path {path} is outside the worktree {root}");
+    let hint = "give the artifact a path inside the worktree, relative to it";
+    Error::new(Code::ArtifactOutsideWorktree, message).with_hint(hint)
 }
 
 #[cfg(test)]
@@ -80,48 +62,31 @@ mod tests {
     }
 
     #[test]
-    fn relative_and_missing_paths_resolve_inside() {
+    fn relative_and_absolute_paths_inside_become_relative() {
         let (dir, canonical) = root();
-        let resolved = resolve_inside(dir.path(), &canonical, Path::new("out/plan.json")).unwrap();
-        assert_eq!(resolved, canonical.join("out/plan.json"));
-        let absolute =
-            resolve_inside(dir.path(), &canonical, &dir.path().join("a/../b.json")).unwrap();
-        assert_eq!(absolute, canonical.join("b.json"));
-        std::fs::write(canonical.join("b.json"), "{}").unwrap();
-        let existing = resolve_inside(dir.path(), &canonical, Path::new("b.json")).unwrap();
-        assert_eq!(existing.as_os_str(), canonical.join("b.json").as_os_str(), "no trailing /");
+        let relative = |path: &Path| relative_inside(dir.path(), &canonical, path).unwrap();
+        assert_eq!(relative(Path::new("out/./plan.json")), Path::new("out/plan.json"));
+        assert_eq!(relative(&dir.path().join("a/../b.json")), Path::new("b.json"));
+        assert_eq!(relative(&canonical.join("c.json")), Path::new("c.json"));
     }
 
     #[test]
-    fn dotdot_and_absolute_escapes_are_refused() {
+    fn dotdot_absolute_and_empty_paths_are_refused() {
         let (dir, canonical) = root();
-        for escape in ["../evil.json", "a/../../evil.json", "/etc/passwd"] {
-            let error = resolve_inside(dir.path(), &canonical, Path::new(escape)).unwrap_err();
+        for escape in ["../evil.json", "a/../../evil.json", "/etc/passwd", ".", "a/..", ""] {
+            let error = relative_inside(dir.path(), &canonical, Path::new(escape)).unwrap_err();
             assert_eq!(error.code(), Code::ArtifactOutsideWorktree, "{escape}");
             assert!(error.message().contains("outside the worktree"), "{error}");
         }
     }
 
     #[test]
-    fn a_symlinked_folder_pointing_out_is_refused() {
+    fn what_is_on_disk_does_not_change_the_path() {
+        // A symlinked folder is not followed here: the operations refuse it when they act.
         let (dir, canonical) = root();
         let elsewhere = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("link")).unwrap();
-        let error =
-            resolve_inside(dir.path(), &canonical, Path::new("link/plan.json")).unwrap_err();
-        assert_eq!(error.code(), Code::ArtifactOutsideWorktree);
-    }
-
-    #[test]
-    fn a_symlinked_file_pointing_out_is_caught_at_read_time() {
-        let (dir, canonical) = root();
-        let elsewhere = tempfile::NamedTempFile::new().unwrap();
-        let artifact = canonical.join("plan.json");
-        std::os::unix::fs::symlink(elsewhere.path(), &artifact).unwrap();
-        let _ = &dir;
-        assert!(
-            check_still_inside(&canonical, &artifact).unwrap_err().contains("outside the worktree")
-        );
-        assert!(check_still_inside(&canonical, &canonical.join("missing.json")).is_ok());
+        let relative = relative_inside(dir.path(), &canonical, Path::new("link/plan.json"));
+        assert_eq!(relative.unwrap(), Path::new("link/plan.json"));
     }
 }

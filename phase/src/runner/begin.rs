@@ -1,7 +1,7 @@
 //! The leaves that begin an attempt: a new attempt, the phase's one repair attempt, and
 //! clearing away a stale artifact before an attempt's prompt.
 
-use devflow_core::{Code, Error, PhaseState, Result, Validation};
+use devflow_core::{Error, PhaseState, Result, Validation};
 
 use super::context::{Ctx, mutate};
 use super::crash::crash_point;
@@ -71,16 +71,11 @@ impl Ctx {
     }
 
     /// Deletes an artifact left by an earlier attempt or run, so the wait sees only the new one.
+    /// Contained (`ArtifactFile::remove_stale`): a symbolic link on the way is
+    /// `artifact_outside_worktree`, and nothing is removed.
     pub(crate) async fn remove_stale_artifact(&self) -> Result<()> {
         crash_point!("before_stale_artifact_removed");
-        let removed = match std::fs::remove_file(self.phase.artifact_path()) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                let path = &self.phase.artifact;
-                let message = format!("cannot remove the stale artifact {path}: {error}");
-                Err(Error::new(Code::WorkspacePermissions, message).with_hint(path.clone()))
-            }
-            _ => Ok(()),
-        };
+        let removed = self.phase.file.remove_stale();
         crash_point!("after_stale_artifact_removed");
         removed
     }

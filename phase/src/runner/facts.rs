@@ -9,7 +9,7 @@ use devflow_db::{ArtifactRow, EventRow, PhaseRow, SessionRow};
 use super::attempt::Attempt;
 use super::context::{Ctx, read};
 use super::spec::{Phase, Restart};
-use crate::artifact::{Signature, signature};
+use crate::artifact::Signature;
 use crate::event::{self, Event, artifact_timeout_key, phase_started_key};
 
 /// What the next step depends on.
@@ -107,7 +107,7 @@ impl Ctx {
     /// Reads what the next step depends on. `previous` is the attempt last read, reused when
     /// the phase is still in it (building a prompt hashes its whole text).
     pub(crate) async fn known(&self, previous: Option<Attempt>) -> Result<Known> {
-        let on_disk = signature(self.phase.artifact_path())?;
+        let on_disk = self.phase.file.signature()?;
         let rows = read!(self, |tx, phase| {
             let row = tx.phase(phase.phase_id()).await?;
             let phase_row = row.ok_or_else(|| Error::corruption("run phase does not exist"))?;

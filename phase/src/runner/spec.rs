@@ -1,13 +1,13 @@
 //! What one phase is asked to do: the runner's input, checked and canonicalized before any write.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use devflow_core::{Code, Error, Result, Schema};
 use devflow_session::AgentCommand;
 use serde_json::Value;
 
-use crate::artifact::{self, WaitSettings};
+use crate::artifact::{self, ArtifactFile, WaitSettings};
 
 /// A workflow approval gate on a phase: pause for a person once the artifact is valid.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,11 +66,14 @@ pub struct Phase {
     pub worktree: PathBuf,
     /// The canonical absolute artifact path, as recorded in events and rows.
     pub artifact: String,
+    /// The artifact on disk: every file operation goes through it.
+    pub file: ArtifactFile,
 }
 
 impl Phase {
-    /// Canonicalizes the worktree and the artifact path as the reference does, and refuses an
-    /// artifact path that resolves outside the worktree.
+    /// Canonicalizes the worktree as the reference does, and refuses an artifact path that
+    /// leaves it. The artifact path is taken as written (`.` and `..` folded), never through
+    /// what is on disk: a symbolic link on it is refused by each file operation when it acts.
     pub fn resolve(spec: PhaseSpec) -> Result<Phase> {
         let in_phase = |error: Error| error.in_phase(&spec.run_id, &spec.phase_id);
         let worktree = spec.worktree.canonicalize().map_err(|error| {
@@ -78,13 +81,10 @@ impl Phase {
             let error = Error::new(Code::WorkspacePermissions, message);
             in_phase(error.with_hint("pass an existing directory as the worktree"))
         })?;
-        let artifact = artifact::resolve_inside(&spec.worktree, &worktree, &spec.artifact_path);
-        let artifact = artifact.map_err(in_phase)?;
-        Ok(Phase { artifact: artifact.to_string_lossy().into_owned(), worktree, spec })
-    }
-
-    pub fn artifact_path(&self) -> &Path {
-        Path::new(&self.artifact)
+        let relative = artifact::relative_inside(&spec.worktree, &worktree, &spec.artifact_path);
+        let file = ArtifactFile::new(&worktree, &relative.map_err(in_phase)?).map_err(in_phase)?;
+        let artifact = file.path().to_string_lossy().into_owned();
+        Ok(Phase { artifact, file, worktree, spec })
     }
 
     pub fn schema_id(&self) -> &str {

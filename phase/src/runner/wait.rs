@@ -27,9 +27,9 @@ impl Ctx {
     /// Waits until a new artifact is on disk and stable: then `validating`. Or, once the wait
     /// times out, probes the agent and records `artifact.timeout` with what it found.
     pub(crate) async fn wait(&self, known: &Known) -> Result<()> {
-        let (path, settings) = (self.phase.artifact_path(), &self.phase.spec.wait);
+        let (file, settings) = (&self.phase.file, &self.phase.spec.wait);
         let baseline = known.baseline();
-        let waited = wait_for_artifact(path, settings, baseline.as_ref(), &self.cancel).await?;
+        let waited = wait_for_artifact(file, settings, baseline.as_ref(), &self.cancel).await?;
         if waited == WaitOutcome::TimedOut {
             let state = self.classify_timed_out(known).await?;
             return self.record_artifact_timeout(known, state).await;
@@ -43,9 +43,7 @@ impl Ctx {
     /// row, `artifact.validated` / `artifact.invalid`, and the phase's current artifact.
     pub(crate) async fn validate(&self) -> Result<()> {
         let (phase, max_bytes) = (&self.phase, self.phase.spec.wait.max_artifact_bytes);
-        let read =
-            artifact::read(&phase.worktree, phase.artifact_path(), max_bytes, &phase.spec.schema);
-        let (hash, validation) = read.await?;
+        let (hash, validation) = artifact::read(&phase.file, max_bytes, &phase.spec.schema).await?;
         mutate!(self, "after_artifact_recorded", |tx, phase| {
             let row = tx
                 .insert_or_get_artifact(&NewArtifact {

@@ -8,11 +8,15 @@ use devflow_core::{Code, Error, Schema};
 use serde_json::Value;
 use toml::Spanned;
 
-use super::file::{FilePhase, FileRole, FileWait, FileWorkflow, at};
-use super::{PhaseDef, Role, RoleCommand, Wait, Workflow};
+use super::file::{FilePhase, FileRole, FileWorkflow, at};
+use super::reserved::reserved;
+use super::{PhaseDef, Role, RoleCommand, Workflow, bounds};
 
 /// Instructions files and schemas bigger than this are refused.
 const INCLUDED_FILE_BYTES_MAX: u64 = 1024 * 1024;
+
+/// The byte order mark some editors put at the start of a UTF-8 file.
+pub(super) const UTF8_BOM: &str = "\u{feff}";
 
 struct Checker<'a> {
     path: &'a Path,
@@ -159,7 +163,9 @@ impl Checker<'_> {
             schema,
             instructions,
             approval_gate: file.approval_gate.as_ref().map(|gate| gate.get_ref().trim().to_owned()),
-            wait: wait(file.wait.as_ref()),
+            wait: bounds::wait(file.wait.as_ref(), &|value, message, hint| {
+                self.error(value, message, &hint)
+            })?,
         })
     }
 
@@ -188,6 +194,11 @@ impl Checker<'_> {
         }
         if parts.is_empty() {
             return Err(self.error(artifact, "the artifact path is empty", expected));
+        }
+        if let Some(why) = reserved(&parts) {
+            let message = format!("artifact path {:?} {why}", artifact.get_ref());
+            let hint = "give the artifact a path of its own, e.g. artifacts/plan.json";
+            return Err(self.error(artifact, message, hint));
         }
         Ok(parts.join("/"))
     }
@@ -239,24 +250,29 @@ impl Checker<'_> {
         }
     }
 
-    /// Reads a file the workflow names; a missing or oversized one is an error at its name.
+    /// Reads a file the workflow names: a regular file of at most 1 MiB in UTF-8, a leading byte
+    /// order mark dropped (editors on Windows write one). Anything else is an error at its name.
     fn included(
         &self,
         name: &Spanned<String>,
         file: &Path,
         expected: &str,
     ) -> Result<String, Error> {
-        let too_big =
-            std::fs::metadata(file).is_ok_and(|meta| meta.len() > INCLUDED_FILE_BYTES_MAX);
-        if too_big {
-            return Err(self.error(
-                name,
-                format!("{} is bigger than 1 MiB", file.display()),
-                expected,
-            ));
+        let refuse = |message: String| self.error(name, message, expected);
+        let cannot_read =
+            |error: std::io::Error| refuse(format!("cannot read {}: {error}", file.display()));
+        let meta = std::fs::metadata(file).map_err(cannot_read)?;
+        if !meta.is_file() {
+            return Err(refuse(format!("{} is not a regular file", file.display())));
         }
-        std::fs::read_to_string(file).map_err(|error| {
-            self.error(name, format!("cannot read {}: {error}", file.display()), expected)
+        if meta.len() > INCLUDED_FILE_BYTES_MAX {
+            return Err(refuse(format!("{} is bigger than 1 MiB", file.display())));
+        }
+        let bytes = std::fs::read(file).map_err(cannot_read)?;
+        let text = bytes.strip_prefix(UTF8_BOM.as_bytes()).unwrap_or(&bytes);
+        String::from_utf8(text.to_vec()).map_err(|error| {
+            let at = error.utf8_error().valid_up_to();
+            refuse(format!("{} is not UTF-8 text (at byte {at}): save it as UTF-8", file.display()))
         })
     }
 
@@ -264,17 +280,5 @@ impl Checker<'_> {
     fn place<T>(&self, spanned: &Spanned<T>) -> String {
         let (line, column) = super::file::line_column(self.text, spanned.span().start);
         format!("{}:{line}:{column}", self.path.display())
-    }
-}
-
-fn wait(file: Option<&FileWait>) -> Wait {
-    let default = Wait::default();
-    let Some(file) = file else { return default };
-    Wait {
-        timeout_ms: file.timeout_ms.unwrap_or(default.timeout_ms),
-        poll_ms: file.poll_ms.unwrap_or(default.poll_ms),
-        stable_ms: file.stable_ms.unwrap_or(default.stable_ms),
-        max_hung_ms: file.max_hung_ms.unwrap_or(default.max_hung_ms),
-        max_artifact_bytes: file.max_artifact_bytes.unwrap_or(default.max_artifact_bytes),
     }
 }

@@ -39,20 +39,37 @@ pub(super) struct FilePhase {
     pub wait: Option<FileWait>,
 }
 
+/// Each number with its place, for the bounds of `bounds.rs`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileWait {
-    pub timeout_ms: Option<u64>,
-    pub poll_ms: Option<u64>,
-    pub stable_ms: Option<u64>,
-    pub max_hung_ms: Option<u64>,
-    pub max_artifact_bytes: Option<u64>,
+    pub timeout_ms: Option<Spanned<Number>>,
+    pub poll_ms: Option<Spanned<Number>>,
+    pub stable_ms: Option<Spanned<Number>>,
+    pub max_hung_ms: Option<Spanned<Number>>,
+    pub max_artifact_bytes: Option<Spanned<Number>>,
+}
+
+/// A number as written, whatever its kind: `bounds.rs` says what is wrong with one that is not
+/// a whole number in range, naming its key (serde's own message would not).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Number {
+    Whole(u64),
+    Negative(i64),
+    Other(toml::Value),
 }
 
 /// Parses the TOML; a syntax error, an unknown key or a wrong type names its place.
 pub(super) fn parse(path: &Path, text: &str) -> Result<FileWorkflow, Error> {
     toml::from_str(text).map_err(|error| {
-        let message = error.message().trim().to_owned();
+        let mut message = error.message().trim().to_owned();
+        // serde's words for an integer beyond 64 bits, which no key accepts.
+        if let Some(number) = message.strip_prefix("invalid type: integer `")
+            && let Some((number, _)) = number.split_once("` as i128")
+        {
+            message = format!("{number} is too large for any number of the workflow file");
+        }
         let expected = if message.starts_with("unknown field") {
             "remove the key or fix its spelling (see README: the workflow file)"
         } else {

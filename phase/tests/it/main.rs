@@ -4,6 +4,7 @@
 mod support;
 
 mod arms;
+mod files;
 mod scenarios;
 
 #[cfg(feature = "failpoints")]

@@ -164,3 +164,14 @@ pub async fn harnesses() -> Vec<Harness> {
 pub fn types(list: &[&str]) -> Vec<String> {
     list.iter().map(|kind| (*kind).to_owned()).collect()
 }
+
+/// Waits until the run's log has an event of `kind` (at most 5 s).
+pub async fn wait_for_event(h: &Harness, kind: &str) {
+    for _ in 0..500 {
+        if h.event_types().await.iter().any(|seen| seen == kind) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no {kind} event on {}", h.backend());
+}

@@ -1,0 +1,89 @@
+//! The loader's answers to files people really write: a byte order mark, text that is not
+//! UTF-8, a schema path that is not a file, wait numbers at their bounds, an artifact path that
+//! is the database.
+
+use std::path::{Path, PathBuf};
+
+use devflow_core::Code;
+
+use super::Workflow;
+
+const HEAD: &str = "name = \"w\"\n[roles.a]\ncommand = [\"agent\"]\n[[phases]]\nkey = \"p\"\nrole = \"a\"\nartifact = \"data/run.db\"\nschema = \"s.json\"\n";
+
+/// A folder with the schema `s.json` and the prompt `p.md` as given, and the workflow `HEAD`
+/// then `rest`, written with a byte order mark in front (which every test so also loads).
+fn load(
+    schema: &[u8],
+    prompt: &[u8],
+    rest: &str,
+) -> (tempfile::TempDir, Result<Workflow, devflow_core::Error>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.json"), schema).unwrap();
+    std::fs::write(dir.path().join("p.md"), prompt).unwrap();
+    let path = dir.path().join("w.toml");
+    std::fs::write(&path, format!("\u{feff}{HEAD}{rest}")).unwrap();
+    let loaded = Workflow::load(&path);
+    (dir, loaded)
+}
+
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+#[test]
+fn a_byte_order_mark_is_dropped_from_the_workflow_its_schema_and_its_instructions() {
+    let schema = [BOM, br#"{"type": "object"}"#.as_slice()].concat();
+    let prompt = [BOM, b"Plan it.".as_slice()].concat();
+    let (_dir, loaded) = load(&schema, &prompt, "instructions_file = \"p.md\"\n");
+    let workflow = loaded.unwrap();
+    assert_eq!(workflow.phases[0].instructions, "Plan it.");
+    assert_eq!(workflow.phases[0].schema["type"], "object");
+}
+
+#[test]
+fn text_that_is_not_utf8_is_refused_saying_so() {
+    let (_dir, loaded) = load(b"{}", b"caf\xe9", "instructions_file = \"p.md\"\n");
+    let error = loaded.unwrap_err();
+    assert!(error.message().contains("p.md is not UTF-8 text (at byte 3)"), "{error}");
+    assert!(error.message().contains("w.toml:9:"), "{error}");
+}
+
+#[test]
+fn a_schema_path_that_is_not_a_file_is_refused_without_reading_it() {
+    let (dir, _) = load(b"{}", b"", "");
+    std::fs::remove_file(dir.path().join("s.json")).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(dir.path().join("s.json")).status();
+    assert!(made.unwrap().success(), "mkfifo");
+    let error = Workflow::load(&dir.path().join("w.toml")).unwrap_err();
+    assert!(error.message().contains("s.json is not a regular file"), "{error}");
+}
+
+#[test]
+fn wait_numbers_at_their_bounds_are_accepted() {
+    let rest = "instructions = \"x\"\n[phases.wait]\ntimeout_ms = 1\nstable_ms = 1\npoll_ms = 60000\nmax_hung_ms = 604800000\nmax_artifact_bytes = 1073741824\n";
+    let (_dir, loaded) = load(b"{}", b"", rest);
+    let wait = loaded.unwrap().phases[0].wait;
+    assert_eq!((wait.timeout_ms, wait.stable_ms, wait.poll_ms), (1, 1, 60_000));
+    assert_eq!((wait.max_hung_ms, wait.max_artifact_bytes), (604_800_000, 1 << 30));
+    let (_dir, loaded) =
+        load(b"{}", b"", "instructions = \"x\"\n[phases.wait]\ntimeout_ms = 100\n");
+    assert_eq!(
+        loaded.unwrap().phases[0].wait.stable_ms,
+        100,
+        "an unset stable_ms fits the timeout"
+    );
+}
+
+#[test]
+fn an_artifact_path_that_is_the_database_or_its_journal_is_refused() {
+    let (dir, loaded) = load(b"{}", b"", "instructions = \"x\"\n");
+    let workflow = loaded.unwrap();
+    let worktree = dir.path().canonicalize().unwrap();
+    let database = |name: &str| -> PathBuf { worktree.join("data").join(name) };
+    let error = workflow.check_artifacts_avoid(&worktree, &database("run.db")).unwrap_err();
+    assert_eq!(error.code(), Code::InvalidInput);
+    assert!(
+        error.message().contains("phase \"p\": artifact path \"data/run.db\" is the database file"),
+        "{error}"
+    );
+    assert!(workflow.check_artifacts_avoid(&worktree, &database("run")).is_ok(), "another file");
+    assert!(workflow.check_artifacts_avoid(&worktree, Path::new("/elsewhere/run.db")).is_ok());
+}
