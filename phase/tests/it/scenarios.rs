@@ -391,7 +391,9 @@ async fn leave_executing_mid_phase(
     h: &Harness,
     state: RunState,
 ) -> (devflow_core::Error, Vec<String>) {
-    let mut spec = h.spec("plan", &format!("Scenario: slow\nSlow-Ms: 400\n{VALID_PLAN}"));
+    // The first of the slow writer's chunks comes a second after the prompt: time enough for
+    // the run to leave executing first, even on a loaded machine.
+    let mut spec = h.spec("plan", &format!("Scenario: slow\nSlow-Ms: 3000\n{VALID_PLAN}"));
     spec.wait.timeout_ms = 10_000;
     let runner = h.runner();
     let phase = tokio::spawn(async move { runner.run(spec, CancellationToken::new()).await });
