@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::sync::Once;
 
+use diesel::Connection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::Db;
@@ -94,6 +95,56 @@ pub async fn backends() -> Vec<TestDb> {
         }
     }
     backends
+}
+
+/// Makes the database at `url` look as if a newer devflow had migrated it: a row for
+/// migration `version`, which this devflow does not know, in diesel's migration table.
+pub async fn add_unknown_migration(url: &str, version: &str) {
+    let insert = format!(
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('{}')",
+        version.replace('\'', "")
+    );
+    on_database(url, insert).await;
+}
+
+/// The migration versions the database at `url` records as applied, sorted.
+pub async fn applied_migrations(url: &str) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let select =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version");
+    let rows: Vec<Version> = match crate::url::parse(url).expect("a database URL") {
+        crate::url::Target::Sqlite { path, .. } => tokio::task::spawn_blocking(move || {
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            diesel::RunQueryDsl::load(select, &mut conn).unwrap()
+        })
+        .await
+        .unwrap(),
+        crate::url::Target::Postgres { url } => {
+            let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+            select.load(&mut conn).await.unwrap()
+        }
+    };
+    rows.into_iter().map(|row| row.version).collect()
+}
+
+/// Runs one statement on the database at `url`, outside devflow's pools.
+async fn on_database(url: &str, sql: String) {
+    match crate::url::parse(url).expect("a database URL") {
+        crate::url::Target::Sqlite { path, .. } => tokio::task::spawn_blocking(move || {
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn).unwrap();
+        })
+        .await
+        .unwrap(),
+        crate::url::Target::Postgres { url } => {
+            let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+            diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+        }
+    }
 }
 
 /// `server_url` with its database name replaced by `database`, query string kept.
