@@ -6,9 +6,12 @@ mod args;
 mod commands;
 mod context;
 mod exit;
+mod programs;
 mod progress;
+mod signals;
 mod tmux;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -28,13 +31,15 @@ fn main() -> ExitCode {
     exit::finish(result)
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), in colour only on a terminal
+/// and without `NO_COLOR`.
 fn init_tracing() {
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(colour)
         .init();
 }
