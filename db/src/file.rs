@@ -52,9 +52,25 @@ impl DbFile {
     pub(crate) async fn lost(&self, tx: &mut Tx) -> Error {
         let mut saved = self.saved.lock().await;
         if saved.is_none() {
-            *saved = Some(self.save_copy(tx).await);
+            let copy = self.save_copy(tx).await;
+            if copy.is_ok() {
+                self.remove_its_log();
+            }
+            *saved = Some(copy);
         }
         self.gone(saved.as_ref())
+    }
+
+    /// Removes the write-ahead log and its index that belonged to the file that was there,
+    /// once its history is saved: a database created at the path later would read them as its
+    /// own (SQLite pairs a log with a database by name only). This process's connections keep
+    /// them open, so nothing they do changes.
+    fn remove_its_log(&self) {
+        for suffix in ["-wal", "-shm"] {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
     }
 
     /// The error for a file found gone; `saved` is the copy, if a step tried to make one.

@@ -3,7 +3,9 @@
 
 mod commands;
 mod crash;
+mod database;
 mod example;
+mod faults;
 mod gates;
 mod input;
 mod support;

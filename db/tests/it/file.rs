@@ -60,6 +60,9 @@ async fn a_deleted_database_file_fails_the_next_step_and_a_copy_is_saved() {
     let again = expect_code(append(&test_db.db, &run, "later").await, Code::DatabaseUnavailable);
     assert_eq!(again.message(), message);
     assert!(!path.exists(), "nothing recreated the deleted file");
+    for log in ["devflow.db-wal", "devflow.db-shm"] {
+        assert!(!path.with_file_name(log).exists(), "{log} of the deleted file is left behind");
+    }
 
     // The copy holds the history up to the last step that committed, and nothing after it.
     let saved = Db::connect(&format!("sqlite://{copy}")).await.unwrap();
