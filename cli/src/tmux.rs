@@ -20,8 +20,15 @@ pub fn adapter(worktree: &Path) -> Result<TmuxAdapter, Error> {
     }
     let mut config = TmuxConfig::new(worktree.join(".devflow").join("tmux"));
     config.socket_path = Some(socket);
+    // The tmux server keeps the environment of the client that starts it and hands it to every
+    // agent: the database URL (and its password) are none of an agent's business.
+    config.client_env =
+        HIDDEN_FROM_AGENTS.iter().map(|name| ((*name).to_owned(), String::new())).collect();
     TmuxAdapter::new(config)
 }
+
+/// Variables set empty for devflow's tmux clients, so that its server never holds them.
+const HIDDEN_FROM_AGENTS: &[&str] = &["DEVFLOW_DATABASE_URL", "PGPASSWORD"];
 
 /// `<worktree>/.devflow/tmux.sock`, or `<fallback folder>/<hash of the worktree>.sock`.
 pub fn socket_path(worktree: &Path) -> PathBuf {

@@ -185,3 +185,25 @@ fn a_database_file_deleted_under_a_running_driver_stops_it_loudly() {
     assert!(Path::new(copy).is_file(), "no copy at {copy}");
     assert!(!world.worktree().join(".devflow/devflow.db-wal").exists(), "its log is left behind");
 }
+
+#[test]
+fn the_agents_never_see_the_database_url_or_a_password() {
+    let world = World::new();
+    let workflow = world.workflow(&[Phase { gate: Some("g"), ..Phase::new("plan", "ok") }]);
+    let url = format!("sqlite://{}", world.worktree().join("secret-place.db").display());
+    let mut run = world.command(&["run", workflow.to_str().unwrap(), "--run-id", "env"]);
+    run.env("DEVFLOW_DATABASE_URL", &url).env("PGPASSWORD", "s3cret");
+    let run = crate::support::finish(run.spawn().unwrap(), &["run"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    // What the server hands every agent it starts.
+    let socket = world.worktree().join(".devflow/tmux.sock");
+    let shown = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .args(["show-environment", "-g"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("PATH="), "no environment shown: {shown}");
+    assert!(!shown.contains("secret-place") && !shown.contains("s3cret"), "{shown}");
+}
