@@ -8,4 +8,5 @@ mod example;
 mod faults;
 mod gates;
 mod input;
+mod process;
 mod support;
