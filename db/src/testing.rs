@@ -11,6 +11,7 @@ use diesel::Connection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::Db;
+use crate::url::redact_url;
 
 /// The server the PostgreSQL tests create their databases on (`cargo xtask test` sets it).
 pub const DATABASE_URL_VAR: &str = "DEVFLOW_TEST_DATABASE_URL";
@@ -48,12 +49,14 @@ impl TestDb {
     pub async fn postgres(server_url: &str) -> TestDb {
         let name = format!("devflow_t_{}", uuid::Uuid::new_v4().simple());
         let mut admin = AsyncPgConnection::establish(server_url).await.unwrap_or_else(|error| {
-            panic!("{DATABASE_URL_VAR}: cannot connect to {server_url}: {error}")
+            panic!("{DATABASE_URL_VAR}: cannot connect to {}: {error}", redact_url(server_url))
         });
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
-            .unwrap_or_else(|error| panic!("CREATE DATABASE {name} on {server_url}: {error}"));
+            .unwrap_or_else(|error| {
+                panic!("CREATE DATABASE {name} on {}: {error}", redact_url(server_url))
+            });
         let url = with_database(server_url, &name);
         TestDb {
             db: Db::connect(&url).await.expect("open a fresh PostgreSQL database"),
@@ -68,7 +71,7 @@ impl TestDb {
     pub async fn reconnect(&self) -> Db {
         Db::connect(&self.url)
             .await
-            .unwrap_or_else(|error| panic!("reconnect to {}: {error}", self.url))
+            .unwrap_or_else(|error| panic!("reconnect to {}: {error}", redact_url(&self.url)))
     }
 }
 
