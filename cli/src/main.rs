@@ -6,12 +6,12 @@ mod args;
 mod commands;
 mod context;
 mod exit;
+mod logs;
 mod programs;
 mod progress;
 mod signals;
 mod tmux;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -22,24 +22,11 @@ fn main() -> ExitCode {
         // agent-sim owns the terminal: no runtime, no logs.
         return commands::agent_sim::run(sim);
     }
-    init_tracing();
+    logs::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return exit::io_failure(&format!("cannot start the async runtime: {error}")),
     };
     let result = runtime.block_on(commands::dispatch(args));
     exit::finish(result)
-}
-
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings), in colour only on a terminal
-/// and without `NO_COLOR`.
-fn init_tracing() {
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .init();
 }
