@@ -21,8 +21,10 @@ pub struct Place {
     /// The worktree the agents work in (default: the current directory).
     #[arg(long, global = true)]
     pub worktree: Option<PathBuf>,
-    /// Database URL: sqlite://PATH or postgres://... (default: sqlite://<worktree>/.devflow/devflow.db).
-    #[arg(long, global = true, env = "DEVFLOW_DATABASE_URL")]
+    /// Database URL: sqlite://PATH (a relative PATH is under the worktree) or postgres://...
+    /// (default: sqlite://<worktree>/.devflow/devflow.db).
+    // The value may hold a password: help never shows it.
+    #[arg(long, global = true, env = "DEVFLOW_DATABASE_URL", hide_env_values = true)]
     pub db: Option<String>,
 }
 
@@ -36,7 +38,7 @@ pub enum Command {
     /// Create a run of WORKFLOW and drive it until it completes, fails or waits for a person.
     Run {
         workflow: PathBuf,
-        /// The run's id (default: a new UUIDv7).
+        /// The run's id: 1 to 64 letters, digits, `-` and `_` (default: a new UUIDv7).
         #[arg(long)]
         run_id: Option<String>,
         #[command(flatten)]

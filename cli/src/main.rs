@@ -6,7 +6,10 @@ mod args;
 mod commands;
 mod context;
 mod exit;
+mod logs;
+mod programs;
 mod progress;
+mod signals;
 mod tmux;
 
 use std::process::ExitCode;
@@ -19,22 +22,11 @@ fn main() -> ExitCode {
         // agent-sim owns the terminal: no runtime, no logs.
         return commands::agent_sim::run(sim);
     }
-    init_tracing();
+    logs::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return exit::io_failure(&format!("cannot start the async runtime: {error}")),
     };
     let result = runtime.block_on(commands::dispatch(args));
     exit::finish(result)
-}
-
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
-        .init();
 }

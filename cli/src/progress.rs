@@ -55,7 +55,8 @@ async fn watch(db: Db, run_id: String, bar: Option<ProgressBar>) {
             .find(|(_, phase)| phase.state != devflow_core::PhaseState::Completed);
         let line = match current {
             Some((index, phase)) => {
-                format!("phase {} ({}/{total}): {}", phase.phase_key, index + 1, phase.state)
+                let key = crate::output::inline(&phase.phase_key);
+                format!("phase {key} ({}/{total}): {}", index + 1, phase.state)
             }
             None => "all phases completed".to_owned(),
         };

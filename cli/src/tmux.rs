@@ -1,33 +1,105 @@
 //! devflow's tmux server for a worktree: one private server per worktree, its socket under
-//! `.devflow/` when the path is short enough for a Unix socket, else under /tmp.
+//! `.devflow/` when the path is short enough for a Unix socket, else in a folder of this user's
+//! own under `$TMUX_TMPDIR` (default `/tmp`), as tmux keeps its own sockets.
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use devflow_core::Error;
+use devflow_core::{Code, Error};
 use devflow_session::tmux::{TmuxAdapter, TmuxConfig};
 use sha2::{Digest, Sha256};
 
 /// Leaves room below the 107-byte limit of a socket address.
 const SOCKET_PATH_BYTES_MAX: usize = 100;
 
+/// The adapter for the agents of runs in `worktree`. It creates `<worktree>/.devflow/`.
 pub fn adapter(worktree: &Path) -> Result<TmuxAdapter, Error> {
-    let mut config = TmuxConfig::new(worktree.join(".devflow").join("tmux"));
-    config.socket_path = Some(socket_path(worktree));
-    if let Some(parent) = config.socket_path.as_ref().and_then(|p| p.parent()) {
-        let _ = std::fs::create_dir_all(parent);
+    let socket = socket_path(worktree);
+    if let Some(folder) = fallback_folder(worktree) {
+        private_folder(&folder)?;
     }
+    let mut config = TmuxConfig::new(worktree.join(".devflow").join("tmux"));
+    config.socket_path = Some(socket);
+    // The tmux server keeps the environment of the client that starts it and hands it to every
+    // agent: the database URL (and its password) are none of an agent's business.
+    config.client_env =
+        HIDDEN_FROM_AGENTS.iter().map(|name| ((*name).to_owned(), String::new())).collect();
     TmuxAdapter::new(config)
 }
 
-/// `<worktree>/.devflow/tmux.sock`, or `/tmp/devflow-<uid>/<hash of the worktree>.sock`.
+/// Variables set empty for devflow's tmux clients, so that its server never holds them.
+const HIDDEN_FROM_AGENTS: &[&str] = &["DEVFLOW_DATABASE_URL", "PGPASSWORD"];
+
+/// `<worktree>/.devflow/tmux.sock`, or `<fallback folder>/<hash of the worktree>.sock`.
 pub fn socket_path(worktree: &Path) -> PathBuf {
-    let local = worktree.join(".devflow").join("tmux.sock");
-    if local.as_os_str().len() <= SOCKET_PATH_BYTES_MAX {
-        return local;
+    match fallback_folder(worktree) {
+        None => local_socket(worktree),
+        Some(folder) => {
+            let digest = Sha256::digest(worktree.as_os_str().as_encoded_bytes());
+            let hash: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+            folder.join(format!("{hash}.sock"))
+        }
     }
-    let uid = std::fs::metadata("/proc/self").map(|meta| meta.uid()).unwrap_or(0);
-    let digest = Sha256::digest(worktree.as_os_str().as_encoded_bytes());
-    let hash: String = digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect();
-    PathBuf::from(format!("/tmp/devflow-{uid}")).join(format!("{hash}.sock"))
+}
+
+/// Whether the socket of `worktree` lives in the fallback folder, its path being too long.
+pub fn is_fallback(worktree: &Path) -> bool {
+    fallback_folder(worktree).is_some()
+}
+
+fn local_socket(worktree: &Path) -> PathBuf {
+    worktree.join(".devflow").join("tmux.sock")
+}
+
+/// `$TMUX_TMPDIR/devflow-<uid>` (or `/tmp/…`) when the local socket's path is too long.
+fn fallback_folder(worktree: &Path) -> Option<PathBuf> {
+    if local_socket(worktree).as_os_str().len() <= SOCKET_PATH_BYTES_MAX {
+        return None;
+    }
+    let base = std::env::var_os("TMUX_TMPDIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    Some(base.join(format!("devflow-{}", uid())))
+}
+
+fn uid() -> u32 {
+    std::fs::metadata("/proc/self").map(|meta| meta.uid()).unwrap_or(0)
+}
+
+/// Creates `folder` (mode 0700) or checks the one there: a socket in a folder another user can
+/// reach, or that another user made (or a link to one), would let them drive the agents.
+pub fn private_folder(folder: &Path) -> Result<(), Error> {
+    let refuse = |why: String| {
+        Error::new(
+            Code::WorkspacePermissions,
+            format!("devflow's tmux socket folder {} {why}; devflow puts its socket only in a folder of yours that no one else can reach", folder.display()),
+        )
+        .with_hint(format!(
+            "remove {} (devflow creates it, mode 0700), or use a shorter worktree path so that the socket lives in <worktree>/.devflow",
+            folder.display()
+        ))
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(folder) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(refuse(format!("cannot be created ({error})"))),
+    }
+    let meta = std::fs::symlink_metadata(folder)
+        .map_err(|error| refuse(format!("cannot be read ({error})")))?;
+    if meta.file_type().is_symlink() {
+        return Err(refuse("is a symbolic link".to_owned()));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("is not a folder".to_owned()));
+    }
+    if meta.uid() != uid() {
+        return Err(refuse(format!("belongs to uid {}, not to you (uid {})", meta.uid(), uid())));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(refuse(format!(
+            "can be reached by group or others (mode {:o})",
+            meta.mode() & 0o777
+        )));
+    }
+    Ok(())
 }

@@ -75,38 +75,9 @@ fn classify_message(message: &str) -> Code {
     }
 }
 
-/// A URL safe to print: the password, if any, replaced by `***`.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted_and_nothing_else_changes() {
-        assert_eq!(
-            redact_url("postgres://bob:s3cr@t@db.example:5432/devflow?sslmode=require"),
-            "postgres://bob:***@db.example:5432/devflow?sslmode=require"
-        );
-        assert_eq!(
-            redact_url("postgres://bob@db.example/devflow"),
-            "postgres://bob@db.example/devflow"
-        );
-        assert_eq!(redact_url("sqlite://.devflow/devflow.db"), "sqlite://.devflow/devflow.db");
-    }
 
     #[test]
     fn sqlite_busy_is_database_busy() {

@@ -10,7 +10,9 @@ mod cached;
 mod conn;
 mod connect;
 mod error;
+mod file;
 mod lane;
+mod migrate;
 mod records;
 mod repo;
 mod rows;
@@ -18,6 +20,7 @@ mod schema;
 mod step;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod url;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +32,7 @@ pub use rows::{
     NewEvent, NewPhase, NewRun, NewSession, PhaseRow, RunRow, SessionRow, SessionUpdate,
     TranscriptRow,
 };
+pub use url::{redact_url, resolve_sqlite, sqlite_path};
 
 /// A boxed, sendable future borrowing for `'a`.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -84,6 +88,10 @@ struct Inner {
     pools: conn::Pools,
     /// The URL with any password redacted, for error messages.
     url: String,
+    /// The URL's passwords, hidden from any message about it (see `url::scrub`).
+    secrets: Vec<String>,
+    /// The SQLite file and its identity (`None` on PostgreSQL).
+    file: Option<Arc<file::DbFile>>,
     transactions: AtomicU64,
 }
 

@@ -87,6 +87,10 @@ impl Db {
             Pools::Postgres(pool) => pool.get().await.map(Conn::Postgres),
         }
         .map_err(|error| {
+            if let Some(file) = self.inner.file.as_ref().filter(|file| !file.unchanged()) {
+                return file.gone(None);
+            }
+            let error = crate::url::scrub(&error.to_string(), &self.inner.secrets);
             Error::new(
                 Code::DatabaseUnavailable,
                 format!("cannot get a connection to {}: {error}", self.inner.url),
@@ -105,15 +109,21 @@ impl Db {
         .await
     }
 
+    /// Commits a step whose body succeeded, rolls back one that failed. A SQLite file that was
+    /// deleted or replaced since the pool opened it is never committed to (see `file`).
     async fn finish<T>(&self, mut tx: Tx, outcome: Result<T>) -> Result<T> {
+        let file_lost = outcome.is_ok() && self.inner.file.as_ref().is_some_and(|f| !f.unchanged());
         let ended = blocking(async {
             match &outcome {
-                Ok(_) => tx.commit().await,
-                Err(_) => tx.rollback().await,
+                Ok(_) if !file_lost => tx.commit().await,
+                _ => tx.rollback().await,
             }
         })
         .await;
         self.inner.transactions.fetch_add(1, Ordering::Relaxed);
+        if let (true, Some(file)) = (file_lost, &self.inner.file) {
+            return Err(file.lost(&mut tx).await);
+        }
         match (outcome, ended) {
             (Ok(value), Ok(())) => Ok(value),
             (Ok(_), Err(error)) => Err(error),

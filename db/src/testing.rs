@@ -7,9 +7,11 @@
 use std::io::Write;
 use std::sync::Once;
 
+use diesel::Connection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::Db;
+use crate::url::redact_url;
 
 /// The server the PostgreSQL tests create their databases on (`cargo xtask test` sets it).
 pub const DATABASE_URL_VAR: &str = "DEVFLOW_TEST_DATABASE_URL";
@@ -47,12 +49,14 @@ impl TestDb {
     pub async fn postgres(server_url: &str) -> TestDb {
         let name = format!("devflow_t_{}", uuid::Uuid::new_v4().simple());
         let mut admin = AsyncPgConnection::establish(server_url).await.unwrap_or_else(|error| {
-            panic!("{DATABASE_URL_VAR}: cannot connect to {server_url}: {error}")
+            panic!("{DATABASE_URL_VAR}: cannot connect to {}: {error}", redact_url(server_url))
         });
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
-            .unwrap_or_else(|error| panic!("CREATE DATABASE {name} on {server_url}: {error}"));
+            .unwrap_or_else(|error| {
+                panic!("CREATE DATABASE {name} on {}: {error}", redact_url(server_url))
+            });
         let url = with_database(server_url, &name);
         TestDb {
             db: Db::connect(&url).await.expect("open a fresh PostgreSQL database"),
@@ -67,7 +71,7 @@ impl TestDb {
     pub async fn reconnect(&self) -> Db {
         Db::connect(&self.url)
             .await
-            .unwrap_or_else(|error| panic!("reconnect to {}: {error}", self.url))
+            .unwrap_or_else(|error| panic!("reconnect to {}: {error}", redact_url(&self.url)))
     }
 }
 
@@ -94,6 +98,56 @@ pub async fn backends() -> Vec<TestDb> {
         }
     }
     backends
+}
+
+/// Makes the database at `url` look as if a newer devflow had migrated it: a row for
+/// migration `version`, which this devflow does not know, in diesel's migration table.
+pub async fn add_unknown_migration(url: &str, version: &str) {
+    let insert = format!(
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('{}')",
+        version.replace('\'', "")
+    );
+    on_database(url, insert).await;
+}
+
+/// The migration versions the database at `url` records as applied, sorted.
+pub async fn applied_migrations(url: &str) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let select =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version");
+    let rows: Vec<Version> = match crate::url::parse(url).expect("a database URL") {
+        crate::url::Target::Sqlite { path, .. } => tokio::task::spawn_blocking(move || {
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            diesel::RunQueryDsl::load(select, &mut conn).unwrap()
+        })
+        .await
+        .unwrap(),
+        crate::url::Target::Postgres { url } => {
+            let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+            select.load(&mut conn).await.unwrap()
+        }
+    };
+    rows.into_iter().map(|row| row.version).collect()
+}
+
+/// Runs one statement on the database at `url`, outside devflow's pools.
+async fn on_database(url: &str, sql: String) {
+    match crate::url::parse(url).expect("a database URL") {
+        crate::url::Target::Sqlite { path, .. } => tokio::task::spawn_blocking(move || {
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn).unwrap();
+        })
+        .await
+        .unwrap(),
+        crate::url::Target::Postgres { url } => {
+            let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+            diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+        }
+    }
 }
 
 /// `server_url` with its database name replaced by `database`, query string kept.

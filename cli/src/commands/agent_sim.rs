@@ -11,7 +11,7 @@ pub fn run(args: &AgentSim) -> ExitCode {
         Ok(parsed) => agent_sim::run(parsed),
         Err(message) => {
             eprintln!("error: {message}");
-            ExitCode::from(crate::exit::BAD_INPUT)
+            ExitCode::from(crate::exit::REFUSED)
         }
     }
 }

@@ -14,7 +14,8 @@ pub async fn run(
     note: Option<String>,
     place: &Place,
 ) -> Result<Status, Error> {
-    let driver = Context::new(place)?.driver().await?;
+    let (driver, run) = Context::new(place)?.driver_for_run(run_id).await?;
+    crate::programs::check_run_roles(driver.db(), &run).await?;
     let decision = Decision { gate_key: gate, note, decided_by: decided_by() };
     let outcome =
         report::driving(&driver, run_id, |cancel| driver.approve(run_id, decision, cancel)).await?;

@@ -1,6 +1,7 @@
-//! `devflow doctor`: is tmux there, does the database open, is each role's command found.
+//! `devflow doctor`: is tmux there, does the database open, is each role's command found. It
+//! changes nothing: no `.devflow/`, no database file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use devflow_core::Error;
 use devflow_phase::Workflow;
@@ -8,62 +9,76 @@ use devflow_phase::Workflow;
 use crate::args::Place;
 use crate::context::Context;
 use crate::exit::{self, Status};
+use crate::programs::{Found, find_program, find_role};
 
 pub async fn run(workflow: Option<&Path>, place: &Place) -> Result<Status, Error> {
     let context = Context::new(place)?;
-    let mut ok = true;
-    match crate::tmux::adapter(&context.worktree) {
-        Ok(adapter) => {
-            out!("ok    tmux found; devflow's server socket: {}", adapter.socket_path().display())
-        }
-        Err(error) => {
-            ok = false;
-            out!("FAIL  tmux: {}", error.message());
-        }
-    }
-    match context.connect().await {
-        Ok(db) => out!("ok    database {} ({})", db.url(), db.backend()),
-        Err(error) => {
-            ok = false;
-            out!("FAIL  database {}: {}", context.db_url, error.message());
-        }
-    }
+    let mut ok = check_tmux(&context);
+    ok &= check_database(&context).await;
     let default = context.devflow_dir().join("workflow.toml");
     let path = workflow.map(Path::to_path_buf).or_else(|| default.exists().then_some(default));
     match path.map(|path| Workflow::load(&path)) {
-        None => out!(
-            "skip  no workflow given (and no .devflow/workflow.toml): role commands not checked"
-        ),
+        None => {
+            out!(
+                "skip  no workflow given (and no .devflow/workflow.toml): role commands not checked"
+            );
+        }
         Some(Err(error)) => {
             ok = false;
             out!("FAIL  workflow: {}", error.message());
         }
         Some(Ok(workflow)) => {
             for (name, role) in &workflow.roles {
-                match role.command.program().map(find_program) {
-                    Some(Some(found)) => out!("ok    role {name}: {}", found.display()),
-                    _ => {
-                        ok = false;
-                        out!(
-                            "FAIL  role {name}: {:?} is not on PATH",
-                            role.command.program().unwrap_or("")
-                        );
+                match find_role(&role.command) {
+                    Found::At(found) => out!("ok    role {name}: {}", found.display()),
+                    Found::NotChecked => {
+                        out!("skip  role {name}: a shell line; its program is not checked")
                     }
-                }
+                    Found::Missing(program) => {
+                        ok = false;
+                        out!("FAIL  role {name}: {program:?} is not on PATH")
+                    }
+                };
             }
         }
     }
     Ok(if ok { exit::COMPLETED } else { exit::FAILED })
 }
 
-/// Where a program is: `devflow` is this binary; a path is checked as is; a name on `PATH`.
-fn find_program(program: &str) -> Option<PathBuf> {
-    if program == "devflow" {
-        return std::env::current_exe().ok();
+fn check_tmux(context: &Context) -> bool {
+    let Some(tmux) = find_program("tmux") else {
+        out!(
+            "FAIL  tmux: not found on PATH (install tmux: apt-get install tmux, brew install tmux)"
+        );
+        return false;
+    };
+    let socket = crate::tmux::socket_path(&context.worktree);
+    if let Some(folder) = socket.parent().filter(|_| crate::tmux::is_fallback(&context.worktree))
+        && let Err(error) = crate::tmux::private_folder(folder)
+    {
+        out!("FAIL  tmux: {}", error.message());
+        return false;
     }
-    if program.contains('/') {
-        return Path::new(program).is_file().then(|| PathBuf::from(program));
+    out!("ok    tmux {}; devflow's server socket: {}", tmux.display(), socket.display());
+    true
+}
+
+async fn check_database(context: &Context) -> bool {
+    let label = context.db_label();
+    if context.sqlite_file().is_some_and(|file| !file.exists()) {
+        out!(
+            "ok    database {label}: not created yet (`devflow run` or `devflow migrate` creates it)"
+        );
+        return true;
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
+    match context.open_existing().await {
+        Ok(db) => {
+            out!("ok    database {} ({})", db.url(), db.backend());
+            true
+        }
+        Err(error) => {
+            out!("FAIL  database {label}: {}", error.message());
+            false
+        }
+    }
 }

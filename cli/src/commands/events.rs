@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use devflow_core::{Code, Error};
+use devflow_core::Error;
 use devflow_db::{Db, EventRow};
 use serde_json::json;
 
 use crate::args::Place;
-use crate::context::Context;
+use crate::context::{Context, not_found};
 use crate::exit::{self, Status};
+use crate::output::{inline, json};
 
 /// How often `--follow` looks for new events.
 const FOLLOW_POLL_MS: u64 = 200;
@@ -20,7 +21,7 @@ pub async fn run(
     follow: bool,
     place: &Place,
 ) -> Result<Status, Error> {
-    let db = Context::new(place)?.connect().await?;
+    let db = Context::new(place)?.open_existing().await?;
     let mut after = 0;
     let mut keys = phase_keys(&db, run_id).await?;
     loop {
@@ -42,7 +43,8 @@ pub async fn run(
             print_event(event, &keys, as_json);
             after = event.id;
         }
-        if !follow || (state.is_terminal() && events.is_empty()) {
+        // A reader that went away (`| head`) has all it wanted.
+        if crate::output::closed() || !follow || (state.is_terminal() && events.is_empty()) {
             return Ok(exit::COMPLETED);
         }
         tokio::time::sleep(Duration::from_millis(FOLLOW_POLL_MS)).await;
@@ -63,20 +65,15 @@ fn print_event(event: &EventRow, keys: &HashMap<String, String>, as_json: bool) 
             "id": event.id, "type": event.kind, "phase_key": phase_key, "idempotency_key": event.idempotency_key,
             "payload": event.payload, "created_at": event.created_at,
         });
-        out!("{line}");
+        out!("{}", json(&line));
     } else {
         out!(
             "{:>6} {} {:<22} {:<10} {}",
             event.id,
             event.created_at,
-            event.kind,
-            phase_key.as_deref().unwrap_or("-"),
-            event.payload
+            inline(&event.kind),
+            inline(phase_key.as_deref().unwrap_or("-")),
+            json(&event.payload)
         );
     }
-}
-
-pub fn not_found(run_id: &str) -> Error {
-    Error::new(Code::RunNotFound, format!("run {run_id} does not exist in this database"))
-        .with_hint("`devflow status` lists the runs; pass --db or --worktree if it lives elsewhere")
 }

@@ -18,7 +18,8 @@ pub async fn run(
         return Err(invalid("reject needs a --note saying what to change")
             .with_hint("devflow reject RUN --note \"...\""));
     }
-    let driver = Context::new(place)?.driver().await?;
+    let (driver, run) = Context::new(place)?.driver_for_run(run_id).await?;
+    crate::programs::check_run_roles(driver.db(), &run).await?;
     let decision = Decision { gate_key: gate, note: Some(note), decided_by: decided_by() };
     let outcome =
         report::driving(&driver, run_id, |cancel| driver.reject(run_id, decision, cancel)).await?;

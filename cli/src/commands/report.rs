@@ -1,4 +1,5 @@
-//! Driving with a status line and Ctrl-C, and telling a person where the run stopped.
+//! Driving with a status line and interrupts (Ctrl-C, SIGTERM, SIGHUP), and telling a person
+//! where the run stopped.
 
 use std::future::Future;
 
@@ -9,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use crate::exit::{self, Status};
 use crate::progress::Progress;
 
-/// Runs `drive` with the status line; Ctrl-C cancels it (the run stays where it is).
+/// Runs `drive` with the status line; an interrupt cancels it (the driver releases the run's
+/// lease, and the run stays where it is).
 pub async fn driving<F, Fut>(driver: &Driver, run_id: &str, drive: F) -> Result<Outcome, Error>
 where
     F: FnOnce(CancellationToken) -> Fut,
@@ -18,9 +20,8 @@ where
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     let signals = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
+        crate::signals::interrupted().await;
+        on_signal.cancel();
     });
     let progress = Progress::start(driver.db().clone(), run_id.to_owned());
     let outcome = drive(cancel).await;
@@ -75,8 +76,8 @@ pub async fn outcome(driver: &Driver, run_id: &str, outcome: Outcome) -> Result<
             Ok(exit::WAITING)
         }
         Outcome::Failed { reason } => {
-            eprintln!("error: run {run_id} failed: {reason}");
-            eprintln!("  hint: `devflow events {run_id}` shows what happened");
+            crate::output::note(&format!("error: run {run_id} failed: {reason}"));
+            crate::output::note(&format!("  hint: `devflow events {run_id}` shows what happened"));
             Ok(exit::FAILED)
         }
         Outcome::Aborted => {

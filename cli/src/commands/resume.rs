@@ -1,16 +1,36 @@
 //! `devflow resume RUN`: continue a run after a human gate or a killed devflow.
 
-use devflow_core::Error;
+use devflow_core::{Error, RunState};
 
 use super::report;
 use crate::args::Place;
-use crate::context::{Context, decided_by};
+use crate::context::{Context, decided_by, invalid};
 use crate::exit::Status;
 
 pub async fn run(run_id: &str, place: &Place) -> Result<Status, Error> {
-    let driver = Context::new(place)?.driver().await?;
+    let (driver, run) = Context::new(place)?.driver_for_run(run_id).await?;
+    if let Some((ended, kind)) = ended(run.state) {
+        return Err(invalid(format!(
+            "run {run_id} {ended}; {kind} run cannot be resumed: start a new run"
+        ))
+        .with_hint(format!("`devflow events {run_id}` shows how it ended")));
+    }
+    crate::programs::check_run_roles(driver.db(), &run).await?;
     let outcome =
         report::driving(&driver, run_id, |cancel| driver.resume(run_id, decided_by(), cancel))
             .await?;
     report::outcome(&driver, run_id, outcome).await
+}
+
+/// How a run that has ended is said to have ended, and what it is; `None` while it can go on.
+fn ended(state: RunState) -> Option<(&'static str, &'static str)> {
+    match state {
+        RunState::Failed => Some(("failed", "a failed")),
+        RunState::Completed => Some(("completed", "a completed")),
+        RunState::Aborted => Some(("was aborted", "an aborted")),
+        RunState::Planning
+        | RunState::Executing
+        | RunState::AwaitingApproval
+        | RunState::Paused => None,
+    }
 }

@@ -9,10 +9,15 @@ use super::report;
 use crate::args::Place;
 use crate::context::Context;
 use crate::exit::Status;
+use crate::output::note;
 
 pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Result<Status, Error> {
-    // The file is checked before anything touches the database.
+    if let Some(id) = &run_id {
+        check_run_id(id)?;
+    }
+    // The file and the agents it names are checked before anything touches the database.
     let workflow = Workflow::load(workflow)?;
+    crate::programs::check_roles(&workflow, workflow.roles.keys().map(String::as_str))?;
     let context = Context::new(place)?;
     // Only here is the database file known: an artifact must not overwrite it.
     if let Some(database) = context.sqlite_file() {
@@ -20,23 +25,37 @@ pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Resu
     }
     let driver = context.driver().await?;
     let run_id = run_id.unwrap_or_else(devflow_db::new_id);
-    eprintln!(
+    note(&format!(
         "devflow: run {run_id} of workflow {} ({} phases)",
         workflow.name,
         workflow.phases.len()
-    );
-    eprintln!(
+    ));
+    note(&format!(
         "devflow: watch the agents with: tmux -S {} attach",
         crate::tmux::socket_path(&context.worktree).display()
-    );
+    ));
     let worktree = context.worktree.clone();
-    let (id, outcome) = {
-        let id = run_id.clone();
-        let started = report::driving(&driver, &run_id, |cancel| async {
-            driver.start(&workflow, Some(id), &worktree, cancel).await.map(|(_, outcome)| outcome)
-        })
-        .await;
-        (run_id, started?)
-    };
-    report::outcome(&driver, &id, outcome).await
+    let started = report::driving(&driver, &run_id, |cancel| async {
+        let id = Some(run_id.clone());
+        driver.start(&workflow, id, &worktree, cancel).await.map(|(_, outcome)| outcome)
+    })
+    .await?;
+    report::outcome(&driver, &run_id, started).await
+}
+
+const RUN_ID_CHARS_MAX: usize = 64;
+
+/// A run id names a tmux session and appears in every line about the run: letters, digits,
+/// `-` and `_` only (tmux would fold others into `_`, so `a.b` and `a_b` would share agents),
+/// and never a control character or an escape sequence.
+fn check_run_id(id: &str) -> Result<(), Error> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if !id.is_empty() && id.len() <= RUN_ID_CHARS_MAX && id.chars().all(allowed) {
+        return Ok(());
+    }
+    Err(crate::context::invalid(format!(
+        "--run-id {:?} is not a run id",
+        devflow_core::text::neutralize_line(id)
+    ))
+    .with_hint(format!("a run id is 1 to {RUN_ID_CHARS_MAX} letters, digits, '-' and '_'")))
 }

@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 use crate::args::Place;
 use crate::context::Context;
 use crate::exit::{self, Status};
+use crate::output::{inline, json};
 
 pub async fn run(run_id: Option<&str>, as_json: bool, place: &Place) -> Result<Status, Error> {
-    let db = Context::new(place)?.connect().await?;
+    let db = Context::new(place)?.open_existing().await?;
     let Some(run_id) = run_id else {
         let runs = db.read(|tx| Box::pin(async move { tx.runs().await })).await?;
         print_runs(&runs, as_json);
@@ -20,7 +21,7 @@ pub async fn run(run_id: Option<&str>, as_json: bool, place: &Place) -> Result<S
         .read(move |tx| {
             Box::pin(async move {
                 let Some(run) = tx.run(&id).await? else {
-                    return Err(super::events::not_found(&id));
+                    return Err(crate::context::not_found(&id));
                 };
                 let phases = tx.phases(&id).await?;
                 let gates = tx.approvals(&id).await?;
@@ -30,7 +31,7 @@ pub async fn run(run_id: Option<&str>, as_json: bool, place: &Place) -> Result<S
         .await?;
     let document = run_json(&run, &phases, &gates);
     if as_json {
-        out!("{document}");
+        out!("{}", json(&document));
     } else {
         print_run(&run, &phases, &gates);
     }
@@ -58,12 +59,13 @@ fn run_json(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) -> Value {
 }
 
 fn print_run(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) {
-    out!("run {}  workflow {}  state {}", run.id, run.workflow, run.state);
-    out!("worktree {}", run.worktree);
+    let (id, workflow) = (inline(&run.id), inline(&run.workflow));
+    out!("run {id}  workflow {workflow}  state {}", run.state);
+    out!("worktree {}", inline(&run.worktree));
     out!();
     out!("{:<20} {:<18} ATTEMPTS", "PHASE", "STATE");
     for phase in phases {
-        out!("{:<20} {:<18} {}", phase.phase_key, phase.state.as_str(), phase.attempts);
+        out!("{:<20} {:<18} {}", inline(&phase.phase_key), phase.state.as_str(), phase.attempts);
     }
     if !gates.is_empty() {
         out!();
@@ -73,10 +75,10 @@ fn print_run(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) {
                 phases.iter().find(|p| p.id == gate.phase_id).map_or("?", |p| p.phase_key.as_str());
             out!(
                 "{:<32} {:<20} {:<10} {}",
-                gate.gate_key,
-                phase,
+                inline(&gate.gate_key),
+                inline(phase),
                 gate.state.as_str(),
-                gate.decided_by.as_deref().unwrap_or("-")
+                inline(gate.decided_by.as_deref().unwrap_or("-"))
             );
         }
     }
@@ -88,7 +90,7 @@ fn print_runs(runs: &[RunRow], as_json: bool) {
             .iter()
             .map(|run| json!({ "id": run.id, "workflow": run.workflow, "state": run.state.as_str(), "created_at": run.created_at, "updated_at": run.updated_at }))
             .collect();
-        out!("{}", Value::Array(list));
+        out!("{}", json(&Value::Array(list)));
         return;
     }
     if runs.is_empty() {
@@ -97,6 +99,7 @@ fn print_runs(runs: &[RunRow], as_json: bool) {
     }
     out!("{:<38} {:<16} {:<18} UPDATED (epoch ms)", "RUN", "WORKFLOW", "STATE");
     for run in runs {
-        out!("{:<38} {:<16} {:<18} {}", run.id, run.workflow, run.state.as_str(), run.updated_at);
+        let (id, workflow) = (inline(&run.id), inline(&run.workflow));
+        out!("{id:<38} {workflow:<16} {:<18} {}", run.state.as_str(), run.updated_at);
     }
 }

@@ -1,20 +1,35 @@
 //! `devflow transcript RUN [--role ROLE]`: what the agents showed, as captured.
 
 use devflow_core::Error;
+use devflow_phase::Workflow;
 
 use crate::args::Place;
-use crate::context::Context;
+use crate::context::{Context, invalid, read_run};
 use crate::exit::{self, Status};
+use crate::output::inline;
 
 pub async fn run(run_id: &str, role: Option<&str>, place: &Place) -> Result<Status, Error> {
-    let db = Context::new(place)?.connect().await?;
+    let db = Context::new(place)?.open_existing().await?;
+    let run = read_run(&db, run_id).await?;
+    if let Some(role) = role {
+        let workflow = Workflow::from_definition(&run.definition)?;
+        if !workflow.roles.contains_key(role) {
+            let roles: Vec<&str> = workflow.roles.keys().map(String::as_str).collect();
+            return Err(invalid(format!(
+                "run {run_id} has no role {role:?}; its roles are: {}",
+                roles.join(", ")
+            ))
+            .with_hint(format!(
+                "devflow transcript {run_id} --role {}",
+                roles.first().unwrap_or(&"ROLE")
+            )));
+        }
+    }
+    let one_role = role.is_some();
     let (id, role) = (run_id.to_owned(), role.map(str::to_owned));
     let transcripts = db
         .read(move |tx| {
             Box::pin(async move {
-                if tx.run(&id).await?.is_none() {
-                    return Err(super::events::not_found(&id));
-                }
                 let mut out = Vec::new();
                 for session in tx.sessions(&id).await? {
                     if role.as_ref().is_some_and(|role| role != &session.role_id) {
@@ -28,15 +43,12 @@ pub async fn run(run_id: &str, role: Option<&str>, place: &Place) -> Result<Stat
         })
         .await?;
     if transcripts.is_empty() {
-        out!("no agent sessions for this run{}", if place.db.is_some() { "" } else { " yet" });
+        out!("no agent sessions for this run{}", if one_role { " and role" } else { "" });
     }
     for (role, session_id, rows) in transcripts {
-        out!("=== role {role} (session {session_id}) ===");
+        out!("=== role {} (session {}) ===", inline(&role), inline(&session_id));
         for row in rows {
-            print!("{}", row.text);
-            if !row.text.ends_with('\n') {
-                out!();
-            }
+            out!("{}", row.text.strip_suffix('\n').unwrap_or(&row.text));
         }
     }
     Ok(exit::COMPLETED)

@@ -3,7 +3,10 @@
 
 mod commands;
 mod crash;
+mod database;
 mod example;
+mod faults;
 mod gates;
 mod input;
+mod process;
 mod support;

@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use devflow_core::{Class, Code, RunState};
-use devflow_db::{Backend, Db};
+use devflow_db::{Backend, Db, testing};
 
 use crate::{expect_code, seed_run};
 
@@ -108,5 +108,70 @@ async fn every_backend_works_on_a_current_thread_runtime() {
         let state =
             test_db.db.step(&run, |_tx, run| Box::pin(async move { Ok(run.state) })).await.unwrap();
         assert_eq!(state, RunState::Executing, "{}", test_db.name);
+    }
+}
+
+/// A migration in the database that this devflow does not know: a newer devflow wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_written_by_a_newer_devflow_is_refused_and_left_untouched() {
+    for test_db in crate::backends().await {
+        let (run, _) = seed_run(&test_db.db, RunState::Executing, 1).await;
+        testing::add_unknown_migration(&test_db.url, "29991231235959").await;
+        let applied = testing::applied_migrations(&test_db.url).await;
+        let bytes = sqlite_bytes(&test_db.url);
+        for connect in [Db::connect(&test_db.url).await, Db::connect_existing(&test_db.url).await] {
+            let error = expect_code(connect, Code::DatabaseUnavailable);
+            assert!(
+                error.message().contains(
+                    "this database was written by a newer devflow (migration 29991231235959 is unknown to this one): use a newer devflow, or another database"
+                ),
+                "{}: {error}",
+                test_db.name
+            );
+        }
+        assert_eq!(testing::applied_migrations(&test_db.url).await, applied, "{}", test_db.name);
+        assert_eq!(sqlite_bytes(&test_db.url), bytes, "{}: the file changed", test_db.name);
+        // The run is still there for the newer devflow that wrote it.
+        let id = run.clone();
+        let kept = test_db.db.read(move |tx| Box::pin(async move { tx.run(&id).await })).await;
+        assert!(kept.unwrap().is_some(), "{}", test_db.name);
+    }
+}
+
+/// The SQLite file's bytes (`None` on PostgreSQL).
+fn sqlite_bytes(url: &str) -> Option<Vec<u8>> {
+    devflow_db::sqlite_path(url).map(|path| std::fs::read(path).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_existing_refuses_a_missing_sqlite_file_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("nowhere/devflow.db");
+    let url = format!("sqlite://{}", path.display());
+    let error = expect_code(Db::connect_existing(&url).await, Code::DatabaseUnavailable);
+    assert_eq!(
+        error.message(),
+        format!(
+            "no devflow database at {} (run `devflow run` or `devflow migrate` first, or pass --db)",
+            path.display()
+        )
+    );
+    assert!(!tmp.path().join("nowhere").exists(), "a folder was created");
+    // Once the database exists, it opens.
+    Db::connect(&url).await.unwrap();
+    Db::connect_existing(&url).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_reaches_a_message() {
+    for url in [
+        "postgres://u:s3cret@127.0.0.1:1/x",
+        "postgresql://u@127.0.0.1:1/x?password=s3cret",
+        "postgres://u:s3cret@127.0.0.1:notaport/x",
+    ] {
+        let error = Db::connect(url).await.expect_err("nothing listens on port 1");
+        let shown = format!("{error} {error:?} {}", error.recovery_hint().unwrap_or(""));
+        assert!(!shown.contains("s3cret"), "{url}: {shown}");
+        assert!(shown.contains("***"), "{url}: {shown}");
     }
 }

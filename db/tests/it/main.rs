@@ -7,6 +7,7 @@ mod approvals;
 mod artifacts;
 mod connect;
 mod events;
+mod file;
 mod phases;
 mod runs;
 mod sessions;
