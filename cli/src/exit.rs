@@ -42,8 +42,9 @@ pub fn status_for(code: Code) -> Status {
         | Code::ArtifactOutsideWorktree
         | Code::RunNotFound
         | Code::WorkspacePermissions => REFUSED,
-        // Another devflow drives the run: nothing was done, try later.
-        Code::RunLeased => REFUSED,
+        // Another devflow drives the run, or the artifact asked to be approved changed since it
+        // was validated: nothing was done.
+        Code::RunLeased | Code::ArtifactChanged => REFUSED,
         // An environment devflow cannot work in: no tmux, a database it cannot open or reach,
         // or one held by another writer past the busy timeout. Nothing was done.
         Code::TmuxMissing | Code::DatabaseUnavailable | Code::DatabaseBusy => REFUSED,

@@ -2,7 +2,9 @@
 //! terminal (indicatif), plain lines on stderr otherwise; no colour under `NO_COLOR`.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use devflow_db::Db;
 use indicatif::{ProgressBar, ProgressStyle};

@@ -102,6 +102,9 @@ codes! {
     /// A prompt was pasted but devflow could not verify that the agent took it; pasting again
     /// could deliver it twice, so a person looks.
     PromptDeliveryUnverified "prompt_delivery_unverified" HumanRequired;
+    /// The artifact on disk is not the one that was validated (an approval was asked for
+    /// bytes that changed since): nothing is approved until a person looks.
+    ArtifactChanged "artifact_changed" HumanRequired;
     /// This driver's lease on the run was taken over (or its epoch moved on): it must write
     /// nothing more.
     LeaseLost "lease_lost" Fatal;

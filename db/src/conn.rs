@@ -38,6 +38,8 @@ pub struct Tx {
     conn: Option<Conn>,
     /// A write transaction is open on `conn` (begun, and not yet committed or rolled back).
     open: bool,
+    /// A read is under way on `conn` (`Db::read`): dropped halfway, a statement may still run.
+    reading: bool,
     /// PostgreSQL writes not sent yet (see [`Deferred`]).
     deferred: Vec<Deferred>,
 }
@@ -166,12 +168,17 @@ pub(crate) fn checked(
 
 impl Tx {
     pub(crate) fn new(conn: Conn) -> Tx {
-        Tx { conn: Some(conn), open: false, deferred: Vec::new() }
+        Tx { conn: Some(conn), open: false, reading: false, deferred: Vec::new() }
     }
 
     /// Queues a PostgreSQL write (see [`Deferred`]).
     pub(crate) fn defer(&mut self, write: Deferred) {
         self.deferred.push(write);
+    }
+
+    /// Marks a read under way (`true`) or done.
+    pub(crate) fn set_reading(&mut self, reading: bool) {
+        self.reading = reading;
     }
 
     pub(crate) fn take_deferred(&mut self) -> Vec<Deferred> {
@@ -259,10 +266,12 @@ impl Tx {
 /// A Tx dropped with its transaction open (a step future dropped halfway, or a failed commit
 /// or rollback) must not go back to the pool: it would sit there holding SQLite's write lock
 /// or the run's row lock until someone happened to check it out again. Taking it out of the
-/// pool and closing it makes SQLite or the server roll the transaction back now.
+/// pool and closing it makes SQLite or the server roll the transaction back now. A read dropped
+/// halfway may leave a SQLite statement running on the blocking pool (`lane.rs`): its
+/// connection is closed too, rather than handed to someone while still in use.
 impl Drop for Tx {
     fn drop(&mut self) {
-        if !self.open {
+        if !self.open && !self.reading {
             return;
         }
         match self.conn.take() {

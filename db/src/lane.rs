@@ -53,7 +53,7 @@ impl SpawnBlocking for Lane {
         if HOLDS_WRITE_LOCK.try_with(|holds| *holds).unwrap_or(false) {
             return Box::pin(std::future::ready(Ok(task())));
         }
-        let blocking = Blocking { join: self.0.spawn_blocking(task), handle: self.0.clone() };
+        let blocking = Blocking { join: self.0.spawn_blocking(task) };
         Box::pin(async move { blocking.await.map_err(Box::from) })
     }
 
@@ -63,12 +63,13 @@ impl SpawnBlocking for Lane {
     }
 }
 
-/// A statement on the blocking pool. If its future is dropped first, the drop waits for it:
-/// the task holds the connection, and diesel-async's transaction manager panics on finding it
-/// shared (diesel-async's own runtime does the same).
+/// A statement on the blocking pool. Dropping its future leaves the statement to finish on its
+/// own thread; the `Tx` whose future was dropped halfway never returns its connection to the
+/// pool (`Tx`'s `Drop`), so no one can find the connection still shared. (Waiting for it here,
+/// as diesel-async's own runtime does, needs `block_in_place`, which panics on a current-thread
+/// runtime.)
 struct Blocking<R> {
     join: JoinHandle<R>,
-    handle: Handle,
 }
 
 impl<R> Future for Blocking<R> {
@@ -76,14 +77,5 @@ impl<R> Future for Blocking<R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.get_mut().join).poll(cx)
-    }
-}
-
-impl<R> Drop for Blocking<R> {
-    fn drop(&mut self) {
-        if !self.join.is_finished() {
-            let join = &mut self.join;
-            tokio::task::block_in_place(|| drop(self.handle.block_on(join)));
-        }
     }
 }

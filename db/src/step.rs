@@ -76,7 +76,10 @@ impl Db {
     ) -> Result<T> {
         blocking(async {
             let mut tx = self.checkout().await?;
-            body(&mut tx).await
+            tx.set_reading(true);
+            let read = body(&mut tx).await;
+            tx.set_reading(false);
+            read
         })
         .await
     }

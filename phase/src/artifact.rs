@@ -14,6 +14,19 @@ mod wait;
 #[cfg(test)]
 mod tests;
 
+/// What the crate's tests make on disk.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+
+    /// A FIFO at `path` (the shape of a hostile artifact or schema).
+    pub fn make_fifo(path: &Path) {
+        let mode = rustix::fs::Mode::from_raw_mode(0o600);
+        rustix::fs::mknodat(rustix::fs::CWD, path, rustix::fs::FileType::Fifo, mode, 0)
+            .expect("a FIFO can be made");
+    }
+}
+
 pub use file::ArtifactFile;
 pub use found::Signature;
 pub(crate) use paths::relative_inside;

@@ -4,6 +4,8 @@
 //! a fresh checkout does not already have. Each subcommand lives in its own module; `main` only
 //! dispatches.
 
+#![allow(clippy::disallowed_methods)] // The workspace's tooling: it starts cargo, PostgreSQL and tmux, and times them.
+
 mod bench;
 mod migrate;
 mod pg;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{migrate, project_root};
 
+mod processes;
 mod runner_order;
 
 /// The folders holding the workspace's Rust sources.

@@ -119,3 +119,37 @@ fn reject_sends_the_note_to_the_agent_and_approve_finishes() {
     assert_eq!(world.prompts().len(), 3);
     assert_eq!(world.artifact("build")["title"], "build");
 }
+
+/// Issue 17, defect 6: `approve` completed a phase on bytes no one checked.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_artifact_changed_behind_its_gate_is_not_approved() {
+    for (backend, world) in World::on_every_backend().await {
+        let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
+        let build = Phase { role: "builder", ..Phase::new("build", "ok") };
+        let workflow = world.workflow(&[plan, build]);
+        let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "chg"]);
+        assert_eq!(run.code, 3, "{backend}: {run:?}");
+        let path = world.worktree().join("out/plan.json");
+        let validated = std::fs::read(&path).unwrap();
+        std::fs::write(&path, br#"{"title": "swapped", "steps": []}"#).unwrap();
+
+        let run = world.devflow(&["approve", "chg"]);
+        assert_eq!(run.code, 2, "{backend}: {run:?}");
+        assert!(run.stderr.contains("changed (sha256"), "{backend}: {run:?}");
+        assert!(run.stderr.contains("nothing was approved"), "{backend}: {run:?}");
+        let status = world.status("chg");
+        assert_eq!(status["state"], "awaiting_approval", "{backend}");
+        assert_eq!(status["gates"][0]["state"], "pending", "{backend}: nothing was decided");
+        assert!(!world.event_kinds("chg").iter().any(|kind| kind == "approval.decided"));
+
+        std::fs::remove_file(&path).unwrap();
+        let run = world.devflow(&["approve", "chg"]);
+        assert_eq!(run.code, 2, "{backend}: {run:?}");
+        assert!(run.stderr.contains("is gone since it was validated"), "{backend}: {run:?}");
+
+        std::fs::write(&path, &validated).unwrap();
+        let run = world.devflow(&["approve", "chg"]);
+        assert_eq!(run.code, 0, "{backend}: {run:?}");
+        assert_eq!(world.status("chg")["state"], "completed", "{backend}");
+    }
+}

@@ -1,6 +1,8 @@
 //! End-to-end tests: the built `devflow` binary in real tmux, agents played by `devflow agent-sim`.
 //! Each test has its own worktree, tmux server and `TMUX_TMPDIR`.
 
+#![allow(clippy::disallowed_methods)] // Tests start the binaries they test, and keep their own deadlines.
+
 mod commands;
 mod crash;
 mod database;

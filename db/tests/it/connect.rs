@@ -111,6 +111,33 @@ async fn every_backend_works_on_a_current_thread_runtime() {
     }
 }
 
+/// A read dropped while its statement runs on the blocking pool, on a current-thread runtime
+/// (where waiting for it with `block_in_place` would panic): the Db goes on working, and the
+/// dropped read's connection is never handed out while still in use.
+#[tokio::test]
+async fn a_read_dropped_halfway_on_a_current_thread_runtime_leaves_the_db_working() {
+    for test_db in crate::backends().await {
+        let (run, _) = seed_run(&test_db.db, RunState::Executing, 1).await;
+        for micros in [50, 200, 1_000, 5_000] {
+            let reads = test_db.db.read(|tx| {
+                Box::pin(async move {
+                    for _ in 0..200 {
+                        tx.runs().await?;
+                    }
+                    Ok(())
+                })
+            });
+            let _ = tokio::time::timeout(Duration::from_micros(micros), reads).await;
+        }
+        for _ in 0..8 {
+            let runs = test_db.db.read(|tx| Box::pin(async move { tx.runs().await })).await;
+            assert_eq!(runs.unwrap().len(), 1, "{}", test_db.name);
+            let state = test_db.db.step(&run, |_tx, run| Box::pin(async move { Ok(run.state) }));
+            assert_eq!(state.await.unwrap(), RunState::Executing, "{}", test_db.name);
+        }
+    }
+}
+
 /// A migration in the database that this devflow does not know: a newer devflow wrote it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_written_by_a_newer_devflow_is_refused_and_left_untouched() {

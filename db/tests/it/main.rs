@@ -3,6 +3,8 @@
 //! Each test is written once and runs on each database of `testing::backends()`: a fresh SQLite
 //! file, and a fresh PostgreSQL database when DEVFLOW_TEST_DATABASE_URL is set.
 
+#![allow(clippy::disallowed_methods)] // Tests start the binaries they test, and keep their own deadlines.
+
 mod approvals;
 mod artifacts;
 mod connect;

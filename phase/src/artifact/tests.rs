@@ -137,8 +137,7 @@ fn folders_are_made_inside_and_never_through_a_link() {
 fn a_fifo_at_the_path_is_invalid_and_never_blocks() {
     let world = World::new();
     let file = world.artifact("plan.json");
-    let made = std::process::Command::new("mkfifo").arg(file.path()).status().unwrap();
-    assert!(made.success(), "mkfifo");
+    super::testing::make_fifo(file.path());
     let message = invalid_because(&file, "is a FIFO, not a regular file: write a regular file");
     assert!(message.contains(&file.path().display().to_string()), "{message}");
     file.remove_stale().unwrap();

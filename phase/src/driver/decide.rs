@@ -1,8 +1,8 @@
 //! A person's word on a run: approve, reject, resume, abort — each one durable step, then (for
 //! the first three) driving on.
 
-use devflow_core::{Error, PhaseState, RunState, StateMachine};
-use devflow_db::{ApprovalRow, ApprovalState, RunRow, Tx};
+use devflow_core::{Code, Error, PhaseState, RunState, StateMachine};
+use devflow_db::{ApprovalRow, ApprovalState, ArtifactRow, RunRow, Tx};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::LeaseWait;
@@ -140,12 +140,53 @@ async fn approve_in(
     let loaded = Loaded::from_run(run)?;
     let approvals = tx.approvals(&run.id).await?;
     let phase = Phase::resolve(driver.spec(run, &loaded, &row, &approvals)?)?;
+    let validated = match &row.artifact_id {
+        Some(id) => tx.artifact(id).await?,
+        None => None,
+    };
+    unchanged_since_validated(&phase, validated.as_ref()).await?;
     let session = tx.session_for_role(&run.id, phase.role_id()).await?;
     let sid = session.map(|row| row.id).unwrap_or_default();
     let executing = RunRow { state: RunState::Executing, ..run.clone() };
     let by = Some(decision.decided_by.as_str());
     complete_in(tx, &executing, &phase, row.attempts, &sid, by).await?;
     Ok(())
+}
+
+/// The approval is of the bytes that were validated: the artifact is read again, and one that
+/// changed (or went) since is refused with what changed, so that no later phase sees bytes no
+/// one checked.
+async fn unchanged_since_validated(
+    phase: &Phase,
+    validated: Option<&ArtifactRow>,
+) -> Result<(), Error> {
+    let Some(validated) = validated else {
+        return Err(Error::corruption("a phase awaiting approval has no validated artifact"));
+    };
+    let (max_bytes, schema) = (phase.spec.wait.max_artifact_bytes, &phase.spec.schema);
+    let (hash, _) = crate::artifact::read(&phase.file, max_bytes, schema).await?;
+    if hash == validated.hash {
+        return Ok(());
+    }
+    let gone = phase.file.signature()?.is_none();
+    let what = match gone {
+        true => "is gone".to_owned(),
+        false => format!("changed (sha256 {} → {})", short(&validated.hash), short(&hash)),
+    };
+    let message = format!(
+        "the artifact {} {what} since it was validated: nothing was approved",
+        phase.artifact
+    );
+    let hint = format!(
+        "put the validated artifact back and approve again, or `devflow reject {} --note …` to \
+         have the agent write it again",
+        phase.run_id()
+    );
+    Err(Error::new(Code::ArtifactChanged, message).with_hint(hint))
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
 }
 
 async fn reject_in(tx: &mut Tx, run: &RunRow, decision: &Decision) -> Result<(), Error> {

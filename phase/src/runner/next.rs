@@ -64,6 +64,7 @@ pub(crate) enum FlowGate {
     InvalidAfterRepair,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Step {
     /// Every arm of the table, by its name (what [`Step::arm`] returns).
     pub const ARMS: &'static [&'static str] = &[

@@ -50,8 +50,7 @@ fn text_that_is_not_utf8_is_refused_saying_so() {
 fn a_schema_path_that_is_not_a_file_is_refused_without_reading_it() {
     let (dir, _) = load(b"{}", b"", "");
     std::fs::remove_file(dir.path().join("s.json")).unwrap();
-    let made = std::process::Command::new("mkfifo").arg(dir.path().join("s.json")).status();
-    assert!(made.unwrap().success(), "mkfifo");
+    crate::artifact::testing::make_fifo(&dir.path().join("s.json"));
     let error = Workflow::load(&dir.path().join("w.toml")).unwrap_err();
     assert!(error.message().contains("s.json is not a regular file"), "{error}");
 }

@@ -1,6 +1,8 @@
 //! devflow-phase integration tests: every scenario of the reference runner on every backend,
 //! every arm of the runner's transition table reached, and crash re-entry at every crash point.
 
+#![allow(clippy::disallowed_methods)] // Tests start the binaries they test, and keep their own deadlines.
+
 mod support;
 
 mod arms;

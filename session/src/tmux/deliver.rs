@@ -2,7 +2,9 @@
 //! visibly takes it. "Pasted but never submitted" is the bug this file exists to prevent; a
 //! second paste is the bug it must not introduce.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use devflow_core::{Class, Code, Error, Result};
 

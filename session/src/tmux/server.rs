@@ -83,6 +83,8 @@ impl Server {
         self.run_with_stdin(args, None).await
     }
 
+    // The one place devflow starts a tmux client (ARCHITECTURE.md, "Processes").
+    #[allow(clippy::disallowed_methods)]
     pub async fn run_with_stdin(
         &self,
         args: &[&str],
