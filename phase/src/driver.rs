@@ -16,7 +16,7 @@ mod specs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use devflow_core::Error;
+use devflow_core::{Clock, Error, SystemClock};
 use devflow_db::Db;
 use devflow_session::SessionAdapter;
 
@@ -63,6 +63,7 @@ pub struct Driver {
     adapter: Arc<dyn SessionAdapter>,
     runner: PhaseRunner,
     owner: String,
+    clock: Arc<dyn Clock>,
     devflow_exe: Option<PathBuf>,
     notice: Arc<dyn Fn(&str) + Send + Sync>,
 }
@@ -74,6 +75,7 @@ impl Driver {
             db,
             adapter,
             owner: lease::owner_id(),
+            clock: Arc::new(SystemClock),
             devflow_exe: None,
             notice: Arc::new(|_| {}),
         }
@@ -83,6 +85,13 @@ impl Driver {
     /// examples work without devflow on `PATH`.
     pub fn with_devflow_exe(mut self, exe: PathBuf) -> Driver {
         self.devflow_exe = Some(exe);
+        self
+    }
+
+    /// The clock the driver and its runner read the time from (tests hand in their own).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Driver {
+        self.runner = self.runner.with_clock(Arc::clone(&clock));
+        self.clock = clock;
         self
     }
 

@@ -186,3 +186,17 @@ fn a_signature_reads_back_as_it_was_written() {
         assert_eq!(super::Signature::decode(text), None, "{text:?}");
     }
 }
+
+/// Time is an argument: on tokio's paused clock a ten-minute wait for an artifact that never
+/// comes ends at once, having waited ten minutes of the clock's time.
+#[tokio::test(start_paused = true)]
+async fn the_wait_runs_on_a_paused_clock() {
+    let world = World::new();
+    let file = world.artifact("out/plan.json");
+    let settings = super::WaitSettings { timeout_ms: 600_000, ..super::WaitSettings::default() };
+    let started = tokio::time::Instant::now();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let outcome = super::wait_for_artifact(&file, &settings, None, &cancel).await.unwrap();
+    assert_eq!(outcome, super::WaitOutcome::TimedOut);
+    assert!(started.elapsed() >= Duration::from_secs(600), "{:?}", started.elapsed());
+}

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use devflow_core::{Code, Error, RunState};
-use devflow_db::{NewPhase, NewRun, new_id, now_ms};
+use devflow_db::{NewPhase, NewRun, new_id};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::{LEASE_TTL_MS, leased};
@@ -57,12 +57,12 @@ impl Driver {
             definition: workflow.to_definition(),
         };
         let keys: Vec<String> = workflow.phases.iter().map(|phase| phase.key.clone()).collect();
-        let owner = self.owner.clone();
+        let (owner, now_ms) = (self.owner.clone(), self.clock.now_ms());
         self.db
             .write(move |tx| {
                 Box::pin(async move {
                     if let Some(existing) = tx.run(&run.id).await? {
-                        let remaining_ms = existing.lease_expires_at.unwrap_or(0) - now_ms();
+                        let remaining_ms = existing.lease_expires_at.unwrap_or(0) - now_ms;
                         if existing.lease_owner.is_some()
                             && remaining_ms > 0
                             && !existing.state.is_terminal()
@@ -95,7 +95,7 @@ impl Driver {
                     Event::run_created(&run.id, &run.workflow, keys, &run.worktree)
                         .emit(tx)
                         .await?;
-                    if !tx.try_lease_run(&run.id, &owner, now_ms(), LEASE_TTL_MS).await? {
+                    if !tx.try_lease_run(&run.id, &owner, now_ms, LEASE_TTL_MS).await? {
                         return Err(Error::corruption("a new run's lease is held by someone else"));
                     }
                     Ok(())

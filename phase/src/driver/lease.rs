@@ -5,10 +5,10 @@
 //! out: `resume` then waits (saying so) until it has, at most one ttl. A lease held by a live
 //! process on this host is refused at once, as is any lease when the caller does not wait.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use devflow_core::{Code, Error, RunState};
-use devflow_db::now_ms;
 use tokio_util::sync::CancellationToken;
 
 use super::Driver;
@@ -71,12 +71,12 @@ impl Driver {
     ) -> Result<Held, Error> {
         let mut waited = false;
         loop {
-            let (id, owner) = (run_id.to_owned(), self.owner.clone());
+            let (id, owner, now_ms) = (run_id.to_owned(), self.owner.clone(), self.clock.now_ms());
             let held = self
                 .db
                 .write(move |tx| {
                     Box::pin(
-                        async move { tx.try_lease_run(&id, &owner, now_ms(), LEASE_TTL_MS).await },
+                        async move { tx.try_lease_run(&id, &owner, now_ms, LEASE_TTL_MS).await },
                     )
                 })
                 .await?;
@@ -89,7 +89,7 @@ impl Driver {
                 return Err(Error::new(Code::RunNotFound, format!("run {run_id} does not exist")));
             };
             let holder = run.lease_owner.clone().unwrap_or_default();
-            let remaining_ms = run.lease_expires_at.unwrap_or(0) - now_ms();
+            let remaining_ms = run.lease_expires_at.unwrap_or(0) - self.clock.now_ms();
             let alive = owner_alive(&holder);
             if wait == LeaseWait::Refuse
                 || alive == Some(true)
@@ -113,15 +113,16 @@ impl Driver {
 
     pub(crate) fn hold(&self, run_id: &str, cancel: CancellationToken) -> Held {
         let (db, id, owner) = (self.db.clone(), run_id.to_owned(), self.owner.clone());
+        let clock = Arc::clone(&self.clock);
         let renewal = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(LEASE_RENEW_MS)).await;
-                let (lease_id, lease_owner) = (id.clone(), owner.clone());
+                let (lease_id, lease_owner, now_ms) = (id.clone(), owner.clone(), clock.now_ms());
                 let renewed = db
                     .write(move |tx| {
                         Box::pin(async move {
                             let held = tx
-                                .try_lease_run(&lease_id, &lease_owner, now_ms(), LEASE_TTL_MS)
+                                .try_lease_run(&lease_id, &lease_owner, now_ms, LEASE_TTL_MS)
                                 .await?;
                             let state = tx.run(&lease_id).await?.map(|run| run.state);
                             Ok(held && state != Some(RunState::Aborted))

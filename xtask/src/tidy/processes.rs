@@ -39,6 +39,9 @@ fn only_the_listed_modules_start_processes_or_read_the_wall_clock() {
     );
     for (allowed, why) in ALLOWED {
         let text = read(&crate::project_root().join(allowed));
-        assert!(text.contains("allow(clippy::disallowed_methods)"), "{allowed} ({why}) lifts no ban");
+        assert!(
+            text.contains("allow(clippy::disallowed_methods)"),
+            "{allowed} ({why}) lifts no ban"
+        );
     }
 }
