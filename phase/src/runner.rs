@@ -145,8 +145,8 @@ impl Ctx {
                 let gate = match gate {
                     FlowGate::TimedOut => HumanGate::timed_out(self.phase.artifact.clone()),
                     FlowGate::InvalidAfterRepair => {
-                        let artifact = known.artifact.as_ref().map(|a| a.id.as_str());
-                        HumanGate::invalid(artifact.unwrap_or_default(), &self.phase.artifact)
+                        let (artifact, path) = (known.artifact.as_ref(), &self.phase.artifact);
+                        HumanGate::invalid(artifact, path, self.phase.run_id())
                     }
                 };
                 return Ok(Taken::Stopped(self.stop(known, gate).await));

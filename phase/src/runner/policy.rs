@@ -16,12 +16,14 @@
 
 use std::time::Duration;
 
-use devflow_core::{Class, Code, Error, Result};
+use devflow_core::{Class, Code, Error, Result, Validation};
+use devflow_db::ArtifactRow;
 use devflow_session::RetryPolicy;
 use rand::Rng;
 use serde_json::{Value, json};
 
 use super::context::Ctx;
+use super::repair::validation_problems;
 
 /// Where in the phase an error happened. `repair`: in the phase's repair attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,12 +110,22 @@ impl HumanGate {
         HumanGate::of_flow("artifact_timeout", error, json!({}))
     }
 
-    /// The artifact stayed invalid after its one repair.
-    pub fn invalid(artifact_id: &str, path: &str) -> HumanGate {
+    /// The artifact stayed invalid after its one repair: the gate says what is wrong with it
+    /// and what a person can do.
+    pub fn invalid(artifact: Option<&ArtifactRow>, path: &str, run_id: &str) -> HumanGate {
         let message = "the artifact remained invalid after its repair";
-        let hint = format!("artifact={artifact_id};path={path}");
+        let stored = artifact.and_then(|row| Validation::from_stored(false, &row.validation_error));
+        let problems =
+            stored.map(|validation| validation_problems(&validation)).unwrap_or_default();
+        let hint = format!(
+            "{path} is still invalid: {}. Fix the file and `devflow resume {run_id}` takes it as it \
+             is; or `devflow resume {run_id}` with the file removed asks a fresh agent again",
+            problems.join("; ")
+        );
         let error = Error::new(Code::ArtifactInvalidAfterRepair, message).with_hint(hint);
-        HumanGate::of_flow("artifact_invalid", error, json!({ "artifactId": artifact_id }))
+        let artifact_id = artifact.map(|row| row.id.as_str());
+        let payload = json!({ "artifactId": artifact_id, "problems": problems });
+        HumanGate::of_flow("artifact_invalid", error, payload)
     }
 
     /// A gate of the flow itself: its session is not marked crashed, its request names the path.

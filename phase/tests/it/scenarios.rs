@@ -106,6 +106,16 @@ async fn invalid_twice_stops_at_a_human_gate() {
         assert_eq!(types[types.len() - tail.len()..], types_of(&tail), "{}", h.backend());
         assert_eq!(types.iter().filter(|kind| *kind == "artifact.invalid").count(), 1);
         assert_gate(&h, "artifact_invalid_after_repair").await;
+        // The gate says what is wrong with the artifact, not only where it is.
+        let approvals = h.approvals().await;
+        let gate = &approvals.last().unwrap().payload;
+        assert!(gate["problems"][0].as_str().unwrap().contains("title"), "{gate}");
+        let hint = gate["recoveryHint"].as_str().unwrap();
+        assert!(
+            hint.contains("is still invalid: at the document") || hint.contains("title"),
+            "{hint}"
+        );
+        assert!(hint.contains("devflow resume run-1"), "{hint}");
     }
 }
 
