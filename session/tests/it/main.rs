@@ -2,5 +2,6 @@
 //! driving agent-sim.
 
 mod fake;
+mod fake_delivery;
 mod support;
 mod tmux;
