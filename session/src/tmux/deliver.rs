@@ -132,8 +132,9 @@ impl TmuxAdapter {
     }
 
     /// Presses Enter (only Enter), recording it on the pane in the same tmux command, until the
-    /// agent shows it took the prompt: its working pattern, or the input cleared of the paste.
-    /// Enter is pressed again only while the paste visibly waits in the input.
+    /// agent shows it took the prompt: its working pattern, the input cleared of the paste, or
+    /// bracketed paste turned off. Enter is pressed again only while the paste visibly waits in
+    /// the input.
     pub(super) async fn submit(
         &self,
         pane: Pane<'_>,
@@ -169,8 +170,12 @@ impl TmuxAdapter {
             let took = self
                 .wait_for(pane, self.config.submit_verify_timeout_ms, |now| {
                     let screen = Screen::new(&now.lines, matcher);
+                    // An agent that turns bracketed paste off has stopped reading its input
+                    // (Aider does it for each message it takes).
+                    let paste_off = now.tap.state().is_some_and(|tap| !tap.paste_on);
                     now.dead
                         || screen.working()
+                        || paste_off
                         || (!screen.paste_in_input(signs) && screen.zone() != zone_before)
                 })
                 .await?;
@@ -178,8 +183,7 @@ impl TmuxAdapter {
                 return if now.dead { Err(exited_after_enter(pane)) } else { Ok(()) };
             }
             view = self.observe(pane).await?;
-            let still_pending = Screen::new(&view.lines, matcher).paste_in_input(signs)
-                || matcher.paste_placeholder.is_none();
+            let still_pending = Screen::new(&view.lines, matcher).paste_in_input(signs);
             tracing::warn!(
                 pane = pane.id,
                 attempt,

@@ -2,9 +2,9 @@
 //! tap started in the same tmux command, before tmux reads a byte of the agent's output.
 //!
 //! tmux runs a command list without returning to its event loop between the commands, so the
-//! `pipe-pane -O` that follows `new-window` (or precedes `respawn-pane`) in one list is in place
-//! before the agent's first output is read: a program that turns bracketed paste on in its
-//! first microsecond is seen doing it (a tmux test holds this).
+//! `pipe-pane -O` that follows `new-window` or `respawn-pane` in one list is in place before the
+//! agent's first output is read: a program that turns bracketed paste on in its first
+//! microsecond is seen doing it (a tmux test holds this).
 
 use devflow_core::{Code, Error, Result};
 
@@ -81,7 +81,7 @@ impl TmuxAdapter {
         })
     }
 
-    /// Starts the agent again in its pane: a fresh history, a fresh tap (piped before the
+    /// Starts the agent again in its pane: a fresh history, a fresh tap (piped right after the
     /// respawn, in the same tmux command), no prompt mark.
     pub(super) async fn respawn(&self, handle: &SessionHandle, launch: &Launch) -> Result<()> {
         let pane = handle.tmux_pane.as_deref().ok_or_else(|| not_found("(none)"))?;
@@ -94,11 +94,12 @@ impl TmuxAdapter {
         respawn.extend([";", "set-option", "-p", "-t", pane, SEQ_BASE_OPTION, &base]);
         respawn.extend([";", "set-option", "-p", "-t", pane, TAP_OPTION, &tap_file]);
         respawn.extend([";", "set-option", "-p", "-u", "-t", pane, MARK_OPTION]);
-        respawn.extend([";", "pipe-pane", "-O", "-t", pane, &tap]);
         respawn.extend([";", "respawn-pane", "-k", "-t", pane]);
         respawn.extend(placement.iter().map(String::as_str));
         respawn.push("--");
         respawn.extend(launch.argv.iter().map(String::as_str));
+        // After the respawn: tmux refuses to pipe a dead pane ("target pane has exited").
+        respawn.extend([";", "pipe-pane", "-O", "-t", pane, &tap]);
         self.server.run_ok(&respawn).await?;
         self.state.remove_taps(&launch.session_id, Some(&tap_path));
         Ok(())

@@ -32,6 +32,17 @@ async fn an_agent_that_exits_probes_as_crashed() {
     assert_eq!(world.logged_prompts().len(), 1);
     // The agent's last line is in the transcript: a dead pane's screen is all settled.
     world.transcript_with(&handle, "crashing (exit status 3)").await;
+
+    // A dead pane starts again, its tap with it, and takes the next prompt.
+    let handle = world.adapter.rebootstrap(&handle).await.unwrap();
+    assert!(world.adapter.probe(&handle).await.unwrap().alive);
+    world
+        .adapter
+        .send_prompt(&handle, &envelope("out/plan.json", 2, "Scenario: ok"))
+        .await
+        .unwrap();
+    world.transcript_with(&handle, "wrote artifact").await;
+    assert_eq!(world.logged_prompts().len(), 2);
     world.finish(&[&handle]).await;
 }
 

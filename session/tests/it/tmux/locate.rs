@@ -30,12 +30,21 @@ fn mark(
     ]);
 }
 
-/// The output bytes the pane's tap has counted.
-fn tap_bytes(world: &TmuxWorld, handle: &SessionHandle) -> u64 {
+/// The output bytes the pane's tap has counted, once the count has stopped moving (on a busy
+/// machine the tap may start, and read, after the agent's output, which tmux keeps for it).
+async fn tap_bytes(world: &TmuxWorld, handle: &SessionHandle) -> u64 {
     let pane = handle.tmux_pane.as_deref().unwrap();
     let path = world.tmux(&["show-options", "-p", "-v", "-t", pane, "@devflow_tap"]);
-    let record = std::fs::read_to_string(path.trim()).unwrap();
-    record.split_whitespace().nth(3).unwrap().parse().unwrap()
+    let read = || -> Option<u64> {
+        let record = std::fs::read_to_string(path.trim()).ok()?;
+        record.split_whitespace().nth(3)?.parse().ok().filter(|&bytes: &u64| bytes > 0)
+    };
+    eventually("the tap's record to settle", async || {
+        let before = read()?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        (read()? == before).then_some(before)
+    })
+    .await
 }
 
 /// The paste as delivery makes it, and no Enter: devflow killed right after `paste-buffer`.
@@ -50,6 +59,7 @@ fn paste_only(world: &TmuxWorld, handle: &SessionHandle, envelope: &PromptEnvelo
 async fn ready_sim(world: &TmuxWorld) -> SessionHandle {
     let handle = world.start("planner").await;
     world.transcript_with(&handle, "agent-sim ready").await;
+    tap_bytes(world, &handle).await;
     handle
 }
 
@@ -63,7 +73,7 @@ async fn a_prompt_whose_delivery_never_started_is_absent() {
     assert_eq!(world.adapter.locate_prompt(&handle, &never).await.unwrap(), PromptLocation::Absent);
 
     // Killed after the mark, before the paste: no output since it, so no paste either.
-    mark(&world, &handle, "paste", &never, tap_bytes(&world, &handle));
+    mark(&world, &handle, "paste", &never, tap_bytes(&world, &handle).await);
     assert_eq!(world.adapter.locate_prompt(&handle, &never).await.unwrap(), PromptLocation::Absent);
     // Another prompt's mark says nothing about this one.
     let other = envelope("out/plan.json", 2, "Scenario: ok");
@@ -79,7 +89,7 @@ async fn a_prompt_pasted_and_not_submitted_is_pending_and_submitted_once() {
     };
     let handle = ready_sim(&world).await;
     let prompt = envelope("out/plan.json", 1, "Scenario: ok\nsecond line");
-    mark(&world, &handle, "paste", &prompt, tap_bytes(&world, &handle));
+    mark(&world, &handle, "paste", &prompt, tap_bytes(&world, &handle).await);
     paste_only(&world, &handle, &prompt);
     let pane = handle.tmux_pane.as_deref().unwrap();
     eventually("the paste on the prompt line", async || {

@@ -25,7 +25,8 @@ async fn a_paste_waits_until_the_agent_turns_bracketed_paste_on() {
 
 #[tokio::test]
 async fn bracketed_paste_turned_on_in_the_first_microseconds_is_seen() {
-    let Some(world) = TmuxWorld::new() else {
+    let Some(world) = TmuxWorld::with_config(|config| config.paste_visible_timeout_ms = 1_000)
+    else {
         return;
     };
     // The mode is the agent's very first output, before tmux could have read anything: only a
@@ -52,6 +53,16 @@ async fn bracketed_paste_turned_on_in_the_first_microseconds_is_seen() {
         String::from_utf8_lossy(&bytes)
     );
     assert!(!bytes.contains(&b'\r'), "no Enter: {:?}", String::from_utf8_lossy(&bytes));
+
+    // The same after a respawn: the new tap is in place before the new agent's first byte.
+    std::fs::remove_file(&input).unwrap();
+    let handle = world.adapter.rebootstrap(&handle).await.unwrap();
+    let error = world.adapter.send_prompt(&handle, &prompt).await.unwrap_err();
+    assert!(error.is(Code::PromptDeliveryUnverified), "{error}");
+    eventually("the second paste, bracketed", async || {
+        std::fs::read(&input).ok().filter(|bytes| bytes.starts_with(b"\x1b[200~"))
+    })
+    .await;
     world.finish(&[&handle]).await;
 }
 
