@@ -8,8 +8,8 @@ pub static PRESET: Preset = Preset {
     programs: &["claude"],
     // As root it refuses `--dangerously-skip-permissions` unless IS_SANDBOX=1 is set.
     default_argv: &["claude", "--dangerously-skip-permissions"],
-    // The empty input box: `❯ ` and nothing else, between two rules of `─`.
-    input_ready: Some(r"^❯ ?$"),
+    // The empty input box: `❯` and a no-break space, between two rules of `─`.
+    input_ready: Some(r"^❯\s*$"),
     // A rule, the input line, a rule, the footer, and the spinner or a note above the box.
     input_lines: 5,
     paste_placeholder: Some(r"\[Pasted text #\d+ \+\d+ lines\]"),

@@ -69,8 +69,11 @@ impl<'a> Screen<'a> {
         if self.matcher.input_ready.is_some() && self.input_ready() {
             return None;
         }
-        self.matcher.dialogs.iter().find_map(|(dialog, regex)| {
-            let line = self.lines.iter().find(|line| regex.is_match(line))?;
+        // The lowest match is the dialog now: questions asked and answered on the input line
+        // (Aider's) stay on the screen above it.
+        self.lines.iter().rev().find_map(|line| {
+            let (dialog, _) =
+                self.matcher.dialogs.iter().find(|(_, regex)| regex.is_match(line))?;
             Some((*dialog, line.trim()))
         })
     }
@@ -125,6 +128,9 @@ impl<'a> Screen<'a> {
         self.lines.iter().rev().find(|line| !line.trim().is_empty()).map_or("", |l| l.trim())
     }
 }
+
+#[cfg(test)]
+mod real;
 
 #[cfg(test)]
 mod tests {
