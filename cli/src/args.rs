@@ -117,11 +117,17 @@ pub enum Command {
     },
     /// A simulated coding agent for examples and tests (see the README).
     AgentSim(AgentSim),
+    /// The tap a pane's output is piped into: devflow's tmux adapter runs it, not a person.
+    #[command(hide = true)]
+    TmuxTap {
+        /// The file the tap keeps its record in.
+        state_file: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
 pub struct AgentSim {
-    /// [--log PATH] [--work-ms N]
+    /// [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no]
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
 }

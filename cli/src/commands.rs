@@ -37,5 +37,6 @@ pub async fn dispatch(args: Args) -> Result<Status, Error> {
         Command::Doctor { workflow, place } => doctor::run(workflow.as_deref(), &place).await,
         Command::Migrate { place } => migrate::run(&place).await,
         Command::AgentSim(_) => unreachable!("agent-sim runs before the runtime starts"),
+        Command::TmuxTap { .. } => unreachable!("the tmux tap runs before the runtime starts"),
     }
 }

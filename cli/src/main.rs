@@ -22,6 +22,10 @@ fn main() -> ExitCode {
         // agent-sim owns the terminal: no runtime, no logs.
         return commands::agent_sim::run(sim);
     }
+    if let args::Command::TmuxTap { state_file } = args.command {
+        // The tap reads a pane's output until it ends: no runtime, no logs.
+        return devflow_session::tmux::tap::run([state_file]);
+    }
     logs::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -24,6 +24,14 @@ pub struct SessionSpec {
     /// The first instructions the session is started for. The fake reads its `Fail-Start:`
     /// line (and the other session-wide directives) from it; tmux ignores it.
     pub instructions: String,
+    /// What devflow knows about the agent CLI ([`crate::preset`]): a preset name such as
+    /// `"claude-code"`, or `None` to choose one by the command's program name (`generic` when
+    /// none fits). An unknown name is `invalid_input` at start.
+    pub preset: Option<String>,
+    /// The names of the preset's dialogs devflow may answer for this role (the workflow opts
+    /// in); only dialogs the preset marks safe are ever answered, and each answer is reported
+    /// in [`PromptReceipt::dialogs_answered`].
+    pub answer_dialogs: Vec<String>,
 }
 
 /// The agent program of a role.
@@ -81,10 +89,35 @@ pub struct ProbeResult {
 /// The probe hint that says the backend knows liveness but not readiness.
 pub const HINT_LIVENESS_ONLY: &str = "tmux_liveness_only";
 
-/// Proof that a prompt was delivered; `prompt_id` is the envelope's dedup key.
+/// Proof that a prompt was delivered and taken; `prompt_id` is the envelope's dedup key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptReceipt {
     pub prompt_id: String,
+    /// The dialogs devflow answered before the paste (their preset names), in order; the
+    /// runner records each as an event.
+    pub dialogs_answered: Vec<String>,
+}
+
+impl PromptReceipt {
+    /// A receipt for a prompt delivered without answering anything.
+    pub fn new(prompt_id: impl Into<String>) -> PromptReceipt {
+        PromptReceipt { prompt_id: prompt_id.into(), dialogs_answered: Vec::new() }
+    }
+}
+
+/// Where a prompt is, as the terminal tells it after a crash
+/// ([`SessionAdapter::locate_prompt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptLocation {
+    /// The agent took it: it is in the pane's history above the input, or the agent has been
+    /// working on it. Record it as sent.
+    Taken,
+    /// It was pasted and is in the input box, not submitted: [`SessionAdapter::submit_pending`].
+    Pending,
+    /// Its delivery never started: sending it is safe.
+    Absent,
+    /// The terminal cannot tell; what was seen, for a person.
+    Unknown(String),
 }
 
 /// One backend that runs agents: start, prompt, probe, recover, capture, dispose.
@@ -100,8 +133,29 @@ pub trait SessionAdapter: Send + Sync {
 
     async fn start(&self, spec: &SessionSpec) -> Result<SessionHandle>;
 
-    /// Delivers the prompt text (rendered by [`crate::render_prompt`]) once.
+    /// Delivers the prompt text (rendered by [`crate::render_prompt`]) once, and returns only
+    /// when the agent visibly took it. Errors say whether anything reached the agent:
+    /// `agent_needs_input`, `agent_not_ready`, `session_unavailable` and `session_not_found`
+    /// mean nothing was pasted (sending again is safe); `prompt_delivery_unverified` means
+    /// something was pasted and may or may not have been taken (never send it again).
     async fn send_prompt(
+        &self,
+        handle: &SessionHandle,
+        envelope: &PromptEnvelope,
+    ) -> Result<PromptReceipt>;
+
+    /// Where the envelope's prompt is, asked of the terminal: for re-entry after devflow was
+    /// killed between marking the session `BUSY` and recording the prompt as sent.
+    async fn locate_prompt(
+        &self,
+        handle: &SessionHandle,
+        envelope: &PromptEnvelope,
+    ) -> Result<PromptLocation>;
+
+    /// Submits a prompt that [`SessionAdapter::locate_prompt`] found [`PromptLocation::Pending`]
+    /// (Enter, verified as in `send_prompt`); `prompt_delivery_unverified` when it is not
+    /// pending any more or the agent does not take it.
+    async fn submit_pending(
         &self,
         handle: &SessionHandle,
         envelope: &PromptEnvelope,
@@ -119,7 +173,14 @@ pub trait SessionAdapter: Send + Sync {
     /// Transcript text new since `from_seq` (exclusive); bounded; ANSI stripped.
     async fn capture(&self, handle: &SessionHandle, from_seq: i64) -> Result<Capture>;
 
+    /// Ends the session: the agent's whole process tree (and what it started in sessions of
+    /// its own, where they can be found), then its pane. A session that is gone already is
+    /// not an error.
     async fn dispose(&self, handle: &SessionHandle) -> Result<()>;
+
+    /// Ends every agent of a run, those whose handles the caller has lost too (for when a run
+    /// ends); returns how many sessions were disposed.
+    async fn dispose_run(&self, run_id: &str) -> Result<usize>;
 }
 
 /// Whether a session that last changed its output at `last_output_at_ms` counts as hung at

@@ -2,15 +2,20 @@
 //! raw mode, bracketed paste, a prompt line, output while it works — scripted by the same
 //! `Scenario:` lines as the fake adapter, so examples and tests run in real tmux without a model.
 
+mod dialog;
 mod work;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::{execute, terminal};
 
+pub use dialog::Dialog;
 use work::Outcome;
 
 /// The environment variable naming the prompt log when `--log` does not.
@@ -29,12 +34,16 @@ pub struct AgentSimArgs {
     pub log: Option<PathBuf>,
     /// How long the "working…" phase of a prompt takes; default 300.
     pub work_ms: Option<u64>,
+    /// Turn bracketed paste on only this long after the prompt line shows (as Aider does).
+    pub paste_ready_ms: Option<u64>,
+    /// A first-run dialog to show before the prompt line, until it is answered.
+    pub dialog: Option<Dialog>,
 }
 
 impl AgentSimArgs {
-    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N]";
+    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no]";
 
-    /// Parses `--log PATH` and `--work-ms N` (the program name not included).
+    /// Parses the arguments of [`AgentSimArgs::USAGE`] (the program name not included).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<AgentSimArgs, String> {
         let mut parsed = AgentSimArgs::default();
         let mut args = args.into_iter();
@@ -44,11 +53,16 @@ impl AgentSimArgs {
             };
             match arg.as_str() {
                 "--log" => parsed.log = Some(PathBuf::from(value("--log")?)),
-                "--work-ms" => {
-                    let text = value("--work-ms")?;
-                    parsed.work_ms = Some(
-                        text.parse().map_err(|_| format!("--work-ms {text:?} is not a number"))?,
-                    );
+                "--work-ms" => parsed.work_ms = Some(number("--work-ms", &value("--work-ms")?)?),
+                "--paste-ready-ms" => {
+                    parsed.paste_ready_ms =
+                        Some(number("--paste-ready-ms", &value("--paste-ready-ms")?)?);
+                }
+                "--dialog" => {
+                    let name = value("--dialog")?;
+                    parsed.dialog = Some(Dialog::parse(&name).ok_or_else(|| {
+                        format!("--dialog {name:?} is not one of {}", Dialog::NAMES)
+                    })?);
                 }
                 other => return Err(format!("unknown argument {other:?}\n{}", Self::USAGE)),
             }
@@ -57,19 +71,34 @@ impl AgentSimArgs {
     }
 }
 
+fn number(flag: &str, text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("{flag} {text:?} is not a number"))
+}
+
 /// Runs agent-sim on the terminal of this process until Ctrl-C / Ctrl-D (status 0), a crash
 /// scenario (status 3) or an error (status 1). A hang scenario never returns.
 pub fn run(args: AgentSimArgs) -> ExitCode {
     let log = args.log.or_else(|| std::env::var_os(LOG_ENV).map(PathBuf::from));
-    let worker = work::Worker { log, work_ms: args.work_ms.unwrap_or(300) };
-    let session = match Terminal::enter() {
+    let paste_at = args.paste_ready_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+    let session = match Terminal::enter(paste_at.is_none()) {
         Ok(session) => session,
         Err(error) => {
             eprintln!("agent-sim needs a terminal: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let result = session_loop(&worker);
+    if let Some(dialog) = args.dialog {
+        match dialog::ask(dialog, log.as_deref(), &mut std::io::stdout()) {
+            Ok(true) => {}
+            Ok(false) => return ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("agent-sim: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let worker = work::Worker { log, work_ms: args.work_ms.unwrap_or(300) };
+    let result = session_loop(&worker, paste_at);
     drop(session);
     match result {
         Ok(Outcome::Continue) => ExitCode::SUCCESS,
@@ -85,9 +114,11 @@ pub fn run(args: AgentSimArgs) -> ExitCode {
 struct Terminal;
 
 impl Terminal {
-    fn enter() -> std::io::Result<Terminal> {
+    fn enter(paste_now: bool) -> std::io::Result<Terminal> {
         terminal::enable_raw_mode()?;
-        execute!(std::io::stdout(), event::EnableBracketedPaste)?;
+        if paste_now {
+            execute!(std::io::stdout(), event::EnableBracketedPaste)?;
+        }
         Ok(Terminal)
     }
 }
@@ -100,13 +131,24 @@ impl Drop for Terminal {
 }
 
 /// Reads keys and pastes into the input line until exit; Enter hands the line to the worker.
-fn session_loop(worker: &work::Worker) -> std::io::Result<Outcome> {
+/// Bracketed paste goes on at `paste_at` when it was not on from the start.
+fn session_loop(worker: &work::Worker, mut paste_at: Option<Instant>) -> std::io::Result<Outcome> {
     let mut out = std::io::stdout();
     let cwd = std::env::current_dir().unwrap_or_default();
     write!(out, "agent-sim ready (pid {}, in {})\r\n", std::process::id(), cwd.display())?;
     show_prompt(&mut out)?;
     let mut input = String::new();
     loop {
+        if let Some(at) = paste_at {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                execute!(out, event::EnableBracketedPaste)?;
+                paste_at = None;
+            }
+            if !event::poll(left)? {
+                continue;
+            }
+        }
         match event::read()? {
             Event::Paste(text) => {
                 if text.len() <= PASTE_ECHO_BYTES_MAX && !text.contains('\n') {
@@ -182,12 +224,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_log_and_work_ms() {
+    fn parses_its_flags() {
         let args = |list: &[&str]| AgentSimArgs::parse(list.iter().map(|s| s.to_string()));
         assert_eq!(args(&[]).unwrap(), AgentSimArgs::default());
-        let parsed = args(&["--log", "/tmp/l.jsonl", "--work-ms", "20"]).unwrap();
+        let parsed =
+            args(&["--log", "/tmp/l.jsonl", "--work-ms", "20", "--paste-ready-ms", "900"]).unwrap();
         assert_eq!(parsed.log, Some(PathBuf::from("/tmp/l.jsonl")));
-        assert_eq!(parsed.work_ms, Some(20));
+        assert_eq!((parsed.work_ms, parsed.paste_ready_ms), (Some(20), Some(900)));
+        assert_eq!(args(&["--dialog", "trust"]).unwrap().dialog, Some(Dialog::Trust));
+        assert!(args(&["--dialog", "nope"]).is_err());
         assert!(args(&["--log"]).is_err());
         assert!(args(&["--work-ms", "soon"]).is_err());
         assert!(args(&["--what"]).is_err());

@@ -1,20 +1,20 @@
 //! The scripted fake adapter: agents that follow the `Scenario:` lines of their prompts, with
 //! their state persisted in a directory so that a restarted process finds them again.
 
+mod play;
 mod store;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use async_trait::async_trait;
 use devflow_core::{Code, Error, PromptEnvelope, Result};
 
-use crate::scenario::{self, Failure, Operation, Scenario, Script};
+use crate::scenario::{self, Failure, Operation, Script};
 use crate::{
-    CAPTURE_BYTES_MAX, Capture, HINT_LIVENESS_ONLY, ProbeResult, PromptReceipt, SessionAdapter,
-    SessionHandle, SessionSpec, now_ms, render_prompt,
+    CAPTURE_BYTES_MAX, Capture, HINT_LIVENESS_ONLY, ProbeResult, PromptLocation, PromptReceipt,
+    SessionAdapter, SessionHandle, SessionSpec, now_ms, render_prompt,
 };
-use store::{Locked, Record, Status, Store};
+use store::{Paste, Record, Status, Store};
 
 /// How far in the past a hung fake session's last output lies.
 const HUNG_SILENCE_MS: i64 = 24 * 60 * 60 * 1_000;
@@ -44,6 +44,12 @@ impl FakeAdapter {
         self.store.count_deliveries(None)
     }
 
+    /// Times the prompt under `dedup_key` was pasted (submitted or not): more than one is a
+    /// prompt pasted twice.
+    pub fn pastes(&self, dedup_key: &str) -> u32 {
+        self.store.count_pastes(dedup_key)
+    }
+
     /// Runs `f` on a live record (not missing, not disposed, started) after the scripted
     /// failures of `op` had their say.
     fn with_session<T>(
@@ -53,12 +59,7 @@ impl FakeAdapter {
         f: impl FnOnce(&mut Record, i64) -> Result<T>,
     ) -> Result<T> {
         self.store.update(&handle.session_id, |record| {
-            let record = match record {
-                Some(record) if !matches!(record.status, Status::Disposed | Status::Starting) => {
-                    record
-                }
-                _ => return Err(not_found(&handle.session_id)),
-            };
+            let record = live(record, &handle.session_id)?;
             let script = session_script(record);
             fail_if_scripted(record, op, &script)?;
             f(record, now_ms())
@@ -75,13 +76,14 @@ impl SessionAdapter for FakeAdapter {
     async fn start(&self, spec: &SessionSpec) -> Result<SessionHandle> {
         self.store.update(&spec.session_id, |record| {
             let record = record.get_or_insert_with(|| {
-                Record::new(&spec.session_id, &spec.cwd, &spec.instructions)
+                Record::new(&spec.session_id, &spec.run_id, &spec.cwd, &spec.instructions)
             });
             match record.status {
                 // A disposed session started again is a fresh agent under the same id (what
                 // `devflow resume` asks for after a human gate).
                 Status::Disposed => {
-                    *record = Record::new(&spec.session_id, &spec.cwd, &spec.instructions);
+                    *record =
+                        Record::new(&spec.session_id, &spec.run_id, &spec.cwd, &spec.instructions);
                 }
                 // Starting twice adopts the session that is already there.
                 Status::Alive | Status::Hung | Status::Crashed => return Ok(()),
@@ -106,25 +108,67 @@ impl SessionAdapter for FakeAdapter {
         let prompt = render_prompt(envelope);
         let script = scenario::parse(&prompt);
         let slow = self.store.update_with(&handle.session_id, |record, journal| {
-            let record = match record {
-                Some(record) if !matches!(record.status, Status::Disposed | Status::Starting) => {
-                    record
+            let record = live(record, &handle.session_id)?;
+            let first_paste =
+                journal.latest_paste(&envelope.dedup_key, &record.session_id).is_none();
+            let stuck = match script.failure(Operation::Send) {
+                Some(Failure::Unverified) if first_paste => Some(Paste::Pasted),
+                Some(Failure::Unknowable) if first_paste => Some(Paste::Unknown),
+                Some(Failure::Unverified | Failure::Unknowable) => None,
+                _ => {
+                    fail_if_scripted(record, Operation::Send, &script)?;
+                    None
                 }
-                _ => return Err(not_found(&handle.session_id)),
             };
-            fail_if_scripted(record, Operation::Send, &script)?;
-            deliver(journal, record, envelope, &prompt, &script)
+            if let Some(kind) = stuck {
+                journal.record_paste(&envelope.dedup_key, &record.session_id, now_ms(), kind)?;
+                record.say(now_ms(), "prompt pasted; it was not seen to be taken");
+                return Err(unverified(kind));
+            }
+            play::deliver(journal, record, envelope, &prompt, &script, Paste::Submitted)
         })?;
-        if let Some((path, bytes)) = slow {
-            tokio::spawn(write_slowly(
-                self.store.clone(),
-                handle.session_id.clone(),
-                path,
-                bytes,
-                script.slow_ms,
-            ));
-        }
-        Ok(PromptReceipt { prompt_id: envelope.dedup_key.clone() })
+        self.finish_slowly(handle, slow, &script);
+        Ok(PromptReceipt::new(envelope.dedup_key.clone()))
+    }
+
+    async fn locate_prompt(
+        &self,
+        handle: &SessionHandle,
+        envelope: &PromptEnvelope,
+    ) -> Result<PromptLocation> {
+        self.store.update_with(&handle.session_id, |record, journal| {
+            let record = live(record, &handle.session_id)?;
+            Ok(match journal.latest_paste(&envelope.dedup_key, &record.session_id) {
+                None => PromptLocation::Absent,
+                Some(Paste::Submitted | Paste::SubmittedPending) => PromptLocation::Taken,
+                Some(Paste::Pasted) => PromptLocation::Pending,
+                Some(Paste::Unknown) => PromptLocation::Unknown(
+                    "the fake agent was scripted not to tell (Fail-Send: unknowable)".to_owned(),
+                ),
+            })
+        })
+    }
+
+    async fn submit_pending(
+        &self,
+        handle: &SessionHandle,
+        envelope: &PromptEnvelope,
+    ) -> Result<PromptReceipt> {
+        let prompt = render_prompt(envelope);
+        let script = scenario::parse(&prompt);
+        let slow = self.store.update_with(&handle.session_id, |record, journal| {
+            let record = live(record, &handle.session_id)?;
+            if journal.latest_paste(&envelope.dedup_key, &record.session_id) != Some(Paste::Pasted)
+            {
+                return Err(Error::new(
+                    Code::PromptDeliveryUnverified,
+                    "the prompt is not waiting in the fake agent's input; nothing was sent",
+                ));
+            }
+            play::deliver(journal, record, envelope, &prompt, &script, Paste::SubmittedPending)
+        })?;
+        self.finish_slowly(handle, slow, &script);
+        Ok(PromptReceipt::new(envelope.dedup_key.clone()))
     }
 
     async fn probe(&self, handle: &SessionHandle) -> Result<ProbeResult> {
@@ -179,110 +223,52 @@ impl SessionAdapter for FakeAdapter {
             Ok(())
         })
     }
-}
 
-/// Records the delivery and plays the scenario. Returns what a slow agent still has to write.
-fn deliver(
-    journal: &mut Locked<'_>,
-    record: &mut Record,
-    envelope: &PromptEnvelope,
-    prompt: &str,
-    script: &Script,
-) -> Result<Option<(PathBuf, Vec<u8>)>> {
-    if record.status == Status::Crashed {
-        return Err(Error::new(
-            Code::SessionUnavailable,
-            "the fake agent has exited; nothing takes the prompt",
-        )
-        .with_hint("rebootstrap the session"));
-    }
-    let now = now_ms();
-    journal.record_delivery(&envelope.dedup_key, &record.session_id, now)?;
-    if record.status == Status::Hung {
-        // A hung agent takes the paste and does nothing with it.
-        return Ok(None);
-    }
-    record.last_prompt = Some(prompt.to_owned());
-    let scenario = script.scenario;
-    record.say(
-        now,
-        format!("prompt received: dedup_key={} scenario={}", envelope.dedup_key, scenario.as_str()),
-    );
-    let path = artifact_path(&record.cwd, &envelope.expected_artifact);
-    match (scenario, script.artifact_bytes()) {
-        (Scenario::Slow, Some(bytes)) => {
-            record
-                .say(now, format!("working slowly on {} ({} ms)", path.display(), script.slow_ms));
-            return Ok(Some((path, bytes)));
+    async fn dispose_run(&self, run_id: &str) -> Result<usize> {
+        let sessions = self.store.live_sessions_of_run(run_id);
+        for session_id in &sessions {
+            self.dispose(&SessionHandle::for_session(session_id)).await?;
         }
-        (_, Some(bytes)) => {
-            scenario::write_atomic(&path, &bytes).map_err(|e| {
-                Error::new(
-                    Code::SessionBackendFailed,
-                    format!("fake agent cannot write {}", path.display()),
-                )
-                .with_source(e)
-            })?;
-            record
-                .say(now, format!("artifact written: {} ({} bytes)", path.display(), bytes.len()));
-        }
-        (Scenario::Hang, None) => {
-            record.say(now, "working…");
-            record.status = Status::Hung;
-            record.last_output_at_ms = Some(now - HUNG_SILENCE_MS);
-        }
-        (Scenario::Crash, None) => {
-            record.say(now, format!("fake agent crashed (exit status {CRASH_EXIT_STATUS})"));
-            record.status = Status::Crashed;
-        }
-        (_, None) => record.say(now, "working… done, no artifact this time"),
-    }
-    Ok(None)
-}
-
-/// Writes `bytes` in place, chunk by chunk, spread over `slow_ms`; each chunk is output.
-async fn write_slowly(
-    store: Store,
-    session_id: String,
-    path: PathBuf,
-    bytes: Vec<u8>,
-    slow_ms: u64,
-) {
-    let chunks = scenario::slow_chunks(&bytes);
-    let pause = Duration::from_millis(slow_ms / chunks.len() as u64);
-    for (index, chunk) in chunks.iter().enumerate() {
-        tokio::time::sleep(pause).await;
-        if let Err(error) = append_chunk(&path, chunk, index == 0) {
-            tracing::warn!(%error, path = %path.display(), "fake slow agent cannot write");
-            return;
-        }
-        let last = index + 1 == chunks.len();
-        let _ = store.update(&session_id, |record| {
-            if let Some(record) = record.as_mut().filter(|r| r.status == Status::Alive) {
-                let text = if last {
-                    format!("artifact written: {} ({} bytes)", path.display(), bytes.len())
-                } else {
-                    format!("wrote chunk {} of {}", index + 1, chunks.len())
-                };
-                record.say(now_ms(), text);
-            }
-            Ok(())
-        });
+        Ok(sessions.len())
     }
 }
 
-fn append_chunk(path: &Path, chunk: &[u8], first: bool) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+impl FakeAdapter {
+    /// A slow scenario writes its artifact after the call has returned.
+    fn finish_slowly(
+        &self,
+        handle: &SessionHandle,
+        slow: Option<(std::path::PathBuf, Vec<u8>)>,
+        script: &Script,
+    ) {
+        if let Some((path, bytes)) = slow {
+            tokio::spawn(play::write_slowly(
+                self.store.clone(),
+                handle.session_id.clone(),
+                path,
+                bytes,
+                script.slow_ms,
+            ));
+        }
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(!first)
-        .truncate(first)
-        .open(path)?;
-    file.write_all(chunk)
+}
+
+/// The record of a session that runs (not missing, not disposed, started).
+fn live<'r>(record: &'r mut Option<Record>, session_id: &str) -> Result<&'r mut Record> {
+    match record {
+        Some(record) if !matches!(record.status, Status::Disposed | Status::Starting) => Ok(record),
+        _ => Err(not_found(session_id)),
+    }
+}
+
+fn unverified(kind: Paste) -> Error {
+    let what = if kind == Paste::Pasted { "unverified" } else { "unknowable" };
+    Error::new(
+        Code::PromptDeliveryUnverified,
+        format!(
+            "the fake agent was scripted to leave the prompt pasted and not seen taken (Fail-Send: {what})"
+        ),
+    )
 }
 
 /// The directives in force for a session: its latest prompt's, else its start instructions'.
@@ -303,6 +289,8 @@ fn session_script(record: &Record) -> Script {
 fn fail_if_scripted(record: &mut Record, op: Operation, script: &Script) -> Result<()> {
     match script.failure(op) {
         None => Ok(()),
+        // Send's own: played by send_prompt.
+        Some(Failure::Unverified | Failure::Unknowable) => Ok(()),
         Some(Failure::Fatal) => Err(Error::new(
             Code::SessionBackendFailed,
             format!("scripted fatal failure of {}", op.as_str()),
@@ -319,11 +307,6 @@ fn fail_if_scripted(record: &mut Record, op: Operation, script: &Script) -> Resu
             ))
         }
     }
-}
-
-fn artifact_path(cwd: &Path, expected: &str) -> PathBuf {
-    let path = Path::new(expected);
-    if path.is_absolute() { path.to_owned() } else { cwd.join(path) }
 }
 
 fn not_found(session_id: &str) -> Error {

@@ -12,7 +12,8 @@
 //!   delivery log persisted in a directory so that a restarted process finds them again and
 //!   tests can prove "exactly once" ([`fake::FakeAdapter::deliveries`]).
 //! - [`tmux::TmuxAdapter`]: the real backend, on devflow's private tmux server (own socket, own
-//!   config); the only code of devflow that starts tmux.
+//!   config); the only code of devflow that starts tmux. What it knows of each agent CLI — when
+//!   its input is ready, its dialogs, how a paste shows — is a [`preset`].
 //! - [`agent_sim`]: not an adapter but the program an adapter can run in a pane — a terminal app
 //!   that behaves like an agent and follows the same vocabulary.
 //!
@@ -36,6 +37,8 @@
 //! | `Slow-Ms: N` | how long slow takes (default 300) |
 //! | `Repair-Scenario: <name>` | the scenario for the repair prompt; the phase runner rewrites the `Scenario:` line with it, agents read only `Scenario:` |
 //! | `Fail-Start:`, `Fail-Send:`, `Fail-Resume:`, `Fail-Rebootstrap:`, `Fail-Probe:` followed by `recoverable N` / `fatal` | fake only: the operation fails N times (counted per session and operation) with `session_unavailable` and then succeeds, or always fails with `session_backend_failed` |
+//! | `Fail-Send: unverified` | fake only: the first send of each prompt pastes it and never submits it (`prompt_delivery_unverified`); `locate_prompt` finds it `Pending`, `submit_pending` delivers it |
+//! | `Fail-Send: unknowable` | fake only: the first send of each prompt pastes it and cannot tell what came of it (`prompt_delivery_unverified`); `locate_prompt` answers `Unknown` |
 //! | `Probe: readiness-unknown` | fake only: probes carry the hint `tmux_liveness_only` |
 //!
 //! Artifacts go to the envelope's expected artifact path (for agent-sim: the prompt's last
@@ -50,6 +53,7 @@ mod adapter;
 pub mod agent_sim;
 mod ansi;
 pub mod fake;
+pub mod preset;
 mod prompt;
 mod retry;
 pub mod scenario;
@@ -57,11 +61,13 @@ pub mod tmux;
 mod transcript;
 
 pub use adapter::{
-    AgentCommand, HINT_LIVENESS_ONLY, ProbeResult, PromptReceipt, SessionAdapter, SessionHandle,
-    SessionSpec, is_session_hung, now_ms,
+    AgentCommand, HINT_LIVENESS_ONLY, ProbeResult, PromptLocation, PromptReceipt, SessionAdapter,
+    SessionHandle, SessionSpec, is_session_hung, now_ms,
 };
 pub use ansi::strip_ansi;
 pub use devflow_core::{Error, Result};
-pub use prompt::{ARTIFACT_LINE, SCHEMA_LINE, artifact_path_of, render_prompt};
+pub use prompt::{
+    ARTIFACT_LINE, MARKER_PREFIX, SCHEMA_LINE, artifact_path_of, prompt_marker, render_prompt,
+};
 pub use retry::{RetryPolicy, retry_recoverable};
 pub use transcript::{CAPTURE_BYTES_MAX, Capture, TranscriptChunk};

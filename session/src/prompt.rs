@@ -6,10 +6,24 @@ use devflow_core::PromptEnvelope;
 pub const ARTIFACT_LINE: &str = "Artifact: ";
 /// The line that names the schema id in a rendered prompt.
 pub const SCHEMA_LINE: &str = "Schema: ";
+/// The first word of every prompt's first line: `devflow-prompt <16 hex digits>`.
+pub const MARKER_PREFIX: &str = "devflow-prompt ";
+/// How many hex digits of the dedup key the marker carries.
+const MARKER_HEX_DIGITS: usize = 16;
 
-/// The instructions verbatim, a blank line, then the artifact path and the schema id:
+/// The marker line of an envelope's prompt: `devflow-prompt ` and the first 16 hex digits of its
+/// dedup key. It lets devflow find the prompt again in a pane's history after a crash, and
+/// whoever reads what a model received (a model stub's log) key on it.
+pub fn prompt_marker(envelope: &PromptEnvelope) -> String {
+    let hex: String = envelope.dedup_key.chars().take(MARKER_HEX_DIGITS).collect();
+    format!("{MARKER_PREFIX}{hex}")
+}
+
+/// The marker line, then the instructions verbatim, a blank line, the artifact path and the
+/// schema id:
 ///
 /// ```text
+/// devflow-prompt <16 hex>
 /// <instructions>
 ///
 /// Write the result as JSON to the artifact path below.
@@ -20,8 +34,11 @@ pub const SCHEMA_LINE: &str = "Schema: ";
 /// The text has no trailing newline: the adapter submits it with a separate Enter.
 pub fn render_prompt(envelope: &PromptEnvelope) -> String {
     format!(
-        "{}\n\nWrite the result as JSON to the artifact path below.\n{ARTIFACT_LINE}{}\n{SCHEMA_LINE}{}",
-        envelope.instructions, envelope.expected_artifact, envelope.expected_schema
+        "{}\n{}\n\nWrite the result as JSON to the artifact path below.\n{ARTIFACT_LINE}{}\n{SCHEMA_LINE}{}",
+        prompt_marker(envelope),
+        envelope.instructions,
+        envelope.expected_artifact,
+        envelope.expected_schema
     )
 }
 
@@ -40,7 +57,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_instructions_then_artifact_and_schema() {
+    fn renders_the_marker_instructions_then_artifact_and_schema() {
         let envelope = PromptEnvelope::new(
             "u",
             "run",
@@ -52,9 +69,13 @@ mod tests {
             "Plan it.\nArtifact: decoy\n\n",
         );
         let prompt = render_prompt(&envelope);
+        let marker = format!("devflow-prompt {}", &envelope.dedup_key[..16]);
+        assert_eq!(prompt_marker(&envelope), marker);
         assert_eq!(
             prompt,
-            "Plan it.\nArtifact: decoy\n\n\n\nWrite the result as JSON to the artifact path below.\nArtifact: /w/out/plan.json\nSchema: plan.v1"
+            format!(
+                "{marker}\nPlan it.\nArtifact: decoy\n\n\n\nWrite the result as JSON to the artifact path below.\nArtifact: /w/out/plan.json\nSchema: plan.v1"
+            )
         );
         assert_eq!(artifact_path_of(&prompt), Some("/w/out/plan.json"));
     }

@@ -105,14 +105,22 @@ pub enum Failure {
     Recoverable(u32),
     /// Always fails with a fatal error.
     Fatal,
+    /// Send only: the first send of each prompt pastes it and never submits it ("pasted, not
+    /// submitted"): `prompt_delivery_unverified`, and `locate_prompt` finds it pending.
+    Unverified,
+    /// Send only: the first send of each prompt pastes it and cannot tell what came of it:
+    /// `prompt_delivery_unverified`, and `locate_prompt` answers unknown.
+    Unknowable,
 }
 
 impl Failure {
-    /// `recoverable N` (N defaults to 1) or `fatal`.
+    /// `recoverable N` (N defaults to 1), `fatal`, `unverified` or `unknowable`.
     fn parse(text: &str) -> Option<Failure> {
         let mut words = text.split_whitespace();
         match words.next()?.to_ascii_lowercase().as_str() {
             "fatal" => Some(Failure::Fatal),
+            "unverified" => Some(Failure::Unverified),
+            "unknowable" => Some(Failure::Unknowable),
             "recoverable" => match words.next() {
                 None => Some(Failure::Recoverable(1)),
                 Some(count) => count.parse().ok().map(Failure::Recoverable),

@@ -99,6 +99,9 @@ impl Ctx {
             expected_artifact_path: phase.artifact.clone(),
             expected_schema: phase.schema_id().to_owned(),
             instructions: phase.spec.instructions.clone(),
+            // The lead wires these from the workflow (`preset`, the dialogs it may answer).
+            preset: None,
+            answer_dialogs: Vec::new(),
         }
     }
 

@@ -12,7 +12,7 @@ use devflow_phase::testing::quick_retry;
 use devflow_phase::{PhaseReport, PhaseRunner, PhaseSpec};
 use devflow_session::fake::FakeAdapter;
 use devflow_session::{
-    Capture, ProbeResult, PromptReceipt, SessionAdapter, SessionHandle, SessionSpec,
+    Capture, ProbeResult, PromptLocation, PromptReceipt, SessionAdapter, SessionHandle, SessionSpec,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -188,6 +188,23 @@ impl SessionAdapter for Witness {
     }
     async fn dispose(&self, handle: &SessionHandle) -> Result<()> {
         self.fake.dispose(handle).await
+    }
+    async fn locate_prompt(
+        &self,
+        handle: &SessionHandle,
+        envelope: &PromptEnvelope,
+    ) -> Result<PromptLocation> {
+        self.fake.locate_prompt(handle, envelope).await
+    }
+    async fn submit_pending(
+        &self,
+        handle: &SessionHandle,
+        envelope: &PromptEnvelope,
+    ) -> Result<PromptReceipt> {
+        self.fake.submit_pending(handle, envelope).await
+    }
+    async fn dispose_run(&self, run_id: &str) -> Result<usize> {
+        self.fake.dispose_run(run_id).await
     }
 }
 

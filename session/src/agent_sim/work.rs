@@ -27,8 +27,11 @@ impl Worker {
     /// Logs `prompt`, works on it and plays its scenario. A hang never returns.
     pub fn handle(&self, prompt: &str, out: &mut impl Write) -> std::io::Result<Outcome> {
         if let Some(log) = &self.log {
-            append_log(log, prompt)?;
+            append_log_entry(log, serde_json::json!({ "prompt": prompt }))?;
         }
+        // The user's message first, as real agents show it: a prompt's marker line shows in
+        // the history.
+        say(out, &format!("user: {}", prompt.lines().next().unwrap_or_default()))?;
         let script = scenario::parse(prompt);
         say(
             out,
@@ -106,10 +109,11 @@ fn write_slowly(
     Ok(())
 }
 
-/// One JSON line per prompt, written in one call so lines of concurrent writers do not mix.
-fn append_log(log: &Path, prompt: &str) -> std::io::Result<()> {
-    let line = serde_json::json!({ "at_ms": crate::now_ms(), "prompt": prompt });
-    let mut bytes = line.to_string().into_bytes();
+/// One JSON line per entry (`at_ms` added), written in one call so lines of concurrent writers
+/// do not mix.
+pub(super) fn append_log_entry(log: &Path, mut entry: serde_json::Value) -> std::io::Result<()> {
+    entry["at_ms"] = serde_json::json!(crate::now_ms());
+    let mut bytes = entry.to_string().into_bytes();
     bytes.push(b'\n');
     if let Some(parent) = log.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;

@@ -66,6 +66,8 @@ pub(super) enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Record {
     pub session_id: String,
+    #[serde(default)]
+    pub run_id: String,
     pub cwd: PathBuf,
     pub instructions: String,
     pub status: Status,
@@ -85,9 +87,10 @@ pub(super) struct StoredChunk {
 }
 
 impl Record {
-    pub fn new(session_id: &str, cwd: &Path, instructions: &str) -> Record {
+    pub fn new(session_id: &str, run_id: &str, cwd: &Path, instructions: &str) -> Record {
         Record {
             session_id: session_id.to_owned(),
+            run_id: run_id.to_owned(),
             cwd: cwd.to_owned(),
             instructions: instructions.to_owned(),
             status: Status::Starting,
@@ -130,6 +133,23 @@ struct Delivery {
     dedup_key: String,
     session_id: String,
     at_ms: i64,
+    #[serde(default)]
+    kind: Paste,
+}
+
+/// What became of one paste of a prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Paste {
+    /// Pasted and submitted: a delivery.
+    #[default]
+    Submitted,
+    /// Pasted, not submitted: it waits in the input.
+    Pasted,
+    /// Pasted, and what came of it cannot be told.
+    Unknown,
+    /// The Enter for a paste that waited: a delivery, not a second paste.
+    SubmittedPending,
 }
 
 #[derive(Debug, Clone)]
@@ -181,17 +201,41 @@ impl Store {
         self.locked(|locked| Ok(locked.seen.records.get(session_id).cloned()))
     }
 
-    /// Deliveries recorded under `dedup_key`, or all of them for `None`.
+    /// Deliveries (submitted prompts) recorded under `dedup_key`, or all of them for `None`.
     pub fn count_deliveries(&self, dedup_key: Option<&str>) -> u32 {
+        self.count(dedup_key, |kind| matches!(kind, Paste::Submitted | Paste::SubmittedPending))
+    }
+
+    /// Pastes recorded under `dedup_key` (submitted or not).
+    pub fn count_pastes(&self, dedup_key: &str) -> u32 {
+        self.count(Some(dedup_key), |kind| kind != Paste::SubmittedPending)
+    }
+
+    fn count(&self, dedup_key: Option<&str>, kind: impl Fn(Paste) -> bool) -> u32 {
         let count = self.locked(|locked| {
             Ok(locked
                 .seen
                 .deliveries
                 .iter()
                 .filter(|delivery| dedup_key.is_none_or(|key| delivery.dedup_key == key))
+                .filter(|delivery| kind(delivery.kind))
                 .count())
         });
         u32::try_from(count.unwrap_or(0)).unwrap_or(u32::MAX)
+    }
+
+    /// The session ids of the run's records that are not disposed.
+    pub fn live_sessions_of_run(&self, run_id: &str) -> Vec<String> {
+        let ids = self.locked(|locked| {
+            Ok(locked
+                .seen
+                .records
+                .values()
+                .filter(|record| record.run_id == run_id && record.status != Status::Disposed)
+                .map(|record| record.session_id.clone())
+                .collect())
+        });
+        ids.unwrap_or_default()
     }
 
     fn locked<T>(&self, f: impl FnOnce(&mut Locked<'_>) -> Result<T>) -> Result<T> {
@@ -204,13 +248,30 @@ impl Store {
 }
 
 impl Locked<'_> {
-    /// Records a prompt delivery (inside [`Store::update`]).
-    pub fn record_delivery(&mut self, dedup_key: &str, session_id: &str, at_ms: i64) -> Result<()> {
+    /// Records a paste of a prompt and what became of it (inside [`Store::update`]).
+    pub fn record_paste(
+        &mut self,
+        dedup_key: &str,
+        session_id: &str,
+        at_ms: i64,
+        kind: Paste,
+    ) -> Result<()> {
         self.append(Entry::Delivery(Delivery {
             dedup_key: dedup_key.into(),
             session_id: session_id.into(),
             at_ms,
+            kind,
         }))
+    }
+
+    /// What became of the latest paste of the prompt into the session, if any.
+    pub fn latest_paste(&self, dedup_key: &str, session_id: &str) -> Option<Paste> {
+        self.seen
+            .deliveries
+            .iter()
+            .rev()
+            .find(|d| d.dedup_key == dedup_key && d.session_id == session_id)
+            .map(|d| d.kind)
     }
 
     /// Appends one line (one `write`, so that lines of two processes do not interleave). Not

@@ -1,138 +1,257 @@
-//! Prompt delivery into a pane: one bracketed paste, then Enter as a separate key until the agent
-//! visibly takes it. "Pasted but never submitted" is the bug this file exists to prevent; a
-//! second paste is the bug it must not introduce.
+//! Prompt delivery into a pane: wait until it is ready, mark the pane, one bracketed paste of
+//! neutralised text, wait until the paste visibly sits in the input, then Enter as a separate
+//! key until the agent visibly takes it. "Pasted but never submitted" is the bug this file
+//! exists to prevent; a second paste is the bug it must not introduce: once the paste may have
+//! reached the agent, every failure is `prompt_delivery_unverified`, never a retry.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use devflow_core::{Class, Code, Error, Result};
+use devflow_core::{Code, Error, PromptEnvelope, Result};
 
 use super::TmuxAdapter;
+use super::launch::Launch;
+use super::mark::{MARK_OPTION, PromptMark, Step};
 use super::pane::{Pane, PaneView};
+use super::screen::{Screen, Signs};
 use super::server::failure;
-use crate::now_ms;
+use crate::{PromptReceipt, render_prompt};
+
+/// Why a paste did or did not go in.
+enum Pasted {
+    Yes,
+    /// tmux refused it: nothing reached the agent.
+    Refused(Error),
+    /// tmux did not answer: the paste may have reached the agent.
+    Unknown(Error),
+}
 
 impl TmuxAdapter {
-    /// Pastes `text` into `pane` once and submits it.
-    pub(super) async fn deliver(&self, pane: Pane<'_>, text: &str) -> Result<()> {
-        let ready = self.wait_settled(pane, true, self.config.ready_timeout_ms).await?;
-        if ready.dead {
-            return Err(Error::new(
-                Code::SessionUnavailable,
-                format!("the agent in pane {pane} has exited"),
-            )
-            .with_hint("rebootstrap the session before sending it a prompt"));
+    /// Delivers `envelope`'s prompt into `pane`, verified; see the trait for what errors mean.
+    pub(super) async fn deliver(
+        &self,
+        pane: Pane<'_>,
+        launch: &Launch,
+        envelope: &PromptEnvelope,
+    ) -> Result<PromptReceipt> {
+        let ready = self.wait_ready(pane, launch).await?;
+        let signs = Signs::of(envelope);
+        let tap_bytes = ready.view.tap.state().map_or(0, |state| state.bytes);
+        self.set_mark(pane, &PromptMark::new(Step::Paste, &signs.marker, tap_bytes)).await?;
+        match self.paste(pane, &render_prompt(envelope)).await {
+            Pasted::Yes => {}
+            Pasted::Refused(error) => return Err(error),
+            Pasted::Unknown(error) => return Err(self.unverified(pane, launch, error)),
         }
-        self.leave_modes(pane, &ready).await?;
-        self.paste(pane, text).await?;
-        // The text is in the agent's input now. Whatever fails from here on must not be
-        // retried by pasting again, so no error below is recoverable.
-        self.submit(pane, &ready).await.map_err(|error| match error.class() {
-            Class::Recoverable => Error::new(
-                Code::PromptSendExhausted,
-                format!("prompt pasted into {pane}, then: {}", error.message()),
-            ),
-            _ => error,
+        // The text may be in the agent's input now: nothing below may be retried.
+        let before = &ready.view;
+        let submitted = async {
+            let landed = self.wait_landed(pane, launch, &signs, before).await?;
+            self.submit(pane, launch, &signs, landed).await
+        };
+        submitted.await.map_err(|error| self.unverified(pane, launch, error))?;
+        self.after_taken(pane, &signs.marker).await;
+        Ok(PromptReceipt {
+            prompt_id: envelope.dedup_key.clone(),
+            dialogs_answered: ready.answered,
         })
     }
 
-    /// Takes the pane out of copy mode (a person scrolling back), where Enter would go to tmux.
-    async fn leave_modes(&self, pane: Pane<'_>, view: &PaneView) -> Result<()> {
-        if view.in_mode {
-            self.server.run_ok(&["copy-mode", "-q", "-t", pane.id]).await?;
-        }
+    /// Writes what delivery is about to do onto the pane.
+    pub(super) async fn set_mark(&self, pane: Pane<'_>, mark: &PromptMark) -> Result<()> {
+        let value = mark.value();
+        self.server.run_ok(&["set-option", "-p", "-t", pane.id, MARK_OPTION, &value]).await?;
+        Ok(())
+    }
+
+    /// Takes the pane out of copy mode (a person scrolling back), where keys go to tmux.
+    pub(super) async fn leave_modes(&self, pane: Pane<'_>) -> Result<()> {
+        self.server.run_ok(&["copy-mode", "-q", "-t", pane.id]).await?;
         Ok(())
     }
 
     /// `load-buffer` from stdin (no quoting, no size limit of an argument), then `paste-buffer`
-    /// bracketed (`-p`), keeping LF as LF (`-r`), deleting the buffer (`-d`).
-    async fn paste(&self, pane: Pane<'_>, text: &str) -> Result<()> {
+    /// bracketed (`-p`), keeping LF as LF (`-r`), deleting the buffer (`-d`). The one place
+    /// text reaches a pane: it is neutralised here, so that nothing in it — the end-of-paste
+    /// sequence above all — acts as a control sequence, whatever its source.
+    async fn paste(&self, pane: Pane<'_>, text: &str) -> Pasted {
+        let text = devflow_core::text::neutralize(text);
         let buffer = format!("devflow-{}", uuid::Uuid::new_v4().simple());
         let load = ["load-buffer", "-b", &buffer, "-"];
-        self.server
-            .run_with_stdin(&load, Some(text.as_bytes()))
-            .await?
-            .map_err(|f| failure(&load, &f))?;
+        match self.server.run_with_stdin(&load, Some(text.as_bytes())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(failed)) => return Pasted::Refused(failure(&load, &failed)),
+            Err(error) => return Pasted::Refused(error),
+        }
         let paste = ["paste-buffer", "-p", "-r", "-d", "-b", &buffer, "-t", pane.id];
-        if let Err(failed) = self.server.run(&paste).await? {
-            let _ = self.server.run(&["delete-buffer", "-b", &buffer]).await;
-            return Err(failure(&paste, &failed));
-        }
-        Ok(())
-    }
-
-    /// Waits for the paste to show, then sends Enter and watches the screen for the agent's
-    /// reaction, re-sending Enter (only Enter) a bounded number of times.
-    async fn submit(&self, pane: Pane<'_>, before_paste: &PaneView) -> Result<()> {
-        if self
-            .wait_changed(pane, &before_paste.screen_hash, self.config.paste_visible_timeout_ms)
-            .await?
-            .is_none()
-        {
-            tracing::warn!(pane = pane.id, "the paste did not show on screen; submitting anyway");
-        }
-        let mut view = self.wait_settled(pane, false, self.config.paste_visible_timeout_ms).await?;
-        for attempt in 1..=self.config.enter_attempts_max.max(1) {
-            self.leave_modes(pane, &view).await?;
-            self.server.run_ok(&["send-keys", "-t", pane.id, "Enter"]).await?;
-            if self
-                .wait_changed(pane, &view.screen_hash, self.config.submit_verify_timeout_ms)
-                .await?
-                .is_some()
-            {
-                return Ok(());
+        match self.server.run(&paste).await {
+            Ok(Ok(_)) => Pasted::Yes,
+            Ok(Err(failed)) => {
+                let _ = self.server.run(&["delete-buffer", "-b", &buffer]).await;
+                Pasted::Refused(failure(&paste, &failed))
             }
-            tracing::warn!(pane = pane.id, attempt, "the agent did not react to Enter");
-            view = self.observe(pane).await?;
+            Err(error) => Pasted::Unknown(error),
         }
-        Err(Error::new(
-            Code::PromptSendExhausted,
-            format!(
-                "prompt pasted into {pane} but the agent did not react to {} Enter key presses",
-                self.config.enter_attempts_max.max(1)
-            ),
-        )
-        .with_hint(format!("look at the pane: tmux -S {} attach", self.server.socket().display())))
     }
 
-    /// Polls until the screen has not changed for `ready_settle_ms` (and, with `need_text`, is
-    /// not blank), or the pane is dead. After `timeout_ms` it returns the last look anyway.
-    async fn wait_settled(
+    /// Waits until the paste visibly sits in the input: its placeholder, or its text, where the
+    /// input box is, a marker line more on the screen than before, or — for a preset
+    /// that knows no placeholder — any change of the screen. A paste that never shows is an
+    /// error, and Enter is never pressed for it.
+    async fn wait_landed(
         &self,
         pane: Pane<'_>,
-        need_text: bool,
-        timeout_ms: u64,
+        launch: &Launch,
+        signs: &Signs,
+        before: &PaneView,
     ) -> Result<PaneView> {
-        let start = Instant::now();
-        loop {
-            let view = self.observe(pane).await?;
-            let quiet_ms = now_ms() - view.changed_at_ms;
-            let settled =
-                quiet_ms >= self.config.ready_settle_ms as i64 && !(need_text && view.blank);
-            if view.dead || settled {
-                return Ok(view);
+        let matcher = launch.preset().matcher();
+        let markers_before = Screen::new(&before.lines, matcher).marker_count(&signs.marker);
+        let timeout_ms = self.config.paste_visible_timeout_ms;
+        let landed = self
+            .wait_for(pane, timeout_ms, |view| {
+                let screen = Screen::new(&view.lines, matcher);
+                screen.paste_in_input(signs)
+                    || screen.marker_count(&signs.marker) > markers_before
+                    || (matcher.paste_placeholder.is_none()
+                        && view.screen_hash != before.screen_hash)
+            })
+            .await?;
+        let Some(view) = landed else {
+            let last = Screen::new(&before.lines, matcher).last_line().to_owned();
+            return Err(Error::new(
+                Code::PromptDeliveryUnverified,
+                format!(
+                    "the paste did not show in the input within {timeout_ms} ms, so Enter was not pressed (the screen ends with `{}`)",
+                    devflow_core::text::neutralize_line(&last)
+                ),
+            ));
+        };
+        // A paste shows in steps; Enter goes in once the screen has stopped changing.
+        let settled = self.wait_settled(pane, self.config.paste_visible_timeout_ms).await?;
+        Ok(if settled.dead { view } else { settled })
+    }
+
+    /// Presses Enter (only Enter), recording it on the pane in the same tmux command, until the
+    /// agent shows it took the prompt: its working pattern, the input cleared of the paste, or
+    /// bracketed paste turned off. Enter is pressed again only while the paste visibly waits in
+    /// the input.
+    pub(super) async fn submit(
+        &self,
+        pane: Pane<'_>,
+        launch: &Launch,
+        signs: &Signs,
+        pasted: PaneView,
+    ) -> Result<()> {
+        let matcher = launch.preset().matcher();
+        let mut view = pasted;
+        let attempts = self.config.enter_attempts_max.max(1);
+        for attempt in 1..=attempts {
+            if view.in_mode {
+                self.leave_modes(pane).await?;
             }
-            if start.elapsed() >= Duration::from_millis(timeout_ms) {
-                tracing::warn!(pane = pane.id, timeout_ms, "the pane did not settle; going on");
-                return Ok(view);
+            let tap_bytes = view.tap.state().map_or(0, |state| state.bytes);
+            let mark = PromptMark::new(Step::Enter, &signs.marker, tap_bytes).value();
+            let enter = [
+                "set-option",
+                "-p",
+                "-t",
+                pane.id,
+                MARK_OPTION,
+                &mark,
+                ";",
+                "send-keys",
+                "-t",
+                pane.id,
+                "Enter",
+            ];
+            self.server.run_ok(&enter).await?;
+            let zone_before: Vec<String> =
+                Screen::new(&view.lines, matcher).zone().into_iter().map(str::to_owned).collect();
+            let took = self
+                .wait_for(pane, self.config.submit_verify_timeout_ms, |now| {
+                    let screen = Screen::new(&now.lines, matcher);
+                    // An agent that turns bracketed paste off has stopped reading its input
+                    // (Aider does it for each message it takes).
+                    let paste_off = now.tap.state().is_some_and(|tap| !tap.paste_on);
+                    now.dead
+                        || screen.working()
+                        || paste_off
+                        || (!screen.paste_in_input(signs) && screen.zone() != zone_before)
+                })
+                .await?;
+            if let Some(now) = took {
+                return if now.dead { Err(exited_after_enter(pane)) } else { Ok(()) };
             }
-            self.pause().await;
+            view = self.observe(pane).await?;
+            let still_pending = Screen::new(&view.lines, matcher).paste_in_input(signs);
+            tracing::warn!(
+                pane = pane.id,
+                attempt,
+                still_pending,
+                "the agent did not react to Enter"
+            );
+            if !still_pending {
+                break;
+            }
+        }
+        let last = Screen::new(&view.lines, matcher).last_line().to_owned();
+        Err(Error::new(
+            Code::PromptDeliveryUnverified,
+            format!(
+                "the agent did not show that it took the prompt after Enter (pressed up to {attempts} times; the screen ends with `{}`)",
+                devflow_core::text::neutralize_line(&last)
+            ),
+        ))
+    }
+
+    /// After a verified delivery: the mark says so, and the agent's processes are remembered
+    /// (for disposal). Both best effort: the prompt is delivered whatever happens here.
+    pub(super) async fn after_taken(&self, pane: Pane<'_>, marker: &str) {
+        let view = self.observe(pane).await.ok();
+        let tap_bytes = view.as_ref().and_then(|v| v.tap.state()).map_or(0, |s| s.bytes);
+        let _ = self.set_mark(pane, &PromptMark::new(Step::Taken, marker, tap_bytes)).await;
+        self.remember_processes(pane.session_id, view.and_then(|v| v.pid)).await;
+    }
+
+    /// Polls until the screen has not changed for `ready_settle_ms`, or the pane is dead. After
+    /// `timeout_ms` it returns the last look anyway.
+    pub(super) async fn wait_settled(&self, pane: Pane<'_>, timeout_ms: u64) -> Result<PaneView> {
+        let settle_ms = self.config.ready_settle_ms as i64;
+        let settled = self
+            .wait_for(pane, timeout_ms, |view| {
+                view.dead || view.quiet_ms(crate::now_ms()) >= settle_ms
+            })
+            .await?;
+        match settled {
+            Some(view) => Ok(view),
+            None => self.observe(pane).await,
         }
     }
 
     /// Polls until the screen differs from `hash` (or the pane died): the new look, or `None`
     /// after `timeout_ms`.
-    async fn wait_changed(
+    pub(super) async fn wait_changed(
         &self,
         pane: Pane<'_>,
         hash: &str,
         timeout_ms: u64,
     ) -> Result<Option<PaneView>> {
+        self.wait_for(pane, timeout_ms, |view| view.dead || view.screen_hash != hash).await
+    }
+
+    /// Polls `pane` until `done` holds: that look, or `None` after `timeout_ms`.
+    async fn wait_for(
+        &self,
+        pane: Pane<'_>,
+        timeout_ms: u64,
+        done: impl Fn(&PaneView) -> bool,
+    ) -> Result<Option<PaneView>> {
         let start = Instant::now();
         loop {
             let view = self.observe(pane).await?;
-            if view.dead || view.screen_hash != hash {
+            if done(&view) {
                 return Ok(Some(view));
             }
             if start.elapsed() >= Duration::from_millis(timeout_ms) {
@@ -142,7 +261,37 @@ impl TmuxAdapter {
         }
     }
 
-    async fn pause(&self) {
+    pub(super) async fn pause(&self) {
         tokio::time::sleep(Duration::from_millis(self.config.poll_ms)).await;
+    }
+}
+
+fn exited_after_enter(pane: Pane<'_>) -> Error {
+    Error::new(
+        Code::PromptDeliveryUnverified,
+        format!(
+            "the agent in pane {pane} exited after Enter; it may or may not have taken the prompt"
+        ),
+    )
+}
+
+impl TmuxAdapter {
+    /// What failed after the paste may have reached the agent: never recoverable, because a
+    /// retry would paste the prompt a second time.
+    pub(super) fn unverified(&self, pane: Pane<'_>, launch: &Launch, error: Error) -> Error {
+        let message = match error.code() {
+            Code::PromptDeliveryUnverified => {
+                format!("prompt pasted into {pane}, then: {}", error.message())
+            }
+            _ => format!(
+                "prompt pasted into {pane}, then its delivery could not be verified: {}",
+                error.message()
+            ),
+        };
+        Error::new(Code::PromptDeliveryUnverified, message).with_hint(format!(
+            "the prompt may or may not have reached the agent, so devflow will not paste it again. Look at the pane ({}): if the prompt waits in its input, press Enter there; if the agent never got it, paste it yourself. Then `devflow resume {}`",
+            self.attach_command(),
+            launch.run_id
+        ))
     }
 }

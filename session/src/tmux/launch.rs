@@ -1,15 +1,20 @@
-//! How a role's agent is launched: tmux names, the argv, the environment, and the launch record
-//! kept in the pane option `@devflow_spec` so that a new adapter can respawn the agent.
+//! How a role's agent is launched: tmux names, the argv, the environment, the preset, and the
+//! launch record — kept in the pane option `@devflow_spec` and, because a pane option dies with
+//! its pane, as a file in devflow's tmux state folder — so that a new adapter can start the
+//! agent again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use devflow_core::{Code, Error, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::SessionSpec;
+use crate::preset::{self, Preset};
 
 /// Pane option holding the session id the pane was started for.
 pub(super) const SESSION_ID_OPTION: &str = "@devflow_session_id";
+/// The environment entry that names the tmux server an agent runs under.
+pub(super) const SOCKET_ENV: &str = "DEVFLOW_TMUX_SOCKET";
 /// Pane option holding the [`Launch`] record as JSON.
 pub(super) const LAUNCH_OPTION: &str = "@devflow_spec";
 
@@ -22,6 +27,12 @@ pub(super) struct Launch {
     pub cwd: PathBuf,
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// The preset's name, resolved at start (records of older devflows have none: generic).
+    #[serde(default)]
+    pub preset: String,
+    /// The dialogs the workflow lets devflow answer.
+    #[serde(default)]
+    pub answer_dialogs: Vec<String>,
 }
 
 impl Launch {
@@ -33,6 +44,20 @@ impl Launch {
                 format!("role {} has an empty command", spec.role_id),
             ));
         }
+        let preset = match &spec.preset {
+            None => preset::for_command(&spec.command),
+            Some(name) => preset::by_name(name).ok_or_else(|| {
+                let known: Vec<&str> = preset::ALL.iter().map(|p| p.name).collect();
+                Error::new(
+                    Code::InvalidInput,
+                    format!(
+                        "role {} names the preset {name:?}, which devflow does not know",
+                        spec.role_id
+                    ),
+                )
+                .with_hint(format!("use one of: {}", known.join(", ")))
+            })?,
+        };
         let mut env = spec.env.clone();
         env.push(("DEVFLOW_SESSION_ID".into(), spec.session_id.clone()));
         env.push(("DEVFLOW_RUN_ID".into(), spec.run_id.clone()));
@@ -44,7 +69,14 @@ impl Launch {
             cwd: spec.cwd.clone(),
             argv,
             env,
+            preset: preset.name.to_owned(),
+            answer_dialogs: spec.answer_dialogs.clone(),
         })
+    }
+
+    /// The preset of the role (generic for a record that names none or one unknown now).
+    pub fn preset(&self) -> &'static Preset {
+        preset::by_name(&self.preset).unwrap_or(preset::GENERIC)
     }
 
     pub fn to_json(&self) -> String {
@@ -57,10 +89,13 @@ impl Launch {
         })
     }
 
-    /// `-c <cwd> -e K=V …` for new-session, new-window and respawn-pane.
-    pub fn placement_args(&self) -> Vec<String> {
+    /// `-c <cwd> -e K=V …` for new-session, new-window and respawn-pane; the environment names
+    /// devflow's tmux server too (`DEVFLOW_TMUX_SOCKET`), so that the processes of this
+    /// server's agents are told from those of another worktree's (see `procs`).
+    pub fn placement_args(&self, socket: &Path) -> Vec<String> {
         let mut args = vec!["-c".to_owned(), self.cwd.to_string_lossy().into_owned()];
-        for (key, value) in &self.env {
+        let server = (SOCKET_ENV.to_owned(), socket.to_string_lossy().into_owned());
+        for (key, value) in self.env.iter().chain([&server]) {
             args.push("-e".to_owned());
             args.push(format!("{key}={value}"));
         }

@@ -4,5 +4,6 @@
 #![allow(clippy::disallowed_methods)] // Tests start the binaries they test, and keep their own deadlines.
 
 mod fake;
+mod fake_delivery;
 mod support;
 mod tmux;

@@ -20,6 +20,8 @@ pub fn spec(session_id: &str, cwd: &Path, instructions: &str) -> SessionSpec {
         expected_artifact_path: "out/plan.json".to_owned(),
         expected_schema: "plan.v1".to_owned(),
         instructions: instructions.to_owned(),
+        preset: None,
+        answer_dialogs: Vec::new(),
     }
 }
 

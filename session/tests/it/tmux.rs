@@ -2,7 +2,11 @@
 //! its own `TMUX_TMPDIR`, and checks that no default server socket ever appeared there.
 
 mod delivery;
+mod disposal;
 mod lifecycle;
+mod locate;
+mod lost;
+mod readiness;
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +17,7 @@ use devflow_session::{AgentCommand, SessionAdapter, SessionHandle, SessionSpec};
 use crate::support::eventually;
 
 const AGENT_SIM: &str = env!("CARGO_BIN_EXE_devflow-agent-sim");
+const TAP: &str = env!("CARGO_BIN_EXE_devflow-tmux-tap");
 
 /// One private tmux server with agent-sim as every role's agent.
 pub struct TmuxWorld {
@@ -64,28 +69,49 @@ impl TmuxWorld {
     }
 
     pub fn spec(&self, role_id: &str) -> SessionSpec {
+        self.sim_spec(role_id, &[])
+    }
+
+    /// agent-sim logging to [`TmuxWorld::log_path`], with `extra` flags.
+    pub fn sim_spec(&self, role_id: &str, extra: &[&str]) -> SessionSpec {
         let log = self.log_path().to_string_lossy().into_owned();
+        let mut argv = vec![AGENT_SIM.to_owned(), "--log".into(), log, "--work-ms".into()];
+        argv.push("150".into());
+        argv.extend(extra.iter().map(|arg| arg.to_string()));
+        self.spec_for(role_id, AgentCommand::Argv(argv))
+    }
+
+    /// A role whose agent is `script`, run by `sh -c` in the worktree (the generic preset).
+    pub fn shell_spec(&self, role_id: &str, script: &str) -> SessionSpec {
+        self.spec_for(role_id, AgentCommand::Shell(script.to_owned()))
+    }
+
+    fn spec_for(&self, role_id: &str, command: AgentCommand) -> SessionSpec {
         SessionSpec {
             session_id: self.adapter.reserve_session_id(),
             run_id: "run-1".to_owned(),
             role_id: role_id.to_owned(),
             cwd: self.worktree(),
-            command: AgentCommand::Argv(vec![
-                AGENT_SIM.to_owned(),
-                "--log".into(),
-                log,
-                "--work-ms".into(),
-                "150".into(),
-            ]),
+            command,
             env: vec![("DEVFLOW_TEST_MARK".to_owned(), "set".to_owned())],
             expected_artifact_path: "out/plan.json".to_owned(),
             expected_schema: "plan.v1".to_owned(),
             instructions: String::new(),
+            preset: None,
+            answer_dialogs: Vec::new(),
         }
     }
 
     pub async fn start(&self, role_id: &str) -> SessionHandle {
         self.adapter.start(&self.spec(role_id)).await.unwrap()
+    }
+
+    /// Every line agent-sim logged (prompts, and input it got while a dialog showed).
+    pub fn log_entries(&self) -> Vec<serde_json::Value> {
+        let Ok(text) = std::fs::read_to_string(self.log_path()) else {
+            return Vec::new();
+        };
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
     }
 
     /// Every prompt agent-sim logged, in order.
@@ -156,6 +182,7 @@ impl Drop for TmuxWorld {
 
 fn config(dir: &Path) -> TmuxConfig {
     let mut config = TmuxConfig::new(dir.join("state"));
+    config.tap_command = vec![TAP.to_owned()];
     config.client_env =
         vec![("TMUX_TMPDIR".to_owned(), dir.join("tmux-tmpdir").to_string_lossy().into_owned())];
     config.width = 120;

@@ -32,6 +32,17 @@ async fn an_agent_that_exits_probes_as_crashed() {
     assert_eq!(world.logged_prompts().len(), 1);
     // The agent's last line is in the transcript: a dead pane's screen is all settled.
     world.transcript_with(&handle, "crashing (exit status 3)").await;
+
+    // A dead pane starts again, its tap with it, and takes the next prompt.
+    let handle = world.adapter.rebootstrap(&handle).await.unwrap();
+    assert!(world.adapter.probe(&handle).await.unwrap().alive);
+    world
+        .adapter
+        .send_prompt(&handle, &envelope("out/plan.json", 2, "Scenario: ok"))
+        .await
+        .unwrap();
+    world.transcript_with(&handle, "wrote artifact").await;
+    assert_eq!(world.logged_prompts().len(), 2);
     world.finish(&[&handle]).await;
 }
 
@@ -103,7 +114,8 @@ async fn a_new_adapter_resumes_the_pane_and_a_missing_pane_is_not_found() {
     assert!(restarted.resume(&missing).await.unwrap_err().is(Code::SessionNotFound));
     let someone_else = SessionHandle { session_id: "other".into(), ..second.clone() };
     assert!(restarted.resume(&someone_else).await.unwrap_err().is(Code::SessionNotFound));
-    assert!(restarted.probe(&missing).await.unwrap_err().is(Code::SessionNotFound));
+    let gone = restarted.probe(&missing).await.unwrap();
+    assert!(!gone.alive && !gone.pane_active, "a pane that is gone probes as a crash: {gone:?}");
 
     restarted.dispose(&first).await.unwrap();
     assert!(restarted.resume(&first).await.unwrap_err().is(Code::SessionNotFound));
@@ -161,7 +173,8 @@ async fn a_pane_that_is_another_sessions_now_is_not_probed_captured_or_prompted(
     // After a tmux restart a pane id can come back for another session: a handle whose pane
     // is not its own any more finds no session.
     let stale = SessionHandle { session_id: "a-session-of-before".into(), ..handle.clone() };
-    assert!(world.adapter.probe(&stale).await.unwrap_err().is(Code::SessionNotFound));
+    let probe = world.adapter.probe(&stale).await.unwrap();
+    assert!(!probe.alive && !probe.pane_active, "its pane is gone for it: {probe:?}");
     assert!(world.adapter.capture(&stale, 0).await.unwrap_err().is(Code::SessionNotFound));
     let prompt = envelope("out/plan.json", 1, "Scenario: ok");
     let sent = world.adapter.send_prompt(&stale, &prompt).await;

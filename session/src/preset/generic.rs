@@ -1,0 +1,16 @@
+//! The preset for any other command: nothing known, so devflow waits for bracketed paste and a
+//! settled screen, and takes a change of the screen as the paste showing and as the prompt taken.
+
+use super::Preset;
+
+pub static PRESET: Preset = Preset {
+    name: "generic",
+    programs: &[],
+    default_argv: &[],
+    input_ready: None,
+    input_lines: 1,
+    paste_placeholder: None,
+    working: None,
+    dialogs: &[],
+    leaves_running: "",
+};

@@ -1,0 +1,142 @@
+//! Readiness before a paste: bracketed paste on (read off the pane's output from its first
+//! byte), a settled screen, the input box; dialogs stop delivery before anything is pasted.
+
+use devflow_core::{Class, Code};
+use devflow_session::{SessionAdapter, render_prompt};
+
+use super::TmuxWorld;
+use crate::support::{envelope, eventually};
+
+#[tokio::test]
+async fn a_paste_waits_until_the_agent_turns_bracketed_paste_on() {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    // Like Aider: the prompt line shows at once, bracketed paste comes on 1.5 s later. A paste
+    // before that would arrive as typed keys, its line breaks lost, and not match below.
+    let spec = world.sim_spec("planner", &["--paste-ready-ms", "1500"]);
+    let handle = world.adapter.start(&spec).await.unwrap();
+    let prompt = envelope("out/plan.json", 1, "Scenario: ok\nline two\nline three");
+    world.adapter.send_prompt(&handle, &prompt).await.unwrap();
+    world.transcript_with(&handle, "wrote artifact").await;
+    assert_eq!(world.logged_prompts(), [render_prompt(&prompt)]);
+    world.finish(&[&handle]).await;
+}
+
+#[tokio::test]
+async fn bracketed_paste_turned_on_in_the_first_microseconds_is_seen() {
+    let Some(world) = TmuxWorld::with_config(|config| config.paste_visible_timeout_ms = 1_000)
+    else {
+        return;
+    };
+    // The mode is the agent's very first output, before tmux could have read anything: only a
+    // tap in place before the agent starts sees it. The agent then echoes nothing.
+    let input = world.worktree().join("input.bin");
+    let script =
+        format!("printf '\\033[?2004hready'; stty raw -echo; exec cat > '{}'", input.display());
+    let handle = world.adapter.start(&world.shell_spec("planner", &script)).await.unwrap();
+    let prompt = envelope("out/plan.json", 1, "Scenario: ok");
+    let error = world.adapter.send_prompt(&handle, &prompt).await.unwrap_err();
+
+    // Pasted (bracketed: the mode was known), never shown, so never submitted.
+    assert!(error.is(Code::PromptDeliveryUnverified), "{error}");
+    assert_eq!(error.class(), Class::HumanRequired);
+    assert!(error.message().contains("Enter was not pressed"), "{error}");
+    assert!(error.recovery_hint().unwrap().contains("tmux -S"), "{error}");
+    let bytes = eventually("the paste in the agent's input", async || {
+        std::fs::read(&input).ok().filter(|bytes| bytes.ends_with(b"\x1b[201~"))
+    })
+    .await;
+    assert!(
+        bytes.starts_with(b"\x1b[200~devflow-prompt "),
+        "{:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert!(!bytes.contains(&b'\r'), "no Enter: {:?}", String::from_utf8_lossy(&bytes));
+
+    // The same after a respawn: the new tap is in place before the new agent's first byte.
+    std::fs::remove_file(&input).unwrap();
+    let handle = world.adapter.rebootstrap(&handle).await.unwrap();
+    let error = world.adapter.send_prompt(&handle, &prompt).await.unwrap_err();
+    assert!(error.is(Code::PromptDeliveryUnverified), "{error}");
+    eventually("the second paste, bracketed", async || {
+        std::fs::read(&input).ok().filter(|bytes| bytes.starts_with(b"\x1b[200~"))
+    })
+    .await;
+    world.finish(&[&handle]).await;
+}
+
+#[tokio::test]
+async fn an_agent_that_never_turns_bracketed_paste_on_is_not_ready_and_gets_nothing() {
+    let Some(world) = TmuxWorld::with_config(|config| config.ready_timeout_ms = 1_500) else {
+        return;
+    };
+    let spec = world.sim_spec("planner", &["--paste-ready-ms", "600000"]);
+    let handle = world.adapter.start(&spec).await.unwrap();
+    let error = world.adapter.send_prompt(&handle, &envelope("a.json", 1, "x")).await.unwrap_err();
+    assert!(error.is(Code::AgentNotReady), "{error}");
+    let hint = error.recovery_hint().unwrap();
+    assert!(hint.contains("bracketed paste never turned on"), "{hint}");
+    assert!(world.log_entries().is_empty(), "nothing reached the agent");
+    world.finish(&[&handle]).await;
+}
+
+#[tokio::test]
+async fn a_known_dialog_stops_delivery_with_a_hint_and_nothing_pasted() {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    // Folder trust is safe to answer, but this workflow did not opt in.
+    for dialog in ["trust", "telemetry"] {
+        let mut spec = world.sim_spec(dialog, &["--dialog", dialog]);
+        spec.answer_dialogs = vec!["telemetry".to_owned()];
+        let handle = world.adapter.start(&spec).await.unwrap();
+        let error = world.adapter.send_prompt(&handle, &envelope("a.json", 1, "x")).await;
+        let error = error.unwrap_err();
+        assert!(error.is(Code::AgentNeedsInput), "{error}");
+        assert!(error.message().contains(&format!("(`{dialog}`)")), "{error}");
+        let hint = error.recovery_hint().unwrap();
+        assert!(hint.contains("the screen shows `") && hint.contains("?`"), "{hint}");
+        assert!(hint.contains("start agent-sim without `--dialog`"), "{hint}");
+        assert!(hint.contains("tmux -S") && hint.contains("devflow resume run-1"), "{hint}");
+        // Unsafe dialogs are never answered, even when the workflow lists them.
+        assert_eq!(hint.contains("Or let devflow answer it"), dialog == "trust", "{hint}");
+    }
+    assert!(world.log_entries().is_empty(), "nothing was typed into a dialog");
+    world.finish(&[]).await;
+}
+
+#[tokio::test]
+async fn a_question_no_preset_knows_stops_delivery_too() {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    let spec = world.sim_spec("planner", &["--dialog", "yes-no"]);
+    let handle = world.adapter.start(&spec).await.unwrap();
+    let error = world.adapter.send_prompt(&handle, &envelope("a.json", 1, "x")).await.unwrap_err();
+    assert!(error.is(Code::AgentNeedsInput), "{error}");
+    assert!(error.message().contains("a question devflow does not know"), "{error}");
+    assert!(error.recovery_hint().unwrap().contains("(y/n)"), "{error}");
+    assert!(world.log_entries().is_empty());
+    world.finish(&[&handle]).await;
+}
+
+#[tokio::test]
+async fn a_safe_dialog_the_workflow_allows_is_answered_and_reported() {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    let mut spec = world.sim_spec("planner", &["--dialog", "trust"]);
+    spec.answer_dialogs = vec!["trust".to_owned()];
+    let handle = world.adapter.start(&spec).await.unwrap();
+    let prompt = envelope("out/plan.json", 1, "Scenario: ok");
+    let receipt = world.adapter.send_prompt(&handle, &prompt).await.unwrap();
+    assert_eq!(receipt.dialogs_answered, ["trust"]);
+    world.transcript_with(&handle, "wrote artifact").await;
+    assert_eq!(world.logged_prompts(), [render_prompt(&prompt)], "no dialog input either");
+
+    let second = envelope("out/plan.json", 2, "Scenario: none");
+    let receipt = world.adapter.send_prompt(&handle, &second).await.unwrap();
+    assert!(receipt.dialogs_answered.is_empty(), "answered once, at the first prompt");
+    world.finish(&[&handle]).await;
+}
