@@ -6,4 +6,5 @@ mod crash;
 mod example;
 mod gates;
 mod input;
+mod real_agents;
 mod support;
