@@ -74,6 +74,8 @@ pub fn router(stub: Arc<Stub>) -> Router {
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1beta/models/{call}", post(gemini::call))
         .fallback(capture::fallback)
+        // A CLI's request carries its whole conversation: more than axum's default 2 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(capture::BODY_MAX_BYTES))
         .layer(axum::middleware::from_fn_with_state(stub.clone(), capture::record))
         .with_state(stub)
 }

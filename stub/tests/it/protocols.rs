@@ -241,3 +241,18 @@ async fn unknown_routes_get_a_minimal_answer() {
     assert_eq!(models.json()["data"][0]["id"], "stub-model");
     assert_eq!(world.post("/v2/unknown", &json!({})).await.status, 404);
 }
+
+#[tokio::test]
+async fn a_long_conversation_is_read_whole() {
+    // Beyond axum's default limit of 2 MB: a CLI sends its whole history every turn.
+    let world = World::new();
+    let history = "x".repeat(3 * 1024 * 1024);
+    let body = json!({ "model": "m", "messages": [
+        { "role": "user", "content": history },
+        { "role": "assistant", "content": "ok" },
+        { "role": "user", "content": "Write it.\nArtifact: /w/a.json" },
+    ]});
+    let answer = world.post("/v1/chat/completions", &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(world.log()[0]["ordinal"], 1);
+}
