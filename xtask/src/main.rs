@@ -1,4 +1,5 @@
-//! `cargo xtask`: the workspace's own tasks (tests on both databases, migrations, a dev PostgreSQL).
+//! `cargo xtask`: the workspace's own tasks (tests on both databases, migrations, a dev PostgreSQL,
+//! the real agent CLIs).
 //!
 //! Plain std and a hand-rolled argument match: an xtask should build in seconds and need nothing
 //! a fresh checkout does not already have. Each subcommand lives in its own module; `main` only
@@ -6,6 +7,7 @@
 
 #![allow(clippy::disallowed_methods)] // The workspace's tooling: it starts cargo, PostgreSQL and tmux, and times them.
 
+mod agents;
 mod bench;
 mod migrate;
 mod pg;
@@ -33,6 +35,9 @@ tasks:
                       and PostgreSQL (ARGS: --phases N, --backend sqlite|postgres)
   pg                  start a persistent development PostgreSQL (data in target/devflow-pg)
   pg stop             stop it
+  agents install      the real agent CLIs (Claude Code, Codex CLI, Gemini CLI, Aider), pinned,
+                      into target/agents; prints the bin folder to put on PATH and their versions
+  agents path         print that bin folder
 ";
 
 fn main() -> ExitCode {
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         "migrate" => migrate::run(rest),
         "pg" => pg::run(rest),
         "bench" => bench::run(rest),
+        "agents" => agents::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

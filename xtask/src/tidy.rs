@@ -13,7 +13,7 @@ mod processes;
 mod runner_order;
 
 /// The folders holding the workspace's Rust sources.
-const SOURCE_FOLDERS: &[&str] = &["core", "db", "session", "phase", "cli", "xtask"];
+const SOURCE_FOLDERS: &[&str] = &["core", "db", "session", "phase", "cli", "stub", "xtask"];
 
 /// Each devflow crate with its folder and the devflow crates it may depend on: the arrows of
 /// `core <- {db, session} <- phase <- cli`. `db` and `session` do not know each other.

@@ -11,4 +11,5 @@ mod faults;
 mod gates;
 mod input;
 mod process;
+mod real_agents;
 mod support;

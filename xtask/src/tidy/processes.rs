@@ -10,9 +10,11 @@ const ALLOWED: &[(&str, &str)] = &[
     ("session/src/tmux/server.rs", "the one place devflow starts a tmux client"),
 ];
 
-/// Test, benchmark and tooling code starts the binaries it tests and keeps its own deadlines.
+/// Test, benchmark and tooling code starts the binaries it tests and keeps its own deadlines;
+/// the model stub is a test double of the model service.
 fn is_product(path: &str) -> bool {
     !(path.starts_with("xtask/")
+        || path.starts_with("stub/")
         || path.contains("/tests/")
         || path.contains("/benches/")
         || path.ends_with("/tests.rs"))
