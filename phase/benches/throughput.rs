@@ -311,7 +311,7 @@ fn spec(i: usize, worktree: &std::path::Path, schema: Arc<Schema>) -> PhaseSpec 
         artifact_path: format!("artifacts/{i}.json").into(),
         schema,
         instructions: INSTRUCTIONS.into(),
-        agent: AgentLaunch { command: AgentCommand::Argv(vec!["fake".into()]), env: Vec::new() },
+        agent: AgentLaunch::of(AgentCommand::Argv(vec!["fake".into()]), Vec::new()),
         wait: WaitSettings {
             timeout_ms: 10_000,
             poll_ms: 25,

@@ -29,7 +29,7 @@ pub fn fake_phase(
         artifact_path: format!("artifacts/{key}.json").into(),
         schema: Arc::clone(schema),
         instructions: instructions.into(),
-        agent: AgentLaunch { command: AgentCommand::Argv(vec!["fake".into()]), env: Vec::new() },
+        agent: AgentLaunch::of(AgentCommand::Argv(vec!["fake".into()]), Vec::new()),
         wait: WaitSettings {
             timeout_ms: 300,
             poll_ms: 10,

@@ -10,6 +10,7 @@ mod check;
 mod file;
 mod prompt;
 mod reserved;
+mod role;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,9 @@ pub struct Workflow {
     pub description: Option<String>,
     /// The file it was loaded from, as given.
     pub source: String,
+    /// Leave the run's agents running when it ends (by default they are stopped).
+    #[serde(default)]
+    pub keep_agents: bool,
     pub roles: BTreeMap<String, Role>,
     pub phases: Vec<PhaseDef>,
 }
@@ -46,6 +50,12 @@ pub struct Role {
     pub command: RoleCommand,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The preset named in the file; `None`: the adapter chooses one by the program's name.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// The first-run dialogs devflow may answer for this role.
+    #[serde(default)]
+    pub answer_dialogs: Vec<String>,
 }
 
 /// An argv list, or one string run by `sh -c`.

@@ -78,7 +78,12 @@ impl Driver {
         {
             argv[0] = exe.to_string_lossy().into_owned();
         }
-        AgentLaunch { command, env: role.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect() }
+        AgentLaunch {
+            command,
+            env: role.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            preset: role.preset.clone(),
+            answer_dialogs: role.answer_dialogs.clone(),
+        }
     }
 }
 

@@ -100,8 +100,8 @@ impl Ctx {
             expected_schema: phase.schema_id().to_owned(),
             instructions: phase.spec.instructions.clone(),
             // The lead wires these from the workflow (`preset`, the dialogs it may answer).
-            preset: None,
-            answer_dialogs: Vec::new(),
+            preset: phase.spec.agent.preset.clone(),
+            answer_dialogs: phase.spec.agent.answer_dialogs.clone(),
         }
     }
 

@@ -22,6 +22,17 @@ pub struct ApprovalGate {
 pub struct AgentLaunch {
     pub command: AgentCommand,
     pub env: Vec<(String, String)>,
+    /// The preset the workflow names; `None`: chosen by the program's name.
+    pub preset: Option<String>,
+    /// The first-run dialogs devflow may answer for this agent.
+    pub answer_dialogs: Vec<String>,
+}
+
+impl AgentLaunch {
+    /// `command` with its environment, its preset chosen by its program.
+    pub fn of(command: AgentCommand, env: Vec<(String, String)>) -> AgentLaunch {
+        AgentLaunch { command, env, preset: None, answer_dialogs: Vec::new() }
+    }
 }
 
 /// The runner's input for one phase.

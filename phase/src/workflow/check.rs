@@ -8,9 +8,9 @@ use devflow_core::{Code, Error, Schema};
 use serde_json::Value;
 use toml::Spanned;
 
-use super::file::{FilePhase, FileRole, FileWorkflow, at};
+use super::file::{FilePhase, FileWorkflow, at};
 use super::reserved::reserved;
-use super::{PhaseDef, Role, RoleCommand, Workflow, bounds};
+use super::{PhaseDef, Role, Workflow, bounds};
 
 /// Instructions files and schemas bigger than this are refused.
 const INCLUDED_FILE_BYTES_MAX: u64 = 1024 * 1024;
@@ -18,7 +18,7 @@ const INCLUDED_FILE_BYTES_MAX: u64 = 1024 * 1024;
 /// The byte order mark some editors put at the start of a UTF-8 file.
 pub(super) const UTF8_BOM: &str = "\u{feff}";
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
     /// The workflow file's folder: schemas and instructions files are relative to it.
@@ -35,7 +35,7 @@ pub(super) fn resolve(path: &Path, text: &str, file: FileWorkflow) -> Result<Wor
 }
 
 impl Checker<'_> {
-    fn error<T>(
+    pub(super) fn error<T>(
         &self,
         spanned: &Spanned<T>,
         message: impl std::fmt::Display,
@@ -87,42 +87,10 @@ impl Checker<'_> {
             name: file.name.into_inner(),
             description: file.description,
             source: self.path.display().to_string(),
+            keep_agents: file.keep_agents,
             roles,
             phases,
         })
-    }
-
-    fn role(&self, name: &Spanned<String>, role: &Spanned<FileRole>) -> Result<Role, Error> {
-        const EXPECTED: &str =
-            "command = [\"program\", \"arg\"] (an argv list) or command = \"a shell line\"";
-        let role_ref = role.get_ref();
-        let command = match role_ref.command.get_ref() {
-            toml::Value::String(line) if !line.trim().is_empty() => {
-                RoleCommand::Shell(line.clone())
-            }
-            toml::Value::Array(items) if !items.is_empty() => {
-                let argv: Option<Vec<String>> =
-                    items.iter().map(|item| item.as_str().map(str::to_owned)).collect();
-                match argv {
-                    Some(argv) if !argv[0].is_empty() => RoleCommand::Argv(argv),
-                    _ => {
-                        return Err(self.error(
-                            &role_ref.command,
-                            format!("role {:?}: command must be a list of strings", name.get_ref()),
-                            EXPECTED,
-                        ));
-                    }
-                }
-            }
-            _ => {
-                return Err(self.error(
-                    &role_ref.command,
-                    format!("role {:?}: command is empty or not a list or string", name.get_ref()),
-                    EXPECTED,
-                ));
-            }
-        };
-        Ok(Role { command, env: role_ref.env.clone() })
     }
 
     fn phase(

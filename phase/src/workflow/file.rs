@@ -13,6 +13,9 @@ use toml::Spanned;
 pub(super) struct FileWorkflow {
     pub name: Spanned<String>,
     pub description: Option<String>,
+    /// Leave the run's agents running when it ends, for a person to look at.
+    #[serde(default)]
+    pub keep_agents: bool,
     pub roles: Spanned<BTreeMap<Spanned<String>, Spanned<FileRole>>>,
     pub phases: Spanned<Vec<Spanned<FilePhase>>>,
 }
@@ -24,6 +27,12 @@ pub(super) struct FileRole {
     pub command: Spanned<toml::Value>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// What devflow knows of the agent CLI (`claude-code`, …); by default chosen by the program.
+    pub preset: Option<Spanned<String>>,
+    /// The preset's first-run dialogs devflow may answer (only those safe for a throwaway
+    /// worktree).
+    #[serde(default)]
+    pub answer_dialogs: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -86,3 +86,44 @@ fn an_artifact_path_that_is_the_database_or_its_journal_is_refused() {
     assert!(workflow.check_artifacts_avoid(&worktree, &database("run")).is_ok(), "another file");
     assert!(workflow.check_artifacts_avoid(&worktree, Path::new("/elsewhere/run.db")).is_ok());
 }
+
+/// A role's preset and the dialogs devflow may answer, loaded from the file as written.
+fn with_role(role: &str) -> Result<Workflow, devflow_core::Error> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.json"), b"{}").unwrap();
+    let path = dir.path().join("w.toml");
+    let text = format!(
+        "name = \"w\"\n[roles.a]\n{role}\n[[phases]]\nkey = \"p\"\nrole = \"a\"\nartifact = \"out/p.json\"\nschema = \"s.json\"\ninstructions = \"x\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    Workflow::load(&path)
+}
+
+#[test]
+fn a_role_names_a_preset_and_only_dialogs_safe_to_answer() {
+    let named = with_role(
+        "command = [\"claude\"]\npreset = \"claude-code\"\nanswer_dialogs = [\"folder-trust\"]",
+    );
+    let role = &named.unwrap().roles["a"];
+    assert_eq!(role.preset.as_deref(), Some("claude-code"));
+    assert_eq!(role.answer_dialogs, ["folder-trust"]);
+    // Without a preset, the program's name chooses one: Codex's trust dialog may be answered.
+    let chosen =
+        with_role("command = [\"codex\", \"--no-daemon\"]\nanswer_dialogs = [\"folder-trust\"]");
+    assert_eq!(chosen.unwrap().roles["a"].preset, None);
+
+    let error = with_role("command = [\"x\"]\npreset = \"clod\"").unwrap_err();
+    assert!(
+        error.message().contains("w.toml:4:10: role \"a\": there is no preset \"clod\""),
+        "{error}"
+    );
+    assert!(error.recovery_hint().unwrap().contains("claude-code"), "{error:?}");
+    let error = with_role("command = [\"claude\"]\nanswer_dialogs = [\"no-such\"]").unwrap_err();
+    assert!(
+        error
+            .message()
+            .contains("dialog \"no-such\" of preset claude-code is not one the preset knows"),
+        "{error}"
+    );
+    assert!(error.recovery_hint().unwrap().contains("folder-trust"), "{error:?}");
+}
