@@ -40,9 +40,7 @@ echo "== the run completed. Artifacts:"
 for file in "$worktree"/artifacts/*.json; do
     echo "   $file: $(cat "$file")"
 done
-socket="$worktree/.devflow/tmux.sock"
-[ -S "$socket" ] || socket="(see \`devflow doctor --worktree $worktree\`)"
 echo
-echo "== the agents are still in tmux:  tmux -S $socket attach"
+echo "== its agents were stopped with it (keep_agents = true in a workflow keeps them for a look)"
 echo "== the event log:                 $devflow events $run_id --worktree $worktree"
-echo "== stop the agents:               tmux -S $socket kill-server"
+echo "== what the agents showed:        $devflow transcript $run_id --worktree $worktree"

@@ -171,13 +171,28 @@ impl Event {
         Event::of_phase(phase, "session.failed", key, payload)
     }
 
-    /// `prompt.sent`, or `prompt.repaired` for the repair attempt's prompt.
-    pub fn prompt(phase: &Phase, repair: bool, dedup_key: &str) -> Event {
-        let kind = if repair { "prompt.repaired" } else { "prompt.sent" };
-        let key = format!("{kind}:{dedup_key}");
-        let payload =
-            PromptSent { role_id: phase.role_id().to_owned(), dedup_key: dedup_key.to_owned() };
+    /// `prompt.sent`, or `prompt.repaired` for the repair attempt's prompt, with the marker the
+    /// prompt carries (what a person or a test finds it by in a transcript or a model's log).
+    pub fn prompt(phase: &Phase, repair: bool, dedup_key: &str, marker: &str) -> Event {
+        let kind = prompt_kind(repair);
+        let key = prompt_key(repair, dedup_key);
+        let payload = PromptSent {
+            role_id: phase.role_id().to_owned(),
+            dedup_key: dedup_key.to_owned(),
+            marker: Some(marker.to_owned()),
+        };
         Event::of_phase(phase, kind, key, payload)
+    }
+
+    /// A first-run dialog devflow answered before delivering a prompt (the workflow allowed it).
+    pub fn dialog_answered(phase: &Phase, sid: &str, dedup_key: &str, dialog: &str) -> Event {
+        let key = format!("agent.dialog_answered:{sid}:{dedup_key}:{dialog}");
+        let payload = DialogAnswered {
+            session_id: sid.to_owned(),
+            role_id: phase.role_id().to_owned(),
+            dialog: dialog.to_owned(),
+        };
+        Event::of_phase(phase, "agent.dialog_answered", key, payload)
     }
 
     pub fn artifact_expected(phase: &Phase, attempt: u32) -> Event {
@@ -295,6 +310,15 @@ impl Event {
         let phase_id = Some(request.phase_id.clone());
         Event { run_id, phase_id, kind: "approval.decided", key, payload: json(payload) }
     }
+}
+
+fn prompt_kind(repair: bool) -> &'static str {
+    if repair { "prompt.repaired" } else { "prompt.sent" }
+}
+
+/// The key of `prompt.sent` / `prompt.repaired`.
+pub(crate) fn prompt_key(repair: bool, dedup_key: &str) -> String {
+    format!("{}:{dedup_key}", prompt_kind(repair))
 }
 
 pub(crate) fn phase_started_key(phase_id: &str, attempt: u32) -> String {

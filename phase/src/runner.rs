@@ -129,7 +129,8 @@ impl Ctx {
             Step::RemoveStale => self.remove_stale_artifact().await?,
             Step::StartSession => drop(self.start_session(known).await?),
             Step::ResumeSession => self.resume_session(known).await?,
-            Step::Prompt => self.prompt(known).await?,
+            Step::MarkBusy => self.mark_busy(known).await?,
+            Step::Deliver => self.deliver(known).await?,
             Step::ExpectArtifact => self.expect_artifact(known).await?,
             Step::Wait => self.wait(known).await?,
             Step::MarkIdle => self.mark_idle(known).await?,
@@ -195,7 +196,7 @@ fn site_of(step: Step, repair: bool) -> Site {
         Step::RemoveStale => Site::StaleArtifact,
         Step::StartSession => Site::SessionStart,
         Step::ResumeSession => Site::SessionResume,
-        Step::Prompt => Site::PromptSend { repair },
+        Step::MarkBusy | Step::Deliver => Site::PromptSend { repair },
         Step::Adopt | Step::ExpectArtifact | Step::Wait | Step::Validate => {
             Site::ArtifactWait { repair }
         }

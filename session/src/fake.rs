@@ -306,6 +306,17 @@ fn fail_if_scripted(record: &mut Record, op: Operation, script: &Script) -> Resu
                 format!("scripted recoverable failure {seen} of {times} of {}", op.as_str()),
             ))
         }
+        Some(Failure::NeedsInput(times)) => {
+            let seen = record.failures_seen.entry("dialog".to_owned()).or_insert(0);
+            if *seen >= times {
+                return Ok(());
+            }
+            *seen += 1;
+            let message =
+                "the fake agent shows a dialog instead of its input box (Fail-Send: needs-input)";
+            Err(Error::new(Code::AgentNeedsInput, message)
+                .with_hint("answer it in the agent's terminal, then `devflow resume`"))
+        }
     }
 }
 

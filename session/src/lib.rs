@@ -39,6 +39,7 @@
 //! | `Fail-Start:`, `Fail-Send:`, `Fail-Resume:`, `Fail-Rebootstrap:`, `Fail-Probe:` followed by `recoverable N` / `fatal` | fake only: the operation fails N times (counted per session and operation) with `session_unavailable` and then succeeds, or always fails with `session_backend_failed` |
 //! | `Fail-Send: unverified` | fake only: the first send of each prompt pastes it and never submits it (`prompt_delivery_unverified`); `locate_prompt` finds it `Pending`, `submit_pending` delivers it |
 //! | `Fail-Send: unknowable` | fake only: the first send of each prompt pastes it and cannot tell what came of it (`prompt_delivery_unverified`); `locate_prompt` answers `Unknown` |
+//! | `Fail-Send: needs-input N` | fake only: the first N sends of the session (default 1) find a dialog instead of the input box: `agent_needs_input`, nothing pasted |
 //! | `Probe: readiness-unknown` | fake only: probes carry the hint `tmux_liveness_only` |
 //!
 //! Artifacts go to the envelope's expected artifact path (for agent-sim: the prompt's last

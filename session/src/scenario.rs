@@ -111,16 +111,24 @@ pub enum Failure {
     /// Send only: the first send of each prompt pastes it and cannot tell what came of it:
     /// `prompt_delivery_unverified`, and `locate_prompt` answers unknown.
     Unknowable,
+    /// Send only: the agent shows a first-run dialog the first N sends (per session): each is
+    /// `agent_needs_input`, and nothing is pasted.
+    NeedsInput(u32),
 }
 
 impl Failure {
-    /// `recoverable N` (N defaults to 1), `fatal`, `unverified` or `unknowable`.
+    /// `recoverable N` (N defaults to 1), `fatal`, `unverified`, `unknowable` or
+    /// `needs-input N` (N defaults to 1).
     fn parse(text: &str) -> Option<Failure> {
         let mut words = text.split_whitespace();
         match words.next()?.to_ascii_lowercase().as_str() {
             "fatal" => Some(Failure::Fatal),
             "unverified" => Some(Failure::Unverified),
             "unknowable" => Some(Failure::Unknowable),
+            "needs-input" => match words.next() {
+                None => Some(Failure::NeedsInput(1)),
+                Some(count) => count.parse().ok().map(Failure::NeedsInput),
+            },
             "recoverable" => match words.next() {
                 None => Some(Failure::Recoverable(1)),
                 Some(count) => count.parse().ok().map(Failure::Recoverable),

@@ -39,3 +39,36 @@ async fn kill_9_while_waiting_then_resume_completes_with_each_prompt_once() {
         assert_eq!(world.artifact("plan")["title"], "plan");
     }
 }
+
+/// Issue 17, defect 10: devflow's tmux server killed while a phase waits is a crash of the
+/// session: at the timeout the agent is found gone, started again, and asked once to repair —
+/// not a failed run blamed on an artifact that never came.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tmux_server_killed_mid_wait_is_a_crashed_agent_brought_back() {
+    for (backend, world) in World::on_every_backend().await {
+        let plan = Phase {
+            instructions: instructions("plan", "none", "ok", ""),
+            timeout_ms: 3_000,
+            ..Phase::new("plan", "none")
+        };
+        let workflow = world.workflow(&[plan]);
+        let child = world.spawn(&["run", workflow.to_str().unwrap(), "--run-id", "lost"]);
+        crate::support::eventually("the plan's artifact wait", Duration::from_secs(60), || {
+            let run = world.devflow(&["events", "lost", "--json"]);
+            run.code == 0 && run.stdout.contains("\"artifact.expected\"")
+        });
+        let socket = world.worktree().join(".devflow/tmux.sock");
+        let killed =
+            std::process::Command::new("tmux").arg("-S").arg(&socket).arg("kill-server").status();
+        assert!(killed.unwrap().success(), "{backend}: the server was there to kill");
+
+        let run = finish(child, &["run"]);
+        assert_eq!(run.code, 0, "{backend}: {run:?}");
+        let events = world.events("lost");
+        let timeout = events.iter().find(|e| e["type"] == "artifact.timeout").unwrap();
+        assert_eq!(timeout["payload"]["sessionState"], "CRASHED", "{backend}");
+        assert!(events.iter().any(|e| e["type"] == "session.recovered"), "{backend}");
+        assert!(events.iter().any(|e| e["type"] == "prompt.repaired"), "{backend}");
+        assert_eq!(world.artifact("plan")["title"], "plan");
+    }
+}

@@ -137,3 +137,29 @@ fn approve_from_another_directory_drives_the_agents_of_the_runs_worktree() {
     let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
     assert!(left.is_empty(), "approve wrote into the current directory: {left:?}");
 }
+
+/// Issue 12: agents do not outlive their runs unasked — a run that ends stops them, its whole
+/// process tree; `keep_agents` keeps them for a look, and `abort` of the ended run stops them.
+#[test]
+fn a_run_that_ends_stops_its_agents_unless_its_workflow_keeps_them() {
+    let world = World::new();
+    let workflow = world.workflow(&[Phase::new("plan", "ok")]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "ends"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(world.panes().is_empty(), "agents left: {:?}", world.panes());
+
+    let kept = workflow.with_file_name("kept.toml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    std::fs::write(&kept, format!("keep_agents = true\n{text}")).unwrap();
+    let run = world.devflow(&["run", kept.to_str().unwrap(), "--run-id", "kept"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let pids = world.panes();
+    assert_eq!(pids.len(), 1, "the agent is kept: {pids:?}");
+    let run = world.devflow(&["abort", "kept"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("had completed already; its agents were stopped"), "{run:?}");
+    assert!(world.panes().is_empty(), "agents left: {:?}", world.panes());
+    let alive = std::path::Path::new("/proc").join(&pids[0]).exists();
+    assert!(!alive, "the agent's process {} outlived its pane", pids[0]);
+    assert_eq!(world.status("kept")["state"], "completed", "abort changes an ended run nothing");
+}

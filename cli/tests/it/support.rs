@@ -149,6 +149,21 @@ impl World {
     }
 }
 
+impl World {
+    /// The panes of this worktree's tmux server: each agent's pid; none without a server.
+    pub fn panes(&self) -> Vec<String> {
+        let socket = self.worktree().join(".devflow").join("tmux.sock");
+        let listed = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .args(["list-panes", "-a", "-F", "#{pane_pid}"])
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&listed.stdout).lines().map(str::to_owned).collect()
+    }
+}
+
 impl Drop for World {
     /// Stops this worktree's tmux server (and so its agents).
     fn drop(&mut self) {

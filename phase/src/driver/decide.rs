@@ -9,7 +9,7 @@ use super::lease::LeaseWait;
 use super::specs::Loaded;
 use super::{Decision, Driver, Outcome, invalid};
 use crate::event::{Event, RUN_RESUMED};
-use crate::runner::{Phase, complete_in, handle_from_row};
+use crate::runner::{Phase, complete_in};
 
 impl Driver {
     /// Approves the pending workflow gate and drives on; on a run paused at a human gate, the
@@ -60,18 +60,17 @@ impl Driver {
         .await
     }
 
-    /// Ends the run (`aborted`), rejects its pending requests, and disposes its agents.
-    pub async fn abort(&self, run_id: &str, decided_by: String) -> Result<(), Error> {
+    /// Ends the run (`aborted`), rejects its pending requests, and stops its agents. A run that
+    /// has ended already is left as it is, and only its agents are stopped (they may have been
+    /// kept for a look): the state it ended in is returned then.
+    pub async fn abort(&self, run_id: &str, decided_by: String) -> Result<Option<RunState>, Error> {
         let id = run_id.to_owned();
-        let sessions = self
+        let ended = self
             .db
             .step(run_id, move |tx, run| {
                 Box::pin(async move {
                     if run.state.is_terminal() {
-                        return Err(invalid(
-                            format!("run {id} is already {}", run.state),
-                            "nothing to abort",
-                        ));
+                        return Ok(Some(run.state));
                     }
                     run.state.assert_transition(RunState::Aborted)?;
                     for request in pending(tx, &id).await? {
@@ -84,17 +83,12 @@ impl Driver {
                     }
                     tx.set_run_state(&id, RunState::Aborted, None, None).await?;
                     Event::run_aborted(&id, &decided_by, run.state).emit(tx).await?;
-                    tx.sessions(&id).await
+                    Ok(None)
                 })
             })
             .await?;
-        let mut first_error = None;
-        for row in &sessions {
-            if let Err(error) = self.adapter.dispose(&handle_from_row(row)).await {
-                first_error.get_or_insert(error);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        self.adapter.dispose_run(run_id).await?;
+        Ok(ended)
     }
 
     async fn decide_and_drive<'a, F>(

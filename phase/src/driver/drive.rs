@@ -16,8 +16,26 @@ pub(crate) struct Snapshot {
 }
 
 impl Driver {
-    /// Drives the run (whose lease the caller holds) until it stops.
+    /// Drives the run (whose lease the caller holds) until it stops. A run that ended has its
+    /// agents stopped, unless its workflow keeps them for a look (`keep_agents`); a run that
+    /// waits for a person keeps them.
     pub(crate) async fn drive(
+        &self,
+        run_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Outcome, Error> {
+        let outcome = self.drive_phases(run_id, cancel).await?;
+        if matches!(outcome, Outcome::Completed | Outcome::Failed { .. } | Outcome::Aborted) {
+            let run = self.snapshot(run_id).await?.run;
+            let keep = Loaded::from_run(&run).is_ok_and(|loaded| loaded.workflow.keep_agents);
+            if !keep && let Err(error) = self.adapter.dispose_run(run_id).await {
+                tracing::warn!(run = %run_id, %error, "the ended run's agents were not all stopped");
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn drive_phases(
         &self,
         run_id: &str,
         cancel: &CancellationToken,

@@ -133,6 +133,18 @@ pub struct SessionFailed {
 pub struct PromptSent {
     pub role_id: String,
     pub dedup_key: String,
+    /// The marker line the prompt opens with (`devflow-prompt <16 hex>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// `agent.dialog_answered`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DialogAnswered {
+    pub session_id: String,
+    pub role_id: String,
+    pub dialog: String,
 }
 
 /// `artifact.expected`.

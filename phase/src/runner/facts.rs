@@ -10,7 +10,7 @@ use super::attempt::Attempt;
 use super::context::{Ctx, read};
 use super::spec::{Phase, Restart};
 use crate::artifact::Signature;
-use crate::event::{self, Event, artifact_timeout_key, phase_started_key};
+use crate::event::{self, Event, artifact_timeout_key, phase_started_key, prompt_key};
 
 /// What the next step depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,14 +83,8 @@ impl Known {
         self.session.as_ref().expect("a step of a session is taken only with a session")
     }
 
-    /// What the attempt's wait ignores: the file as it was when the prompt went out — or, for a
-    /// prompt whose delivery was not recorded, as it is now (the agent may have written it
-    /// before the crash, and it cannot be told from an old one).
+    /// What the attempt's wait ignores: the file as it was when the prompt went out.
     pub fn baseline(&self) -> Option<Signature> {
-        let prompted = self.facts.attempt.is_some_and(|attempt| attempt.prompted);
-        if !prompted {
-            return self.on_disk.clone();
-        }
         self.session.as_ref()?.artifact_baseline.as_deref().and_then(Signature::decode)
     }
 }
@@ -154,7 +148,7 @@ impl Phase {
                 repair: attempt.repair,
                 adopting: attempt.adopting,
                 adopted: valid.filter(|_| attempt.adopting && !ours),
-                prompted: has(&Event::prompt(self, attempt.repair, attempt.dedup_key()).key),
+                prompted: has(&prompt_key(attempt.repair, attempt.dedup_key())),
                 expected: has(&Event::artifact_expected(self, number).key),
                 timed_out: has(&artifact_timeout_key(self, number)),
                 recorded: valid.filter(|_| ours),

@@ -30,7 +30,7 @@ impl Ctx {
     /// is captured then. Returns the gate's error, or the error that stopped either; if the step
     /// itself fails, the run fails.
     pub(crate) async fn human_gate(&self, at: At<'_>, gate: HumanGate) -> Error {
-        let HumanGate { reason, error, mut payload, mark_crashed, with_path } = gate;
+        let HumanGate { reason, error, mut payload, mark_crashed, with_path, keeps_agent } = gate;
         payload["recoveryHint"] = json!(error.recovery_hint().unwrap_or_default());
         if with_path {
             payload["expectedArtifactPath"] = json!(self.phase.artifact);
@@ -48,7 +48,7 @@ impl Ctx {
                 tx.set_run_state(run_id, RunState::Paused, None, Some(run.state)).await?;
                 Event::run_paused(phase, cause, run.state).emit(tx).await?;
             }
-            if let Some(sid) = at.session_id {
+            if let Some(sid) = at.session_id.filter(|_| !keeps_agent) {
                 if mark_crashed
                     && let Some(row) = tx.session(sid).await?
                     && row.state.can_transition(SessionState::Crashed)

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! pending ──StartAttempt──▶ running: [Adopt ▶ FinishAdopted] RemoveStale ▶ Start/ResumeSession
-//!   ▶ Prompt ▶ ExpectArtifact ▶ Wait ─┬─ ready ▶ Validate ▶ MarkIdle ▶ Complete
+//!   ▶ MarkBusy ▶ Deliver ▶ ExpectArtifact ▶ Wait ─┬─ ready ▶ Validate ▶ MarkIdle ▶ Complete
 //!                                     │                  ├▶ RequestApproval (gated)
 //!                                     │                  └▶ Repair(Invalid) │ Gate(InvalidAfterRepair)
 //!                                     └─ timed out ▶ Recover ▶ Repair(Timeout) │ Gate(TimedOut)
@@ -35,8 +35,10 @@ pub(crate) enum Step {
     StartSession,
     /// Re-adopt the role's agent for this phase.
     ResumeSession,
-    /// Mark the session `BUSY` with the prompt, deliver it, record it.
-    Prompt,
+    /// Mark the session `BUSY` with the attempt's prompt.
+    MarkBusy,
+    /// Deliver the prompt of a `BUSY` session as the terminal says it stands, and record it.
+    Deliver,
     /// `awaiting_artifact` and `artifact.expected`.
     ExpectArtifact,
     /// Wait for the artifact; then `validating`, or the timeout recorded.
@@ -76,7 +78,8 @@ impl Step {
         "RemoveStale",
         "StartSession",
         "ResumeSession",
-        "Prompt",
+        "MarkBusy",
+        "Deliver",
         "ExpectArtifact",
         "Wait",
         "Validate",
@@ -102,7 +105,8 @@ impl Step {
             Step::RemoveStale => "RemoveStale",
             Step::StartSession => "StartSession",
             Step::ResumeSession => "ResumeSession",
-            Step::Prompt => "Prompt",
+            Step::MarkBusy => "MarkBusy",
+            Step::Deliver => "Deliver",
             Step::ExpectArtifact => "ExpectArtifact",
             Step::Wait => "Wait",
             Step::Validate => "Validate",
@@ -159,7 +163,7 @@ fn before_prompt(facts: &Facts, attempt: &AttemptFacts, session: Option<SessionF
     }
     match session.map(|session| (session.state, session.ready_here)) {
         None | Some((Created | Bootstrapping | FailedNeedsHuman, _)) => Step::StartSession,
-        Some((Ready, true)) => Step::Prompt,
+        Some((Ready, true)) => Step::MarkBusy,
         Some(_) => Step::ResumeSession,
     }
 }
@@ -183,8 +187,9 @@ fn after_prompt(facts: &Facts, attempt: &AttemptFacts, session: SessionState) ->
             _ => Step::Recover,
         };
     }
-    // A prompt marked BUSY but not recorded may be on the agent's screen: it is never sent
-    // again; its wait counts the file as it is now as old.
+    if !attempt.prompted {
+        return Step::Deliver;
+    }
     match (attempt.expected, facts.phase) {
         (false, _) => Step::ExpectArtifact,
         (true, PhaseState::Validating) => Step::Validate,

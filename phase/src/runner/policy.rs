@@ -92,7 +92,9 @@ fn rule(site: Site) -> Rule {
 /// A human gate: the phase fails with `reason`, and a pending approval request keyed by
 /// `error`'s code carries `payload`, the error's recovery hint and, `with_path`, the expected
 /// artifact path. `mark_crashed`: the session is marked `CRASHED` first (a failed send or
-/// resume). The caller gets `error`.
+/// resume). `keeps_agent`: the agent is not failed — a person answers its dialog, and `resume`
+/// re-adopts it — where otherwise `resume` replaces a failed agent with a fresh one. The caller
+/// gets `error`.
 #[derive(Debug)]
 pub(crate) struct HumanGate {
     pub reason: &'static str,
@@ -100,6 +102,7 @@ pub(crate) struct HumanGate {
     pub payload: Value,
     pub mark_crashed: bool,
     pub with_path: bool,
+    pub keeps_agent: bool,
 }
 
 impl HumanGate {
@@ -130,7 +133,14 @@ impl HumanGate {
 
     /// A gate of the flow itself: its session is not marked crashed, its request names the path.
     fn of_flow(reason: &'static str, error: Error, payload: Value) -> HumanGate {
-        HumanGate { reason, error, payload, mark_crashed: false, with_path: true }
+        HumanGate {
+            reason,
+            error,
+            payload,
+            mark_crashed: false,
+            with_path: true,
+            keeps_agent: false,
+        }
     }
 }
 
@@ -162,13 +172,17 @@ pub(crate) fn decide(site: Site, error: &Error, retries: u32, budget: &RetryPoli
         _ => {}
     }
     let rule = rule(site);
+    // An agent waiting for a person at its own dialog, or not ready yet, was handed nothing:
+    // it is kept for the person (and `resume`) as it is.
+    let keeps_agent = matches!(error.code(), Code::AgentNeedsInput | Code::AgentNotReady);
     match rule.gate {
         Some(code) if error.class() != Class::Fatal => Disposition::Gate(HumanGate {
             reason: rule.reason,
             error: human_required(error, code),
             payload: json!({ "errorCode": error.code().as_str() }),
-            mark_crashed: rule.mark_crashed,
+            mark_crashed: rule.mark_crashed && !keeps_agent,
             with_path: rule.with_path,
+            keeps_agent,
         }),
         _ => Disposition::FailRun { reason: rule.reason },
     }

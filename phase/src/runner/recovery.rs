@@ -1,6 +1,6 @@
 //! The leaf after an artifact timeout: bringing the agent back before its repair.
 
-use devflow_core::{Move, Result, SessionState};
+use devflow_core::{Code, Move, Result, SessionState};
 use devflow_db::SessionUpdate;
 use devflow_session::{HINT_LIVENESS_ONLY, SessionHandle};
 
@@ -28,8 +28,15 @@ impl Ctx {
             }
         }
         if row.state != SessionState::Resuming && row.state != SessionState::Rebootstrapped {
-            // A restart clears the agent's screen: what it showed until now is kept first.
-            self.capture_transcript(&row.id, Some(row.clone())).await?;
+            // A restart clears the agent's screen: what it showed until now is kept first —
+            // unless its pane is gone with it (a killed tmux server), when there is nothing
+            // left to keep.
+            match self.capture_transcript(&row.id, Some(row.clone())).await {
+                Err(error) if error.is(Code::SessionNotFound) => {
+                    tracing::warn!(%error, "the timed-out agent's pane is gone: nothing to capture");
+                }
+                captured => drop(captured?),
+            }
             self.relocate_session(&handle, SessionState::Resuming).await?;
         }
         if row.state != SessionState::Rebootstrapped {

@@ -651,3 +651,54 @@ async fn resume_after_a_gate_uses_an_artifact_a_person_wrote() {
         );
     }
 }
+
+/// Issue 12: a dialog on the agent's screen stops delivery before anything is pasted, at a gate
+/// that keeps the agent for the person who answers it; `resume` delivers to that same agent.
+#[tokio::test]
+async fn a_dialog_stops_delivery_at_a_gate_that_keeps_the_agent_for_resume() {
+    for h in harnesses().await {
+        let instructions = format!("Scenario: ok\nFail-Send: needs-input 1\n{VALID_PLAN}");
+        let error = h.run(h.spec("plan", &instructions)).await.unwrap_err();
+        assert_eq!(error.code(), Code::AgentNeedsInput, "{}: {error}", h.backend());
+        assert_gate(&h, "agent_needs_input").await;
+        assert_eq!(h.fake.deliveries_total(), 0, "nothing was pasted");
+        let types = h.event_types().await;
+        assert!(!types.iter().any(|kind| kind.starts_with("prompt.")), "{types:?}");
+        assert_ne!(
+            h.session_row().await.state,
+            SessionState::FailedNeedsHuman,
+            "the agent is kept"
+        );
+
+        h.reactivate().await;
+        h.run(h.restarted("plan", &instructions, devflow_phase::Restart::AfterGate)).await.unwrap();
+        let types = h.event_types().await;
+        assert_eq!(types.iter().filter(|kind| *kind == "session.created").count(), 1, "{types:?}");
+        assert_eq!(h.run_row().await.state, RunState::Completed);
+        assert_each_prompt_delivered_once(&h).await;
+    }
+}
+
+/// Issue 12: a prompt the terminal says was pasted but not taken is submitted, not pasted again;
+/// one it cannot tell about stops at a gate and is never sent twice.
+#[tokio::test]
+async fn a_delivery_that_cannot_be_verified_is_never_pasted_twice() {
+    for h in harnesses().await {
+        let pending = format!("Scenario: ok\nFail-Send: unverified\n{VALID_PLAN}");
+        let error = h.run(h.spec("plan", &pending)).await.unwrap_err();
+        assert_eq!(error.code(), Code::PromptDeliveryUnverified, "{}: {error}", h.backend());
+        assert_gate(&h, "prompt_delivery_unverified").await;
+        assert!(!h.event_types().await.iter().any(|kind| kind == "prompt.sent"));
+        for kind in h.event_types().await {
+            assert!(!kind.starts_with("prompt."), "no prompt recorded that was not verified");
+        }
+        let pastes: u32 = h
+            .events()
+            .await
+            .iter()
+            .filter(|event| event.kind == "session.busy")
+            .map(|event| h.fake.pastes(event.payload["dedupKey"].as_str().unwrap()))
+            .sum();
+        assert_eq!(pastes, 1, "{}: pasted once", h.backend());
+    }
+}

@@ -60,7 +60,7 @@ fn before_its_prompt_an_attempt_clears_a_stale_file_and_gets_its_agent_ready() {
     for state in [Created, Bootstrapping, FailedNeedsHuman] {
         check(with_session(facts(Running), state, false, true), Step::StartSession);
     }
-    check(with_session(facts(Running), Ready, false, true), Step::Prompt);
+    check(with_session(facts(Running), Ready, false, true), Step::MarkBusy);
     check(with_session(facts(Running), Ready, false, false), Step::ResumeSession);
     for state in [WaitingForApproval, Busy, Hung, Crashed] {
         check(with_session(facts(Running), state, false, true), Step::ResumeSession);
@@ -71,7 +71,7 @@ fn before_its_prompt_an_attempt_clears_a_stale_file_and_gets_its_agent_ready() {
 fn a_repair_keeps_the_invalid_file_for_its_agent() {
     let repair = attempt(facts(Running), AttemptFacts { repair: true, ..Default::default() });
     let repair = with_session(Facts { on_disk: true, ..repair }, Ready, false, true);
-    check(repair, Step::Prompt);
+    check(repair, Step::MarkBusy);
 }
 
 #[test]
@@ -88,11 +88,9 @@ fn a_restart_after_a_gate_first_takes_what_a_person_wrote() {
 }
 
 #[test]
-fn a_prompt_marked_busy_is_never_sent_again() {
-    let unrecorded = with_session(facts(Running), Busy, true, true);
-    check(unrecorded.clone(), Step::ExpectArtifact);
-    let expected = AttemptFacts { expected: true, ..Default::default() };
-    check(attempt(Facts { phase: AwaitingArtifact, ..unrecorded }, expected), Step::Wait);
+fn a_prompt_marked_busy_is_delivered_as_the_terminal_says_it_stands() {
+    // Just marked, or marked before a crash: the delivery asks the terminal first.
+    check(with_session(facts(Running), Busy, true, true), Step::Deliver);
 }
 
 #[test]
@@ -155,7 +153,8 @@ fn every_arm_has_one_name_in_the_list() {
         Step::RemoveStale,
         Step::StartSession,
         Step::ResumeSession,
-        Step::Prompt,
+        Step::MarkBusy,
+        Step::Deliver,
         Step::ExpectArtifact,
         Step::Wait,
         Step::Validate,
