@@ -1,8 +1,11 @@
-//! devflow-core: the vocabulary every layer shares — ids, states, errors, envelopes, canonical JSON, schemas.
+//! devflow-core: the vocabulary every layer shares — the error codes and their classes, the run,
+//! phase and session state machines, the prompt envelope, canonical JSON and hashing, JSON
+//! Schema validation, the clock, and text made safe for a terminal.
 //!
-//! This crate does no I/O and knows nothing of tokio, SQL or tmux. Everything here is a pure
-//! function of its arguments, which is what lets the phase runner decide its next step from
-//! database rows alone.
+//! This crate does no I/O and knows nothing of tokio, SQL or tmux; its one reading of the world
+//! is the wall clock (`clock::SystemClock`, behind the `Clock` trait that everything else is
+//! handed). The rest is pure functions of their arguments, which is what lets the phase runner
+//! decide its next step from database rows alone.
 
 mod canonical;
 pub mod clock;
