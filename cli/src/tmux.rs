@@ -20,15 +20,22 @@ pub fn adapter(worktree: &Path) -> Result<TmuxAdapter, Error> {
     }
     let mut config = TmuxConfig::new(worktree.join(".devflow").join("tmux"));
     config.socket_path = Some(socket);
-    // The tmux server keeps the environment of the client that starts it and hands it to every
-    // agent: the database URL (and its password) are none of an agent's business.
-    config.client_env =
-        HIDDEN_FROM_AGENTS.iter().map(|name| ((*name).to_owned(), String::new())).collect();
+    config.client_env_removed = hidden_from_agents();
     TmuxAdapter::new(config)
 }
 
-/// Variables set empty for devflow's tmux clients, so that its server never holds them.
-const HIDDEN_FROM_AGENTS: &[&str] = &["DEVFLOW_DATABASE_URL", "PGPASSWORD"];
+/// What devflow's tmux clients drop from their environment, so that its server — which keeps
+/// the environment of the client that starts it and hands it to every agent — never holds it:
+/// the database URL and its password are none of an agent's business; and the markers of a
+/// CI system devflow may run under would switch an agent to its non-interactive mode (Gemini
+/// CLI then reads stdin once and exits), where in a devflow pane every agent is interactive.
+fn hidden_from_agents() -> Vec<String> {
+    let fixed = ["DEVFLOW_DATABASE_URL", "PGPASSWORD", "CI", "CONTINUOUS_INTEGRATION"];
+    let ci_prefixed = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| name.starts_with("CI_"));
+    fixed.iter().map(|name| (*name).to_owned()).chain(ci_prefixed).collect()
+}
 
 /// `<worktree>/.devflow/tmux.sock`, or `<fallback folder>/<hash of the worktree>.sock`.
 pub fn socket_path(worktree: &Path) -> PathBuf {

@@ -19,6 +19,9 @@ pub struct TmuxConfig {
     pub tap_command: Vec<String>,
     /// Environment set on every tmux client devflow runs (tests point `TMUX_TMPDIR` elsewhere).
     pub client_env: Vec<(String, String)>,
+    /// Variables removed from the environment of every tmux client devflow runs — so from its
+    /// server's, which every agent inherits.
+    pub client_env_removed: Vec<String>,
     /// Lines of history per pane, and so of transcript a pane can hold.
     pub history_limit: u32,
     pub width: u16,
@@ -56,6 +59,7 @@ impl TmuxConfig {
             tmux_bin: PathBuf::from("tmux"),
             tap_command: vec![program, "tmux-tap".to_owned()],
             client_env: Vec::new(),
+            client_env_removed: Vec::new(),
             history_limit: 50_000,
             width: 200,
             height: 50,

@@ -25,6 +25,7 @@ pub(super) struct Server {
     socket: PathBuf,
     conf: PathBuf,
     client_env: Vec<(String, String)>,
+    client_env_removed: Vec<String>,
     timeout: Duration,
 }
 
@@ -69,6 +70,7 @@ impl Server {
             socket,
             conf,
             client_env: config.client_env.clone(),
+            client_env_removed: config.client_env_removed.clone(),
             timeout: Duration::from_millis(config.command_timeout_ms),
         })
     }
@@ -103,6 +105,9 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for name in &self.client_env_removed {
+            command.env_remove(name);
+        }
         let run = async {
             let mut child = command.spawn()?;
             if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
