@@ -12,6 +12,7 @@
 pub mod artifact;
 pub mod driver;
 mod event;
+pub mod notify;
 mod runner;
 #[cfg(feature = "test-support")]
 pub mod testing;

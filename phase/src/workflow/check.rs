@@ -83,12 +83,17 @@ impl Checker<'_> {
             }
             phases.push(resolved);
         }
+        let notify = file
+            .notify
+            .map(|notify| crate::notify::check(self.path, self.text, notify))
+            .transpose()?;
         Ok(Workflow {
             name: file.name.into_inner(),
             description: file.description,
             source: self.path.display().to_string(),
             roles,
             phases,
+            notify,
         })
     }
 

@@ -15,6 +15,7 @@ pub(super) struct FileWorkflow {
     pub description: Option<String>,
     pub roles: Spanned<BTreeMap<Spanned<String>, Spanned<FileRole>>>,
     pub phases: Spanned<Vec<Spanned<FilePhase>>>,
+    pub notify: Option<crate::notify::FileNotify>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,7 +81,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileWorkflow, Error> {
 }
 
 /// An error about the workflow file at `span`: `file:line:column: message`, hint `expected`.
-pub(super) fn at(
+pub(crate) fn at(
     path: &Path,
     text: &str,
     span: Option<Range<usize>>,
