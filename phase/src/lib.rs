@@ -16,6 +16,7 @@ pub mod notify;
 mod runner;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod view;
 pub mod workflow;
 
 pub use artifact::WaitSettings;
