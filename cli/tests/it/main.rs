@@ -1,6 +1,7 @@
 //! End-to-end tests: the built `devflow` binary in real tmux, agents played by `devflow agent-sim`.
 //! Each test has its own worktree, tmux server and `TMUX_TMPDIR`.
 
+mod browser;
 mod commands;
 mod crash;
 mod database;
@@ -8,5 +9,7 @@ mod example;
 mod faults;
 mod gates;
 mod input;
+mod notify;
 mod process;
 mod support;
+mod web;
