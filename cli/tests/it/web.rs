@@ -11,6 +11,9 @@ use serde_json::json;
 use crate::browser::{Browser, Served};
 use crate::support::{Phase, World, eventually, instructions};
 
+/// A request that must be refused: method, path, headers, body, the status expected.
+type Refused<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, String, u16);
+
 /// The text between `start` and the next `end` in `text`.
 fn between<'t>(text: &'t str, start: &str, end: &str) -> &'t str {
     let from = text.find(start).unwrap_or_else(|| panic!("no {start:?} in {text}")) + start.len();
@@ -38,7 +41,7 @@ fn requests_without_the_token_with_a_wrong_csrf_token_or_for_another_host_change
     let form_type = ("Content-Type", "application/x-www-form-urlencoded");
     let foreign = format!("attacker.example:{}", served.host.rsplit(':').next().unwrap());
     let bearer = format!("Bearer {}", served.token);
-    let refused: [(&str, &str, Vec<(&str, &str)>, String, u16); 7] = [
+    let refused: [Refused<'_>; 7] = [
         ("POST", "/runs/guard/decide", vec![form_type], form(csrf), 401),
         ("POST", "/runs/guard/decide?token=0123", vec![form_type], form(csrf), 401),
         ("POST", "/runs/guard/decide", vec![form_type, ("Cookie", &cookie)], form("0000"), 403),
