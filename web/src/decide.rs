@@ -69,15 +69,20 @@ pub(crate) async fn decide(
     let (told, outcome) = oneshot::channel();
     let cancel = app.shutdown.child_token();
     let id = run_id.clone();
-    app.driving.lock().expect("driving tasks").spawn(async move {
-        let driven = if approve {
-            driver.approve(&id, decision, cancel).await
-        } else {
-            driver.reject(&id, decision, cancel).await
-        };
-        log_outcome(&id, &driven);
-        let _ = told.send(driven);
-    });
+    {
+        let mut driving = app.driving.lock().expect("driving tasks");
+        // Drives that ended are let go of here; `Server::run` waits for the others.
+        while driving.try_join_next().is_some() {}
+        driving.spawn(async move {
+            let driven = if approve {
+                driver.approve(&id, decision, cancel).await
+            } else {
+                driver.reject(&id, decision, cancel).await
+            };
+            log_outcome(&id, &driven);
+            let _ = told.send(driven);
+        });
+    }
     match recorded(&app, &run_id, &form.request, outcome).await {
         Ok(()) => back_to(&back),
         Err(error) => refusal(&error, Some(&back)),
