@@ -110,6 +110,30 @@ pub enum Command {
         #[command(flatten)]
         place: Place,
     },
+    /// Serve the runs as web pages (live, with approve and reject) and a JSON API.
+    Serve {
+        /// Where to listen; beyond loopback only when you say so (then anyone who reaches it
+        /// and has the printed URL can approve gates).
+        #[arg(long, default_value = "127.0.0.1:7420")]
+        listen: std::net::SocketAddr,
+        /// Who decisions from the browser are recorded as (default: the OS user).
+        #[arg(long = "as", value_name = "NAME")]
+        decided_by: Option<String>,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Write a run's timeline as a self-contained HTML page or an SVG picture.
+    Report {
+        run: String,
+        /// The page (default, to stdout when neither file is named).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// The picture alone.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        #[command(flatten)]
+        place: Place,
+    },
     /// Create or update the database schema.
     Migrate {
         #[command(flatten)]

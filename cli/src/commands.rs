@@ -4,13 +4,15 @@ pub mod abort;
 pub mod agent_sim;
 pub mod approve;
 pub mod doctor;
+mod driving;
 pub mod events;
 pub mod init;
 pub mod migrate;
 pub mod reject;
-mod report;
+pub mod report;
 pub mod resume;
 pub mod run;
+pub mod serve;
 pub mod status;
 pub mod transcript;
 
@@ -36,6 +38,12 @@ pub async fn dispatch(args: Args) -> Result<Status, Error> {
         }
         Command::Doctor { workflow, place } => doctor::run(workflow.as_deref(), &place).await,
         Command::Migrate { place } => migrate::run(&place).await,
+        Command::Serve { listen, decided_by, place } => {
+            serve::run(listen, decided_by, &place).await
+        }
+        Command::Report { run, html, svg, place } => {
+            report::run(&run, html.as_deref(), svg.as_deref(), &place).await
+        }
         Command::AgentSim(_) => unreachable!("agent-sim runs before the runtime starts"),
         Command::TmuxTap { .. } => unreachable!("the tmux tap runs before the runtime starts"),
     }

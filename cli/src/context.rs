@@ -72,19 +72,24 @@ impl Context {
 
     /// The run's row and a driver over the tmux server of the run's own worktree.
     pub async fn driver_for_run(&self, run_id: &str) -> Result<(Driver, RunRow), Error> {
-        let db = self.open_existing().await?;
-        let run = read_run(&db, run_id).await?;
-        let worktree = Path::new(&run.worktree);
-        if !worktree.is_dir() {
-            return Err(invalid(format!(
-                "run {run_id}'s worktree {} does not exist any more",
-                worktree.display()
-            ))
-            .with_hint("devflow drives the run's agents there: restore it, then try again"));
-        }
-        let adapter = crate::tmux::adapter(worktree)?;
-        Ok((driver_on(db, adapter), run))
+        driver_for_run_on(self.open_existing().await?, run_id).await
     }
+}
+
+/// The run's row and a driver over the tmux server of the run's own worktree, on a database
+/// already open (`devflow serve` drives many runs over one).
+pub async fn driver_for_run_on(db: Db, run_id: &str) -> Result<(Driver, RunRow), Error> {
+    let run = read_run(&db, run_id).await?;
+    let worktree = Path::new(&run.worktree);
+    if !worktree.is_dir() {
+        return Err(invalid(format!(
+            "run {run_id}'s worktree {} does not exist any more",
+            worktree.display()
+        ))
+        .with_hint("devflow drives the run's agents there: restore it, then try again"));
+    }
+    let adapter = crate::tmux::adapter(worktree)?;
+    Ok((driver_on(db, adapter), run))
 }
 
 fn driver_on(db: Db, adapter: devflow_session::tmux::TmuxAdapter) -> Driver {

@@ -65,7 +65,8 @@ pub fn status_for(code: Code) -> Status {
         Code::InternalStateCorruption
         | Code::SessionUnavailable
         | Code::SessionBackendFailed
-        | Code::DatabaseFailed => FAILED,
+        | Code::DatabaseFailed
+        | Code::ServerFailed => FAILED,
     }
 }
 

@@ -108,6 +108,8 @@ codes! {
     /// This driver's lease on the run was taken over (or its epoch moved on): it must write
     /// nothing more.
     LeaseLost "lease_lost" Fatal;
+    /// `devflow serve` could not go on serving (its listening socket failed).
+    ServerFailed "server_failed" Fatal;
 }
 
 impl Code {

@@ -29,8 +29,8 @@ pub use conn::Tx;
 pub use devflow_core::{Error, Result};
 pub use rows::{
     Appended, ApprovalRow, ApprovalState, ArtifactRow, EventRow, NewApproval, NewArtifact,
-    NewEvent, NewPhase, NewRun, NewSession, PhaseRow, RunRow, SessionRow, SessionUpdate,
-    TranscriptRow,
+    NewEvent, NewNotification, NewPhase, NewRun, NewSession, NotificationRow, NotificationState,
+    PhaseRow, RunRow, SessionRow, SessionUpdate, TranscriptRow,
 };
 pub use url::{redact_url, resolve_sqlite, sqlite_path};
 

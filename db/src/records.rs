@@ -8,7 +8,8 @@ use diesel::Queryable;
 use serde_json::Value;
 
 use crate::rows::{
-    ApprovalRow, ApprovalState, ArtifactRow, EventRow, PhaseRow, RunRow, SessionRow, TranscriptRow,
+    ApprovalRow, ApprovalState, ArtifactRow, EventRow, NotificationRow, NotificationState,
+    PhaseRow, RunRow, SessionRow, TranscriptRow,
 };
 
 #[derive(Queryable)]
@@ -231,6 +232,48 @@ impl From<TranscriptRecord> for TranscriptRow {
             captured_at: r.captured_at,
             text: r.text,
         }
+    }
+}
+
+#[derive(Queryable)]
+pub(crate) struct NotificationRecord {
+    id: i64,
+    run_id: String,
+    event_key: String,
+    topic: String,
+    state: String,
+    attempts: i32,
+    next_attempt_at: i64,
+    claimed_by: Option<String>,
+    claimed_until: Option<i64>,
+    delivered: String,
+    last_error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl TryFrom<NotificationRecord> for NotificationRow {
+    type Error = Error;
+    fn try_from(r: NotificationRecord) -> Result<NotificationRow> {
+        let delivered = parse_json("notifications.delivered", &r.delivered)?;
+        let delivered: Vec<String> = serde_json::from_value(delivered).map_err(|error| {
+            Error::corruption(format!("notifications.delivered is not a list of names: {error}"))
+        })?;
+        Ok(NotificationRow {
+            state: NotificationState::parse(&r.state)?,
+            attempts: to_count("notifications.attempts", r.attempts)?,
+            delivered,
+            id: r.id,
+            run_id: r.run_id,
+            event_key: r.event_key,
+            topic: r.topic,
+            next_attempt_at: r.next_attempt_at,
+            claimed_by: r.claimed_by,
+            claimed_until: r.claimed_until,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+        })
     }
 }
 

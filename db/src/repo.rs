@@ -3,6 +3,7 @@
 mod approvals;
 mod artifacts;
 mod events;
+mod notifications;
 mod phases;
 pub(crate) mod runs;
 mod sessions;

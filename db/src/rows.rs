@@ -246,3 +246,60 @@ pub struct TranscriptRow {
     pub captured_at: i64,
     pub text: String,
 }
+
+/// A notification to write in the step of the event that causes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewNotification<'a> {
+    pub run_id: &'a str,
+    /// The causing event's idempotency key: one notification per event, however often the
+    /// step is replayed.
+    pub event_key: &'a str,
+    /// What it tells: `gate_opened`, `agent_needs_input`, `run_failed`, `run_completed`.
+    pub topic: &'a str,
+}
+
+/// Where a notification is: waiting to be sent (or retried), sent to every sink, or given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationState {
+    Pending,
+    Sent,
+    Failed,
+}
+
+impl NotificationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationState::Pending => "pending",
+            NotificationState::Sent => "sent",
+            NotificationState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<NotificationState> {
+        match text {
+            "pending" => Ok(NotificationState::Pending),
+            "sent" => Ok(NotificationState::Sent),
+            "failed" => Ok(NotificationState::Failed),
+            other => Err(Error::corruption(format!("unknown notification state {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub run_id: String,
+    pub event_key: String,
+    pub topic: String,
+    pub state: NotificationState,
+    /// Failed sends so far.
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<i64>,
+    /// The sinks that have it.
+    pub delivered: Vec<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}

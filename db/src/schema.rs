@@ -110,12 +110,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        run_id -> Text,
+        event_key -> Text,
+        topic -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
+        delivered -> Text,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(run_phases -> runs (run_id));
 diesel::joinable!(run_events -> runs (run_id));
 diesel::joinable!(artifacts -> runs (run_id));
 diesel::joinable!(approval_requests -> runs (run_id));
 diesel::joinable!(tui_sessions -> runs (run_id));
 diesel::joinable!(tui_transcripts -> tui_sessions (session_id));
+diesel::joinable!(notifications -> runs (run_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     runs,
@@ -125,4 +144,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     approval_requests,
     tui_sessions,
     tui_transcripts,
+    notifications,
 );

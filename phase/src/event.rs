@@ -11,7 +11,9 @@
 mod payload;
 
 use devflow_core::{Error, Result, RunState, SessionState, StateMachine, Validation};
-use devflow_db::{ApprovalRow, ApprovalState, ArtifactRow, EventRow, NewEvent, SessionRow, Tx};
+use devflow_db::{
+    ApprovalRow, ApprovalState, ArtifactRow, EventRow, NewEvent, NewNotification, SessionRow, Tx,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -41,7 +43,10 @@ impl Event {
         Event { run_id: run_id.to_owned(), phase_id: None, kind, key, payload: json(payload) }
     }
 
-    /// Appends the event inside a step; replaying a step appends nothing new.
+    /// Appends the event inside a step; replaying a step appends nothing new. An event that
+    /// tells a person something ([`Topic::of_event`](crate::notify::Topic::of_event)) also
+    /// writes its notification into the outbox, in the same step and under the event's key, so
+    /// the two are committed together or not at all and a replay adds neither.
     pub async fn emit(self, tx: &mut Tx) -> Result<()> {
         tx.record_event(&NewEvent {
             run_id: &self.run_id,
@@ -50,7 +55,13 @@ impl Event {
             payload: &self.payload,
             idempotency_key: &self.key,
         })
-        .await
+        .await?;
+        let Some(topic) = crate::notify::Topic::of_event(self.kind, &self.payload) else {
+            return Ok(());
+        };
+        let notification =
+            NewNotification { run_id: &self.run_id, event_key: &self.key, topic: topic.as_str() };
+        tx.record_notification(&notification).await
     }
 }
 

@@ -12,9 +12,11 @@
 pub mod artifact;
 pub mod driver;
 mod event;
+pub mod notify;
 mod runner;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod view;
 pub mod workflow;
 
 pub use artifact::WaitSettings;

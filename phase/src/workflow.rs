@@ -7,7 +7,7 @@
 
 mod bounds;
 mod check;
-mod file;
+pub(crate) mod file;
 mod prompt;
 mod reserved;
 mod role;
@@ -41,6 +41,9 @@ pub struct Workflow {
     pub keep_agents: bool,
     pub roles: BTreeMap<String, Role>,
     pub phases: Vec<PhaseDef>,
+    /// Where to tell a person about the run (`[notify]`); absent in runs stored before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::notify::Notify>,
 }
 
 /// An agent role: how its agent is launched.

@@ -13,16 +13,23 @@ mod processes;
 mod runner_order;
 
 /// The folders holding the workspace's Rust sources.
-const SOURCE_FOLDERS: &[&str] = &["core", "db", "session", "phase", "cli", "stub", "xtask"];
+const SOURCE_FOLDERS: &[&str] = &["core", "db", "session", "phase", "web", "cli", "stub", "xtask"];
 
 /// Each devflow crate with its folder and the devflow crates it may depend on: the arrows of
-/// `core <- {db, session} <- phase <- cli`. `db` and `session` do not know each other.
+/// `core <- {db, session} <- phase <- web <- cli`. `db` and `session` do not know each other;
+/// `web` (the attention layer) drives agents only through phase's Driver, so it does not know
+/// `session` either.
 const LAYERS: &[(&str, &str, &[&str])] = &[
     ("core", "devflow-core", &[]),
     ("db", "devflow-db", &["devflow-core"]),
     ("session", "devflow-session", &["devflow-core"]),
     ("phase", "devflow-phase", &["devflow-core", "devflow-db", "devflow-session"]),
-    ("cli", "devflow", &["devflow-core", "devflow-db", "devflow-session", "devflow-phase"]),
+    ("web", "devflow-web", &["devflow-core", "devflow-db", "devflow-phase"]),
+    (
+        "cli",
+        "devflow",
+        &["devflow-core", "devflow-db", "devflow-session", "devflow-phase", "devflow-web"],
+    ),
 ];
 
 /// Crates that speak SQL: only devflow-db may use them.
@@ -96,8 +103,8 @@ fn dependencies_point_one_way() {
     }
     assert!(
         offenders.is_empty(),
-        "dependencies point one way, core <- {{db, session}} <- phase <- cli, and db and \
-         session do not know each other:\n  {}",
+        "dependencies point one way, core <- {{db, session}} <- phase <- web <- cli, and db \
+         and session do not know each other:\n  {}",
         offenders.join("\n  ")
     );
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use devflow_core::Error;
 use devflow_db::{Db, EventRow};
-use serde_json::json;
+use devflow_phase::view;
 
 use crate::args::Place;
 use crate::context::{Context, not_found};
@@ -54,23 +54,18 @@ pub async fn run(
 async fn phase_keys(db: &Db, run_id: &str) -> Result<HashMap<String, String>, Error> {
     let id = run_id.to_owned();
     let phases = db.read(move |tx| Box::pin(async move { tx.phases(&id).await })).await?;
-    Ok(phases.into_iter().map(|phase| (phase.id, phase.phase_key)).collect())
+    Ok(view::phase_keys(&phases))
 }
 
 fn print_event(event: &EventRow, keys: &HashMap<String, String>, as_json: bool) {
-    let phase_key =
-        event.phase_id.as_ref().map(|id| keys.get(id).cloned().unwrap_or_else(|| id.clone()));
     if as_json {
-        let line = json!({
-            "id": event.id, "type": event.kind, "phase_key": phase_key, "idempotency_key": event.idempotency_key,
-            "payload": event.payload, "created_at": event.created_at,
-        });
-        out!("{}", json(&line));
+        out!("{}", json(&view::event_json(event, keys)));
     } else {
+        let phase_key = view::event_phase_key(event, keys);
         out!(
             "{:>6} {} {:<22} {:<10} {}",
             event.id,
-            event.created_at,
+            view::time::local(event.created_at),
             inline(&event.kind),
             inline(phase_key.as_deref().unwrap_or("-")),
             json(&event.payload)

@@ -3,7 +3,7 @@
 use devflow_core::Error;
 use devflow_phase::Decision;
 
-use super::report;
+use super::driving;
 use crate::args::Place;
 use crate::context::{Context, decided_by, invalid};
 use crate::exit::Status;
@@ -22,6 +22,6 @@ pub async fn run(
     crate::programs::check_run_roles(driver.db(), &run).await?;
     let decision = Decision { gate_key: gate, note: Some(note), decided_by: decided_by() };
     let outcome =
-        report::driving(&driver, run_id, |cancel| driver.reject(run_id, decision, cancel)).await?;
-    report::outcome(&driver, run_id, outcome).await
+        driving::driving(&driver, run_id, |cancel| driver.reject(run_id, decision, cancel)).await?;
+    driving::outcome(&driver, run_id, outcome).await
 }

@@ -1,104 +1,45 @@
-//! Driving with a status line and interrupts (Ctrl-C, SIGTERM, SIGHUP), and telling a person
-//! where the run stopped.
+//! `devflow report RUN [--html FILE] [--svg FILE]`: the run's timeline as a self-contained
+//! page or picture, drawn by devflow-web exactly as `devflow serve` draws it.
 
-use std::future::Future;
+use std::path::Path;
 
-use devflow_core::{Code, Error};
-use devflow_phase::{Driver, Outcome, Workflow};
-use tokio_util::sync::CancellationToken;
+use devflow_core::Error;
+use devflow_db::now_ms;
+use devflow_phase::view::RunView;
+use devflow_web::timeline::{Timeline, svg_document};
 
+use crate::args::Place;
+use crate::context::{Context, invalid, not_found};
 use crate::exit::{self, Status};
-use crate::progress::Progress;
+use crate::output::note;
 
-/// Runs `drive` with the status line; an interrupt cancels it (the driver releases the run's
-/// lease, and the run stays where it is).
-pub async fn driving<F, Fut>(driver: &Driver, run_id: &str, drive: F) -> Result<Outcome, Error>
-where
-    F: FnOnce(CancellationToken) -> Fut,
-    Fut: Future<Output = Result<Outcome, Error>>,
-{
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    let signals = tokio::spawn(async move {
-        crate::signals::interrupted().await;
-        on_signal.cancel();
-    });
-    let progress = Progress::start(driver.db().clone(), run_id.to_owned());
-    let outcome = drive(cancel).await;
-    progress.finish();
-    signals.abort();
-    outcome.map_err(|error| {
-        if error.is(Code::ActivityCancelled) {
-            Error::new(
-                Code::ActivityCancelled,
-                format!("interrupted; run {run_id} stays where it was"),
-            )
-            .with_hint(format!("continue it with `devflow resume {run_id}`"))
-        } else {
-            error
-        }
-    })
-}
-
-/// Prints where the run stopped and returns the exit status for it.
-pub async fn outcome(driver: &Driver, run_id: &str, outcome: Outcome) -> Result<Status, Error> {
-    match outcome {
-        Outcome::Completed => {
-            out!("run {run_id} completed");
-            for (phase, path) in artifacts(driver, run_id).await? {
-                out!("  {phase}: {path}");
-            }
-            Ok(exit::COMPLETED)
-        }
-        Outcome::AwaitingApproval(gate) => {
-            out!(
-                "run {run_id} is waiting for approval at gate {} (phase {})",
-                gate.gate_key,
-                gate.phase_key
-            );
-            if let Some(path) = gate.hint {
-                out!("  artifact: {path}");
-            }
-            out!("  approve: devflow approve {run_id}");
-            out!("  reject:  devflow reject {run_id} --note \"what to change\"");
-            Ok(exit::WAITING)
-        }
-        Outcome::Paused(gate) => {
-            out!(
-                "run {run_id} is paused at a human gate: {} (phase {})",
-                gate.gate_key,
-                gate.phase_key
-            );
-            if let Some(hint) = gate.hint {
-                out!("  hint: {hint}");
-            }
-            out!("  then: devflow resume {run_id}   (or: devflow abort {run_id})");
-            Ok(exit::WAITING)
-        }
-        Outcome::Failed { reason } => {
-            crate::output::note(&format!("error: run {run_id} failed: {reason}"));
-            crate::output::note(&format!("  hint: `devflow events {run_id}` shows what happened"));
-            Ok(exit::FAILED)
-        }
-        Outcome::Aborted => {
-            out!("run {run_id} was aborted");
-            Ok(exit::FAILED)
-        }
+pub async fn run(
+    run_id: &str,
+    html: Option<&Path>,
+    svg: Option<&Path>,
+    place: &Place,
+) -> Result<Status, Error> {
+    let db = Context::new(place)?.open_existing().await?;
+    let view = RunView::load(&db, run_id).await?.ok_or_else(|| not_found(run_id))?;
+    let timeline = Timeline::load(&db, run_id, now_ms()).await?.ok_or_else(|| not_found(run_id))?;
+    let page = || devflow_web::report::html(&view, &timeline);
+    if let Some(path) = svg {
+        write(path, &svg_document(&timeline))?;
     }
+    if let Some(path) = html {
+        write(path, &page())?;
+    }
+    if html.is_none() && svg.is_none() {
+        out!("{}", page());
+    }
+    Ok(exit::COMPLETED)
 }
 
-/// Each phase's artifact path, absolute.
-async fn artifacts(driver: &Driver, run_id: &str) -> Result<Vec<(String, String)>, Error> {
-    let id = run_id.to_owned();
-    let run = driver.db().read(move |tx| Box::pin(async move { tx.run(&id).await })).await?;
-    let Some(run) = run else {
-        return Ok(Vec::new());
-    };
-    let workflow = Workflow::from_definition(&run.definition)?;
-    let root = std::path::Path::new(&run.worktree);
-    Ok(workflow
-        .phases
-        .iter()
-        .map(|phase| (phase.key.clone(), root.join(&phase.artifact).display().to_string()))
-        .collect())
+fn write(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|error| {
+        invalid(format!("cannot write {}: {error}", path.display()))
+            .with_hint("name a file in a folder that exists and that you can write")
+    })?;
+    note(&format!("devflow: wrote {}", path.display()));
+    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use devflow_core::{Error, RunState};
 
-use super::report;
+use super::driving;
 use crate::args::Place;
 use crate::context::{Context, decided_by, invalid};
 use crate::exit::Status;
@@ -17,9 +17,9 @@ pub async fn run(run_id: &str, place: &Place) -> Result<Status, Error> {
     }
     crate::programs::check_run_roles(driver.db(), &run).await?;
     let outcome =
-        report::driving(&driver, run_id, |cancel| driver.resume(run_id, decided_by(), cancel))
+        driving::driving(&driver, run_id, |cancel| driver.resume(run_id, decided_by(), cancel))
             .await?;
-    report::outcome(&driver, run_id, outcome).await
+    driving::outcome(&driver, run_id, outcome).await
 }
 
 /// How a run that has ended is said to have ended, and what it is; `None` while it can go on.

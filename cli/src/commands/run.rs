@@ -5,7 +5,7 @@ use std::path::Path;
 use devflow_core::Error;
 use devflow_phase::Workflow;
 
-use super::report;
+use super::driving;
 use crate::args::Place;
 use crate::context::Context;
 use crate::exit::Status;
@@ -35,12 +35,12 @@ pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Resu
         crate::tmux::socket_path(&context.worktree).display()
     ));
     let worktree = context.worktree.clone();
-    let started = report::driving(&driver, &run_id, |cancel| async {
+    let started = driving::driving(&driver, &run_id, |cancel| async {
         let id = Some(run_id.clone());
         driver.start(&workflow, id, &worktree, cancel).await.map(|(_, outcome)| outcome)
     })
     .await?;
-    report::outcome(&driver, &run_id, started).await
+    driving::outcome(&driver, &run_id, started).await
 }
 
 const RUN_ID_CHARS_MAX: usize = 64;

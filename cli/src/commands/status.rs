@@ -1,8 +1,10 @@
-//! `devflow status [RUN] [--json]`: one run's phases and gates, or a table of the runs.
+//! `devflow status [RUN] [--json]`: one run's phases and gates, or a table of the runs. Tables
+//! show local times and ages; the JSON (shaped by `devflow_phase::view`, as the web API is)
+//! keeps epoch milliseconds.
 
 use devflow_core::{Error, StateMachine};
-use devflow_db::{ApprovalRow, PhaseRow, RunRow};
-use serde_json::{Value, json};
+use devflow_phase::view::{self, RunView, time};
+use serde_json::Value;
 
 use crate::args::Place;
 use crate::context::Context;
@@ -12,84 +14,73 @@ use crate::output::{inline, json};
 pub async fn run(run_id: Option<&str>, as_json: bool, place: &Place) -> Result<Status, Error> {
     let db = Context::new(place)?.open_existing().await?;
     let Some(run_id) = run_id else {
-        let runs = db.read(|tx| Box::pin(async move { tx.runs().await })).await?;
+        let mut runs = view::load_runs(&db).await?;
+        // The JSON list keeps the database's order, newest first, as it always had.
+        runs.sort_by_key(|(run, _)| std::cmp::Reverse((run.created_at, run.id.clone())));
         print_runs(&runs, as_json);
         return Ok(exit::COMPLETED);
     };
-    let id = run_id.to_owned();
-    let (run, phases, gates) = db
-        .read(move |tx| {
-            Box::pin(async move {
-                let Some(run) = tx.run(&id).await? else {
-                    return Err(crate::context::not_found(&id));
-                };
-                let phases = tx.phases(&id).await?;
-                let gates = tx.approvals(&id).await?;
-                Ok((run, phases, gates))
-            })
-        })
-        .await?;
-    let document = run_json(&run, &phases, &gates);
+    let Some(view) = RunView::load(&db, run_id).await? else {
+        return Err(crate::context::not_found(run_id));
+    };
     if as_json {
-        out!("{}", json(&document));
+        out!("{}", json(&view.to_json()));
     } else {
-        print_run(&run, &phases, &gates);
+        print_run(&view);
     }
     Ok(exit::COMPLETED)
 }
 
-fn run_json(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) -> Value {
-    let phase_key = |id: &str| {
-        phases.iter().find(|p| p.id == id).map_or(id.to_owned(), |p| p.phase_key.clone())
-    };
-    json!({
-        "id": run.id, "workflow": run.workflow, "state": run.state.as_str(), "worktree": run.worktree,
-        "paused_from_state": run.paused_from_state.map(|s| s.as_str()),
-        "created_at": run.created_at, "updated_at": run.updated_at, "ended_at": run.ended_at,
-        "lease_owner": run.lease_owner, "lease_expires_at": run.lease_expires_at,
-        "phases": phases.iter().map(|p| json!({
-            "key": p.phase_key, "state": p.state.as_str(), "attempts": p.attempts,
-            "started_at": p.started_at, "ended_at": p.ended_at,
-        })).collect::<Vec<_>>(),
-        "gates": gates.iter().map(|g| json!({
-            "id": g.id, "gate_key": g.gate_key, "phase_key": phase_key(&g.phase_id), "state": g.state.as_str(),
-            "decided_by": g.decided_by, "note": g.decision_note, "payload": g.payload,
-        })).collect::<Vec<_>>(),
-    })
+/// A time as `2026-12-02 16:39:05 (3 min ago)`.
+fn when(epoch_ms: i64) -> String {
+    format!("{} ({})", time::local(epoch_ms), time::age(devflow_db::now_ms(), epoch_ms))
 }
 
-fn print_run(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) {
+fn print_run(view: &RunView) {
+    let run = &view.run;
     let (id, workflow) = (inline(&run.id), inline(&run.workflow));
     out!("run {id}  workflow {workflow}  state {}", run.state);
     out!("worktree {}", inline(&run.worktree));
+    out!("created {}  updated {}", when(run.created_at), when(run.updated_at));
     out!();
-    out!("{:<20} {:<18} ATTEMPTS", "PHASE", "STATE");
-    for phase in phases {
-        out!("{:<20} {:<18} {}", inline(&phase.phase_key), phase.state.as_str(), phase.attempts);
+    out!("{:<20} {:<18} {:<8} {:<20} TOOK", "PHASE", "STATE", "ATTEMPTS", "STARTED");
+    for phase in &view.phases {
+        let started = phase.started_at.map_or_else(|| "-".to_owned(), time::local);
+        let took = match (phase.started_at, phase.ended_at) {
+            (Some(start), Some(end)) => time::duration(end - start),
+            (Some(start), None) => {
+                format!("{} so far", time::duration(devflow_db::now_ms() - start))
+            }
+            _ => "-".to_owned(),
+        };
+        out!(
+            "{:<20} {:<18} {:<8} {:<20} {took}",
+            inline(&phase.phase_key),
+            phase.state.as_str(),
+            phase.attempts,
+            started
+        );
     }
-    if !gates.is_empty() {
+    if !view.gates.is_empty() {
         out!();
-        out!("{:<32} {:<20} {:<10} DECIDED BY", "GATE", "PHASE", "STATE");
-        for gate in gates {
-            let phase =
-                phases.iter().find(|p| p.id == gate.phase_id).map_or("?", |p| p.phase_key.as_str());
+        out!("{:<32} {:<20} {:<10} {:<20} DECIDED BY", "GATE", "PHASE", "STATE", "OPENED");
+        for gate in &view.gates {
             out!(
-                "{:<32} {:<20} {:<10} {}",
+                "{:<32} {:<20} {:<10} {:<20} {}",
                 inline(&gate.gate_key),
-                inline(phase),
+                inline(view.phase_key(&gate.phase_id)),
                 gate.state.as_str(),
+                time::local(gate.created_at),
                 inline(gate.decided_by.as_deref().unwrap_or("-"))
             );
         }
     }
 }
 
-fn print_runs(runs: &[RunRow], as_json: bool) {
+fn print_runs(runs: &[(devflow_db::RunRow, Vec<devflow_db::PhaseRow>)], as_json: bool) {
     if as_json {
-        let list: Vec<Value> = runs
-            .iter()
-            .map(|run| json!({ "id": run.id, "workflow": run.workflow, "state": run.state.as_str(), "created_at": run.created_at, "updated_at": run.updated_at }))
-            .collect();
+        let list: Vec<Value> =
+            runs.iter().map(|(run, phases)| view::run_summary_json(run, phases)).collect();
         out!("{}", json(&Value::Array(list)));
         return;
     }
@@ -97,9 +88,15 @@ fn print_runs(runs: &[RunRow], as_json: bool) {
         out!("no runs yet: `devflow run WORKFLOW` starts one");
         return;
     }
-    out!("{:<38} {:<16} {:<18} UPDATED (epoch ms)", "RUN", "WORKFLOW", "STATE");
-    for run in runs {
+    out!("{:<38} {:<16} {:<18} {:<16} UPDATED", "RUN", "WORKFLOW", "STATE", "PHASE");
+    for (run, phases) in runs {
         let (id, workflow) = (inline(&run.id), inline(&run.workflow));
-        out!("{id:<38} {workflow:<16} {:<18} {}", run.state.as_str(), run.updated_at);
+        let phase = view::current_phase(phases).map_or("-", |phase| phase.phase_key.as_str());
+        out!(
+            "{id:<38} {workflow:<16} {:<18} {:<16} {}",
+            run.state.as_str(),
+            inline(phase),
+            when(run.updated_at)
+        );
     }
 }

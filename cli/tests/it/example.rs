@@ -22,6 +22,16 @@ async fn example_stops_at_the_plan_gate_and_completes_after_approve() {
         assert_eq!(status["gates"][0]["gate_key"], "plan_review");
         assert_eq!(status["gates"][0]["phase_key"], "plan");
         assert_eq!(status["gates"][0]["state"], "pending");
+        assert!(status["created_at"].as_i64().unwrap() > 1_000_000_000_000, "JSON keeps epoch ms");
+
+        // Tables show local times and ages, not epoch milliseconds.
+        let table = world.devflow(&["status"]);
+        assert_eq!(table.code, 0, "{table:?}");
+        let row = table.stdout.lines().find(|line| line.starts_with("ex-1")).unwrap();
+        assert!(row.contains("awaiting_approval") && row.contains(" plan "), "{row}");
+        assert!(row.ends_with("(just now)") || row.ends_with(" s ago)"), "{row}");
+        let digits_run = row.split(|c: char| !c.is_ascii_digit()).map(str::len).max();
+        assert!(digits_run < Some(5), "no epoch milliseconds in a table: {row}");
 
         let run = world.devflow(&["approve", "ex-1", "--note", "fine"]);
         assert_eq!(run.code, 0, "{backend}: {run:?}");

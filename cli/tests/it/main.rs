@@ -3,6 +3,7 @@
 
 #![allow(clippy::disallowed_methods)] // Tests start the binaries they test, and keep their own deadlines.
 
+mod browser;
 mod commands;
 mod crash;
 mod database;
@@ -10,6 +11,8 @@ mod example;
 mod faults;
 mod gates;
 mod input;
+mod notify;
 mod process;
 mod real_agents;
 mod support;
+mod web;

@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::conn::{Tx, on_conn};
 use crate::error::QueryResultExt;
-use crate::records::ArtifactRecord;
+use crate::records::{ArtifactRecord, convert_all};
 use crate::schema::artifacts;
 use crate::{ArtifactRow, NewArtifact, new_id, now_ms};
 
@@ -71,6 +71,16 @@ impl Tx {
         let record: Option<ArtifactRecord> =
             on_conn!(self, |c| query.get_result(c).await).optional().or_db("read artifact")?;
         record.map(ArtifactRow::try_from).transpose()
+    }
+
+    /// Every artifact the run recorded, oldest first.
+    pub async fn artifacts(&mut self, run_id: &str) -> Result<Vec<ArtifactRow>> {
+        let query = artifacts::table
+            .filter(artifacts::run_id.eq(run_id))
+            .order((artifacts::created_at.asc(), artifacts::id.asc()));
+        let records: Vec<ArtifactRecord> =
+            on_conn!(self, |c| query.load(c).await).or_db("list artifacts")?;
+        convert_all(records)
     }
 
     /// The newest artifact of the phase at `path` for `schema_id`.

@@ -218,6 +218,23 @@ impl Tx {
         convert_all(records)
     }
 
+    /// Every run's events with id > `after_id`, oldest first: what a live view has not seen.
+    pub async fn events_since(&mut self, after_id: i64) -> Result<Vec<EventRow>> {
+        let query =
+            run_events::table.filter(run_events::id.gt(after_id)).order(run_events::id.asc());
+        let records: Vec<EventRecord> =
+            on_conn!(self, |c| query.load(c).await).or_db("list new events")?;
+        convert_all(records)
+    }
+
+    /// The id of the newest event of any run (0 when there is none).
+    pub async fn latest_event_id(&mut self) -> Result<i64> {
+        let query = run_events::table.select(diesel::dsl::max(run_events::id));
+        let id: Option<i64> =
+            on_conn!(self, |c| query.get_result(c).await).or_db("read the newest event id")?;
+        Ok(id.unwrap_or(0))
+    }
+
     /// How many events of `kind` the run has.
     pub async fn count_events(&mut self, run_id: &str, kind: &str) -> Result<u64> {
         let query = run_events::table

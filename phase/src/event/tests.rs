@@ -113,3 +113,48 @@ fn a_payload_of_another_shape_is_corruption() {
     let error = read::<PhaseStarted>(&row).unwrap_err();
     assert_eq!(error.code(), devflow_core::Code::InternalStateCorruption);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_notifies_writes_its_notification_once_in_its_step() {
+    for test_db in devflow_db::testing::backends().await {
+        let db = &test_db.db;
+        let phase = phase();
+        let run = devflow_db::NewRun {
+            id: "run-1".into(),
+            workflow: "w".into(),
+            state: RunState::Executing,
+            worktree: "/tmp".into(),
+            definition: json!({}),
+        };
+        db.write(move |tx| Box::pin(async move { tx.insert_run(&run).await })).await.unwrap();
+        // A replayed step (the same event again), and an event that tells nobody anything.
+        for _ in 0..2 {
+            let (done, ready) =
+                (Event::run_completed(&phase), Event::session_ready(&phase, "s", 0));
+            db.step("run-1", move |tx, _| {
+                Box::pin(async move {
+                    done.emit(tx).await?;
+                    ready.emit(tx).await
+                })
+            })
+            .await
+            .unwrap();
+        }
+        // A step that fails after its event leaves neither the event nor its notification.
+        let failed = Event::run_failed(&phase, "boom");
+        let refused: devflow_core::Result<()> = db
+            .step("run-1", move |tx, _| {
+                Box::pin(async move {
+                    failed.emit(tx).await?;
+                    Err(devflow_core::Error::corruption("the step fails after its event"))
+                })
+            })
+            .await;
+        assert!(refused.is_err());
+        let rows =
+            db.read(|tx| Box::pin(async move { tx.notifications("run-1").await })).await.unwrap();
+        let keys: Vec<(&str, &str)> =
+            rows.iter().map(|row| (row.event_key.as_str(), row.topic.as_str())).collect();
+        assert_eq!(keys, [("run.completed:run-1", "run_completed")], "{}", test_db.name);
+    }
+}

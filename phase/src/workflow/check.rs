@@ -83,6 +83,10 @@ impl Checker<'_> {
             }
             phases.push(resolved);
         }
+        let notify = file
+            .notify
+            .map(|notify| crate::notify::check(self.path, self.text, notify))
+            .transpose()?;
         Ok(Workflow {
             name: file.name.into_inner(),
             description: file.description,
@@ -90,6 +94,7 @@ impl Checker<'_> {
             keep_agents: file.keep_agents,
             roles,
             phases,
+            notify,
         })
     }
 

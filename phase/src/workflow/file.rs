@@ -18,6 +18,7 @@ pub(super) struct FileWorkflow {
     pub keep_agents: bool,
     pub roles: Spanned<BTreeMap<Spanned<String>, Spanned<FileRole>>>,
     pub phases: Spanned<Vec<Spanned<FilePhase>>>,
+    pub notify: Option<crate::notify::FileNotify>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +90,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<FileWorkflow, Error> {
 }
 
 /// An error about the workflow file at `span`: `file:line:column: message`, hint `expected`.
-pub(super) fn at(
+pub(crate) fn at(
     path: &Path,
     text: &str,
     span: Option<Range<usize>>,

@@ -1,0 +1,151 @@
+//! Notifications end to end: a command hook and a webhook (a listener on 127.0.0.1 in the
+//! test) hear a gate open and the run complete, each exactly once, through a `kill -9` of the
+//! driver and `devflow resume`; a hook that fails never stops a run.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{Phase, World, eventually, finish, instructions};
+
+/// A webhook receiver: every POST's `Idempotency-Key` and JSON body.
+struct Hook {
+    port: u16,
+    received: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Hook {
+    fn start() -> Hook {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::clone(&received);
+        // Ends with the test's process; it only ever answers on loopback.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let (mut key, mut length) = (String::new(), 0usize);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(value) = lower.strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("idempotency-key:") {
+                        key = line["idempotency-key:".len()..].trim().to_owned();
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_ok() {
+                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    store.lock().unwrap().push((key, body));
+                }
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        Hook { port, received }
+    }
+
+    fn topics(&self) -> Vec<String> {
+        let received = self.received.lock().unwrap();
+        received.iter().map(|(_, body)| body["topic"].as_str().unwrap_or("?").to_owned()).collect()
+    }
+}
+
+/// The topics of the JSON documents the command hook appended, one per line.
+fn command_topics(log: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["topic"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn with_notify(workflow: &Path, table: &str) {
+    let mut text = std::fs::read_to_string(workflow).unwrap();
+    text += table;
+    std::fs::write(workflow, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_and_a_webhook_hear_each_event_once_across_kill_9_and_resume() {
+    for (backend, world) in World::on_every_backend().await {
+        let hook = Hook::start();
+        let log = world.worktree().join("hook.jsonl");
+        let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
+        let build = Phase {
+            role: "builder",
+            instructions: instructions("build", "slow", "ok", "Slow-Ms: 4500"),
+            stable_ms: 2_000,
+            ..Phase::new("build", "slow")
+        };
+        let workflow = world.workflow(&[plan, build]);
+        with_notify(
+            &workflow,
+            &format!(
+                "\n[notify]\ncommand = [\"sh\", \"-c\", \"cat >> '{}'; echo >> '{}'\"]\nwebhook = \"http://127.0.0.1:{}/hook\"\n",
+                log.display(),
+                log.display(),
+                hook.port
+            ),
+        );
+        let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "nt"]);
+        assert_eq!(run.code, 3, "{backend}: {run:?}");
+        // Sent before `run` exited.
+        assert_eq!(hook.topics(), ["gate_opened"], "{backend}");
+        assert_eq!(command_topics(&log), ["gate_opened"], "{backend}");
+
+        let mut child = world.spawn(&["approve", "nt"]);
+        eventually("the build's artifact wait", Duration::from_secs(60), || {
+            let status = world.devflow(&["status", "nt", "--json"]);
+            status.code == 0
+                && serde_json::from_str::<Value>(&status.stdout).unwrap()["phases"][1]["state"]
+                    == "awaiting_artifact"
+        });
+        child.kill().unwrap(); // SIGKILL
+        assert_ne!(finish(child, &["approve"]).code, 0);
+        let run = world.devflow(&["resume", "nt"]);
+        assert_eq!(run.code, 0, "{backend}: {run:?}");
+
+        assert_eq!(hook.topics(), ["gate_opened", "run_completed"], "{backend}: each once");
+        assert_eq!(command_topics(&log), ["gate_opened", "run_completed"], "{backend}: each once");
+        let received = hook.received.lock().unwrap();
+        for (key, body) in received.iter() {
+            assert_eq!(
+                body["id"].as_str(),
+                Some(key.as_str()),
+                "{backend}: the key is the body's id"
+            );
+            assert_eq!(body["run"]["id"], "nt", "{backend}");
+        }
+        assert_ne!(received[0].0, received[1].0, "{backend}");
+        assert_eq!(received[0].1["gate"]["gate_key"], "plan_review", "{backend}");
+        assert_eq!(received[0].1["event"]["type"], "approval.requested", "{backend}");
+    }
+}
+
+#[test]
+fn a_hook_that_fails_never_stops_a_run() {
+    let world = World::new();
+    let workflow = world.workflow(&[Phase::new("plan", "ok")]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    with_notify(
+        &workflow,
+        &format!(
+            "\n[notify]\ncommand = [\"sh\", \"-c\", \"echo no >&2; exit 3\"]\nwebhook = \"http://127.0.0.1:{closed}/\"\n"
+        ),
+    );
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "bad-hook"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(world.status("bad-hook")["state"], "completed");
+    assert!(run.stderr.contains("1 notification(s) of run bad-hook not sent yet"), "{run:?}");
+}

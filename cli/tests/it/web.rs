@@ -1,0 +1,177 @@
+//! `devflow serve` end to end: requests that must be refused (no token, a wrong CSRF token, a
+//! foreign `Host` or `Origin`) change nothing; in headless Chromium, the runs page lists a
+//! waiting run, its timeline shows each phase, a gate approved with a note completes the run
+//! in real tmux while the page follows it live (no reload), and `devflow report --html` shows
+//! the same timeline from a file with no server.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::browser::{Browser, Served};
+use crate::support::{Phase, World, eventually, instructions};
+
+/// A request that must be refused: method, path, headers, body, the status expected.
+type Refused<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, String, u16);
+
+/// The text between `start` and the next `end` in `text`.
+fn between<'t>(text: &'t str, start: &str, end: &str) -> &'t str {
+    let from = text.find(start).unwrap_or_else(|| panic!("no {start:?} in {text}")) + start.len();
+    let to = text[from..].find(end).unwrap() + from;
+    &text[from..to]
+}
+
+#[test]
+fn requests_without_the_token_with_a_wrong_csrf_token_or_for_another_host_change_nothing() {
+    let world = World::new();
+    let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
+    let workflow = world.workflow(&[plan]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "guard"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let served = Served::start(&world, &[]);
+    let cookie = served.cookie();
+    let (status, page) = served.request("GET", "/runs/guard", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200, "{page}");
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"");
+    let request = between(&page, "name=\"request\" value=\"", "\"");
+    let form = |csrf: &str| {
+        format!("csrf={csrf}&action=approve&gate=plan_review&request={request}&note=sneaky")
+    };
+    let events_before = world.events("guard").len();
+    let form_type = ("Content-Type", "application/x-www-form-urlencoded");
+    let foreign = format!("attacker.example:{}", served.host.rsplit(':').next().unwrap());
+    let bearer = format!("Bearer {}", served.token);
+    let refused: [Refused<'_>; 7] = [
+        ("POST", "/runs/guard/decide", vec![form_type], form(csrf), 401),
+        ("POST", "/runs/guard/decide?token=0123", vec![form_type], form(csrf), 401),
+        ("POST", "/runs/guard/decide", vec![form_type, ("Cookie", &cookie)], form("0000"), 403),
+        (
+            "POST",
+            "/runs/guard/decide",
+            vec![form_type, ("Cookie", &cookie), ("Host", &foreign)],
+            form(csrf),
+            421,
+        ),
+        (
+            "POST",
+            "/runs/guard/decide",
+            vec![form_type, ("Cookie", &cookie), ("Host", "attacker.example")],
+            form(csrf),
+            421,
+        ),
+        (
+            "POST",
+            "/runs/guard/decide",
+            vec![form_type, ("Cookie", &cookie), ("Origin", "http://attacker.example")],
+            form(csrf),
+            403,
+        ),
+        (
+            "GET",
+            "/api/runs",
+            vec![("Host", &foreign), ("Authorization", &bearer)],
+            String::new(),
+            421,
+        ),
+    ];
+    for (method, path, headers, body, expected) in &refused {
+        let (status, answer) = served.request(method, path, headers, body);
+        assert_eq!(status, *expected, "{method} {path} {headers:?}: {answer}");
+        let gate = &world.status("guard")["gates"][0];
+        assert_eq!(gate["state"], "pending", "{method} {path} {headers:?} changed the gate");
+        assert_eq!(world.events("guard").len(), events_before, "{method} {path} {headers:?}");
+    }
+    let (status, _) = served.request("GET", "/", &[], "");
+    assert_eq!(status, 401, "a page without the token");
+
+    // The same form with everything right is taken: the refusals above were the checks'.
+    let (status, answer) = served.request(
+        "POST",
+        "/runs/guard/decide",
+        &[form_type, ("Cookie", &cookie)],
+        &form(csrf),
+    );
+    assert_eq!(status, 303, "{answer}");
+    eventually("the run to complete", Duration::from_secs(60), || {
+        world.status("guard")["state"] == "completed"
+    });
+    let gate = &world.status("guard")["gates"][0];
+    assert_eq!((gate["state"].as_str(), gate["note"].as_str()), (Some("approved"), Some("sneaky")));
+    // The API serves what `status --json` prints.
+    let (status, api) = served.request("GET", "/api/runs/guard", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&api).unwrap(), world.status("guard"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gate_approved_in_the_browser_completes_the_run_while_the_page_follows_it_live() {
+    let Some(browser) = Browser::start().await else { return };
+    let world = World::new();
+    let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
+    let build = Phase {
+        role: "builder",
+        instructions: instructions("build", "slow", "ok", "Slow-Ms: 3000"),
+        stable_ms: 1_500,
+        ..Phase::new("build", "slow")
+    };
+    let workflow = world.workflow(&[plan, build]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "web1"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let served = Served::start(&world, &["--as", "web-tester"]);
+    let wait = Duration::from_secs(20);
+
+    browser.client.goto(&served.url).await.unwrap();
+    let row = browser.element("tr[data-run='web1']", wait).await;
+    assert!(row.text().await.unwrap().contains("waiting for you"), "the runs page lists the run");
+    browser.element("a[href='/runs/web1']", wait).await.click().await.unwrap();
+    for phase in ["plan", "build"] {
+        browser.element(&format!("svg#timeline g.row[data-phase='{phase}']"), wait).await;
+    }
+    browser.element("svg#timeline g.row[data-phase='plan'] rect.bar", wait).await;
+
+    let note = "ship it <b>now</b>";
+    browser.element("form.decide textarea[name='note']", wait).await.send_keys(note).await.unwrap();
+    browser.element("form.decide button.approve", wait).await.click().await.unwrap();
+    // Back on the run's page, the build phase runs; a mark on the page shows any reload.
+    browser.element("#summary[data-state='executing']", wait).await;
+    browser.eval("window.devflowMark = 42; return true;").await;
+    browser.element("#summary[data-state='completed']", Duration::from_secs(60)).await;
+    browser.element("svg#timeline g.row[data-phase='build'] rect.bar.done", wait).await;
+    assert_eq!(
+        browser.eval("return window.devflowMark;").await,
+        json!(42),
+        "the page was reloaded"
+    );
+    let refreshed = browser
+        .eval("return document.getElementById('live').getAttribute('data-refreshed');")
+        .await;
+    assert!(
+        refreshed.as_str().is_some_and(|n| n != "0"),
+        "the live update swapped parts: {refreshed}"
+    );
+    let gates = browser.element("#gates", wait).await.text().await.unwrap();
+    assert!(gates.contains(note), "the note is shown as text, escaped: {gates}");
+
+    let status = world.status("web1");
+    assert_eq!(status["state"], "completed");
+    let gate = &status["gates"][0];
+    assert_eq!(
+        (gate["state"].as_str(), gate["decided_by"].as_str()),
+        (Some("approved"), Some("web-tester"))
+    );
+    assert_eq!(gate["note"], note);
+    assert_eq!(world.prompts().len(), 2, "each agent prompted once");
+
+    // The report: the same drawing in a file, shown with no server at all.
+    let report = world.worktree().join("report.html");
+    let written = world.devflow(&["report", "web1", "--html", report.to_str().unwrap()]);
+    assert_eq!(written.code, 0, "{written:?}");
+    drop(served);
+    browser.client.goto(&format!("file://{}", report.display())).await.unwrap();
+    browser.element("svg#timeline g.row[data-phase='build'] rect.bar.done", wait).await;
+    let text = std::fs::read_to_string(&report).unwrap();
+    for outside in [" src=", " href=", "<script", "<link", "url("] {
+        assert!(!text.contains(outside), "the report is self-contained, but has {outside:?}");
+    }
+    browser.close().await;
+}
