@@ -73,6 +73,13 @@ fn print_run(view: &RunView) {
                 time::local(gate.created_at),
                 inline(gate.decided_by.as_deref().unwrap_or("-"))
             );
+            // What a person waiting at the gate needs: what happened, and what to do.
+            let hint = gate.payload.get("recoveryHint").and_then(|hint| hint.as_str());
+            if gate.state == devflow_db::ApprovalState::Pending
+                && let Some(hint) = hint.filter(|hint| !hint.is_empty())
+            {
+                out!("  hint: {}", inline(hint));
+            }
         }
     }
 }

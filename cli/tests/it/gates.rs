@@ -30,6 +30,8 @@ fn no_artifact_stops_at_a_human_gate_and_resume_retries_or_takes_a_hand_written_
     let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "gate"]);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stdout.contains("paused at a human gate"), "{run:?}");
+    let table = world.devflow(&["status", "gate"]);
+    assert!(table.stdout.contains("  hint: "), "the gate's hint is in the table: {table:?}");
     let status = world.status("gate");
     assert_eq!(status["state"], "paused");
     assert_eq!(status["phases"][0]["state"], "failed");
