@@ -32,6 +32,10 @@ pub struct Place {
 pub enum Command {
     /// Create .devflow/ and an example workflow in the worktree.
     Init {
+        /// The agent CLI the workflow drives: claude-code, codex, gemini, aider or agent-sim
+        /// (the simulated agent; the default).
+        #[arg(long, value_name = "NAME")]
+        agent: Option<String>,
         #[command(flatten)]
         place: Place,
     },

@@ -23,7 +23,7 @@ use crate::exit::Status;
 
 pub async fn dispatch(args: Args) -> Result<Status, Error> {
     match args.command {
-        Command::Init { place } => init::run(&place).await,
+        Command::Init { agent, place } => init::run(agent.as_deref(), &place).await,
         Command::Run { workflow, run_id, place } => run::run(&workflow, run_id, &place).await,
         Command::Status { run, json, place } => status::run(run.as_deref(), json, &place).await,
         Command::Events { run, json, follow, place } => {

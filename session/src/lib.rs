@@ -35,7 +35,7 @@
 //! | `Scenario: crash` | writes nothing and dies (agent-sim exits with status 3) |
 //! | `Scenario: slow` | writes the valid artifact in at least 3 chunks, in place, over `Slow-Ms` |
 //! | `Slow-Ms: N` | how long slow takes (default 300) |
-//! | `Repair-Scenario: <name>` | the scenario for the repair prompt; the phase runner rewrites the `Scenario:` line with it, agents read only `Scenario:` |
+//! | `Repair-Scenario: <name>` | the scenario a repair prompt plays (one whose first line is devflow's repair line, `REPAIR_LINE`); `ok` when absent. devflow repeats the instructions unchanged: the doubles tell a repair themselves |
 //! | `Fail-Start:`, `Fail-Send:`, `Fail-Resume:`, `Fail-Rebootstrap:`, `Fail-Probe:` followed by `recoverable N` / `fatal` | fake only: the operation fails N times (counted per session and operation) with `session_unavailable` and then succeeds, or always fails with `session_backend_failed` |
 //! | `Fail-Send: unverified` | fake only: the first send of each prompt pastes it and never submits it (`prompt_delivery_unverified`); `locate_prompt` finds it `Pending`, `submit_pending` delivers it |
 //! | `Fail-Send: unknowable` | fake only: the first send of each prompt pastes it and cannot tell what came of it (`prompt_delivery_unverified`); `locate_prompt` answers `Unknown` |
@@ -53,6 +53,7 @@
 mod adapter;
 pub mod agent_sim;
 mod ansi;
+pub mod cli_version;
 pub mod fake;
 pub mod preset;
 mod prompt;
@@ -68,7 +69,8 @@ pub use adapter::{
 pub use ansi::strip_ansi;
 pub use devflow_core::{Error, Result};
 pub use prompt::{
-    ARTIFACT_LINE, MARKER_PREFIX, SCHEMA_LINE, artifact_path_of, prompt_marker, render_prompt,
+    ARTIFACT_LINE, MARKER_PREFIX, REPAIR_LINE, SCHEMA_LINE, artifact_path_of, is_repair,
+    prompt_marker, render_prompt,
 };
 pub use retry::{RetryPolicy, retry_recoverable};
 pub use transcript::{CAPTURE_BYTES_MAX, Capture, TranscriptChunk};

@@ -15,6 +15,7 @@ mod claude_code;
 mod codex;
 mod gemini;
 mod generic;
+pub mod setup;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -22,6 +23,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::AgentCommand;
+pub use setup::{Avoided, Finding, Level, Setup};
 
 /// One agent CLI. See the module docs.
 #[derive(Debug)]
@@ -43,6 +45,15 @@ pub struct Preset {
     pub dialogs: &'static [Dialog],
     /// What the CLI starts that may outlive its pane, for a person reading `doctor`.
     pub leaves_running: &'static str,
+    /// The arguments that make the CLI print its version and exit (`doctor` runs it); empty:
+    /// not known, never run.
+    pub version_args: &'static [&'static str],
+    /// The version this preset was written from (its screens, flags and dialogs).
+    pub tested_version: Option<&'static str>,
+    /// The settings the CLI needs beside its dialogs, checked for `doctor` ([`setup`]): flags
+    /// that no longer exist, combinations that let it install or fetch on its own, a key that
+    /// is not set.
+    pub requirements: fn(&Setup) -> Vec<Finding>,
 }
 
 /// A dialog a CLI is known to show instead of its input box.
@@ -60,6 +71,9 @@ pub struct Dialog {
     pub safe_to_answer: bool,
     /// tmux key names (`send-keys`) that answer it; empty: devflow never answers it.
     pub answer_keys: &'static [&'static str],
+    /// Whether a configuration avoids it — `avoid`, as a check of the files and flags it names
+    /// (`devflow doctor` reports it).
+    pub avoided: fn(&Setup) -> Avoided,
 }
 
 /// Every preset, `generic` last.
@@ -71,6 +85,11 @@ pub static ALL: &[&Preset] = &[
     &agent_sim::PRESET,
     &generic::PRESET,
 ];
+
+/// For a preset whose CLI needs nothing beside avoiding its dialogs.
+pub fn no_requirements(_: &Setup) -> Vec<Finding> {
+    Vec::new()
+}
 
 /// The preset that knows nothing.
 pub static GENERIC: &Preset = &generic::PRESET;

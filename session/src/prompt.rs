@@ -8,6 +8,9 @@ pub const ARTIFACT_LINE: &str = "Artifact: ";
 pub const SCHEMA_LINE: &str = "Schema: ";
 /// The first word of every prompt's first line: `devflow-prompt <16 hex digits>`.
 pub const MARKER_PREFIX: &str = "devflow-prompt ";
+/// The first line of a repair attempt's instructions (`devflow_phase::repair_instructions`):
+/// what a model reads to know it is asked again, and what the simulated agents read too.
+pub const REPAIR_LINE: &str = "Repair the artifact so it conforms to the expected schema.";
 /// How many hex digits of the dedup key the marker carries.
 const MARKER_HEX_DIGITS: usize = 16;
 
@@ -52,6 +55,13 @@ pub fn artifact_path_of(prompt: &str) -> Option<&str> {
         .filter(|path| !path.is_empty())
 }
 
+/// Whether `text` (a rendered prompt, or the instructions alone) asks for a repair: its first
+/// line, after the marker line if there is one, is [`REPAIR_LINE`].
+pub fn is_repair(text: &str) -> bool {
+    let mut lines = text.lines().skip_while(|line| line.starts_with(MARKER_PREFIX));
+    lines.next().is_some_and(|line| line.trim_end() == REPAIR_LINE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +88,13 @@ mod tests {
             )
         );
         assert_eq!(artifact_path_of(&prompt), Some("/w/out/plan.json"));
+    }
+
+    #[test]
+    fn a_repair_is_told_by_its_first_line_only() {
+        assert!(is_repair(&format!("devflow-prompt 0123456789abcdef\n{REPAIR_LINE}\nPlan it.")));
+        assert!(is_repair(&format!("{REPAIR_LINE}\nPlan it.")));
+        assert!(!is_repair(&format!("Plan it.\n{REPAIR_LINE}")));
+        assert!(!is_repair("devflow-prompt 0123456789abcdef\nPlan it."));
     }
 }

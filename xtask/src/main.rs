@@ -11,6 +11,7 @@ mod agents;
 mod bench;
 mod migrate;
 mod pg;
+mod real_agents;
 mod test;
 #[cfg(test)]
 mod tidy;

@@ -3,8 +3,10 @@
 //! The tests find PostgreSQL through `DEVFLOW_TEST_DATABASE_URL`. When it is not set, this task
 //! starts a throwaway server from the installed binaries and stops it afterwards. Without
 //! PostgreSQL the run goes on with SQLite only and says so loudly — unless `CI=true`, where that
-//! is a failure, as is a run in which no PostgreSQL test created its database.
+//! is a failure, as is a run in which no PostgreSQL test created its database, or (for the whole
+//! suite) one in which no real-agent test ran (`real_agents.rs`).
 
+use std::path::Path;
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::Instant;
 
@@ -40,7 +42,12 @@ pub fn run(rest: &[String]) -> Result<ExitCode> {
         Some(url) => count_or_complain(bin.as_ref(), url, ci, "before the tests")?,
         None => None,
     };
-    let mut code = exit_code(run_tests(extra, url.as_deref())?);
+    let ran = crate::real_agents::prepare();
+    let mut code = exit_code(run_tests(extra, url.as_deref(), &ran)?);
+    // Only a run of the whole suite must include the real agents.
+    if extra.is_empty() && !crate::real_agents::report(&ran, ci) {
+        code = ExitCode::FAILURE;
+    }
     if let (Some(url), Some(before)) = (&url, before)
         && let Some(after) = count_or_complain(bin.as_ref(), url, ci, "after the tests")?
     {
@@ -123,7 +130,7 @@ fn count_or_complain(
 }
 
 /// Runs the test command (and, under nextest, which does not run doctests, `cargo test --doc`).
-fn run_tests(extra: &[String], url: Option<&str>) -> Result<ExitStatus> {
+fn run_tests(extra: &[String], url: Option<&str>, ran: &Path) -> Result<ExitStatus> {
     let nextest = Command::new(cargo())
         .args(["nextest", "--version"])
         .stdout(Stdio::null())
@@ -131,10 +138,11 @@ fn run_tests(extra: &[String], url: Option<&str>) -> Result<ExitStatus> {
         .status()
         .is_ok_and(|status| status.success());
     let runner: &[&str] = if nextest { &["nextest", "run"] } else { &["test"] };
-    let mut status = run_cargo(&[runner, &test_flags(extra)].concat(), extra, url)?;
+    let mut status = run_cargo(&[runner, &test_flags(extra)].concat(), extra, url, ran)?;
     // After a failed build (nextest's exit code 101) the doctests would only fail the same way.
     if nextest && extra.is_empty() && status.code() != Some(NEXTEST_BUILD_FAILED) {
-        let doc = run_cargo(&[&["test"], &test_flags(&[])[..], &["--doc"]].concat(), &[], url)?;
+        let doc_args = [&["test"], &test_flags(&[])[..], &["--doc"]].concat();
+        let doc = run_cargo(&doc_args, &[], url, ran)?;
         if status.success() {
             status = doc;
         }
@@ -156,9 +164,9 @@ fn test_flags(extra: &[String]) -> Vec<&'static str> {
     flags
 }
 
-fn run_cargo(args: &[&str], extra: &[String], url: Option<&str>) -> Result<ExitStatus> {
+fn run_cargo(args: &[&str], extra: &[String], url: Option<&str>, ran: &Path) -> Result<ExitStatus> {
     let mut command = Command::new(cargo());
-    command.args(args).args(extra).current_dir(project_root());
+    command.args(args).args(extra).current_dir(project_root()).env(crate::real_agents::VAR, ran);
     match url {
         Some(url) => command.env(URL_VAR, url),
         None => command.env_remove(URL_VAR),

@@ -1,5 +1,9 @@
-//! `devflow doctor`: is tmux there, does the database open, is each role's command found. It
-//! changes nothing: no `.devflow/`, no database file.
+//! `devflow doctor`: is tmux there, does the database open, and for each role of the workflow:
+//! is its CLI installed, its version, and which known first-run dialog its configuration will
+//! still show (`doctor/role.rs`). It changes nothing: no `.devflow/`, no database file, no
+//! agent configuration. One `ok`/`warn`/`FAIL`/`skip` line per finding.
+
+mod role;
 
 use std::path::Path;
 
@@ -9,7 +13,7 @@ use devflow_phase::Workflow;
 use crate::args::Place;
 use crate::context::Context;
 use crate::exit::{self, Status};
-use crate::programs::{Found, find_program, find_role};
+use crate::programs::find_program;
 
 pub async fn run(workflow: Option<&Path>, place: &Place) -> Result<Status, Error> {
     let context = Context::new(place)?;
@@ -29,16 +33,7 @@ pub async fn run(workflow: Option<&Path>, place: &Place) -> Result<Status, Error
         }
         Some(Ok(workflow)) => {
             for (name, role) in &workflow.roles {
-                match find_role(&role.command) {
-                    Found::At(found) => out!("ok    role {name}: {}", found.display()),
-                    Found::NotChecked => {
-                        out!("skip  role {name}: a shell line; its program is not checked")
-                    }
-                    Found::Missing(program) => {
-                        ok = false;
-                        out!("FAIL  role {name}: {program:?} is not on PATH")
-                    }
-                };
+                ok &= role::check(name, role, &context.worktree).await;
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The preset for `devflow agent-sim`, the simulated agent of the examples and tests.
 
-use super::{Dialog, Preset};
+use super::setup::{Avoided, Setup};
+use super::{Dialog, Preset, no_requirements};
 
 pub static PRESET: Preset = Preset {
     name: "agent-sim",
@@ -20,6 +21,7 @@ pub static PRESET: Preset = Preset {
             avoid: "start agent-sim without `--dialog`",
             safe_to_answer: true,
             answer_keys: &["1"],
+            avoided: |setup| shown_by(setup, "trust"),
         },
         Dialog {
             name: "telemetry",
@@ -28,7 +30,19 @@ pub static PRESET: Preset = Preset {
             avoid: "start agent-sim without `--dialog`",
             safe_to_answer: false,
             answer_keys: &[],
+            avoided: |setup| shown_by(setup, "telemetry"),
         },
     ],
     leaves_running: "nothing",
+    version_args: &[],
+    tested_version: None,
+    requirements: no_requirements,
 };
+
+/// agent-sim shows a dialog only when `--dialog NAME` asks for it.
+fn shown_by(setup: &Setup, name: &str) -> Avoided {
+    match setup.flag_value("--dialog") == Some(name) {
+        true => Avoided::No(format!("start agent-sim without `--dialog {name}`")),
+        false => Avoided::Yes(format!("no `--dialog {name}`")),
+    }
+}

@@ -1,7 +1,7 @@
 //! The preset for any other command: nothing known, so devflow waits for bracketed paste and a
 //! settled screen, and takes a change of the screen as the paste showing and as the prompt taken.
 
-use super::Preset;
+use super::{Preset, no_requirements};
 
 pub static PRESET: Preset = Preset {
     name: "generic",
@@ -13,4 +13,7 @@ pub static PRESET: Preset = Preset {
     working: None,
     dialogs: &[],
     leaves_running: "",
+    version_args: &[],
+    tested_version: None,
+    requirements: no_requirements,
 };

@@ -1,0 +1,92 @@
+//! A first run with nothing configured: the run stops at a human gate (`agent_needs_input`)
+//! whose hint names the CLI's first dialog, and no prompt is recorded that the model never
+//! received (none is). And with everything but the folder trust configured, and the roles
+//! letting devflow answer it (`answer_dialogs`): the run completes, the CLI stored the trust
+//! itself (the dialog was answered, not avoided), and the answer is in the event log.
+
+use super::RUN_DEADLINE;
+use super::world::{AgentWorld, Cli, Config, Phase};
+
+#[test]
+fn claude_code_unconfigured_stops_at_a_gate_naming_folder_trust() {
+    stops_at_a_gate_naming(Cli::ClaudeCode, "folder-trust");
+}
+
+#[test]
+fn codex_unconfigured_stops_at_a_gate_naming_sign_in() {
+    stops_at_a_gate_naming(Cli::Codex, "sign-in");
+}
+
+#[test]
+fn gemini_unconfigured_stops_at_a_gate_naming_folder_trust() {
+    stops_at_a_gate_naming(Cli::Gemini, "folder-trust");
+}
+
+#[test]
+fn aider_unconfigured_stops_at_a_gate_naming_gitignore() {
+    stops_at_a_gate_naming(Cli::Aider, "gitignore");
+}
+
+#[test]
+fn claude_code_completes_with_its_folder_trust_answered_by_opt_in() {
+    completes_with_trust_answered(Cli::ClaudeCode);
+}
+
+#[test]
+fn codex_completes_with_its_folder_trust_answered_by_opt_in() {
+    completes_with_trust_answered(Cli::Codex);
+}
+
+#[test]
+fn gemini_completes_with_its_folder_trust_answered_by_opt_in() {
+    completes_with_trust_answered(Cli::Gemini);
+}
+
+fn stops_at_a_gate_naming(cli: Cli, dialog: &str) {
+    let Some(world) = AgentWorld::new(cli, Config::Nothing) else { return };
+    let workflow = world.workflow(&[Phase::new("plan", "planner", "ok")]);
+    let run =
+        world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "first"], RUN_DEADLINE);
+    let report = world.report("first", &run);
+    assert_eq!(run.code, 3, "{cli:?}: expected a human gate (exit 3)\n{report}");
+    let status = world.status("first");
+    let gates = status["gates"].as_array().cloned().unwrap_or_default();
+    let gate = gates.iter().find(|g| g["gate_key"] == "agent_needs_input");
+    let gate = gate
+        .unwrap_or_else(|| panic!("{cli:?}: no agent_needs_input gate in {gates:#?}\n{report}"));
+    let hint = gate["payload"]["recoveryHint"].as_str().unwrap_or_default();
+    let said = gate["payload"].to_string();
+    assert!(
+        said.contains(&format!("`{dialog}`")) || hint.contains(dialog),
+        "{cli:?}: the gate does not name the dialog {dialog}: {gate:#}\n{report}"
+    );
+    assert!(world.received().is_empty(), "{cli:?}: the model received a prompt\n{report}");
+    world.assert_model_saw_each_recorded_prompt_once("first", &report);
+}
+
+fn completes_with_trust_answered(cli: Cli) {
+    let Some(world) = AgentWorld::new(cli, Config::AllButTrust) else { return };
+    let workflow = world.workflow(&[Phase::new("plan", "planner", "ok")]);
+    let run =
+        world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "optin"], RUN_DEADLINE);
+    let report = world.report("optin", &run);
+    assert_eq!(run.code, 0, "{cli:?}: the run did not complete\n{report}");
+    world.assert_model_saw_each_recorded_prompt_once("optin", &report);
+    let home = world.home("planner");
+    let stored = match cli {
+        Cli::ClaudeCode => home.join(".claude.json"),
+        Cli::Codex => home.join(".codex/config.toml"),
+        Cli::Gemini => home.join(".gemini/trustedFolders.json"),
+        Cli::Aider => unreachable!("Aider has no dialog devflow may answer"),
+    };
+    let text = std::fs::read_to_string(&stored).unwrap_or_default();
+    let wt = world.worktree().display().to_string();
+    assert!(
+        text.contains(&wt),
+        "{cli:?}: {} holds no trust for {wt}: {text}\n{report}",
+        stored.display()
+    );
+    let events = world.events("optin");
+    let answered = events.iter().any(|e| e.to_string().contains("folder-trust"));
+    assert!(answered, "{cli:?}: no event records the answered dialog folder-trust\n{report}");
+}
