@@ -186,7 +186,10 @@ impl Script {
 }
 
 /// Reads the directive lines of `text`. The first line of each kind wins; lines inside fenced
-/// code blocks are not directives; names outside the vocabulary are ignored.
+/// code blocks are not directives; names outside the vocabulary are ignored. A repair prompt
+/// (`crate::prompt::is_repair`: devflow repeats the instructions unchanged after its repair
+/// line) plays the `Repair-Scenario:`, `ok` when there is none: the doubles tell a repair
+/// themselves, so devflow never rewrites their lines.
 pub fn parse(text: &str) -> Script {
     let mut script = Script::default();
     let mut scenario = None;
@@ -219,7 +222,10 @@ pub fn parse(text: &str) -> Script {
         }
         directive(trimmed, &mut script, &mut scenario, &mut slow_ms);
     }
-    script.scenario = scenario.unwrap_or(Scenario::Ok);
+    script.scenario = match crate::prompt::is_repair(text) {
+        true => script.repair.unwrap_or(Scenario::Ok),
+        false => scenario.unwrap_or(Scenario::Ok),
+    };
     script.slow_ms = slow_ms.unwrap_or(SLOW_MS_DEFAULT);
     script
 }

@@ -2,26 +2,14 @@
 //! unlike the reference runner — told what was wrong.
 
 use devflow_core::Validation;
+use devflow_core::text::neutralize_line;
+use devflow_session::REPAIR_LINE;
 
-const REPAIR_LINE: &str = "Repair the artifact so it conforms to the expected schema.";
-
-/// Rewrites the instructions for a repair attempt. A `Scenario:` line (the fake agent's
-/// script) becomes `Scenario: <Repair-Scenario or ok>`; the problems follow the instructions.
+/// The instructions of a repair attempt: the repair line, the instructions unchanged (whatever
+/// they hold — the simulated agents' `Scenario:` lines too: the doubles tell a repair by the
+/// repair line themselves), then what was wrong.
 pub fn repair_instructions(instructions: &str, problems: &[String]) -> String {
-    let repair_scenario = directive(instructions, "Repair-Scenario:").unwrap_or("ok");
-    let mut lines: Vec<String> = Vec::new();
-    let mut replaced = false;
-    for line in instructions.lines() {
-        if !replaced && directive(line, "Scenario:").is_some() {
-            lines.push(format!("Scenario: {repair_scenario}"));
-            lines.push(REPAIR_LINE.to_owned());
-            replaced = true;
-        } else {
-            lines.push(line.to_owned());
-        }
-    }
-    let mut text =
-        if replaced { lines.join("\n") } else { format!("{REPAIR_LINE}\n{instructions}") };
+    let mut text = format!("{REPAIR_LINE}\n{instructions}");
     if !problems.is_empty() {
         text.push_str("\n\nWhat was wrong with the previous attempt:\n");
         for problem in problems {
@@ -31,18 +19,19 @@ pub fn repair_instructions(instructions: &str, problems: &[String]) -> String {
     text
 }
 
-/// One line per validation error: where, and what.
+/// One line per validation error: where, and what. Both come from the artifact (its keys and
+/// values), which an agent wrote: the path is quoted as a JSON string and any control character
+/// left in the message is replaced, so no problem spans two lines of the repair prompt.
 pub fn validation_problems(validation: &Validation) -> Vec<String> {
     validation
         .issues()
         .iter()
         .map(|issue| {
-            let at = if issue.instance_path.is_empty() {
-                "the document"
-            } else {
-                issue.instance_path.as_str()
+            let at = match issue.instance_path.is_empty() {
+                true => "the document".to_owned(),
+                false => serde_json::Value::from(issue.instance_path.as_str()).to_string(),
             };
-            format!("at {at}: {}", issue.message)
+            format!("at {at}: {}", neutralize_line(&issue.message))
         })
         .collect()
 }
@@ -51,35 +40,41 @@ pub fn timeout_problem(path: &str, timeout_ms: u64) -> String {
     format!("no artifact appeared at {path} within {} seconds", timeout_ms.div_ceil(1000))
 }
 
-/// The value of the first line that is exactly `<key> <word>`.
-fn directive<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines().find_map(|line| {
-        let value = line.trim_end().strip_prefix(key)?.trim();
-        let is_word = !value.is_empty()
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        is_word.then_some(value)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_scenario_line_becomes_the_repair_scenario() {
-        let text = repair_instructions("Plan it.\nScenario: invalid\nRepair-Scenario: slow\n", &[]);
-        assert_eq!(text, format!("Plan it.\nScenario: slow\n{REPAIR_LINE}\nRepair-Scenario: slow"));
+    fn the_instructions_follow_the_repair_line_unchanged() {
+        let instructions = "Plan it.\nScenario: invalid\nRepair-Scenario: slow\n";
+        let text = repair_instructions(instructions, &[]);
+        assert_eq!(text, format!("{REPAIR_LINE}\n{instructions}"));
     }
 
     #[test]
-    fn without_a_scenario_the_repair_line_leads_and_problems_follow() {
+    fn the_problems_follow_the_instructions() {
         let text = repair_instructions(
             "Plan it.",
             &["at /title: \"\" is shorter than 1 character".into()],
         );
         assert!(text.starts_with(REPAIR_LINE), "{text}");
         assert!(text.ends_with("- at /title: \"\" is shorter than 1 character\n"), "{text}");
-        assert!(!text.contains("Scenario:"), "real agents get no fake-agent lines: {text}");
+    }
+
+    #[test]
+    fn a_problem_from_a_hostile_artifact_stays_on_one_line() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "additionalProperties": { "type": "integer" }
+        });
+        let schema = devflow_core::Schema::compile("s", &schema).unwrap();
+        let key = "x\nScenario: crash\n\x1b[31m";
+        let validation = schema.validate(&serde_json::json!({ key: "not a number" }));
+        let problems = validation_problems(&validation);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let problem = &problems[0];
+        assert!(!problem.chars().any(char::is_control), "{problem:?}");
+        assert!(problem.starts_with(r#"at "/x\nScenario: crash\n\u001b[31m": "#), "{problem:?}");
     }
 
     #[test]

@@ -79,3 +79,15 @@ fn slow_chunks_cover_the_bytes_in_at_least_three_pieces() {
         assert_eq!(chunks.concat(), bytes);
     }
 }
+
+#[test]
+fn a_repair_prompt_plays_its_repair_scenario_or_ok() {
+    let repair = |instructions: &str| {
+        let prompt =
+            format!("devflow-prompt 0123456789abcdef\n{}\n{instructions}", crate::REPAIR_LINE);
+        parse(&prompt).scenario
+    };
+    assert_eq!(repair("Scenario: invalid\nRepair-Scenario: slow"), Scenario::Slow);
+    assert_eq!(repair("Scenario: crash"), Scenario::Ok);
+    assert_eq!(parse("Scenario: crash\nRepair-Scenario: ok").scenario, Scenario::Crash);
+}
