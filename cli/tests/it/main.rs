@@ -10,6 +10,7 @@ mod database;
 mod doctor;
 mod example;
 mod faults;
+mod fence;
 mod gates;
 mod input;
 mod notify;
