@@ -107,10 +107,13 @@ fn a_role_names_a_preset_and_only_dialogs_safe_to_answer() {
     let role = &named.unwrap().roles["a"];
     assert_eq!(role.preset.as_deref(), Some("claude-code"));
     assert_eq!(role.answer_dialogs, ["folder-trust"]);
-    // Without a preset, the program's name chooses one: Codex's trust dialog may be answered.
+    // Without a preset, the program's name chooses one: Codex's, whose trust dialog devflow
+    // does not answer.
     let chosen =
         with_role("command = [\"codex\", \"--no-daemon\"]\nanswer_dialogs = [\"folder-trust\"]");
-    assert_eq!(chosen.unwrap().roles["a"].preset, None);
+    let error = chosen.unwrap_err();
+    assert!(error.message().contains("of preset codex is not safe"), "{error}");
+    assert!(error.recovery_hint().unwrap().contains("devflow doctor"), "{error:?}");
 
     let error = with_role("command = [\"x\"]\npreset = \"clod\"").unwrap_err();
     assert!(

@@ -44,9 +44,12 @@ pub static PRESET: Preset = Preset {
             pattern: r"Trust this folder\?",
             meaning: "Codex asks whether to trust the worktree",
             avoid: "`[projects.\"<worktree>\"] trust_level = \"trusted\"` in $CODEX_HOME/config.toml",
-            safe_to_answer: true,
-            // "1. Trust and continue" is the selected choice.
-            answer_keys: &["Enter"],
+            // Not answered, even on opt-in: with Codex 0.171 answering it ("1. Trust and
+            // continue", Enter) left the next paste unverified in the real-agent tests — the
+            // screen went on redrawing and the model never got the prompt. Trust is configured
+            // instead (`devflow init --agent codex`, `devflow doctor` names the line).
+            safe_to_answer: false,
+            answer_keys: &[],
             avoided: trust_avoided,
         },
     ],

@@ -29,9 +29,12 @@ pub static PRESET: Preset = Preset {
             pattern: r"Do you trust the files in this folder\?",
             meaning: "Gemini CLI asks whether to trust the worktree (it restarts itself after)",
             avoid: "`{\"<worktree>\": \"TRUST_FOLDER\"}` in ~/.gemini/trustedFolders.json",
-            safe_to_answer: true,
-            // "1. Trust folder" is the selected choice.
-            answer_keys: &["Enter"],
+            // Not answered, even on opt-in: Gemini CLI 0.61 restarts itself after "1. Trust
+            // folder" and, in a throwaway HOME, showed the dialog again after the restart (seen in
+            // the real-agent tests). Trust is configured instead (`devflow init --agent gemini`,
+            // `devflow doctor` names the file).
+            safe_to_answer: false,
+            answer_keys: &[],
             avoided: trust_avoided,
         },
         Dialog {

@@ -118,6 +118,9 @@ impl TmuxAdapter {
             ),
             _ => String::new(),
         };
+        // The hint names the dialog too: a person reading the gate (or a script) knows which
+        // of the preset's dialogs it is, not only what the screen shows.
+        let named = dialog.map(|d| format!("the dialog `{}`: ", d.name)).unwrap_or_default();
         Error::new(
             Code::AgentNeedsInput,
             format!(
@@ -126,7 +129,7 @@ impl TmuxAdapter {
             ),
         )
         .with_hint(format!(
-            "the screen shows `{}`. To keep it from showing next time: {avoid}. To answer it now: {}, answer it, detach (Ctrl-b d), then `devflow resume {}`.{opt_in}",
+            "the screen shows {named}`{}`. To keep it from showing next time: {avoid}. To answer it now: {}, answer it, detach (Ctrl-b d), then `devflow resume {}`.{opt_in}",
             devflow_core::text::neutralize_line(line),
             self.attach_command(),
             launch.run_id

@@ -144,7 +144,9 @@ impl AgentWorld {
                 toml_list(&argv),
                 toml_env(&env)
             );
-            if self.config == Config::AllButTrust {
+            // Only Claude Code's folder trust may be answered (the workflow file refuses the
+            // others': see the Codex and Gemini presets).
+            if self.config == Config::AllButTrust && self.cli == Cli::ClaudeCode {
                 text += "answer_dialogs = [\"folder-trust\"]\n";
             }
         }

@@ -96,7 +96,8 @@ async fn a_known_dialog_stops_delivery_with_a_hint_and_nothing_pasted() {
         assert!(error.is(Code::AgentNeedsInput), "{error}");
         assert!(error.message().contains(&format!("(`{dialog}`)")), "{error}");
         let hint = error.recovery_hint().unwrap();
-        assert!(hint.contains("the screen shows `") && hint.contains("?`"), "{hint}");
+        let shows = format!("the screen shows the dialog `{dialog}`: `");
+        assert!(hint.contains(&shows) && hint.contains("?`"), "{hint}");
         assert!(hint.contains("start agent-sim without `--dialog`"), "{hint}");
         assert!(hint.contains("tmux -S") && hint.contains("devflow resume run-1"), "{hint}");
         // Unsafe dialogs are never answered, even when the workflow lists them.
