@@ -42,7 +42,7 @@ impl TmuxAdapter {
         match self.paste(pane, &render_prompt(envelope)).await {
             Pasted::Yes => {}
             Pasted::Refused(error) => return Err(error),
-            Pasted::Unknown(error) => return Err(self.unverified(pane, launch, error)),
+            Pasted::Unknown(error) => return Err(self.unverified(pane, launch, error).await),
         }
         // The text may be in the agent's input now: nothing below may be retried.
         let before = &ready.view;
@@ -50,7 +50,9 @@ impl TmuxAdapter {
             let landed = self.wait_landed(pane, launch, &signs, before).await?;
             self.submit(pane, launch, &signs, landed).await
         };
-        submitted.await.map_err(|error| self.unverified(pane, launch, error))?;
+        if let Err(error) = submitted.await {
+            return Err(self.unverified(pane, launch, error).await);
+        }
         self.after_taken(pane, &signs.marker).await;
         Ok(PromptReceipt {
             prompt_id: envelope.dedup_key.clone(),
@@ -278,7 +280,19 @@ fn exited_after_enter(pane: Pane<'_>) -> Error {
 impl TmuxAdapter {
     /// What failed after the paste may have reached the agent: never recoverable, because a
     /// retry would paste the prompt a second time.
-    pub(super) fn unverified(&self, pane: Pane<'_>, launch: &Launch, error: Error) -> Error {
+    /// A dialog the agent drew after it looked ready (Codex and Gemini CLI draw folder trust
+    /// over their input box a moment after start) is named, with what keeps it away.
+    pub(super) async fn unverified(&self, pane: Pane<'_>, launch: &Launch, error: Error) -> Error {
+        let view = self.observe(pane).await.ok();
+        let matcher = launch.preset().matcher();
+        let dialog = view.as_ref().and_then(|v| Screen::new(&v.lines, matcher).dialog());
+        let dialog_note = match dialog {
+            Some((dialog, _)) => format!(
+                "The screen now shows the dialog `{}` ({}): the paste may have gone into it. To keep it from showing next time: {}. ",
+                dialog.name, dialog.meaning, dialog.avoid
+            ),
+            None => String::new(),
+        };
         let message = match error.code() {
             Code::PromptDeliveryUnverified => {
                 format!("prompt pasted into {pane}, then: {}", error.message())
@@ -289,7 +303,7 @@ impl TmuxAdapter {
             ),
         };
         Error::new(Code::PromptDeliveryUnverified, message).with_hint(format!(
-            "the prompt may or may not have reached the agent, so devflow will not paste it again. Look at the pane ({}): if the prompt waits in its input, press Enter there; if the agent never got it, paste it yourself. Then `devflow resume {}`",
+            "the prompt may or may not have reached the agent, so devflow will not paste it again. {dialog_note}Look at the pane ({}): if the prompt waits in its input, press Enter there; if the agent never got it, paste it yourself. Then `devflow resume {}`",
             self.attach_command(),
             launch.run_id
         ))

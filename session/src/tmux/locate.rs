@@ -82,9 +82,9 @@ impl TmuxAdapter {
             )
             .with_hint(format!("look at the pane: {}", self.attach_command())));
         }
-        self.submit(pane, launch, &signs, view)
-            .await
-            .map_err(|error| self.unverified(pane, launch, error))?;
+        if let Err(error) = self.submit(pane, launch, &signs, view).await {
+            return Err(self.unverified(pane, launch, error).await);
+        }
         self.after_taken(pane, &signs.marker).await;
         Ok(PromptReceipt::new(envelope.dedup_key.clone()))
     }
