@@ -38,6 +38,10 @@ pub struct Preset {
     /// How many of the screen's last non-blank lines the input box and what is drawn below it
     /// span: where `input_ready`, the paste and the working pattern are looked for.
     pub input_lines: usize,
+    /// How long the input box must have stayed unchanged before the *first* prompt into a pane
+    /// (0: the adapter's `ready_settle_ms`). Some CLIs draw their input box and only then, a
+    /// moment later, a first-run dialog over it: a paste in that moment goes into the dialog.
+    pub first_prompt_settle_ms: u64,
     /// How the CLI shows a multi-line paste in its input instead of the text.
     pub paste_placeholder: Option<&'static str>,
     /// A line that shows the CLI is working on a prompt it took.

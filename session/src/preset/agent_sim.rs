@@ -11,6 +11,7 @@ pub static PRESET: Preset = Preset {
     input_ready: Some(r"^agent-sim> ?$"),
     // The prompt line is the last line agent-sim draws.
     input_lines: 1,
+    first_prompt_settle_ms: 0,
     paste_placeholder: Some(r"\[pasted text: \d+ lines, \d+ bytes\]"),
     working: Some(r"^(received prompt:|working… )"),
     dialogs: &[

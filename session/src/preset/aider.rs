@@ -44,6 +44,7 @@ pub static PRESET: Preset = Preset {
     // The empty prompt line, the last line of the screen.
     input_ready: Some(r"^> ?$"),
     input_lines: 1,
+    first_prompt_settle_ms: 0,
     // A paste shows in full, each line prefixed `> `.
     paste_placeholder: None,
     // unknown: a line shown while it works; taking a prompt shows as the reply below it.

@@ -25,6 +25,7 @@ pub static PRESET: Preset = Preset {
     input_ready: Some(r"^❯\s*$"),
     // A rule, the input line, a rule, the footer, and the spinner or a note above the box.
     input_lines: 5,
+    first_prompt_settle_ms: 0,
     paste_placeholder: Some(r"\[Pasted text #\d+ \+\d+ lines\]"),
     // The footer while it works: `… · esc to interrupt`.
     working: Some(r"esc to interrupt"),

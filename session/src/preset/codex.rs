@@ -26,6 +26,9 @@ pub static PRESET: Preset = Preset {
     input_ready: Some(r"^› Ask Codex to do anything"),
     // `• Working (…)` above the input, the input, two footer lines.
     input_lines: 5,
+    // Codex 0.171 draws its input box, then ~300 ms later (on an idle machine) its sign-in
+    // or folder-trust dialog over it: the first paste waits until the box held still 1.5 s.
+    first_prompt_settle_ms: 1_500,
     // Pastes over 1,000 characters; shorter ones show as their text.
     paste_placeholder: Some(r"\[Pasted Content \d+ chars\]"),
     working: Some(r"esc to interrupt"),

@@ -20,6 +20,9 @@ pub static PRESET: Preset = Preset {
     input_ready: Some(r"^\s*>\s+Type your message or @path/to/file"),
     // The spinner line, a rule, the input line, a rule, the footer, a note.
     input_lines: 6,
+    // Gemini CLI 0.61 draws its input box, then a moment later its folder-trust dialog
+    // over it: the first paste waits until the box held still 1.5 s.
+    first_prompt_settle_ms: 1_500,
     paste_placeholder: Some(r"\[Pasted Text: \d+ lines\]"),
     // ` ⠋ Thinking... (esc to cancel, 0s)`
     working: Some(r"esc to cancel"),

@@ -9,6 +9,7 @@ pub static PRESET: Preset = Preset {
     default_argv: &[],
     input_ready: None,
     input_lines: 1,
+    first_prompt_settle_ms: 0,
     paste_placeholder: None,
     working: None,
     dialogs: &[],

@@ -46,7 +46,7 @@ impl TmuxAdapter {
                 self.leave_modes(pane).await?;
                 continue;
             }
-            let settled = view.quiet_ms(now_ms()) >= self.config.ready_settle_ms as i64;
+            let settled = view.quiet_ms(now_ms()) >= self.settle_ms(launch, &view) as i64;
             if settled && !view.blank() {
                 if let Some((dialog, line)) = screen.dialog() {
                     if !self.may_answer(dialog, launch) || answered.iter().any(|a| a == dialog.name)
@@ -69,6 +69,15 @@ impl TmuxAdapter {
             }
             self.pause().await;
         }
+    }
+
+    /// How long the screen must have held still: longer before the first prompt into the pane
+    /// (no prompt mark on it yet) for a preset that draws a dialog over its input box a moment
+    /// after drawing the box.
+    fn settle_ms(&self, launch: &Launch, view: &PaneView) -> u64 {
+        let first_prompt = view.mark.is_none();
+        let preset_ms = if first_prompt { launch.preset().first_prompt_settle_ms } else { 0 };
+        self.config.ready_settle_ms.max(preset_ms)
     }
 
     fn may_answer(&self, dialog: &Dialog, launch: &Launch) -> bool {

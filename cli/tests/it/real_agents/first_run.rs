@@ -54,12 +54,11 @@ fn untrusted_stops_at_a_gate_naming(cli: Cli, remedy: &str) {
     assert_eq!(run.code, 3, "{cli:?}: expected a human gate (exit 3)\n{report}");
     let status = world.status("optin");
     let gates = status["gates"].as_array().cloned().unwrap_or_default();
-    // Seen before the paste: agent_needs_input. Drawn over the input box after the CLI looked
-    // ready (both do it): the paste is not verified, and the gate says which dialog took it.
-    let gate = gates.iter().find(|g| {
-        g["gate_key"] == "agent_needs_input" || g["gate_key"] == "prompt_delivery_unverified"
-    });
-    let gate = gate.unwrap_or_else(|| panic!("{cli:?}: no delivery gate in {gates:#?}\n{report}"));
+    // Both draw the dialog over their input box a moment after drawing the box: devflow must
+    // see it before it pastes (agent_needs_input), not paste into it.
+    let gate = gates.iter().find(|g| g["gate_key"] == "agent_needs_input");
+    let gate = gate
+        .unwrap_or_else(|| panic!("{cli:?}: no agent_needs_input gate in {gates:#?}\n{report}"));
     let hint = gate["payload"]["recoveryHint"].as_str().unwrap_or_default();
     assert!(hint.contains("`folder-trust`"), "{cli:?}: the dialog is not named: {hint}\n{report}");
     assert!(hint.contains(remedy), "{cli:?}: the remedy {remedy} is not named: {hint}\n{report}");
@@ -67,6 +66,7 @@ fn untrusted_stops_at_a_gate_naming(cli: Cli, remedy: &str) {
     let kinds = world.events("optin");
     let sent = kinds.iter().any(|e| e["type"] == "prompt.sent");
     assert!(!sent, "{cli:?}: a prompt was recorded as sent into a dialog\n{report}");
+    assert!(world.received().is_empty(), "{cli:?}: the model received a prompt\n{report}");
 }
 
 fn stops_at_a_gate_naming(cli: Cli, dialog: &str) {
