@@ -51,7 +51,7 @@ impl Db {
             file,
             transactions: AtomicU64::new(0),
         };
-        Ok(Db { inner: Arc::new(inner) })
+        Ok(Db { inner: Arc::new(inner), fence: None })
     }
 
     /// Like [`Db::connect`], but a SQLite URL naming no file is refused instead of creating

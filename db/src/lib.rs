@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use conn::Tx;
 pub use devflow_core::{Error, Result};
+pub use repo::lease::Lease;
 pub use rows::{
     Appended, ApprovalRow, ApprovalState, ArtifactRow, EventRow, NewApproval, NewArtifact,
     NewEvent, NewNotification, NewPhase, NewRun, NewSession, NotificationRow, NotificationState,
@@ -82,6 +83,8 @@ impl std::fmt::Display for Backend {
 #[derive(Clone)]
 pub struct Db {
     inner: Arc<Inner>,
+    /// The lease every step of this handle checks under the run's lock (`Db::fenced`).
+    fence: Option<Arc<Lease>>,
 }
 
 struct Inner {
@@ -106,6 +109,18 @@ impl Db {
     /// Number of write transactions committed or rolled back through this Db so far (for benchmarks).
     pub fn transactions(&self) -> u64 {
         self.inner.transactions.load(Ordering::Relaxed)
+    }
+
+    /// This pool, for a driver that holds `lease`: every step checks, under the run's lock and
+    /// before its body runs, that the run's lease is still `lease` (owner and epoch), and fails
+    /// with `lease_lost` otherwise, writing nothing. A fenced handle steps only on its run.
+    pub fn fenced(&self, lease: Lease) -> Db {
+        Db { inner: Arc::clone(&self.inner), fence: Some(Arc::new(lease)) }
+    }
+
+    /// The lease this handle is fenced with.
+    pub fn fence(&self) -> Option<&Lease> {
+        self.fence.as_deref()
     }
 
     /// The database URL, password redacted.

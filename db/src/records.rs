@@ -26,6 +26,7 @@ pub(crate) struct RunRecord {
     created_at: i64,
     updated_at: i64,
     ended_at: Option<i64>,
+    lease_epoch: i64,
 }
 
 impl TryFrom<RunRecord> for RunRow {
@@ -44,6 +45,7 @@ impl TryFrom<RunRecord> for RunRow {
             created_at: r.created_at,
             updated_at: r.updated_at,
             ended_at: r.ended_at,
+            lease_epoch: r.lease_epoch,
         })
     }
 }

@@ -3,6 +3,7 @@
 mod approvals;
 mod artifacts;
 mod events;
+pub(crate) mod lease;
 mod notifications;
 mod phases;
 pub(crate) mod runs;

@@ -26,6 +26,8 @@ pub struct RunRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub ended_at: Option<i64>,
+    /// How many times the run's lease was claimed: the fence a driver's steps check.
+    pub lease_epoch: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         ended_at -> Nullable<BigInt>,
+        lease_epoch -> BigInt,
     }
 }
 

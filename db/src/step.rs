@@ -20,8 +20,8 @@ use crate::{Db, RunRow, StepFuture};
 
 impl Db {
     /// A durable step: one write transaction that first locks the run (SQLite: `BEGIN
-    /// IMMEDIATE`; PostgreSQL: `BEGIN` + `SELECT .. FOR UPDATE`), loads it, and hands it to
-    /// `body`. A missing run is `Code::RunNotFound`. The body decides whether the run's state
+    /// IMMEDIATE`; PostgreSQL: `BEGIN` + `SELECT .. FOR UPDATE`), loads it, checks the fence
+    /// of a fenced handle (`lease_lost`), and hands the run to `body`. A missing run is `Code::RunNotFound`. The body decides whether the run's state
     /// allows it.
     pub async fn step<'a, T: Send + 'static>(
         &self,
@@ -31,6 +31,9 @@ impl Db {
         let mut tx = self.begin_write().await?;
         let outcome = inline(async {
             let run = tx.lock_run(run_id).await?;
+            if let Some(fence) = &self.fence {
+                fence.check(&run)?;
+            }
             body(&mut tx, run).await
         })
         .await;
@@ -59,11 +62,13 @@ impl Db {
         .await
     }
 
-    /// A write transaction bound to no run (creating a run with its phases).
+    /// A write transaction bound to no run (creating a run with its phases, the lease itself).
+    /// Not on a fenced handle: whatever a fenced driver writes goes through its run's steps.
     pub async fn write<'a, T: Send + 'static>(
         &self,
         body: impl for<'t> FnOnce(&'t mut Tx) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
+        assert!(self.fence.is_none(), "a fenced Db writes only through its run's steps");
         let mut tx = self.begin_write().await?;
         let outcome = inline(body(&mut tx)).await;
         self.finish(tx, outcome).await

@@ -16,7 +16,7 @@ mod specs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use devflow_core::{Clock, Error, SystemClock};
+use devflow_core::{Clock, Error};
 use devflow_db::Db;
 use devflow_session::SessionAdapter;
 
@@ -63,7 +63,6 @@ pub struct Driver {
     adapter: Arc<dyn SessionAdapter>,
     runner: PhaseRunner,
     owner: String,
-    clock: Arc<dyn Clock>,
     devflow_exe: Option<PathBuf>,
     notice: Arc<dyn Fn(&str) + Send + Sync>,
 }
@@ -75,7 +74,6 @@ impl Driver {
             db,
             adapter,
             owner: lease::owner_id(),
-            clock: Arc::new(SystemClock),
             devflow_exe: None,
             notice: Arc::new(|_| {}),
         }
@@ -88,10 +86,10 @@ impl Driver {
         self
     }
 
-    /// The clock the driver and its runner read the time from (tests hand in their own).
+    /// The clock the runner reads the time from (tests hand in their own). Leases are reckoned
+    /// by the database's clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Driver {
-        self.runner = self.runner.with_clock(Arc::clone(&clock));
-        self.clock = clock;
+        self.runner = self.runner.with_clock(clock);
         self
     }
 

@@ -75,6 +75,11 @@ impl PhaseRunner {
         self
     }
 
+    /// The same runner over another handle of the database (a driver's fenced one).
+    pub(crate) fn on(&self, db: Db) -> PhaseRunner {
+        PhaseRunner { db, ..self.clone() }
+    }
+
     pub fn with_retry(mut self, retry: RetryPolicy) -> PhaseRunner {
         self.retry = retry;
         self

@@ -9,6 +9,7 @@ mod crash;
 mod database;
 mod example;
 mod faults;
+mod fence;
 mod gates;
 mod input;
 mod notify;

@@ -1,8 +1,8 @@
-//! `runs`: creating runs, reading them, moving their state, and the one-driver-per-run lease.
+//! `runs`: creating runs, reading them, moving their state (the lease is `lease.rs`).
 
 use devflow_core::{Code, Error, Result, RunState, StateMachine, canonical_json};
 use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel::{BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::RunQueryDsl;
 
 use crate::cached::cached;
@@ -94,42 +94,6 @@ impl Tx {
                 checked("set run state", outcome, |_| missing.clone())
             },
         )
-    }
-
-    /// Takes the run's lease if it is free, expired, or already `owner`'s, and (re)sets its
-    /// expiry to `now_ms + ttl_ms`. Returns whether `owner` holds it.
-    pub async fn try_lease_run(
-        &mut self,
-        id: &str,
-        owner: &str,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<bool> {
-        let target = runs::table.filter(runs::id.eq(id)).filter(
-            runs::lease_owner
-                .is_null()
-                .or(runs::lease_expires_at.le(now_ms))
-                .or(runs::lease_owner.eq(owner)),
-        );
-        let changes =
-            (runs::lease_owner.eq(owner), runs::lease_expires_at.eq(now_ms.saturating_add(ttl_ms)));
-        let updated =
-            on_conn!(self, |c| cached(diesel::update(target).set(changes)).execute(c).await)
-                .or_db("lease run")?;
-        if updated == 0 && self.run(id).await?.is_none() {
-            return Err(run_not_found(id));
-        }
-        Ok(updated == 1)
-    }
-
-    /// Gives the lease up, if `owner` holds it; someone else's lease is left alone.
-    pub async fn release_run_lease(&mut self, id: &str, owner: &str) -> Result<()> {
-        let target = runs::table.filter(runs::id.eq(id)).filter(runs::lease_owner.eq(owner));
-        let changes =
-            (runs::lease_owner.eq(None::<String>), runs::lease_expires_at.eq(None::<i64>));
-        on_conn!(self, |c| cached(diesel::update(target).set(changes)).execute(c).await)
-            .or_db("release run lease")?;
-        Ok(())
     }
 }
 

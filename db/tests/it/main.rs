@@ -10,6 +10,7 @@ mod artifacts;
 mod connect;
 mod events;
 mod file;
+mod lease;
 mod notifications;
 mod phases;
 mod runs;

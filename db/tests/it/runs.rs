@@ -1,4 +1,4 @@
-//! `runs`: insert, read, list, state changes and the lease.
+//! `runs`: insert, read, list and state changes (the lease: `lease.rs`).
 
 use devflow_core::{Code, RunState};
 use devflow_db::testing::TestDb;
@@ -12,7 +12,6 @@ conformance!(
     runs_list_newest_first,
     run_state_changes_set_exactly_what_is_given,
     a_duplicate_run_id_is_invalid_input,
-    the_lease_admits_one_owner_until_it_expires,
 );
 
 async fn a_run_reads_back_as_written(t: &TestDb) {
@@ -121,49 +120,4 @@ async fn a_duplicate_run_id_is_invalid_input(t: &TestDb) {
     };
     let result = t.db.write(move |tx| Box::pin(async move { tx.insert_run(&again).await })).await;
     expect_code(result, Code::InvalidInput);
-}
-
-async fn the_lease_admits_one_owner_until_it_expires(t: &TestDb) {
-    let (run_id, _) = seed_run(&t.db, RunState::Executing, 0).await;
-    let id = run_id.clone();
-    let (a, b, a_renews, b_after_expiry, a_after_b) =
-        t.db.step(&run_id, move |tx, _run| {
-            Box::pin(async move {
-                let a = tx.try_lease_run(&id, "driver-a", 1_000, 100).await?;
-                let b = tx.try_lease_run(&id, "driver-b", 1_050, 100).await?;
-                let a_renews = tx.try_lease_run(&id, "driver-a", 1_090, 100).await?;
-                let b_after_expiry = tx.try_lease_run(&id, "driver-b", 1_190, 100).await?;
-                let a_after_b = tx.try_lease_run(&id, "driver-a", 1_200, 100).await?;
-                Ok((a, b, a_renews, b_after_expiry, a_after_b))
-            })
-        })
-        .await
-        .unwrap();
-    assert!(a, "a free run is leased");
-    assert!(!b, "a held lease refuses another owner");
-    assert!(a_renews, "the owner renews its lease");
-    assert!(b_after_expiry, "an expired lease goes to whoever asks");
-    assert!(!a_after_b);
-
-    let id = run_id.clone();
-    let (row, b_again) =
-        t.db.step(&run_id, move |tx, _run| {
-            Box::pin(async move {
-                tx.release_run_lease(&id, "driver-a").await?; // not a's: no effect
-                let row = tx.run(&id).await?.unwrap();
-                tx.release_run_lease(&id, "driver-b").await?;
-                let b_again = tx.run(&id).await?.unwrap();
-                Ok((row, b_again))
-            })
-        })
-        .await
-        .unwrap();
-    assert_eq!(row.lease_owner.as_deref(), Some("driver-b"));
-    assert_eq!(row.lease_expires_at, Some(1_290));
-    assert_eq!((b_again.lease_owner, b_again.lease_expires_at), (None, None));
-
-    let missing =
-        t.db.write(|tx| Box::pin(async move { tx.try_lease_run("no-such-run", "x", 0, 1).await }))
-            .await;
-    expect_code(missing, Code::RunNotFound);
 }

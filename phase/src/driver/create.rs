@@ -1,10 +1,10 @@
 //! Creating a run: the run (executing), its phases (pending), `run.created` and the driver's
-//! lease, in one durable step.
+//! lease (its first claim), in one durable step.
 
 use std::path::Path;
 
 use devflow_core::{Code, Error, RunState};
-use devflow_db::{NewPhase, NewRun, new_id};
+use devflow_db::{Lease, NewPhase, NewRun, new_id};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::{LEASE_TTL_MS, leased};
@@ -36,10 +36,10 @@ impl Driver {
                 "a run id is 1 to 128 characters without spaces",
             ));
         }
-        self.create(workflow, &run_id, &worktree).await?;
-        let held = self.hold_created(&run_id, &cancel);
-        let outcome = self.drive(&run_id, &cancel).await;
-        self.release(&run_id, held).await;
+        let lease = self.create(workflow, &run_id, &worktree).await?;
+        let held = self.hold(lease, cancel.clone());
+        let outcome = self.drive(&held, &cancel).await;
+        self.release(held).await;
         Ok((run_id, outcome?))
     }
 
@@ -48,7 +48,7 @@ impl Driver {
         workflow: &Workflow,
         run_id: &str,
         worktree: &Path,
-    ) -> Result<(), Error> {
+    ) -> Result<Lease, Error> {
         let run = NewRun {
             id: run_id.to_owned(),
             workflow: workflow.name.clone(),
@@ -57,11 +57,12 @@ impl Driver {
             definition: workflow.to_definition(),
         };
         let keys: Vec<String> = workflow.phases.iter().map(|phase| phase.key.clone()).collect();
-        let (owner, now_ms) = (self.owner.clone(), self.clock.now_ms());
+        let owner = self.owner.clone();
         self.db
             .write(move |tx| {
                 Box::pin(async move {
                     if let Some(existing) = tx.run(&run.id).await? {
+                        let now_ms = tx.db_now_ms().await?;
                         let remaining_ms = existing.lease_expires_at.unwrap_or(0) - now_ms;
                         if existing.lease_owner.is_some()
                             && remaining_ms > 0
@@ -95,17 +96,13 @@ impl Driver {
                     Event::run_created(&run.id, &run.workflow, keys, &run.worktree)
                         .emit(tx)
                         .await?;
-                    if !tx.try_lease_run(&run.id, &owner, now_ms, LEASE_TTL_MS).await? {
+                    let Some(lease) = tx.claim_run_lease(&run.id, &owner, LEASE_TTL_MS).await?
+                    else {
                         return Err(Error::corruption("a new run's lease is held by someone else"));
-                    }
-                    Ok(())
+                    };
+                    Ok(lease)
                 })
             })
             .await
-    }
-
-    /// The lease taken in the creating step, now renewed in the background.
-    fn hold_created(&self, run_id: &str, cancel: &CancellationToken) -> super::lease::Held {
-        self.hold(run_id, cancel.clone())
     }
 }

@@ -102,11 +102,11 @@ impl Driver {
         F: for<'t> FnOnce(&'t mut Tx, RunRow) -> devflow_db::StepFuture<'a, 't, ()> + Send + 'a,
     {
         let held = self.acquire(run_id, wait, &cancel).await?;
-        let outcome = match self.db.step(run_id, step).await {
-            Ok(()) => self.drive(run_id, &cancel).await,
+        let outcome = match held.db.step(run_id, step).await {
+            Ok(()) => self.drive(&held, &cancel).await,
             Err(error) => Err(error),
         };
-        self.release(run_id, held).await;
+        self.release(held).await;
         outcome
     }
 }

@@ -1,10 +1,11 @@
 //! The driving loop: the next phase that is not completed, run (or re-entered) by the phase
 //! runner, until the run leaves `executing`.
 
-use devflow_core::{Class, Error, PhaseState, RunState};
+use devflow_core::{Class, Code, Error, PhaseState, RunState};
 use devflow_db::{ApprovalRow, ApprovalState, PhaseRow, RunRow};
 use tokio_util::sync::CancellationToken;
 
+use super::lease::Held;
 use super::specs::Loaded;
 use super::{Driver, Gate, Outcome};
 
@@ -19,12 +20,19 @@ impl Driver {
     /// Drives the run (whose lease the caller holds) until it stops. A run that ended has its
     /// agents stopped, unless its workflow keeps them for a look (`keep_agents`); a run that
     /// waits for a person keeps them.
+    ///
+    /// Every step goes through the lease's fenced handle: a driver that lost its lease stops
+    /// with `lease_lost` at its next step, before writing anything, and touches no agent.
     pub(crate) async fn drive(
         &self,
-        run_id: &str,
+        held: &Held,
         cancel: &CancellationToken,
     ) -> Result<Outcome, Error> {
-        let outcome = self.drive_phases(run_id, cancel).await?;
+        let run_id = held.lease.run_id.as_str();
+        let outcome = match self.drive_phases(held, cancel).await {
+            Err(_) if held.lost() => return Err(held.lost_error()),
+            outcome => outcome?,
+        };
         if matches!(outcome, Outcome::Completed | Outcome::Failed { .. } | Outcome::Aborted) {
             let run = self.snapshot(run_id).await?.run;
             let keep = Loaded::from_run(&run).is_ok_and(|loaded| loaded.workflow.keep_agents);
@@ -37,9 +45,11 @@ impl Driver {
 
     async fn drive_phases(
         &self,
-        run_id: &str,
+        held: &Held,
         cancel: &CancellationToken,
     ) -> Result<Outcome, Error> {
+        let run_id = held.lease.run_id.as_str();
+        let runner = self.runner.on(held.db.clone());
         let mut loaded: Option<Loaded> = None;
         loop {
             let snapshot = self.snapshot(run_id).await?;
@@ -56,7 +66,10 @@ impl Driver {
             };
             let spec = self.spec(&snapshot.run, loaded, row, &snapshot.approvals)?;
             tracing::info!(run = %run_id, phase = %row.phase_key, state = %row.state, restart = ?spec.restart, "driving phase");
-            if let Err(error) = self.runner.run(spec, cancel.clone()).await {
+            if let Err(error) = runner.run(spec, cancel.clone()).await {
+                if error.is(Code::LeaseLost) || held.lost() {
+                    return Err(error);
+                }
                 let after = self.snapshot(run_id).await?;
                 if let Some(outcome) = stopped(&after, Some(&error)) {
                     return Ok(outcome);

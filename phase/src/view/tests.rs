@@ -18,6 +18,7 @@ fn run(id: &str, state: RunState, created_at: i64) -> RunRow {
         definition: json!({}),
         lease_owner: None,
         lease_expires_at: None,
+        lease_epoch: 0,
         created_at,
         updated_at: created_at,
         ended_at: None,

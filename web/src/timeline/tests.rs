@@ -17,6 +17,7 @@ fn run(state: RunState, ended_at: Option<i64>) -> RunRow {
         definition: json!({}),
         lease_owner: None,
         lease_expires_at: None,
+        lease_epoch: 0,
         created_at: 1_000,
         updated_at: 1_000,
         ended_at,
