@@ -147,7 +147,9 @@ fn a_second_driver_of_an_active_run_is_refused() {
     let world = World::new();
     let plan = Phase {
         instructions: instructions("plan", "slow", "ok", "Slow-Ms: 2400"),
-        stable_ms: 1_500,
+        // Chunks 800 ms apart; a loaded CI machine once stalled the agent past a 1.5 s
+        // stability window, and devflow rightly validated half an artifact (a repair prompt).
+        stable_ms: 3_000,
         ..Phase::new("plan", "slow")
     };
     let workflow = world.workflow(&[plan]);

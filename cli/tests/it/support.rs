@@ -86,9 +86,7 @@ impl World {
         let wf = self.dir.path().join("wf");
         std::fs::write(wf.join("plan.schema.json"), PLAN_SCHEMA).unwrap();
         let mut text = String::from("name = \"e2e\"\n");
-        let mut roles: Vec<&str> = phases.iter().map(|phase| phase.role).collect();
-        roles.dedup();
-        for role in roles {
+        for role in distinct_roles(phases.iter().map(|phase| phase.role)) {
             text += &format!(
                 "\n[roles.{role}]\ncommand = [\"devflow\", \"agent-sim\", \"--work-ms\", \"60\"]\n"
             );
@@ -175,6 +173,18 @@ impl Drop for World {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// The roles of a workflow's phases, each once, in the order they first appear (a workflow
+/// plan/build/plan declares two roles).
+pub fn distinct_roles(roles: impl IntoIterator<Item = &'static str>) -> Vec<&'static str> {
+    let mut distinct: Vec<&'static str> = Vec::new();
+    for role in roles {
+        if !distinct.contains(&role) {
+            distinct.push(role);
+        }
+    }
+    distinct
 }
 
 /// A phase of a test workflow.

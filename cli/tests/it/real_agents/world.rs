@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::stub::{self, API_KEY};
-use crate::support::{DEVFLOW, PLAN_SCHEMA, Run, repo_root};
+use crate::support::{DEVFLOW, PLAN_SCHEMA, Run, distinct_roles, repo_root};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cli {
@@ -132,9 +132,7 @@ impl AgentWorld {
         let wf = self.dir.path().join("wf");
         std::fs::write(wf.join("plan.schema.json"), PLAN_SCHEMA).unwrap();
         let mut text = String::from("name = \"real-agents\"\n");
-        let mut roles: Vec<&str> = phases.iter().map(|phase| phase.role).collect();
-        roles.dedup();
-        for role in roles {
+        for role in distinct_roles(phases.iter().map(|phase| phase.role)) {
             let home = self.home(role);
             super::config::write_home(self, &home);
             let (argv, env) = self.command(&home);
