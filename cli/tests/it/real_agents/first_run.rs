@@ -4,6 +4,8 @@
 //! letting devflow answer it (`answer_dialogs`): the run completes, the CLI stored the trust
 //! itself (the dialog was answered, not avoided), and the answer is in the event log.
 
+use serde_json::Value;
+
 use super::RUN_DEADLINE;
 use super::world::{AgentWorld, Cli, Config, Phase};
 
@@ -46,19 +48,11 @@ fn gemini_configured_but_for_trust_stops_at_a_gate_naming_folder_trust() {
 }
 
 fn untrusted_stops_at_a_gate_naming(cli: Cli, remedy: &str) {
-    let Some(world) = AgentWorld::new(cli, Config::AllButTrust) else { return };
-    let workflow = world.workflow(&[Phase::new("plan", "planner", "ok")]);
-    let run =
-        world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "optin"], RUN_DEADLINE);
-    let report = world.report("optin", &run);
-    assert_eq!(run.code, 3, "{cli:?}: expected a human gate (exit 3)\n{report}");
-    let status = world.status("optin");
-    let gates = status["gates"].as_array().cloned().unwrap_or_default();
     // Both draw the dialog over their input box a moment after drawing the box: devflow must
     // see it before it pastes (agent_needs_input), not paste into it.
-    let gate = gates.iter().find(|g| g["gate_key"] == "agent_needs_input");
-    let gate = gate
-        .unwrap_or_else(|| panic!("{cli:?}: no agent_needs_input gate in {gates:#?}\n{report}"));
+    let Some((world, gate, report)) = needs_input_gate(cli, Config::AllButTrust, "optin") else {
+        return;
+    };
     let hint = gate["payload"]["recoveryHint"].as_str().unwrap_or_default();
     assert!(hint.contains("`folder-trust`"), "{cli:?}: the dialog is not named: {hint}\n{report}");
     assert!(hint.contains(remedy), "{cli:?}: the remedy {remedy} is not named: {hint}\n{report}");
@@ -70,17 +64,9 @@ fn untrusted_stops_at_a_gate_naming(cli: Cli, remedy: &str) {
 }
 
 fn stops_at_a_gate_naming(cli: Cli, dialog: &str) {
-    let Some(world) = AgentWorld::new(cli, Config::Nothing) else { return };
-    let workflow = world.workflow(&[Phase::new("plan", "planner", "ok")]);
-    let run =
-        world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "first"], RUN_DEADLINE);
-    let report = world.report("first", &run);
-    assert_eq!(run.code, 3, "{cli:?}: expected a human gate (exit 3)\n{report}");
-    let status = world.status("first");
-    let gates = status["gates"].as_array().cloned().unwrap_or_default();
-    let gate = gates.iter().find(|g| g["gate_key"] == "agent_needs_input");
-    let gate = gate
-        .unwrap_or_else(|| panic!("{cli:?}: no agent_needs_input gate in {gates:#?}\n{report}"));
+    let Some((world, gate, report)) = needs_input_gate(cli, Config::Nothing, "first") else {
+        return;
+    };
     let hint = gate["payload"]["recoveryHint"].as_str().unwrap_or_default();
     let said = gate["payload"].to_string();
     assert!(
@@ -114,4 +100,20 @@ fn completes_with_trust_answered(cli: Cli) {
     let events = world.events("optin");
     let answered = events.iter().any(|e| e.to_string().contains("folder-trust"));
     assert!(answered, "{cli:?}: no event records the answered dialog folder-trust\n{report}");
+}
+
+/// Runs a one-phase workflow on `cli` configured as `config`; it must stop at a human gate
+/// (exit 3) that is `agent_needs_input`: the world, that gate and the report of the run.
+fn needs_input_gate(cli: Cli, config: Config, run_id: &str) -> Option<(AgentWorld, Value, String)> {
+    let world = AgentWorld::new(cli, config)?;
+    let workflow = world.workflow(&[Phase::new("plan", "planner", "ok")]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", run_id], RUN_DEADLINE);
+    let report = world.report(run_id, &run);
+    assert_eq!(run.code, 3, "{cli:?}: expected a human gate (exit 3)\n{report}");
+    let status = world.status(run_id);
+    let gates = status["gates"].as_array().cloned().unwrap_or_default();
+    let gate = gates.iter().find(|g| g["gate_key"] == "agent_needs_input").cloned();
+    let gate = gate
+        .unwrap_or_else(|| panic!("{cli:?}: no agent_needs_input gate in {gates:#?}\n{report}"));
+    Some((world, gate, report))
 }
