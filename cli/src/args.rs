@@ -48,6 +48,33 @@ pub enum Command {
         #[command(flatten)]
         place: Place,
     },
+    /// Queue a run of WORKFLOW for workers (`devflow worker`) and print its id.
+    Submit {
+        workflow: PathBuf,
+        /// The run's id: 1 to 64 letters, digits, `-` and `_` (default: a new UUIDv7).
+        #[arg(long)]
+        run_id: Option<String>,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Claim submitted runs and drive up to N of them at once, until Ctrl-C.
+    Worker {
+        /// How many runs to drive at once.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        concurrency: u16,
+        /// Stop once nothing is left to claim and no run is being driven.
+        #[arg(long)]
+        exit_when_idle: bool,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// List the live workers: host, pid, version, runs, last heartbeat.
+    Workers {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        place: Place,
+    },
     /// Show a run (its phases and gates), or list the runs.
     Status {
         run: Option<String>,

@@ -14,7 +14,10 @@ pub mod resume;
 pub mod run;
 pub mod serve;
 pub mod status;
+pub mod submit;
 pub mod transcript;
+pub mod worker;
+pub mod workers;
 
 use devflow_core::Error;
 
@@ -25,6 +28,11 @@ pub async fn dispatch(args: Args) -> Result<Status, Error> {
     match args.command {
         Command::Init { agent, place } => init::run(agent.as_deref(), &place).await,
         Command::Run { workflow, run_id, place } => run::run(&workflow, run_id, &place).await,
+        Command::Submit { workflow, run_id, place } => submit::run(&workflow, run_id, &place).await,
+        Command::Worker { concurrency, exit_when_idle, place } => {
+            worker::run(usize::from(concurrency), exit_when_idle, &place).await
+        }
+        Command::Workers { json, place } => workers::run(json, &place).await,
         Command::Status { run, json, place } => status::run(run.as_deref(), json, &place).await,
         Command::Events { run, json, follow, place } => {
             events::run(&run, json, follow, &place).await

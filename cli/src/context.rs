@@ -80,16 +80,22 @@ impl Context {
 /// already open (`devflow serve` drives many runs over one).
 pub async fn driver_for_run_on(db: Db, run_id: &str) -> Result<(Driver, RunRow), Error> {
     let run = read_run(&db, run_id).await?;
+    Ok((driver_for_row(db, &run)?, run))
+}
+
+/// A driver over the tmux server of `run`'s own worktree (a worker builds one per run).
+pub fn driver_for_row(db: Db, run: &RunRow) -> Result<Driver, Error> {
     let worktree = Path::new(&run.worktree);
     if !worktree.is_dir() {
         return Err(invalid(format!(
-            "run {run_id}'s worktree {} does not exist any more",
+            "run {}'s worktree {} does not exist any more",
+            run.id,
             worktree.display()
         ))
         .with_hint("devflow drives the run's agents there: restore it, then try again"));
     }
     let adapter = crate::tmux::adapter(worktree)?;
-    Ok((driver_on(db, adapter), run))
+    Ok(driver_on(db, adapter))
 }
 
 fn driver_on(db: Db, adapter: devflow_session::tmux::TmuxAdapter) -> Driver {

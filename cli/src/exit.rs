@@ -56,7 +56,8 @@ pub fn status_for(code: Code) -> Status {
         | Code::SessionFailedNeedsHuman
         | Code::AgentNeedsInput
         | Code::AgentNotReady
-        | Code::PromptDeliveryUnverified => WAITING,
+        | Code::PromptDeliveryUnverified
+        | Code::RecoveryLimit => WAITING,
         // Interrupted (Ctrl-C, SIGTERM, SIGHUP): the run stays where it was.
         Code::ActivityCancelled => FAILED,
         // The run changed under this driver, or another took it over: this one stopped.

@@ -108,6 +108,9 @@ codes! {
     /// This driver's lease on the run was taken over (or its epoch moved on): it must write
     /// nothing more.
     LeaseLost "lease_lost" Fatal;
+    /// The run's drivers kept dying: its lease was taken over from a dead driver more times in
+    /// a row than allowed, so a person looks before it goes round again.
+    RecoveryLimit "recovery_limit" HumanRequired;
     /// `devflow serve` could not go on serving (its listening socket failed).
     ServerFailed "server_failed" Fatal;
 }

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use conn::Tx;
 pub use devflow_core::{Error, Result};
 pub use repo::lease::Lease;
+pub use repo::workers::WorkerRow;
 pub use rows::{
     Appended, ApprovalRow, ApprovalState, ArtifactRow, EventRow, NewApproval, NewArtifact,
     NewEvent, NewNotification, NewPhase, NewRun, NewSession, NotificationRow, NotificationState,

@@ -27,6 +27,9 @@ pub(crate) struct RunRecord {
     updated_at: i64,
     ended_at: Option<i64>,
     lease_epoch: i64,
+    submitted_at: Option<i64>,
+    agent_host: Option<String>,
+    lease_takeovers: i64,
 }
 
 impl TryFrom<RunRecord> for RunRow {
@@ -46,6 +49,9 @@ impl TryFrom<RunRecord> for RunRow {
             updated_at: r.updated_at,
             ended_at: r.ended_at,
             lease_epoch: r.lease_epoch,
+            submitted_at: r.submitted_at,
+            agent_host: r.agent_host,
+            lease_takeovers: r.lease_takeovers,
         })
     }
 }

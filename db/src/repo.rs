@@ -9,3 +9,4 @@ mod phases;
 pub(crate) mod runs;
 mod sessions;
 mod transcripts;
+pub(crate) mod workers;

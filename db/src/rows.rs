@@ -28,6 +28,12 @@ pub struct RunRow {
     pub ended_at: Option<i64>,
     /// How many times the run's lease was claimed: the fence a driver's steps check.
     pub lease_epoch: i64,
+    /// When `devflow submit` queued it: such a run is driven by workers only.
+    pub submitted_at: Option<i64>,
+    /// The host its agents live on (that of the first driver that claimed it).
+    pub agent_host: Option<String>,
+    /// Claims of its lease from a driver that died, since the last clean release.
+    pub lease_takeovers: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

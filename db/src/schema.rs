@@ -19,6 +19,21 @@ diesel::table! {
         updated_at -> BigInt,
         ended_at -> Nullable<BigInt>,
         lease_epoch -> BigInt,
+        submitted_at -> Nullable<BigInt>,
+        agent_host -> Nullable<Text>,
+        lease_takeovers -> BigInt,
+    }
+}
+
+diesel::table! {
+    workers (id) {
+        id -> Text,
+        host -> Text,
+        pid -> BigInt,
+        version -> Text,
+        concurrency -> BigInt,
+        started_at -> BigInt,
+        heartbeat_at -> BigInt,
     }
 }
 

@@ -11,6 +11,7 @@ mod create;
 mod decide;
 mod drive;
 mod lease;
+pub(crate) mod owner;
 mod specs;
 
 use std::path::PathBuf;
@@ -22,7 +23,8 @@ use devflow_session::SessionAdapter;
 
 use crate::runner::PhaseRunner;
 
-pub use lease::{LEASE_RENEW_MS, LEASE_TTL_MS, LeaseWait};
+pub use lease::{LEASE_RENEW_MS, LEASE_TTL_MS, LeaseWait, MAX_TAKEOVERS};
+pub use owner::hostname;
 
 /// Where a driven run stopped.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub enum Outcome {
         reason: String,
     },
     Aborted,
+    /// The run is for workers (`devflow submit`): it waits for one to drive it (on).
+    Queued,
 }
 
 /// A pending approval request, as a person needs to see it.
@@ -73,7 +77,7 @@ impl Driver {
             runner: PhaseRunner::new(db.clone(), Arc::clone(&adapter)),
             db,
             adapter,
-            owner: lease::owner_id(),
+            owner: owner::owner_id(),
             devflow_exe: None,
             notice: Arc::new(|_| {}),
         }
@@ -93,13 +97,19 @@ impl Driver {
         self
     }
 
+    /// Claims leases as `owner` (a worker's id, which all its drives share).
+    pub(crate) fn with_owner(mut self, owner: String) -> Driver {
+        self.owner = owner;
+        self
+    }
+
     /// Where the driver says what it waits for (a lease held by a driver that died).
     pub fn with_notice(mut self, notice: Arc<dyn Fn(&str) + Send + Sync>) -> Driver {
         self.notice = notice;
         self
     }
 
-    /// This driver's lease owner id: `hostname:pid:uuid`.
+    /// This driver's lease owner id: `hostname:pid:start:uuid`.
     pub fn owner(&self) -> &str {
         &self.owner
     }

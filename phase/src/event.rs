@@ -12,7 +12,8 @@ mod payload;
 
 use devflow_core::{Error, Result, RunState, SessionState, StateMachine, Validation};
 use devflow_db::{
-    ApprovalRow, ApprovalState, ArtifactRow, EventRow, NewEvent, NewNotification, SessionRow, Tx,
+    ApprovalRow, ApprovalState, ArtifactRow, EventRow, Lease, NewEvent, NewNotification,
+    SessionRow, Tx,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -287,6 +288,24 @@ impl Event {
     pub fn run_resumed(run_id: &str, n: u64, resumed_by: &str, to: RunState) -> Event {
         let payload = RunResumed { resumed_by: resumed_by.to_owned(), to: to.as_str().to_owned() };
         Event::of_run(run_id, RUN_RESUMED, format!("{RUN_RESUMED}:{run_id}:{n}"), payload)
+    }
+
+    /// A driver claimed the run from the queue, or took it over from a driver that died: one
+    /// event per claim (its epoch).
+    pub fn run_claimed(lease: &Lease, from: RunState) -> Event {
+        let run_id = &lease.run_id;
+        let payload = RunClaimed {
+            owner: lease.owner.clone(),
+            epoch: lease.epoch,
+            takeovers: lease.takeovers,
+            from: from.as_str().to_owned(),
+        };
+        Event::of_run(
+            run_id,
+            "run.claimed",
+            format!("run.claimed:{run_id}:{}", lease.epoch),
+            payload,
+        )
     }
 
     pub fn run_aborted(run_id: &str, aborted_by: &str, from: RunState) -> Event {

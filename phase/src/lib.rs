@@ -17,6 +17,7 @@ mod runner;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod view;
+pub mod worker;
 pub mod workflow;
 
 pub use artifact::WaitSettings;
@@ -25,4 +26,5 @@ pub use runner::{
     AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart,
     repair_instructions,
 };
+pub use worker::Worker;
 pub use workflow::Workflow;

@@ -88,11 +88,40 @@ impl PhaseRunner {
     /// Runs (or re-enters) one phase. `Err` carries a `human_required` error when the run
     /// waits at a human gate or left its active state, and a `fatal` one when the run failed.
     pub async fn run(&self, spec: PhaseSpec, cancel: CancellationToken) -> Result<PhaseReport> {
+        let ctx = self.ctx(spec, cancel)?;
+        ctx.run().await.map_err(|error| error.in_phase(ctx.phase.run_id(), ctx.phase.phase_id()))
+    }
+
+    /// Stops the phase at a human gate, before anything else, because the run's lease was taken
+    /// over from a dead driver `takeovers` times in a row. Returns the gate's error.
+    pub(crate) async fn stop_recovering(
+        &self,
+        spec: PhaseSpec,
+        takeovers: i64,
+        cancel: CancellationToken,
+    ) -> Error {
+        let ctx = match self.ctx(spec, cancel) {
+            Ok(ctx) => ctx,
+            Err(error) => return error,
+        };
+        let known = match ctx.known(None).await {
+            Ok(known) => known,
+            Err(error) => return error,
+        };
+        let at = At {
+            attempt: known.phase.attempts,
+            session_id: known.session.as_ref().map(|row| row.id.as_str()),
+            running: None,
+        };
+        let gate = HumanGate::recovery_limit(takeovers, ctx.phase.run_id());
+        ctx.human_gate(at, gate).await.in_phase(ctx.phase.run_id(), ctx.phase.phase_id())
+    }
+
+    fn ctx(&self, spec: PhaseSpec, cancel: CancellationToken) -> Result<Ctx> {
         let phase = Arc::new(spec::Phase::resolve(spec)?);
         let (db, adapter, retry) = (self.db.clone(), Arc::clone(&self.adapter), self.retry.clone());
         let clock = Arc::clone(&self.clock);
-        let ctx = Ctx { db, adapter, retry, clock, phase, cancel };
-        ctx.run().await.map_err(|error| error.in_phase(ctx.phase.run_id(), ctx.phase.phase_id()))
+        Ok(Ctx { db, adapter, retry, clock, phase, cancel })
     }
 }
 

@@ -100,6 +100,10 @@ pub async fn outcome(driver: &Driver, run_id: &str, outcome: Outcome) -> Result<
             out!("run {run_id} was aborted");
             Ok(exit::FAILED)
         }
+        Outcome::Queued => {
+            out!("run {run_id} is queued: a worker drives it on (`devflow worker`)");
+            Ok(exit::COMPLETED)
+        }
     }
 }
 

@@ -28,7 +28,8 @@ fn ended(state: RunState) -> Option<(&'static str, &'static str)> {
         RunState::Failed => Some(("failed", "a failed")),
         RunState::Completed => Some(("completed", "a completed")),
         RunState::Aborted => Some(("was aborted", "an aborted")),
-        RunState::Planning
+        RunState::Queued
+        | RunState::Planning
         | RunState::Executing
         | RunState::AwaitingApproval
         | RunState::Paused => None,

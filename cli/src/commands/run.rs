@@ -48,7 +48,7 @@ const RUN_ID_CHARS_MAX: usize = 64;
 /// A run id names a tmux session and appears in every line about the run: letters, digits,
 /// `-` and `_` only (tmux would fold others into `_`, so `a.b` and `a_b` would share agents),
 /// and never a control character or an escape sequence.
-fn check_run_id(id: &str) -> Result<(), Error> {
+pub(super) fn check_run_id(id: &str) -> Result<(), Error> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     if !id.is_empty() && id.len() <= RUN_ID_CHARS_MAX && id.chars().all(allowed) {
         return Ok(());

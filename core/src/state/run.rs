@@ -4,6 +4,8 @@ use super::state_names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunState {
+    /// Submitted for workers (`devflow submit`), not claimed yet.
+    Queued,
     Planning,
     Executing,
     AwaitingApproval,
@@ -14,6 +16,7 @@ pub enum RunState {
 }
 
 state_names!(RunState, "run", {
+    Queued => "queued",
     Planning => "planning",
     Executing => "executing",
     AwaitingApproval => "awaiting_approval",
@@ -37,7 +40,8 @@ impl RunState {
     fn allows(self, to: RunState) -> bool {
         use RunState::*;
         match (self, to) {
-            (Planning, Executing) => true,
+            // A worker claims a queued run and starts it.
+            (Queued | Planning, Executing) => true,
             (Planning | Executing, AwaitingApproval | Completed) => true,
             // `approve` continues the run; resume returns to the state the run was paused from.
             (AwaitingApproval | Paused, Executing) | (Paused, Planning) => true,
@@ -60,6 +64,15 @@ mod tests {
                 assert!(!from.can_transition(*to), "{from} -> {to}");
             }
         }
+    }
+
+    #[test]
+    fn a_queued_run_starts_or_is_aborted_only() {
+        for to in <super::RunState as StateMachine>::ALL {
+            let allowed = matches!(to, Executing | Failed | Aborted);
+            assert_eq!(Queued.can_transition(*to), allowed, "queued -> {to}");
+        }
+        assert!(!Queued.allows_phase_mutation());
     }
 
     #[test]

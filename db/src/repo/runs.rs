@@ -13,8 +13,11 @@ use crate::schema::runs;
 use crate::{NewRun, RunRow, now_ms};
 
 impl Tx {
+    /// Inserts the run. A run inserted `queued` is a submitted one (`submitted_at`): workers
+    /// drive it.
     pub async fn insert_run(&mut self, run: &NewRun) -> Result<()> {
         let now = now_ms();
+        let submitted_at = (run.state == RunState::Queued).then_some(now);
         let values = (
             runs::id.eq(&run.id),
             runs::workflow.eq(&run.workflow),
@@ -23,6 +26,7 @@ impl Tx {
             runs::definition.eq(canonical_json(&run.definition)),
             runs::created_at.eq(now),
             runs::updated_at.eq(now),
+            runs::submitted_at.eq(submitted_at),
         );
         on_conn!(self, |c| diesel::insert_into(runs::table).values(values).execute(c).await)
             .or_db("insert run")?;

@@ -14,18 +14,34 @@ conformance!(
     release_frees_only_the_lease_it_names,
     of_many_claims_racing_for_an_expired_lease_exactly_one_wins,
     a_fenced_step_after_a_take_over_fails_lease_lost_and_writes_nothing,
+    a_dead_holders_very_claim_is_taken_over_once_and_take_overs_are_counted,
 );
 
 const LONG_MS: i64 = 60_000;
 
-async fn claim(db: &Db, run_id: &str, owner: &str, ttl_ms: i64) -> Option<Lease> {
-    let (id, owner) = (run_id.to_owned(), owner.to_owned());
-    db.write(move |tx| Box::pin(async move { tx.claim_run_lease(&id, &owner, ttl_ms).await }))
-        .await
-        .unwrap()
+pub async fn claim(db: &Db, run_id: &str, owner: &str, ttl_ms: i64) -> Option<Lease> {
+    claim_over(db, run_id, owner, ttl_ms, None).await
 }
 
-async fn run_row(db: &Db, run_id: &str) -> devflow_db::RunRow {
+/// A claim that may take over `dead`, a claim whose holder the caller saw dead.
+pub async fn claim_over(
+    db: &Db,
+    run_id: &str,
+    owner: &str,
+    ttl_ms: i64,
+    dead: Option<Lease>,
+) -> Option<Lease> {
+    let (id, owner) = (run_id.to_owned(), owner.to_owned());
+    db.write(move |tx| {
+        Box::pin(
+            async move { tx.claim_run_lease(&id, &owner, "here", ttl_ms, dead.as_ref()).await },
+        )
+    })
+    .await
+    .unwrap()
+}
+
+pub async fn run_row(db: &Db, run_id: &str) -> devflow_db::RunRow {
     let id = run_id.to_owned();
     db.read(move |tx| Box::pin(async move { tx.run(&id).await })).await.unwrap().unwrap()
 }
@@ -51,8 +67,10 @@ async fn a_live_lease_admits_one_holder_and_each_claim_moves_the_epoch(t: &TestD
     assert_eq!((first.epoch, taken.epoch), (1, 2), "the take-over is the next claim");
 
     let missing =
-        t.db.write(|tx| Box::pin(async move { tx.claim_run_lease("no-such-run", "x", 1).await }))
-            .await;
+        t.db.write(|tx| {
+            Box::pin(async move { tx.claim_run_lease("no-such-run", "x", "here", 1, None).await })
+        })
+        .await;
     expect_code(missing, Code::RunNotFound);
 }
 
@@ -161,4 +179,28 @@ async fn append(db: &Db, run_id: &str, key: &str) -> devflow_db::Result<()> {
         })
     })
     .await
+}
+
+async fn a_dead_holders_very_claim_is_taken_over_once_and_take_overs_are_counted(t: &TestDb) {
+    let (run_id, _) = seed_run(&t.db, RunState::Executing, 0).await;
+    let a = claim(&t.db, &run_id, "driver-a", LONG_MS).await.unwrap();
+    assert_eq!(a.takeovers, 0, "a free lease is no take-over");
+    assert_eq!(run_row(&t.db, &run_id).await.agent_host.as_deref(), Some("here"));
+
+    // Two drivers saw a dead: one takes its claim over, the other's CAS finds it gone.
+    let b = claim_over(&t.db, &run_id, "driver-b", LONG_MS, Some(a.clone())).await;
+    let b = b.expect("a live-looking lease is taken over when its very claim is named dead");
+    assert_eq!((b.epoch, b.takeovers), (2, 1));
+    let c = claim_over(&t.db, &run_id, "driver-c", LONG_MS, Some(a.clone())).await;
+    assert_eq!(c, None, "a's claim is gone: b's is not taken over by naming a's");
+
+    // A take-over of an expired lease counts as well; a clean release ends the series.
+    let short = claim_over(&t.db, &run_id, "driver-d", 0, Some(b.clone())).await.unwrap();
+    assert_eq!(short.takeovers, 2);
+    let e = claim(&t.db, &run_id, "driver-e", LONG_MS).await.expect("d's lease ran out");
+    assert_eq!((e.epoch, e.takeovers), (4, 3));
+    t.db.write(move |tx| Box::pin(async move { tx.release_run_lease(&e).await })).await.unwrap();
+    assert_eq!(run_row(&t.db, &run_id).await.lease_takeovers, 0);
+    let f = claim(&t.db, &run_id, "driver-f", LONG_MS).await.unwrap();
+    assert_eq!((f.epoch, f.takeovers), (5, 0), "after a clean release a claim is a fresh start");
 }

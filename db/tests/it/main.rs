@@ -16,6 +16,7 @@ mod phases;
 mod runs;
 mod sessions;
 mod steps;
+mod workers;
 
 use devflow_core::{Code, Error, RunState};
 use devflow_db::testing::backends;

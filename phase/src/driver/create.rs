@@ -1,7 +1,7 @@
-//! Creating a run: the run (executing), its phases (pending), `run.created` and the driver's
-//! lease (its first claim), in one durable step.
+//! Creating a run: the run (executing, or queued for workers), its phases (pending),
+//! `run.created` and, unless queued, the driver's lease (its first claim), in one durable step.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use devflow_core::{Code, Error, RunState};
 use devflow_db::{Lease, NewPhase, NewRun, new_id};
@@ -22,42 +22,44 @@ impl Driver {
         worktree: &Path,
         cancel: CancellationToken,
     ) -> Result<(String, Outcome), Error> {
-        let worktree = worktree.canonicalize().map_err(|error| {
-            invalid(
-                format!("cannot open worktree {}: {error}", worktree.display()),
-                "pass an existing directory with --worktree",
-            )
-        })?;
-        workflow.compile_schemas()?;
-        let run_id = run_id.unwrap_or_else(new_id);
-        if run_id.trim().is_empty() || run_id.len() > 128 || run_id.contains(char::is_whitespace) {
-            return Err(invalid(
-                format!("run id {run_id:?} is not usable"),
-                "a run id is 1 to 128 characters without spaces",
-            ));
-        }
-        let lease = self.create(workflow, &run_id, &worktree).await?;
-        let held = self.hold(lease, cancel.clone());
-        let outcome = self.drive(&held, &cancel).await;
-        self.release(held).await;
+        let (run_id, worktree) = checked(workflow, run_id, worktree)?;
+        let lease = self.create(workflow, &run_id, &worktree, RunState::Executing).await?;
+        let lease = lease.ok_or_else(|| Error::corruption("a new run's lease was not claimed"))?;
+        let outcome = self.drive_lease(lease, cancel).await;
         Ok((run_id, outcome?))
     }
 
+    /// Records the run `queued` for workers (`devflow worker`) and returns its id: nothing is
+    /// driven here.
+    pub async fn submit(
+        &self,
+        workflow: &Workflow,
+        run_id: Option<String>,
+        worktree: &Path,
+    ) -> Result<String, Error> {
+        let (run_id, worktree) = checked(workflow, run_id, worktree)?;
+        self.create(workflow, &run_id, &worktree, RunState::Queued).await?;
+        Ok(run_id)
+    }
+
+    /// The run, its phases and `run.created` in one step; an `executing` run's lease is
+    /// claimed in it too (its driver's first claim), a `queued` one is left for a worker.
     async fn create(
         &self,
         workflow: &Workflow,
         run_id: &str,
         worktree: &Path,
-    ) -> Result<Lease, Error> {
+        state: RunState,
+    ) -> Result<Option<Lease>, Error> {
         let run = NewRun {
             id: run_id.to_owned(),
             workflow: workflow.name.clone(),
-            state: RunState::Executing,
+            state,
             worktree: worktree.to_string_lossy().into_owned(),
             definition: workflow.to_definition(),
         };
         let keys: Vec<String> = workflow.phases.iter().map(|phase| phase.key.clone()).collect();
-        let owner = self.owner.clone();
+        let (owner, host) = (self.owner.clone(), super::owner::hostname());
         self.db
             .write(move |tx| {
                 Box::pin(async move {
@@ -96,13 +98,36 @@ impl Driver {
                     Event::run_created(&run.id, &run.workflow, keys, &run.worktree)
                         .emit(tx)
                         .await?;
-                    let Some(lease) = tx.claim_run_lease(&run.id, &owner, LEASE_TTL_MS).await?
-                    else {
-                        return Err(Error::corruption("a new run's lease is held by someone else"));
-                    };
-                    Ok(lease)
+                    if state == RunState::Queued {
+                        return Ok(None);
+                    }
+                    tx.claim_run_lease(&run.id, &owner, &host, LEASE_TTL_MS, None).await
                 })
             })
             .await
     }
+}
+
+/// The worktree, canonical, and a usable run id (a new one if none was given); the workflow's
+/// schemas compile.
+fn checked(
+    workflow: &Workflow,
+    run_id: Option<String>,
+    worktree: &Path,
+) -> Result<(String, PathBuf), Error> {
+    let worktree = worktree.canonicalize().map_err(|error| {
+        invalid(
+            format!("cannot open worktree {}: {error}", worktree.display()),
+            "pass an existing directory with --worktree",
+        )
+    })?;
+    workflow.compile_schemas()?;
+    let run_id = run_id.unwrap_or_else(new_id);
+    if run_id.trim().is_empty() || run_id.len() > 128 || run_id.contains(char::is_whitespace) {
+        return Err(invalid(
+            format!("run id {run_id:?} is not usable"),
+            "a run id is 1 to 128 characters without spaces",
+        ));
+    }
+    Ok((run_id, worktree))
 }

@@ -1,5 +1,5 @@
 //! A person's word on a run: approve, reject, resume, abort — each one durable step, then (for
-//! the first three) driving on.
+//! the first three) driving on; a run submitted for workers is left for a worker to drive on.
 
 use devflow_core::{Code, Error, PhaseState, RunState, StateMachine};
 use devflow_db::{ApprovalRow, ApprovalState, ArtifactRow, RunRow, Tx};
@@ -103,6 +103,11 @@ impl Driver {
     {
         let held = self.acquire(run_id, wait, &cancel).await?;
         let outcome = match held.db.step(run_id, step).await {
+            // A submitted run is driven on by a worker, which claims it once this lease is
+            // given back.
+            Ok(()) if self.snapshot(run_id).await?.run.submitted_at.is_some() => {
+                Ok(Outcome::Queued)
+            }
             Ok(()) => self.drive(&held, &cancel).await,
             Err(error) => Err(error),
         };

@@ -1,13 +1,14 @@
 //! The driving loop: the next phase that is not completed, run (or re-entered) by the phase
 //! runner, until the run leaves `executing`.
 
-use devflow_core::{Class, Code, Error, PhaseState, RunState};
+use devflow_core::{Class, Code, Error, PhaseState, RunState, StateMachine};
 use devflow_db::{ApprovalRow, ApprovalState, PhaseRow, RunRow};
 use tokio_util::sync::CancellationToken;
 
-use super::lease::Held;
+use super::lease::{Held, MAX_TAKEOVERS};
 use super::specs::Loaded;
 use super::{Driver, Gate, Outcome};
+use crate::event::Event;
 
 /// What the loop reads before each phase.
 pub(crate) struct Snapshot {
@@ -50,7 +51,11 @@ impl Driver {
     ) -> Result<Outcome, Error> {
         let run_id = held.lease.run_id.as_str();
         let runner = self.runner.on(held.db.clone());
+        self.claimed(held).await?;
         let mut loaded: Option<Loaded> = None;
+        // The run was taken over from dead drivers too often in a row: its phase stops at a
+        // human gate at once instead of going round again.
+        let mut stop_recovering = held.lease.takeovers > MAX_TAKEOVERS;
         loop {
             let snapshot = self.snapshot(run_id).await?;
             if let Some(outcome) = stopped(&snapshot, None) {
@@ -66,7 +71,14 @@ impl Driver {
             };
             let spec = self.spec(&snapshot.run, loaded, row, &snapshot.approvals)?;
             tracing::info!(run = %run_id, phase = %row.phase_key, state = %row.state, restart = ?spec.restart, "driving phase");
-            if let Err(error) = runner.run(spec, cancel.clone()).await {
+            let ran = match std::mem::take(&mut stop_recovering) {
+                true => {
+                    let takeovers = held.lease.takeovers;
+                    Err(runner.stop_recovering(spec, takeovers, cancel.clone()).await)
+                }
+                false => runner.run(spec, cancel.clone()).await.map(drop),
+            };
+            if let Err(error) = ran {
                 if error.is(Code::LeaseLost) || held.lost() {
                     return Err(error);
                 }
@@ -77,6 +89,26 @@ impl Driver {
                 return Err(error);
             }
         }
+    }
+
+    /// Records how the lease was come by when it was not simply free: a queued run starts
+    /// (`executing`), and a take-over from a dead driver is said (`run.claimed`, with how many
+    /// in a row).
+    async fn claimed(&self, held: &Held) -> Result<(), Error> {
+        let lease = held.lease.clone();
+        held.db
+            .step(&held.lease.run_id, move |tx, run| {
+                Box::pin(async move {
+                    if run.state == RunState::Queued {
+                        run.state.assert_transition(RunState::Executing)?;
+                        tx.set_run_state(&run.id, RunState::Executing, None, None).await?;
+                    } else if lease.takeovers == 0 {
+                        return Ok(());
+                    }
+                    Event::run_claimed(&lease, run.state).emit(tx).await
+                })
+            })
+            .await
     }
 
     pub(crate) async fn snapshot(&self, run_id: &str) -> Result<Snapshot, Error> {
@@ -104,7 +136,7 @@ impl Driver {
 fn stopped(snapshot: &Snapshot, error: Option<&Error>) -> Option<Outcome> {
     let gate = || pending_gate(snapshot);
     match snapshot.run.state {
-        RunState::Planning | RunState::Executing => None,
+        RunState::Queued | RunState::Planning | RunState::Executing => None,
         RunState::Completed => Some(Outcome::Completed),
         RunState::Aborted => Some(Outcome::Aborted),
         RunState::Failed => Some(Outcome::Failed {

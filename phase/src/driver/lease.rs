@@ -6,9 +6,11 @@
 //! past it while another took the run over — fails its next step with `lease_lost`, having
 //! written nothing, and stops.
 //!
-//! The ttl is 15 s, renewed every 5 s. A driver killed with `kill -9` leaves its lease to run
-//! out: `resume` then waits (saying so) until it has, at most one ttl. A lease held by a live
-//! process on this host is refused at once, as is any lease when the caller does not wait.
+//! The ttl is 15 s, renewed every 5 s. A holder on this host whose process is gone (pid and
+//! start time, `owner.rs`) is taken over at once; one on another host is waited out (at most
+//! one ttl) when the caller waits. A lease held by a live process is refused at once, as is any
+//! lease whose holder may be alive when the caller does not wait. A run taken over from a dead
+//! driver more than `MAX_TAKEOVERS` times in a row stops at a human gate (`drive.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +20,8 @@ use devflow_core::{Code, Error, RunState};
 use devflow_db::{Db, Lease};
 use tokio_util::sync::CancellationToken;
 
-use super::Driver;
+use super::owner::{Liveness, hostname, liveness};
+use super::{Driver, Outcome};
 
 pub const LEASE_TTL_MS: i64 = 15_000;
 pub const LEASE_RENEW_MS: u64 = 5_000;
@@ -31,30 +34,9 @@ pub enum LeaseWait {
     UntilExpired,
 }
 
-/// `hostname:pid:uuid`.
-pub fn owner_id() -> String {
-    format!("{}:{}:{}", hostname(), std::process::id(), uuid::Uuid::new_v4())
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
-/// Some(alive) when the owner is a process on this host whose liveness can be seen.
-fn owner_alive(owner: &str) -> Option<bool> {
-    let mut parts = owner.split(':');
-    let (host, pid) = (parts.next()?, parts.next()?.parse::<u32>().ok()?);
-    if host != hostname() || !std::path::Path::new("/proc/self").exists() {
-        return None;
-    }
-    Some(std::path::Path::new(&format!("/proc/{pid}")).exists())
-}
+/// How many times in a row a run may be taken over from a driver that died before the next
+/// driver stops it at a human gate instead (`recovery_limit`).
+pub const MAX_TAKEOVERS: i64 = 3;
 
 /// The lease while held: the fenced handle every step of the drive goes through, renewed in
 /// the background; released by `release`.
@@ -106,12 +88,18 @@ impl Driver {
         cancel: &CancellationToken,
     ) -> Result<Held, Error> {
         let mut waited = false;
+        // The claim whose holder was seen dead: the next claim may take exactly that one over.
+        let mut dead: Option<Lease> = None;
         loop {
-            let (id, owner) = (run_id.to_owned(), self.owner.clone());
+            let (id, owner, host) = (run_id.to_owned(), self.owner.clone(), hostname());
+            let taking_over = dead.take();
             let claimed = self
                 .db
                 .write(move |tx| {
-                    Box::pin(async move { tx.claim_run_lease(&id, &owner, LEASE_TTL_MS).await })
+                    Box::pin(async move {
+                        tx.claim_run_lease(&id, &owner, &host, LEASE_TTL_MS, taking_over.as_ref())
+                            .await
+                    })
                 })
                 .await?;
             if let Some(lease) = claimed {
@@ -129,16 +117,26 @@ impl Driver {
             };
             let holder = run.lease_owner.clone().unwrap_or_default();
             let remaining_ms = run.lease_expires_at.unwrap_or(0) - now_ms;
-            let alive = owner_alive(&holder);
-            if wait == LeaseWait::Refuse
-                || alive == Some(true)
-                || remaining_ms > LEASE_TTL_MS + 1_000
-            {
-                return Err(leased(run_id, &holder, remaining_ms));
+            match liveness(&holder) {
+                Liveness::Dead => {
+                    (self.notice)(&format!(
+                        "run {run_id}'s driver {holder} is gone (its process ended); taking the run over"
+                    ));
+                    let epoch = run.lease_epoch;
+                    dead = Some(Lease { run_id: run.id, owner: holder, epoch, takeovers: 0 });
+                    continue;
+                }
+                Liveness::Alive => return Err(leased(run_id, &holder, remaining_ms)),
+                Liveness::Unknown
+                    if wait == LeaseWait::Refuse || remaining_ms > LEASE_TTL_MS + 1_000 =>
+                {
+                    return Err(leased(run_id, &holder, remaining_ms));
+                }
+                Liveness::Unknown => {}
             }
             if !waited {
                 (self.notice)(&format!(
-                    "run {run_id} is leased by {holder} (not running here any more?); waiting up to {} s for its lease to expire",
+                    "run {run_id} is leased by {holder} on another host (not running any more?); waiting up to {} s for its lease to expire",
                     remaining_ms.max(0) / 1000 + 1
                 ));
                 waited = true;
@@ -148,6 +146,20 @@ impl Driver {
                 () = cancel.cancelled() => return Err(Error::new(Code::ActivityCancelled, "cancelled while waiting for the run's lease")),
             }
         }
+    }
+
+    /// Drives the run whose lease was just claimed, and gives the lease back when the drive
+    /// stops. A lease lost cancels this drive only (a worker's other drives go on).
+    pub(crate) async fn drive_lease(
+        &self,
+        lease: Lease,
+        cancel: CancellationToken,
+    ) -> Result<Outcome, Error> {
+        let cancel = cancel.child_token();
+        let held = self.hold(lease, cancel.clone());
+        let outcome = self.drive(&held, &cancel).await;
+        self.release(held).await;
+        outcome
     }
 
     /// Holds a lease just claimed: the fenced handle, and its renewal every `LEASE_RENEW_MS`.

@@ -84,6 +84,17 @@ pub struct RunResumed {
     pub to: String,
 }
 
+/// `run.claimed`: a driver took the run's lease over from one that died (`takeovers` in a row),
+/// or a worker started a queued run (`takeovers` 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunClaimed {
+    pub owner: String,
+    pub epoch: i64,
+    pub takeovers: i64,
+    pub from: String,
+}
+
 /// `run.aborted`: who aborted it, from which state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -131,6 +131,30 @@ impl HumanGate {
         HumanGate::of_flow("artifact_invalid", error, payload)
     }
 
+    /// The run's lease was taken over from a driver that died `takeovers` times in a row:
+    /// something kills devflow while it drives this run, and going round again would not help.
+    /// The agent is failed like a crashed one's, so `resume` starts a fresh one.
+    pub fn recovery_limit(takeovers: i64, run_id: &str) -> HumanGate {
+        let message = format!(
+            "run {run_id} was taken over from a devflow that died {takeovers} times in a row; \
+             it is not taken over again until a person looks"
+        );
+        let hint = format!(
+            "something stops devflow while it drives this run (killed, out of memory, a crash): \
+             `devflow events {run_id}` shows where each driver got to; once the cause is fixed, \
+             `devflow resume {run_id}`"
+        );
+        let error = Error::new(Code::RecoveryLimit, message).with_hint(hint);
+        HumanGate {
+            reason: "recovery_limit",
+            error,
+            payload: json!({ "takeovers": takeovers }),
+            mark_crashed: false,
+            with_path: false,
+            keeps_agent: false,
+        }
+    }
+
     /// A gate of the flow itself: its session is not marked crashed, its request names the path.
     fn of_flow(reason: &'static str, error: Error, payload: Value) -> HumanGate {
         HumanGate {

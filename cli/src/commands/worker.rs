@@ -1,0 +1,48 @@
+//! `devflow worker [--concurrency N] [--exit-when-idle]`: claim submitted runs and drive them,
+//! up to N at once in this process, each over its own worktree's tmux server; send their
+//! notifications. Ctrl-C (or SIGTERM) stops the drives, which give their leases back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use devflow_core::Error;
+use devflow_phase::Worker;
+use devflow_phase::worker::Drivers;
+use devflow_web::notify::{Notifier, Scope};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::Place;
+use crate::context::{Context, driver_for_row};
+use crate::exit::{self, Status};
+use crate::output::note;
+
+pub async fn run(concurrency: usize, exit_when_idle: bool, place: &Place) -> Result<Status, Error> {
+    let context = Context::new(place)?;
+    let db = context.open_existing().await?;
+    let drivers_db = db.clone();
+    let drivers: Drivers = Arc::new(move |run| driver_for_row(drivers_db.clone(), run));
+    let notice = Arc::new(|text: &str| note(&format!("devflow worker: {text}")));
+    let worker = Worker::new(db.clone(), concurrency, drivers).with_notice(notice);
+    note(&format!(
+        "devflow worker: {} drives up to {concurrency} run(s) of {}{}",
+        worker.id(),
+        context.db_label(),
+        if exit_when_idle { " until none is left" } else { "; Ctrl-C stops" }
+    ));
+    let notifier = Notifier::new(db, Scope::Every, super::driving::user_notify()).spawn();
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    let signals = tokio::spawn(async move {
+        crate::signals::interrupted().await;
+        on_signal.cancel();
+    });
+    let worked = worker.run(exit_when_idle, stop).await;
+    signals.abort();
+    notifier.finish(Duration::from_secs(5)).await;
+    let worked = worked?;
+    note(&format!(
+        "devflow worker: stopped: {} completed, {} waiting for a person, {} failed or aborted, {} stopped by an error",
+        worked.completed, worked.waiting, worked.ended, worked.errors
+    ));
+    Ok(if worked.errors > 0 { exit::FAILED } else { exit::COMPLETED })
+}
