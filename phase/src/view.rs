@@ -104,6 +104,7 @@ pub fn run_json(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) -> Val
         "paused_from_state": run.paused_from_state.map(|s| s.as_str()),
         "created_at": run.created_at, "updated_at": run.updated_at, "ended_at": run.ended_at,
         "lease_owner": run.lease_owner, "lease_expires_at": run.lease_expires_at, "lease_epoch": run.lease_epoch,
+        "lease_takeovers": run.lease_takeovers, "submitted_at": run.submitted_at, "agent_host": run.agent_host,
         "phases": phases.iter().map(|p| json!({
             "key": p.phase_key, "state": p.state.as_str(), "attempts": p.attempts,
             "started_at": p.started_at, "ended_at": p.ended_at,

@@ -9,7 +9,9 @@ async fn kill_9_while_waiting_then_resume_completes_with_each_prompt_once() {
     for (backend, world) in World::on_every_backend().await {
         let plan = Phase {
             instructions: instructions("plan", "slow", "ok", "Slow-Ms: 4500"),
-            stable_ms: 2_000,
+            // 1.5 s between chunks; a starved agent on a loaded machine may stall longer, and
+            // then a half artifact would be stable (resume now takes over at once).
+            stable_ms: 4_000,
             ..Phase::new("plan", "slow")
         };
         let build = Phase { role: "builder", ..Phase::new("build", "ok") };
@@ -27,6 +29,9 @@ async fn kill_9_while_waiting_then_resume_completes_with_each_prompt_once() {
 
         let run = world.devflow(&["resume", "k9"]);
         assert_eq!(run.code, 0, "{backend}: {run:?}");
+        // The killed driver's process is gone, and this host can see it: no wait for its lease.
+        assert!(run.stderr.contains("is gone (its process ended); taking the run over"), "{run:?}");
+        assert!(!run.stderr.contains("waiting up to"), "{backend}: {}", run.stderr);
         assert_eq!(world.status("k9")["state"], "completed", "{backend}");
         let prompts = world.prompts();
         assert_eq!(prompts.len(), 2, "{backend}: each prompt delivered exactly once: {prompts:#?}");

@@ -19,3 +19,4 @@ mod real_agents;
 mod soak;
 mod support;
 mod web;
+mod workers;

@@ -54,7 +54,8 @@ fn soak_one(n: usize, rng: &mut Rng, seed: u64) {
     let slow = Phase {
         // Chunks ~400 ms apart; a quiet 1.5 s is the end of the write, even on a loaded machine.
         instructions: instructions("build", "slow", "ok", "Slow-Ms: 1200"),
-        stable_ms: 1_500,
+        // 400 ms between chunks, with room for an agent starved on a loaded machine.
+        stable_ms: 2_500,
         role: "builder",
         ..Phase::new("build", "slow")
     };

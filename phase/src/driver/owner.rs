@@ -48,13 +48,17 @@ pub fn liveness(owner: &str) -> Liveness {
     }
 }
 
-/// The start time of process `pid` in clock ticks since boot; `None` if there is none.
+/// The start time of process `pid` in clock ticks since boot; `None` if there is none, or only
+/// its zombie (it has exited; its parent has not reaped it yet).
 fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces or ')': the fields
     // after the last ')' start at field 3 (state); starttime is field 22.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(22 - 3)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(22 - 4)?.parse().ok()
 }
 
 #[cfg(test)]
