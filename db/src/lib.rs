@@ -12,6 +12,7 @@ mod connect;
 mod error;
 mod file;
 mod lane;
+mod listen;
 mod migrate;
 mod records;
 mod repo;
@@ -27,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use conn::Tx;
 pub use devflow_core::{Error, Result};
+pub use listen::Wakeups;
 pub use repo::lease::Lease;
 pub use repo::workers::WorkerRow;
 pub use rows::{

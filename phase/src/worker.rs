@@ -9,22 +9,25 @@
 //! back; once a person decides, it is claimable again and a worker picks it up. The worker
 //! heartbeats its `workers` row by the database's clock; `devflow workers` lists the live ones.
 //!
-//! New work is found by polling every `POLL_MS`: cheap (one indexed statement) beside the
-//! agents' minutes, and the same on both backends.
+//! New work is announced on PostgreSQL (`LISTEN devflow_runs`: a run queued, a lease given
+//! back), and found by polling as well — every `POLL_MS` on SQLite, which has no such channel,
+//! and every `LISTENING_POLL_MS` on PostgreSQL for what sends no announcement (a lease that ran
+//! out, a holder seen dead). A poll is one indexed statement: nothing beside an agent's minutes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use devflow_core::{Error, Result};
-use devflow_db::{Db, Lease, RunRow, WorkerRow};
+use devflow_db::{Db, Lease, RunRow, Wakeups, WorkerRow};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::owner::{Liveness, hostname, liveness, owner_id};
 use crate::driver::{Driver, LEASE_TTL_MS, Outcome};
 
-/// How often an idle worker looks for work.
+/// How often an idle worker looks for work: without announcements, and with them.
 pub const POLL_MS: u64 = 500;
+pub const LISTENING_POLL_MS: u64 = 2_000;
 /// How often a worker says it is alive, and how long a silent one counts as alive.
 pub const HEARTBEAT_MS: u64 = 5_000;
 pub const WORKER_TTL_MS: i64 = 15_000;
@@ -73,6 +76,12 @@ impl Worker {
     pub async fn run(&self, exit_when_idle: bool, cancel: CancellationToken) -> Result<Worked> {
         self.register().await?;
         let heartbeat = self.heartbeat();
+        let wakeups = self.db.listen_for_runs().await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "not listening for runs; polling only");
+            None
+        });
+        let poll =
+            Duration::from_millis(if wakeups.is_some() { LISTENING_POLL_MS } else { POLL_MS });
         let mut drives: JoinSet<(String, Result<Outcome>)> = JoinSet::new();
         let mut worked = Worked::default();
         let drives_cancel = cancel.child_token();
@@ -109,7 +118,8 @@ impl Worker {
             }
             tokio::select! {
                 Some(joined) = drives.join_next() => self.ended(joined, &mut worked),
-                () = tokio::time::sleep(Duration::from_millis(POLL_MS)) => {}
+                () = announced(wakeups.as_ref()) => {}
+                () = tokio::time::sleep(poll) => {}
                 () = cancel.cancelled() => break Ok(()),
             }
         };
@@ -259,5 +269,13 @@ impl Worker {
                 }
             }
         })
+    }
+}
+
+/// The next announcement of a claimable run; never without a listening connection.
+async fn announced(wakeups: Option<&Wakeups>) {
+    match wakeups {
+        Some(wakeups) => wakeups.notified().await,
+        None => std::future::pending().await,
     }
 }

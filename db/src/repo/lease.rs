@@ -191,8 +191,11 @@ const RENEW_PG: &str = concat!(
 // A clean release ends the run's series of take-overs.
 const RELEASE_SQLITE: &str = "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, \
      lease_takeovers = 0 WHERE id = ? AND lease_owner = ? AND lease_epoch = ?";
-const RELEASE_PG: &str = "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL, \
-     lease_takeovers = 0 WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3";
+// On PostgreSQL a released lease is also announced to listening workers (`listen.rs`): the
+// notification goes out when the release commits, and only if the lease was still this one.
+const RELEASE_PG: &str = "WITH released AS (UPDATE runs SET lease_owner = NULL, \
+     lease_expires_at = NULL, lease_takeovers = 0 WHERE id = $1 AND lease_owner = $2 \
+     AND lease_epoch = $3 RETURNING id) SELECT pg_notify('devflow_runs', id) FROM released";
 
 impl Tx {
     /// Claims the run's lease for `owner` (a driver on `host`) until the database's now +

@@ -30,6 +30,24 @@ impl Tx {
         );
         on_conn!(self, |c| diesel::insert_into(runs::table).values(values).execute(c).await)
             .or_db("insert run")?;
+        if submitted_at.is_some() {
+            self.announce_claimable(&run.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells listening workers (PostgreSQL; `listen.rs`) that run `id` may be claimable, when
+    /// this transaction commits. SQLite's workers poll.
+    pub(crate) async fn announce_claimable(&mut self, id: &str) -> Result<()> {
+        let query = diesel::sql_query("SELECT pg_notify($1, $2)");
+        on_conn!(
+            self,
+            sqlite = |_c| Ok(0),
+            postgres = |c| {
+                query.bind::<Text, _>(crate::listen::CHANNEL).bind::<Text, _>(id).execute(c).await
+            },
+        )
+        .or_db("announce a claimable run")?;
         Ok(())
     }
 

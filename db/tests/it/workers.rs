@@ -3,7 +3,7 @@
 
 use devflow_core::RunState;
 use devflow_db::testing::TestDb;
-use devflow_db::{Db, Lease, WorkerRow};
+use devflow_db::{Backend, Db, Lease, WorkerRow};
 
 use crate::lease::{claim, run_row};
 use crate::{conformance, seed_run};
@@ -12,6 +12,7 @@ conformance!(
     the_next_claim_takes_the_oldest_drivable_submitted_run_on_its_host,
     of_many_workers_claiming_at_once_each_run_goes_to_exactly_one,
     a_worker_is_live_while_it_heartbeats_and_gone_once_removed_or_silent,
+    a_queued_run_and_a_lease_given_back_wake_listening_workers,
 );
 
 const LONG_MS: i64 = 60_000;
@@ -129,4 +130,20 @@ async fn set_state(db: &Db, run_id: &str, state: RunState) {
     db.write(move |tx| Box::pin(async move { tx.set_run_state(&id, state, None, None).await }))
         .await
         .unwrap();
+}
+
+async fn a_queued_run_and_a_lease_given_back_wake_listening_workers(t: &TestDb) {
+    let Some(wakeups) = t.db.listen_for_runs().await.unwrap() else {
+        assert_eq!(t.db.backend(), Backend::Sqlite, "only SQLite has no announcements: it polls");
+        return;
+    };
+    let announced = || tokio::time::timeout(std::time::Duration::from_secs(10), wakeups.notified());
+    let (run_id, _) = seed_run(&t.db, RunState::Queued, 1).await;
+    announced().await.expect("a queued run is announced");
+    let lease = claim_next(&t.db, "worker-a", "host").await.expect("the queued run");
+    assert_eq!(lease.run_id, run_id);
+    t.db.write(move |tx| Box::pin(async move { tx.release_run_lease(&lease).await }))
+        .await
+        .unwrap();
+    announced().await.expect("a lease given back is announced");
 }
