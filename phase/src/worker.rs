@@ -14,6 +14,7 @@
 //! and every `LISTENING_POLL_MS` on PostgreSQL for what sends no announcement (a lease that ran
 //! out, a holder seen dead). A poll is one indexed statement: nothing beside an agent's minutes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,11 @@ pub const LISTENING_POLL_MS: u64 = 2_000;
 /// How often a worker says it is alive, and how long a silent one counts as alive.
 pub const HEARTBEAT_MS: u64 = 5_000;
 pub const WORKER_TTL_MS: i64 = 15_000;
+
+/// How often one worker tries a run that its drive cannot carry (no driver for it, or a drive
+/// that ended in an error rather than at a gate or an end) before it leaves the run to other
+/// workers and to a person.
+pub const TRIES_PER_RUN: u32 = 3;
 
 /// Makes the driver of a claimed run: one over the run's own worktree and tmux server.
 pub type Drivers = Arc<dyn Fn(&RunRow) -> Result<Driver> + Send + Sync>;
@@ -84,10 +90,17 @@ impl Worker {
             Duration::from_millis(if wakeups.is_some() { LISTENING_POLL_MS } else { POLL_MS });
         let mut drives: JoinSet<(String, Result<Outcome>)> = JoinSet::new();
         let mut worked = Worked::default();
+        // Runs whose drives failed in this worker, and how often.
+        let mut failures: HashMap<String, u32> = HashMap::new();
         let drives_cancel = cancel.child_token();
         let result = loop {
             while drives.len() < self.concurrency && !cancel.is_cancelled() {
-                let claimed = match self.claim().await {
+                let skip: Vec<String> = failures
+                    .iter()
+                    .filter(|(_, tries)| **tries >= TRIES_PER_RUN)
+                    .map(|(run_id, _)| run_id.clone())
+                    .collect();
+                let claimed = match self.claim(&skip).await {
                     Ok(claimed) => claimed,
                     // A database hiccup: the next round claims again.
                     Err(error) => {
@@ -109,6 +122,7 @@ impl Worker {
                     Err(error) => {
                         self.give_back(lease).await;
                         (self.notice)(&format!("cannot drive run {}: {error}", run.id));
+                        self.failed(&run.id, &mut failures);
                         worked.errors += 1;
                     }
                 }
@@ -117,7 +131,7 @@ impl Worker {
                 break Ok(());
             }
             tokio::select! {
-                Some(joined) = drives.join_next() => self.ended(joined, &mut worked),
+                Some(joined) = drives.join_next() => self.ended(joined, &mut worked, &mut failures),
                 () = announced(wakeups.as_ref()) => {}
                 () = tokio::time::sleep(poll) => {}
                 () = cancel.cancelled() => break Ok(()),
@@ -125,7 +139,7 @@ impl Worker {
         };
         drives_cancel.cancel();
         while let Some(joined) = drives.join_next().await {
-            self.ended(joined, &mut worked);
+            self.ended(joined, &mut worked, &mut failures);
         }
         heartbeat.abort();
         let id = self.id.clone();
@@ -139,18 +153,20 @@ impl Worker {
 
     /// The next run to drive and its lease: the oldest claimable one, else one whose holder on
     /// this host is dead (taken over at once, as `resume` does).
-    async fn claim(&self) -> Result<Option<(Lease, RunRow)>> {
+    async fn claim(&self, skip: &[String]) -> Result<Option<(Lease, RunRow)>> {
         let (owner, host) = (self.id.clone(), hostname());
-        let (db_owner, db_host) = (owner.clone(), host.clone());
+        let (db_owner, db_host, db_skip) = (owner.clone(), host.clone(), skip.to_vec());
         let claimed = self
             .db
             .write(move |tx| {
-                Box::pin(async move { tx.claim_next_run(&db_owner, &db_host, LEASE_TTL_MS).await })
+                Box::pin(async move {
+                    tx.claim_next_run(&db_owner, &db_host, LEASE_TTL_MS, &db_skip).await
+                })
             })
             .await?;
         let lease = match claimed {
             Some(lease) => Some(lease),
-            None => self.take_over_dead(&owner, &host).await?,
+            None => self.take_over_dead(&owner, &host, skip).await?,
         };
         let Some(lease) = lease else { return Ok(None) };
         let id = lease.run_id.clone();
@@ -161,10 +177,18 @@ impl Worker {
         }
     }
 
-    async fn take_over_dead(&self, owner: &str, host: &str) -> Result<Option<Lease>> {
+    async fn take_over_dead(
+        &self,
+        owner: &str,
+        host: &str,
+        skip: &[String],
+    ) -> Result<Option<Lease>> {
         let leases =
             self.db.read(|tx| Box::pin(async move { tx.submitted_leases().await })).await?;
-        for dead in leases.into_iter().filter(|lease| liveness(&lease.owner) == Liveness::Dead) {
+        let dead = leases.into_iter().filter(|lease| {
+            !skip.contains(&lease.run_id) && liveness(&lease.owner) == Liveness::Dead
+        });
+        for dead in dead {
             let (owner, host) = (owner.to_owned(), host.to_owned());
             let claimed = self
                 .db
@@ -191,10 +215,22 @@ impl Worker {
         }
     }
 
+    /// Counts a failed try of `run_id`; at the last one, says the run is left alone.
+    fn failed(&self, run_id: &str, failures: &mut HashMap<String, u32>) {
+        let tries = failures.entry(run_id.to_owned()).or_default();
+        *tries += 1;
+        if *tries == TRIES_PER_RUN {
+            (self.notice)(&format!(
+                "run {run_id} failed {TRIES_PER_RUN} times in this worker; it is left to other workers or a person (`devflow status {run_id}`, `devflow resume {run_id}`)"
+            ));
+        }
+    }
+
     fn ended(
         &self,
         joined: std::result::Result<(String, Result<Outcome>), tokio::task::JoinError>,
         worked: &mut Worked,
+        failures: &mut HashMap<String, u32>,
     ) {
         let (run_id, outcome) = match joined {
             Ok(ended) => ended,
@@ -223,6 +259,7 @@ impl Worker {
             Ok(Outcome::Queued) => "is back in the queue".to_owned(),
             Err(error) => {
                 worked.errors += 1;
+                self.failed(&run_id, failures);
                 format!("stopped: {error}")
             }
         };

@@ -8,7 +8,8 @@
 //! synchronous_commit and full_page_writes on), as SQLite runs with synchronous=FULL: with
 //! durability off a commit costs next to nothing, and the overhead ratio would compare the
 //! runner against a database no one deploys. Arguments after `--` go to the throughput benchmark
-//! (`--phases N`, `--backend sqlite|postgres`, `--worktree-on-disk`).
+//! (`--phases N`, `--backend sqlite|postgres`, `--worktree-on-disk`). `cargo xtask bench scale`
+//! is the other benchmark: many agents under one worker (`bench/scale.rs`).
 
 use std::process::{Command, ExitCode, ExitStatus};
 
@@ -17,7 +18,12 @@ use crate::{Result, cargo, is_ci, project_root};
 
 const URL_VAR: &str = "DEVFLOW_TEST_DATABASE_URL";
 
+mod scale;
+
 pub fn run(rest: &[String]) -> Result<ExitCode> {
+    if let Some(("scale", args)) = rest.split_first().map(|(first, tail)| (first.as_str(), tail)) {
+        return scale::run(args);
+    }
     let extra = match rest.split_first() {
         Some((first, tail)) if first == "--" => tail,
         _ => rest,

@@ -34,6 +34,9 @@ tasks:
   migrate new NAME    create migrations/{sqlite,postgres}/<timestamp>_NAME/{up,down}.sql
   bench [-- ARGS]     phases/s, p50/p99 and overhead against empty durable steps, on SQLite
                       and PostgreSQL (ARGS: --phases N, --backend sqlite|postgres)
+  bench scale [--runs N] [--work-ms MS]
+                      N agent-sim runs under one devflow worker in real tmux (default 100):
+                      devflow's CPU per agent-minute, spawns/s, memory, delivery and detection
   pg                  start a persistent development PostgreSQL (data in target/devflow-pg)
   pg stop             stop it
   agents install      the real agent CLIs (Claude Code, Codex CLI, Gemini CLI, Aider), pinned,

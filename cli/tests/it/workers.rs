@@ -235,3 +235,30 @@ async fn a_run_whose_drivers_keep_dying_stops_at_a_gate() {
         kill_tmux(&world.worktree());
     }
 }
+
+/// A run a worker cannot drive (its worktree is gone) is tried a bounded number of times and
+/// then left alone: the worker neither spins on it nor starves the runs behind it.
+#[test]
+fn a_run_the_worker_cannot_drive_is_left_after_a_few_tries() {
+    let mut world = World::new();
+    // One database for the runs of both worktrees.
+    world.db_url = Some(format!("sqlite://{}/shared.db", world.worktree().display()));
+    let workflow = world.workflow(&[Phase::new("plan", "ok")]);
+    let dirs = worktrees(&world, 2);
+    submit(&world, &workflow, &dirs[0], "lost");
+    submit(&world, &workflow, &dirs[1], "fine");
+    std::fs::remove_dir_all(&dirs[0]).unwrap();
+    let worked = world.devflow(&["worker", "--exit-when-idle"]);
+    assert_eq!(worked.code, 1, "a run it could not drive is an error: {worked:?}");
+    assert!(worked.stderr.contains("does not exist any more"), "{}", worked.stderr);
+    assert!(worked.stderr.contains("failed 3 times in this worker"), "{}", worked.stderr);
+    assert!(
+        worked.stderr.contains("1 completed"),
+        "the run behind it was driven: {}",
+        worked.stderr
+    );
+    assert_eq!(world.status("fine")["state"], "completed");
+    assert_eq!(world.status("lost")["state"], "queued", "left as it was, for a person");
+    assert_eq!(world.status("lost")["lease_owner"], Value::Null, "its lease given back");
+    kill_tmux(&dirs[1]);
+}

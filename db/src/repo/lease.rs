@@ -161,7 +161,8 @@ const CLAIM_NEXT_SQLITE: &str = concat!(
     drivable_submitted!(),
     " AND ",
     claimable!(sqlite),
-    " AND (agent_host IS NULL OR agent_host = ?3) ORDER BY created_at, id LIMIT 1)",
+    " AND (agent_host IS NULL OR agent_host = ?3) AND instr(' ' || ?4 || ' ', ' ' || id || ' ') = 0",
+    " ORDER BY created_at, id LIMIT 1)",
     " RETURNING id, lease_epoch, lease_takeovers"
 );
 const CLAIM_NEXT_PG: &str = concat!(
@@ -170,7 +171,8 @@ const CLAIM_NEXT_PG: &str = concat!(
     drivable_submitted!(),
     " AND ",
     claimable!(postgres),
-    " AND (agent_host IS NULL OR agent_host = $3) ORDER BY created_at, id LIMIT 1",
+    " AND (agent_host IS NULL OR agent_host = $3) AND NOT (id = ANY(string_to_array($4, ' ')))",
+    " ORDER BY created_at, id LIMIT 1",
     " FOR UPDATE SKIP LOCKED) RETURNING id, lease_epoch, lease_takeovers"
 );
 const HELD_SUBMITTED: &str = concat!(
@@ -245,14 +247,18 @@ impl Tx {
     }
 
     /// A worker's claim: the lease of the oldest submitted run that can go on (queued, or
-    /// executing with its driver gone) and whose agents are on `host` or nowhere yet. One
-    /// statement: of workers claiming at once, exactly one gets each run. `None`: nothing to do.
+    /// executing with its driver gone), whose agents are on `host` or nowhere yet, and that is
+    /// not one of `skip` (runs this worker cannot drive). One statement: of workers claiming at
+    /// once, exactly one gets each run. `None`: nothing to do.
     pub async fn claim_next_run(
         &mut self,
         owner: &str,
         host: &str,
         ttl_ms: i64,
+        skip: &[String],
     ) -> Result<Option<Lease>> {
+        // Run ids hold no spaces (devflow refuses them), so one space-separated text binds the list.
+        let skip = skip.join(" ");
         let claimed: Vec<Claimed> = on_conn!(
             self,
             sqlite = |c| {
@@ -260,6 +266,7 @@ impl Tx {
                     .bind::<Text, _>(owner)
                     .bind::<BigInt, _>(ttl_ms)
                     .bind::<Text, _>(host)
+                    .bind::<Text, _>(&skip)
                     .load(c)
                     .await
             },
@@ -268,6 +275,7 @@ impl Tx {
                     .bind::<Text, _>(owner)
                     .bind::<BigInt, _>(ttl_ms)
                     .bind::<Text, _>(host)
+                    .bind::<Text, _>(&skip)
                     .load(c)
                     .await
             },

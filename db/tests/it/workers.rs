@@ -19,9 +19,11 @@ const LONG_MS: i64 = 60_000;
 
 async fn claim_next(db: &Db, owner: &str, host: &str) -> Option<Lease> {
     let (owner, host) = (owner.to_owned(), host.to_owned());
-    db.write(move |tx| Box::pin(async move { tx.claim_next_run(&owner, &host, LONG_MS).await }))
-        .await
-        .unwrap()
+    db.write(move |tx| {
+        Box::pin(async move { tx.claim_next_run(&owner, &host, LONG_MS, &[]).await })
+    })
+    .await
+    .unwrap()
 }
 
 async fn the_next_claim_takes_the_oldest_drivable_submitted_run_on_its_host(t: &TestDb) {
@@ -48,6 +50,16 @@ async fn the_next_claim_takes_the_oldest_drivable_submitted_run_on_its_host(t: &
     assert_eq!(claim_next(&t.db, "worker-b", "host-2").await, None, "first's agents are on host-1");
     let again = claim_next(&t.db, "worker-c", "host-1").await.expect("first, released");
     assert_eq!((again.run_id.as_str(), again.epoch), (first.as_str(), 2));
+
+    // A run the worker cannot drive is skipped for the next one.
+    let (third, _) = seed_run(&t.db, RunState::Queued, 1).await;
+    let (owner, skip) = ("worker-c".to_owned(), vec![first.clone(), third.clone()]);
+    let none = t.db.write(move |tx| {
+        Box::pin(async move { tx.claim_next_run(&owner, "host-1", LONG_MS, &skip).await })
+    });
+    assert_eq!(none.await.unwrap(), None, "first is held; third is skipped");
+    let third_lease = claim_next(&t.db, "worker-c", "host-1").await.expect("third, not skipped");
+    assert_eq!(third_lease.run_id, third);
 
     // A run waiting for a person is not claimed; a run whose driver's lease ran out is.
     set_state(&t.db, &again.run_id, RunState::Paused).await;
