@@ -182,7 +182,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct AgentSim {
-    /// [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no]
+    /// [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no
+    /// [--dialog-after-ms N]]
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
 }

@@ -38,10 +38,14 @@ pub struct AgentSimArgs {
     pub paste_ready_ms: Option<u64>,
     /// A first-run dialog to show before the prompt line, until it is answered.
     pub dialog: Option<Dialog>,
+    /// Show the dialog this long *after* the prompt line instead (as Codex and Gemini CLI draw
+    /// folder trust over their input box about 300 ms after drawing it): the dialog takes the
+    /// screen, and whatever was typed or pasted into the prompt line by then is dropped with it.
+    pub dialog_after_ms: Option<u64>,
 }
 
 impl AgentSimArgs {
-    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no]";
+    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no [--dialog-after-ms N]]";
 
     /// Parses the arguments of [`AgentSimArgs::USAGE`] (the program name not included).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<AgentSimArgs, String> {
@@ -64,8 +68,15 @@ impl AgentSimArgs {
                         format!("--dialog {name:?} is not one of {}", Dialog::NAMES)
                     })?);
                 }
+                "--dialog-after-ms" => {
+                    parsed.dialog_after_ms =
+                        Some(number("--dialog-after-ms", &value("--dialog-after-ms")?)?);
+                }
                 other => return Err(format!("unknown argument {other:?}\n{}", Self::USAGE)),
             }
+        }
+        if parsed.dialog_after_ms.is_some() && parsed.dialog.is_none() {
+            return Err(format!("--dialog-after-ms needs --dialog NAME\n{}", Self::USAGE));
         }
         Ok(parsed)
     }
@@ -87,7 +98,11 @@ pub fn run(args: AgentSimArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(dialog) = args.dialog {
+    let late_dialog = match (args.dialog, args.dialog_after_ms) {
+        (Some(dialog), Some(ms)) => Some((dialog, Instant::now() + Duration::from_millis(ms))),
+        _ => None,
+    };
+    if let (Some(dialog), None) = (args.dialog, late_dialog) {
         match dialog::ask(dialog, log.as_deref(), &mut std::io::stdout()) {
             Ok(true) => {}
             Ok(false) => return ExitCode::SUCCESS,
@@ -98,7 +113,7 @@ pub fn run(args: AgentSimArgs) -> ExitCode {
         }
     }
     let worker = work::Worker { log, work_ms: args.work_ms.unwrap_or(300) };
-    let result = session_loop(&worker, paste_at);
+    let result = session_loop(&worker, paste_at, late_dialog);
     drop(session);
     match result {
         Ok(Outcome::Continue) => ExitCode::SUCCESS,
@@ -131,23 +146,40 @@ impl Drop for Terminal {
 }
 
 /// Reads keys and pastes into the input line until exit; Enter hands the line to the worker.
-/// Bracketed paste goes on at `paste_at` when it was not on from the start.
-fn session_loop(worker: &work::Worker, mut paste_at: Option<Instant>) -> std::io::Result<Outcome> {
+/// Bracketed paste goes on at `paste_at` when it was not on from the start; a late dialog
+/// takes the screen at its time, until it is answered.
+fn session_loop(
+    worker: &work::Worker,
+    mut paste_at: Option<Instant>,
+    mut late_dialog: Option<(Dialog, Instant)>,
+) -> std::io::Result<Outcome> {
     let mut out = std::io::stdout();
     let cwd = std::env::current_dir().unwrap_or_default();
     write!(out, "agent-sim ready (pid {}, in {})\r\n", std::process::id(), cwd.display())?;
     show_prompt(&mut out)?;
     let mut input = String::new();
     loop {
-        if let Some(at) = paste_at {
-            let left = at.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                execute!(out, event::EnableBracketedPaste)?;
-                paste_at = None;
+        let now = Instant::now();
+        if paste_at.is_some_and(|at| at <= now) {
+            execute!(out, event::EnableBracketedPaste)?;
+            paste_at = None;
+        }
+        if let Some((dialog, _)) = late_dialog.filter(|(_, at)| *at <= now) {
+            late_dialog = None;
+            // A CLI that swaps its input box for a dialog: what sat in the input goes with it.
+            input.clear();
+            write!(out, "\x1b[2J\x1b[H")?;
+            if !dialog::ask(dialog, worker.log.as_deref(), &mut out)? {
+                return Ok(Outcome::Continue);
             }
-            if !event::poll(left)? {
-                continue;
-            }
+            show_prompt(&mut out)?;
+            continue;
+        }
+        let next = [paste_at, late_dialog.map(|(_, at)| at)].into_iter().flatten().min();
+        if let Some(at) = next
+            && !event::poll(at.saturating_duration_since(now))?
+        {
+            continue;
         }
         match event::read()? {
             Event::Paste(text) => {
@@ -232,6 +264,9 @@ mod tests {
         assert_eq!(parsed.log, Some(PathBuf::from("/tmp/l.jsonl")));
         assert_eq!((parsed.work_ms, parsed.paste_ready_ms), (Some(20), Some(900)));
         assert_eq!(args(&["--dialog", "trust"]).unwrap().dialog, Some(Dialog::Trust));
+        let late = args(&["--dialog", "trust", "--dialog-after-ms", "300"]).unwrap();
+        assert_eq!((late.dialog, late.dialog_after_ms), (Some(Dialog::Trust), Some(300)));
+        assert!(args(&["--dialog-after-ms", "300"]).is_err(), "which dialog?");
         assert!(args(&["--dialog", "nope"]).is_err());
         assert!(args(&["--log"]).is_err());
         assert!(args(&["--work-ms", "soon"]).is_err());

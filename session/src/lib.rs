@@ -20,10 +20,14 @@
 //! # The scenario vocabulary
 //!
 //! The fake adapter and `devflow agent-sim` both play agents scripted by lines of the prompt
-//! (or, for session-wide directives of the fake, of [`SessionSpec::instructions`]). A line is a
-//! directive when it starts (after leading blanks) with one of the keys below; the first line
-//! of each kind wins; lines inside fenced code blocks are not directives; names outside the
-//! vocabulary are ignored.
+//! (or, for session-wide directives of the fake, of [`SessionSpec::instructions`]). They read
+//! only the workflow's own instructions ([`scenario::directions`]): the text before the first
+//! line that opens with [`SCHEMA_INTRO`], where devflow's runner begins the paragraph that gives
+//! the schema in a ```` ```json ```` block — the runner's prompt is written for real agents and
+//! knows nothing of the doubles; finding their directions in it is the doubles' business. A
+//! line is a directive when it starts (after leading blanks) with one of the keys below; the
+//! first line of each kind wins; lines inside fenced code blocks are not directives; names
+//! outside the vocabulary are ignored.
 //!
 //! | line | meaning |
 //! | --- | --- |
@@ -69,8 +73,8 @@ pub use adapter::{
 pub use ansi::strip_ansi;
 pub use devflow_core::{Error, Result};
 pub use prompt::{
-    ARTIFACT_LINE, MARKER_PREFIX, REPAIR_LINE, SCHEMA_LINE, artifact_path_of, is_repair,
-    prompt_marker, render_prompt,
+    ARTIFACT_LINE, MARKER_PREFIX, REPAIR_LINE, SCHEMA_INTRO, SCHEMA_LINE, artifact_path_of,
+    is_repair, prompt_marker, render_prompt,
 };
 pub use retry::{RetryPolicy, retry_recoverable};
 pub use transcript::{CAPTURE_BYTES_MAX, Capture, TranscriptChunk};

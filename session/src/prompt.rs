@@ -11,6 +11,12 @@ pub const MARKER_PREFIX: &str = "devflow-prompt ";
 /// The first line of a repair attempt's instructions (`devflow_phase::repair_instructions`):
 /// what a model reads to know it is asked again, and what the simulated agents read too.
 pub const REPAIR_LINE: &str = "Repair the artifact so it conforms to the expected schema.";
+/// The words that open the paragraph devflow's phase runner puts after a phase's own
+/// instructions to give the artifact's JSON Schema (`devflow_phase`'s `phase_instructions`):
+/// everything before it is the workflow's text. The simulated agents read their directions
+/// there only (`scenario::directions`), so that the runner's schema block — a ```` ```json ````
+/// fence like any other — is never taken for theirs.
+pub const SCHEMA_INTRO: &str = "The artifact must validate against this JSON Schema";
 /// How many hex digits of the dedup key the marker carries.
 const MARKER_HEX_DIGITS: usize = 16;
 

@@ -1,5 +1,6 @@
 //! The scenario vocabulary shared by the fake adapter and agent-sim: parsing the directive lines
-//! of a prompt into a [`Script`]. The vocabulary itself is documented in the crate docs.
+//! of a prompt's [`directions`] into a [`Script`]. The vocabulary itself is documented in the
+//! crate docs.
 
 mod artifact;
 
@@ -7,6 +8,8 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 pub use artifact::{SLOW_CHUNKS, slow_chunks, write_atomic};
+
+use crate::SCHEMA_INTRO;
 
 /// What an agent does with a prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,17 +188,17 @@ impl Script {
     }
 }
 
-/// Reads the directive lines of `text`. The first line of each kind wins; lines inside fenced
-/// code blocks are not directives; names outside the vocabulary are ignored. A repair prompt
-/// (`crate::prompt::is_repair`: devflow repeats the instructions unchanged after its repair
-/// line) plays the `Repair-Scenario:`, `ok` when there is none: the doubles tell a repair
-/// themselves, so devflow never rewrites their lines.
+/// Reads the directive lines and artifact blocks of `text`'s [`directions`]. The first line of
+/// each kind wins; lines inside fenced code blocks are not directives; names outside the
+/// vocabulary are ignored. A repair prompt (`crate::prompt::is_repair`: devflow repeats the
+/// instructions unchanged after its repair line) plays the `Repair-Scenario:`, `ok` when there
+/// is none: the doubles tell a repair themselves, so devflow never rewrites their lines.
 pub fn parse(text: &str) -> Script {
     let mut script = Script::default();
     let mut scenario = None;
     let mut slow_ms = None;
     let mut fence: Option<(String, Vec<&str>)> = None;
-    for line in text.lines() {
+    for line in directions(text).lines() {
         let trimmed = line.trim();
         if let Some((info, body)) = &mut fence {
             if trimmed == "```" {
@@ -228,6 +231,23 @@ pub fn parse(text: &str) -> Script {
     };
     script.slow_ms = slow_ms.unwrap_or(SLOW_MS_DEFAULT);
     script
+}
+
+/// The part of a prompt the doubles take their directions from: the workflow's own
+/// instructions — everything before the first line that opens with [`SCHEMA_INTRO`], the
+/// paragraph in which devflow's runner gives the schema (in a ```` ```json ```` block) and after
+/// which come a reviewer's note or a repair's problems; all of `text` when no line does. So
+/// the runner's prompt is ordinary text that knows nothing of the doubles, and nothing it adds
+/// — nor anything an agent wrote that a repair quotes — is read as a direction.
+pub fn directions(text: &str) -> &str {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with(SCHEMA_INTRO) {
+            return &text[..at];
+        }
+        at += line.len();
+    }
+    text
 }
 
 fn directive(

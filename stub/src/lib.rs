@@ -7,11 +7,15 @@
 //!
 //! # What the model does: the script in the prompt
 //!
-//! The stub decides from the prompt text alone, never from anything devflow adds for it:
+//! The stub decides from the prompt text alone, never from anything devflow adds for it. It
+//! reads its script only in the workflow's instructions: the text before the first line that
+//! opens with "The artifact must validate against this JSON Schema" ([`script::SCHEMA_INTRO`],
+//! where devflow's prompt goes on with the schema in a ```` ```json ```` block of its own).
 //!
-//! - `Artifact: /abs/path` — the file to write (the last such line; devflow's prompt layout).
-//! - the first fenced block opened by exactly ```` ```json ```` — the valid artifact, written
-//!   verbatim (a ```` ```json-schema ```` block does not count). Without one, `{}` is written.
+//! - `Artifact: /abs/path` — the file to write (the last such line of the whole prompt;
+//!   devflow's prompt layout).
+//! - the first fenced block of the instructions opened by exactly ```` ```json ```` — the valid
+//!   artifact, written verbatim. Without one, `{}` is written.
 //! - `Model-Script: STEP, STEP, …` — what the n-th prompt naming that artifact path gets, counted
 //!   by the stub per path across every API and conversation; the last step repeats. Steps: `ok`
 //!   (the json block), `invalid` (text that is not JSON, so invalid under any schema), `none`

@@ -6,6 +6,11 @@ pub const ARTIFACT_LINE: &str = "Artifact: ";
 pub const SCRIPT_LINE: &str = "Model-Script:";
 /// What an `invalid` step writes: not JSON, so no schema accepts it.
 pub const INVALID_ARTIFACT: &str = "{\"devflow_model_stub\": \"an invalid artifact\"";
+/// The words that open the paragraph in which devflow gives the schema, after the workflow's
+/// instructions (devflow's prompt layout, `devflow_session::SCHEMA_INTRO`): the script and the
+/// valid artifact are read only before it, so the schema's own ```` ```json ```` block is never
+/// taken for the artifact.
+pub const SCHEMA_INTRO: &str = "The artifact must validate against this JSON Schema";
 /// The prefix of devflow's prompt marker, followed by 16 lowercase hex digits.
 pub const MARKER_PREFIX: &str = "devflow-prompt ";
 const MARKER_DIGITS: usize = 16;
@@ -29,6 +34,8 @@ pub struct Directions {
 }
 
 impl Directions {
+    /// The artifact from the whole prompt (its last `Artifact:` line comes after everything
+    /// else); the script and the valid artifact from the workflow's instructions alone.
     pub fn parse(prompt: &str) -> Result<Directions, String> {
         let artifact = prompt
             .lines()
@@ -36,11 +43,13 @@ impl Directions {
             .find_map(|line| line.trim().strip_prefix(ARTIFACT_LINE))
             .map(|path| path.trim().to_owned())
             .filter(|path| !path.is_empty());
-        let steps = match prompt.lines().find_map(|line| line.trim().strip_prefix(SCRIPT_LINE)) {
-            Some(script) => parse_steps(script)?,
-            None => Vec::new(),
-        };
-        Ok(Directions { artifact, valid: json_block(prompt), steps })
+        let instructions = instructions(prompt);
+        let steps =
+            match instructions.lines().find_map(|line| line.trim().strip_prefix(SCRIPT_LINE)) {
+                Some(script) => parse_steps(script)?,
+                None => Vec::new(),
+            };
+        Ok(Directions { artifact, valid: json_block(instructions), steps })
     }
 
     /// The step of the `nth` prompt (0-based) for the artifact: the last step repeats.
@@ -75,6 +84,19 @@ fn parse_steps(script: &str) -> Result<Vec<Step>, String> {
             )),
         })
         .collect()
+}
+
+/// The workflow's instructions in a prompt: the text before the first line that opens with
+/// [`SCHEMA_INTRO`] (all of it when none does).
+fn instructions(prompt: &str) -> &str {
+    let mut at = 0;
+    for line in prompt.split_inclusive('\n') {
+        if line.starts_with(SCHEMA_INTRO) {
+            return &prompt[..at];
+        }
+        at += line.len();
+    }
+    prompt
 }
 
 /// The body of the first fence opened by exactly ```` ```json ````, with its final newline.
@@ -113,7 +135,7 @@ pub fn marker(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const PROMPT: &str = "Plan it.\nModel-Script: invalid, ok\n```json\n{\"title\": \"x\"}\n```\n\n```json-schema\n{}\n```\n\nWrite the result as JSON to the artifact path below.\nArtifact: /w/out/plan.json\nSchema: plan";
+    const PROMPT: &str = "devflow-prompt 0123456789abcdef\nPlan it.\nModel-Script: invalid, ok\n```json\n{\"title\": \"x\"}\n```\n\nThe artifact must validate against this JSON Schema (plan):\n\n```json\n{}\n```\n\nWrite the result as JSON to the artifact path below.\nArtifact: /w/out/plan.json\nSchema: plan";
 
     #[test]
     fn reads_the_artifact_the_block_and_the_script() {
@@ -127,10 +149,12 @@ mod tests {
     }
 
     #[test]
-    fn without_a_script_every_prompt_is_ok_and_a_schema_block_is_no_artifact() {
-        let directions = Directions::parse("```json-schema\n{}\n```\nArtifact: /a.json").unwrap();
-        assert_eq!(directions.step(0), Step::Ok);
+    fn without_a_script_every_prompt_is_ok_and_the_schema_block_is_no_artifact() {
+        let prompt = "Plan it.\n\nThe artifact must validate against this JSON Schema (s):\n\n```json\n{\"type\": \"object\"}\n```\nModel-Script: none\nArtifact: /a.json";
+        let directions = Directions::parse(prompt).unwrap();
+        assert_eq!(directions.step(0), Step::Ok, "a script after the schema is not the test's");
         assert_eq!(directions.valid, None);
+        assert_eq!(directions.artifact.as_deref(), Some("/a.json"));
         assert_eq!(directions.content(Step::Ok).as_deref(), Some("{}\n"));
         assert_eq!(directions.content(Step::None), None);
     }

@@ -72,8 +72,10 @@ async fn example_stops_at_the_plan_gate_and_completes_after_approve() {
         assert_eq!(prompts.len(), 3, "{backend}: one prompt per phase: {prompts:#?}");
         for prompt in &prompts {
             assert!(
-                prompt.contains("```json-schema"),
-                "the schema travels with the prompt: {prompt}"
+                prompt
+                    .contains("\n\nThe artifact must validate against this JSON Schema (schemas/")
+                    && prompt.contains("):\n\n```json\n{\n  \"$schema\""),
+                "the schema travels with the prompt, in an ordinary json block: {prompt}"
             );
             assert!(prompt.contains(&format!(
                 "Artifact: {}/artifacts/",

@@ -1,17 +1,18 @@
 //! The instructions a phase's agent receives: the workflow's text verbatim, then the schema.
 
+use devflow_session::SCHEMA_INTRO;
 use serde_json::{Map, Value};
 
 use super::PhaseDef;
 
-/// The phase's instructions, then its JSON Schema in a ```json-schema block (not ```json: agents
-/// scripted by `Scenario:` lines take the first ```json block as the artifact to write), then,
-/// after a rejection, the reviewer's note. The schema is printed with its keys sorted, so the
-/// text (and so the prompt's dedup key) is the same whichever way the JSON was loaded.
+/// The phase's instructions, then a paragraph that gives its JSON Schema in a ```json block,
+/// then, after a rejection, the reviewer's note. The schema is printed with its keys sorted, so
+/// the text (and so the prompt's dedup key) is the same whichever way the JSON was loaded. The
+/// paragraph opens with [`SCHEMA_INTRO`], the prompt layout's name for it.
 pub fn phase_instructions(phase: &PhaseDef, rejection_note: Option<&str>) -> String {
     let schema = serde_json::to_string_pretty(&sorted(&phase.schema)).expect("JSON prints");
     let mut text = format!(
-        "{}\n\nThe artifact must validate against this JSON Schema ({}):\n\n```json-schema\n{schema}\n```",
+        "{}\n\n{SCHEMA_INTRO} ({}):\n\n```json\n{schema}\n```",
         phase.instructions.trim_end(),
         phase.schema_id
     );
@@ -34,5 +35,44 @@ fn sorted(value: &Value) -> Value {
         }
         Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::workflow::Wait;
+
+    fn phase(instructions: &str, schema: Value) -> PhaseDef {
+        PhaseDef {
+            key: "plan".into(),
+            role: "planner".into(),
+            artifact: "out/plan.json".into(),
+            schema_id: "plan.schema.json".into(),
+            schema,
+            instructions: instructions.into(),
+            approval_gate: None,
+            wait: Wait::default(),
+        }
+    }
+
+    #[test]
+    fn the_schema_follows_the_instructions_in_a_json_block_with_sorted_keys() {
+        let schema =
+            json!({ "type": "object", "required": ["title"], "additionalProperties": false });
+        let text = phase_instructions(&phase("Plan it.\n\n", schema), None);
+        assert_eq!(
+            text,
+            "Plan it.\n\nThe artifact must validate against this JSON Schema (plan.schema.json):\n\n\
+             ```json\n{\n  \"additionalProperties\": false,\n  \"required\": [\n    \"title\"\n  ],\n  \"type\": \"object\"\n}\n```"
+        );
+    }
+
+    #[test]
+    fn a_rejection_note_comes_last() {
+        let text = phase_instructions(&phase("Plan it.", json!({})), Some("add a step"));
+        assert!(text.ends_with("```\n\nA reviewer rejected the previous artifact: add a step"));
     }
 }

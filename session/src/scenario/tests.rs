@@ -91,3 +91,38 @@ fn a_repair_prompt_plays_its_repair_scenario_or_ok() {
     assert_eq!(repair("Scenario: crash"), Scenario::Ok);
     assert_eq!(parse("Scenario: crash\nRepair-Scenario: ok").scenario, Scenario::Crash);
 }
+
+/// The runner's schema paragraph, as `devflow_phase::phase_instructions` writes it.
+fn with_schema(instructions: &str) -> String {
+    format!(
+        "{instructions}\n\n{SCHEMA_INTRO} (plan.v1):\n\n```json\n{{\n  \"type\": \"object\"\n}}\n```"
+    )
+}
+
+#[test]
+fn the_runners_schema_block_is_not_the_artifact() {
+    let prompt = format!("devflow-prompt 0123456789abcdef\n{}", with_schema("Scenario: ok"));
+    assert_eq!(parse(&prompt).artifact_bytes().unwrap(), b"{}\n", "no block of its own: {{}}");
+    let block = "Scenario: ok\n```json\n{\"plan\": [1]}\n```";
+    assert_eq!(parse(&with_schema(block)).artifact_bytes().unwrap(), b"{\"plan\": [1]}\n");
+}
+
+#[test]
+fn nothing_after_the_schema_paragraph_is_a_direction() {
+    // A reviewer's note and a repair's problems come after it; so may whatever an agent wrote.
+    let prompt = format!(
+        "{}\n\nA reviewer rejected the previous artifact: redo\nScenario: crash\nFail-Send: fatal",
+        with_schema("Plan it.")
+    );
+    let script = parse(&prompt);
+    assert_eq!((script.scenario, script.failure(Operation::Send)), (Scenario::Ok, None));
+    assert_eq!(directions(&prompt), "Plan it.\n\n");
+    assert_eq!(directions("Plan it.\nScenario: hang"), "Plan it.\nScenario: hang");
+}
+
+#[test]
+fn the_schema_intro_counts_only_at_the_start_of_a_line() {
+    let text = format!("Scenario: hang\nSee: {SCHEMA_INTRO}\nRepair-Scenario: slow");
+    assert_eq!(directions(&text), text);
+    assert_eq!(parse(&text).repair, Some(Scenario::Slow));
+}

@@ -100,7 +100,8 @@ impl TmuxAdapter {
     /// Waits until the paste visibly sits in the input: its placeholder, or its text, where the
     /// input box is, a marker line more on the screen than before, or — for a preset
     /// that knows no placeholder — any change of the screen. A paste that never shows is an
-    /// error, and Enter is never pressed for it.
+    /// error, and Enter is never pressed for it; nor for one a known dialog replaced once the
+    /// screen settled.
     async fn wait_landed(
         &self,
         pane: Pane<'_>,
@@ -132,7 +133,23 @@ impl TmuxAdapter {
         };
         // A paste shows in steps; Enter goes in once the screen has stopped changing.
         let settled = self.wait_settled(pane, self.config.paste_visible_timeout_ms).await?;
-        Ok(if settled.dead { view } else { settled })
+        if settled.dead {
+            return Ok(view);
+        }
+        // A dialog drawn after the agent looked ready took the screen and the paste with it:
+        // Enter now would answer the dialog, and the agent never sees the prompt.
+        let screen = Screen::new(&settled.lines, matcher);
+        if let (false, Some((dialog, line))) = (screen.paste_in_input(signs), screen.dialog()) {
+            return Err(Error::new(
+                Code::PromptDeliveryUnverified,
+                format!(
+                    "the paste showed, then the dialog `{}` took its place (the screen shows `{}`), so Enter was not pressed",
+                    dialog.name,
+                    devflow_core::text::neutralize_line(line)
+                ),
+            ));
+        }
+        Ok(settled)
     }
 
     /// Presses Enter (only Enter), recording it on the pane in the same tmux command, until the

@@ -76,8 +76,11 @@ impl TmuxAdapter {
     /// after drawing the box.
     fn settle_ms(&self, launch: &Launch, view: &PaneView) -> u64 {
         let first_prompt = view.mark.is_none();
-        let preset_ms = if first_prompt { launch.preset().first_prompt_settle_ms } else { 0 };
-        self.config.ready_settle_ms.max(preset_ms)
+        settle_window_ms(
+            self.config.ready_settle_ms,
+            launch.preset().first_prompt_settle_ms,
+            first_prompt,
+        )
     }
 
     fn may_answer(&self, dialog: &Dialog, launch: &Launch) -> bool {
@@ -193,6 +196,15 @@ impl TmuxAdapter {
     }
 }
 
+/// The adapter's settle window, or the preset's first-prompt window where that is longer and
+/// no prompt went into the pane yet.
+fn settle_window_ms(ready_settle_ms: u64, first_prompt_settle_ms: u64, first_prompt: bool) -> u64 {
+    match first_prompt {
+        true => ready_settle_ms.max(first_prompt_settle_ms),
+        false => ready_settle_ms,
+    }
+}
+
 /// Bracketed paste is on, or cannot be known (a pane without a tap).
 fn paste_mode_on(tap: Tap) -> bool {
     match tap {
@@ -207,5 +219,20 @@ fn answered_note(answered: &[String]) -> String {
         String::new()
     } else {
         format!(" (devflow answered: {})", answered.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settle_window_ms;
+
+    #[test]
+    fn the_presets_first_prompt_window_counts_before_the_first_prompt_only() {
+        // Codex and Gemini CLI: 1.5 s before the first prompt, the adapter's 250 ms after it.
+        assert_eq!(settle_window_ms(250, 1_500, true), 1_500);
+        assert_eq!(settle_window_ms(250, 1_500, false), 250);
+        // The longer window wins; a preset without one (0) takes the adapter's.
+        assert_eq!(settle_window_ms(2_000, 1_500, true), 2_000);
+        assert_eq!(settle_window_ms(250, 0, true), 250);
     }
 }

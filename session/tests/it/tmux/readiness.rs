@@ -141,3 +141,59 @@ async fn a_safe_dialog_the_workflow_allows_is_answered_and_reported() {
     assert!(receipt.dialogs_answered.is_empty(), "answered once, at the first prompt");
     world.finish(&[&handle]).await;
 }
+
+/// How long after its prompt line agent-sim draws folder trust over it, in the two tests below
+/// (Codex and Gemini CLI do it about 300 ms after drawing their input box).
+const DIALOG_AFTER_MS: u64 = 1_000;
+
+#[tokio::test]
+async fn a_settle_window_longer_than_a_late_dialog_sees_it_and_pastes_nothing() {
+    // The window a preset's `first_prompt_settle_ms` gives before the first prompt (Codex and
+    // Gemini CLI: 1.5 s); the adapter's own window stands in for it here: the first prompt
+    // waits for the longer of the two (the unit test of `settle_window_ms` pins that).
+    let Some(world) = TmuxWorld::with_config(|config| config.ready_settle_ms = 2_500) else {
+        return;
+    };
+    let after = DIALOG_AFTER_MS.to_string();
+    let spec = world.sim_spec("planner", &["--dialog", "trust", "--dialog-after-ms", &after]);
+    let handle = world.adapter.start(&spec).await.unwrap();
+    let prompt = envelope("out/plan.json", 1, "Scenario: ok");
+    let error = world.adapter.send_prompt(&handle, &prompt).await.unwrap_err();
+    assert!(error.is(Code::AgentNeedsInput), "{error}");
+    assert!(
+        error.message().contains("(`trust`)") && error.message().contains("nothing was pasted")
+    );
+    let hint = error.recovery_hint().unwrap();
+    assert!(hint.contains("the screen shows the dialog `trust`: `Do you trust"), "{hint}");
+    assert!(world.log_entries().is_empty(), "nothing reached the agent, not even its dialog");
+    world.finish(&[&handle]).await;
+}
+
+#[tokio::test]
+async fn a_late_dialog_that_takes_the_paste_is_never_submitted_into() {
+    // A window shorter than the dialog's delay: the paste goes in while the prompt line shows,
+    // then the dialog takes the screen (and the paste with it) before Enter. Enter would answer
+    // the dialog and the agent would never see the prompt; nothing may say it was delivered.
+    let Some(world) = TmuxWorld::with_config(|config| config.ready_settle_ms = 600) else {
+        return;
+    };
+    let after = DIALOG_AFTER_MS.to_string();
+    let spec = world.sim_spec("planner", &["--dialog", "trust", "--dialog-after-ms", &after]);
+    let handle = world.adapter.start(&spec).await.unwrap();
+    let prompt = envelope("out/plan.json", 1, "Scenario: ok\nline two");
+    let error = world.adapter.send_prompt(&handle, &prompt).await.unwrap_err();
+    // On a machine slow enough to look only after the dialog showed, readiness sees it.
+    if !error.is(Code::AgentNeedsInput) {
+        assert!(error.is(Code::PromptDeliveryUnverified), "{error}");
+        assert!(error.message().contains("the dialog `trust` took its place"), "{error}");
+        let hint = error.recovery_hint().unwrap();
+        assert!(hint.contains("The screen now shows the dialog `trust`"), "{hint}");
+    }
+    // Neither a prompt nor a key reached the agent: no Enter went into its dialog.
+    assert!(world.log_entries().is_empty(), "{:?}", world.log_entries());
+    // So the dialog still shows, and the next delivery stops at it with nothing pasted.
+    let error = world.adapter.send_prompt(&handle, &prompt).await.unwrap_err();
+    assert!(error.is(Code::AgentNeedsInput) && error.message().contains("(`trust`)"), "{error}");
+    assert!(world.log_entries().is_empty(), "{:?}", world.log_entries());
+    world.finish(&[&handle]).await;
+}
