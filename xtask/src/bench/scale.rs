@@ -12,7 +12,8 @@
 //! deliver_p50_ms=… deliver_p99_ms=… detect_p99_ms=…`
 //!
 //! - cpu_ms_per_agent_min: devflow's CPU from the worker's start to its exit, over the agents'
-//!   working minutes (each run's `prompt.sent` to its `artifact.validated`);
+//!   working minutes (each run's `prompt.sent` to its `artifact.validated`); stderr says how it
+//!   divides between the worker, the tmux clients it ran, the tmux server and the taps;
 //! - spawns_per_s: processes created on the machine while the worker ran (the agents spawn
 //!   none, the bench none while sampling: these are devflow's and tmux's), per second;
 //! - rss_mb: the most resident memory devflow's processes held at once;
@@ -144,11 +145,21 @@ fn measure(exe: &Path, dir: &Path, runs: usize, work_ms: u64) -> Result<String> 
             }
         }
     }
-    let cpu_ms_per_agent_min = cpu.cpu_ms / (agent_ms / 60_000.0).max(f64::EPSILON);
+    let agent_min = (agent_ms / 60_000.0).max(f64::EPSILON);
+    let per_agent_min = |ms: f64| ms / agent_min;
+    eprintln!(
+        "bench scale: cpu ms per agent-minute by part: worker={:.0} tmux_clients={:.0} tmux_server={:.0} taps={:.0}; {:.1} agent-minutes in {:.1} s",
+        per_agent_min(cpu.worker_ms),
+        per_agent_min(cpu.clients_ms),
+        per_agent_min(cpu.server_ms),
+        per_agent_min(cpu.taps_ms),
+        agent_min,
+        elapsed.as_secs_f64(),
+    );
     Ok(format!(
         "bench scale runs={runs} completed={completed} errors={} cpu_ms_per_agent_min={:.0} spawns_per_s={:.1} rss_mb={:.0} deliver_p50_ms={:.0} deliver_p99_ms={:.0} detect_p99_ms={:.0}",
         runs - completed,
-        cpu_ms_per_agent_min,
+        per_agent_min(cpu.total_ms()),
         spawned as f64 / elapsed.as_secs_f64(),
         cpu.peak_rss_kb as f64 / 1024.0,
         percentile(&mut deliver, 0.50),
@@ -175,9 +186,23 @@ fn workflow(dir: &Path, id: &str, work_ms: u64) -> Result<String> {
     Ok(path.display().to_string())
 }
 
+/// devflow's CPU, by where it went, and its memory at most.
 struct Cpu {
-    cpu_ms: f64,
+    /// The worker process itself.
+    worker_ms: f64,
+    /// The tmux clients the worker ran (and reaped).
+    clients_ms: f64,
+    /// The tmux server.
+    server_ms: f64,
+    /// The panes' output taps.
+    taps_ms: f64,
     peak_rss_kb: u64,
+}
+
+impl Cpu {
+    fn total_ms(&self) -> f64 {
+        self.worker_ms + self.clients_ms + self.server_ms + self.taps_ms
+    }
 }
 
 /// Samples devflow's processes until the worker exits: the worker (its own CPU and that of the
@@ -186,24 +211,31 @@ struct Cpu {
 fn sample_until_exit(worker: &mut Child, dir: &Path) -> Result<Cpu> {
     let started = Instant::now();
     let ticks_per_ms = clock_ticks_per_s() / 1000.0;
-    let mut last: HashMap<u32, u64> = HashMap::new();
+    // The last ticks seen of each tap and of the tmux server, by pid.
+    let (mut taps, mut servers): (HashMap<u32, u64>, HashMap<u32, u64>) = Default::default();
     let mut peak_rss_kb = 0;
     let socket = dir.join("wt/.devflow/tmux.sock");
-    let mut worker_ticks = 0;
+    let (mut worker_ticks, mut client_ticks) = (0, 0);
     loop {
         let exited = worker.try_wait().map_err(|error| error.to_string())?.is_some();
         if let Some(stat) = read_stat(worker.id()) {
-            worker_ticks = stat.ticks + stat.children_ticks;
+            (worker_ticks, client_ticks) = (stat.ticks, stat.children_ticks);
         }
         let mut rss = rss_kb(worker.id());
         for (pid, cmdline) in processes() {
-            let ours = cmdline.contains("tmux-tap")
-                || (cmdline.starts_with("tmux") && cmdline.contains(socket.to_str().unwrap_or("")));
+            let tap = cmdline.contains("tmux-tap");
+            let tmux =
+                cmdline.starts_with("tmux") && cmdline.contains(socket.to_str().unwrap_or(""));
             // A tmux client the worker runs is counted in its children's time once reaped.
-            if let Some(stat) = read_stat(pid).filter(|stat| ours && stat.parent != worker.id()) {
-                last.insert(pid, stat.ticks);
-                rss += rss_kb(pid);
-            }
+            let Some(stat) = read_stat(pid).filter(|stat| stat.parent != worker.id()) else {
+                continue;
+            };
+            match (tap, tmux) {
+                (true, _) => taps.insert(pid, stat.ticks),
+                (false, true) => servers.insert(pid, stat.ticks),
+                _ => continue,
+            };
+            rss += rss_kb(pid);
         }
         peak_rss_kb = peak_rss_kb.max(rss);
         if exited {
@@ -215,8 +247,14 @@ fn sample_until_exit(worker: &mut Child, dir: &Path) -> Result<Cpu> {
         }
         std::thread::sleep(SAMPLE_EVERY);
     }
-    let ticks = worker_ticks + last.values().sum::<u64>();
-    Ok(Cpu { cpu_ms: ticks as f64 / ticks_per_ms, peak_rss_kb })
+    let ms = |ticks: u64| ticks as f64 / ticks_per_ms;
+    Ok(Cpu {
+        worker_ms: ms(worker_ticks),
+        clients_ms: ms(client_ticks),
+        server_ms: ms(servers.values().sum()),
+        taps_ms: ms(taps.values().sum()),
+        peak_rss_kb,
+    })
 }
 
 struct Stat {
