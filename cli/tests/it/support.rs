@@ -44,6 +44,14 @@ impl World {
         worlds
     }
 
+    /// The URL of the database the world's commands use (the default SQLite file when `db_url`
+    /// is `None`), for a test that opens it itself.
+    pub fn database_url(&self) -> String {
+        let default =
+            || format!("sqlite://{}", self.worktree().join(".devflow/devflow.db").display());
+        self.db_url.clone().unwrap_or_else(default)
+    }
+
     pub fn worktree(&self) -> PathBuf {
         self.dir.path().join("wt")
     }
