@@ -153,9 +153,15 @@ fn a_hook_that_fails_never_stops_a_run() {
 
 /// The other two topics: an agent's dialog stops its run at a gate (`agent_needs_input`) and a
 /// run fails (`run_failed`); the command hook gets each event's notification once, as JSON.
-#[test]
-fn an_agent_that_asks_for_input_and_a_run_that_fails_are_told_once_each() {
-    let world = World::new();
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_asks_for_input_and_a_run_that_fails_are_told_once_each() {
+    for (backend, world) in World::on_every_backend().await {
+        told_once_each(&world, &backend);
+    }
+}
+
+/// One world's two runs: the failing one, then the one whose agent asks.
+fn told_once_each(world: &World, backend: &str) {
     let log = world.worktree().join("hook.jsonl");
     let hook = format!(
         "\n[notify]\ncommand = [\"sh\", \"-c\", \"cat >> '{}'; echo >> '{}'\"]\n",
@@ -170,9 +176,9 @@ fn an_agent_that_asks_for_input_and_a_run_that_fails_are_told_once_each() {
     let folder = world.worktree().join("out");
     std::os::unix::fs::symlink(outside.path(), &folder).unwrap();
     let run = world.devflow(&["run", failing.to_str().unwrap(), "--run-id", "fails"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert_eq!(world.status("fails")["state"], "failed");
-    assert_eq!(command_topics(&log), ["run_failed"]);
+    assert_eq!(run.code, 1, "{backend}: {run:?}");
+    assert_eq!(world.status("fails")["state"], "failed", "{backend}");
+    assert_eq!(command_topics(&log), ["run_failed"], "{backend}");
     std::fs::remove_file(&folder).unwrap();
 
     // agent-sim shows a dialog devflow never answers: a gate for a person.
@@ -183,9 +189,9 @@ fn an_agent_that_asks_for_input_and_a_run_that_fails_are_told_once_each() {
     assert_ne!(dialog, text, "the role command was found");
     std::fs::write(&asking, dialog).unwrap();
     let run = world.devflow(&["run", asking.to_str().unwrap(), "--run-id", "asks"]);
-    assert_eq!(run.code, 3, "{run:?}");
-    assert_eq!(world.status("asks")["gates"][0]["gate_key"], "agent_needs_input");
-    assert_eq!(command_topics(&log), ["run_failed", "agent_needs_input"], "each once");
+    assert_eq!(run.code, 3, "{backend}: {run:?}");
+    assert_eq!(world.status("asks")["gates"][0]["gate_key"], "agent_needs_input", "{backend}");
+    assert_eq!(command_topics(&log), ["run_failed", "agent_needs_input"], "{backend}: each once");
 
     let text = std::fs::read_to_string(&log).unwrap();
     let told: Vec<Value> = text
@@ -197,12 +203,12 @@ fn an_agent_that_asks_for_input_and_a_run_that_fails_are_told_once_each() {
     assert_eq!(
         (failed["run"]["id"].as_str(), failed["event"]["type"].as_str()),
         (Some("fails"), Some("run.failed")),
-        "{failed}"
+        "{backend}: {failed}"
     );
     assert_eq!(
         (asked["run"]["id"].as_str(), asked["event"]["type"].as_str()),
         (Some("asks"), Some("approval.requested")),
-        "{asked}"
+        "{backend}: {asked}"
     );
-    assert_eq!(asked["gate"]["gate_key"], "agent_needs_input", "{asked}");
+    assert_eq!(asked["gate"]["gate_key"], "agent_needs_input", "{backend}: {asked}");
 }
