@@ -212,3 +212,38 @@ fn told_once_each(world: &World, backend: &str) {
     );
     assert_eq!(asked["gate"]["gate_key"], "agent_needs_input", "{backend}: {asked}");
 }
+
+/// The user's own `notify.toml` tells of runs whose workflow has no `[notify]`; one that does
+/// not parse is said on stderr and left out, and the run goes on.
+#[test]
+fn the_users_own_notify_file_tells_of_every_run_and_a_broken_one_stops_none() {
+    let world = World::new();
+    let log = world.worktree().join("hook.jsonl");
+    let file = world.config_dir().join("devflow/notify.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "command = [\"sh\", \"-c\", \"cat >> '{}'; echo >> '{}'\"]\non = [\"run_completed\"]\n",
+            log.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
+    let workflow = world.workflow(&[plan]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "mine"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(command_topics(&log), Vec::<String>::new(), "only the topics it asks for");
+    let approve = world.devflow(&["approve", "mine"]);
+    assert_eq!(approve.code, 0, "{approve:?}");
+    assert_eq!(command_topics(&log), ["run_completed"]);
+
+    std::fs::write(&file, "command = \"not a list\"\n").unwrap();
+    let workflow = world.workflow(&[Phase::new("plan", "ok")]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "broken"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("notifications of your own file are off"), "{}", run.stderr);
+    assert!(run.stderr.contains(&file.display().to_string()), "names the file: {}", run.stderr);
+    assert_eq!(command_topics(&log), ["run_completed"], "nothing more was sent");
+}

@@ -24,7 +24,7 @@ impl World {
     /// The default database (`.devflow/devflow.db` in the worktree).
     pub fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["wt", "tmux-tmpdir", "wf"] {
+        for sub in ["wt", "tmux-tmpdir", "wf", "config"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         World { dir, db_url: None, _test_db: None }
@@ -56,6 +56,11 @@ impl World {
         self.dir.path().join("wt")
     }
 
+    /// `XDG_CONFIG_HOME` of every command: `devflow/notify.toml` in it is the user's file.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
     pub fn sim_log(&self) -> PathBuf {
         self.dir.path().join("agent-sim.log")
     }
@@ -66,6 +71,8 @@ impl World {
             .args(args)
             .current_dir(self.worktree())
             .env("TMUX_TMPDIR", self.dir.path().join("tmux-tmpdir"))
+            // The user's own settings (`notify.toml`) are the test's, never the real user's.
+            .env("XDG_CONFIG_HOME", self.config_dir())
             .env("DEVFLOW_AGENT_SIM_LOG", self.sim_log())
             .env("NO_COLOR", "1")
             .env("USER", "tester")
