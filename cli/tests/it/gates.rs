@@ -32,6 +32,13 @@ fn no_artifact_stops_at_a_human_gate_and_resume_retries_or_takes_a_hand_written_
     assert!(run.stdout.contains("paused at a human gate"), "{run:?}");
     let table = world.devflow(&["status", "gate"]);
     assert!(table.stdout.contains("  hint: "), "the gate's hint is in the table: {table:?}");
+    // Tables give times as people read them: local time and age, never epoch milliseconds.
+    let runs = world.devflow(&["status"]);
+    for table in [&table.stdout, &runs.stdout] {
+        assert!(table.contains("just now") || table.contains(" s ago"), "no age in {table}");
+        let longest_number = table.split(|c: char| !c.is_ascii_digit()).map(str::len).max();
+        assert!(longest_number < Some(13), "an epoch in ms in {table}");
+    }
     let status = world.status("gate");
     assert_eq!(status["state"], "paused");
     assert_eq!(status["phases"][0]["state"], "failed");

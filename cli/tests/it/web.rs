@@ -4,8 +4,9 @@
 //! print (`api`); in headless Chromium, the runs page lists a waiting run, its timeline shows
 //! each phase, a gate approved with a note completes the run in real tmux while the page
 //! follows it live (no reload), and `devflow report --html` shows the same timeline from a file
-//! with no server; `report --svg` draws what the run's page draws. `reject` has a gate rejected
-//! with a note from the browser, as `devflow reject` rejects it.
+//! with no server; `report --svg` draws what the run's page draws; listening beyond loopback
+//! is said loudly. `reject` has a gate rejected with a note from the browser, as `devflow
+//! reject` rejects it.
 
 mod api;
 mod refused;
@@ -221,4 +222,29 @@ async fn a_gate_approved_in_the_browser_completes_the_run_while_the_page_follows
         assert!(!text.contains(outside), "the report is self-contained, but has {outside:?}");
     }
     browser.close().await;
+}
+
+/// Beyond loopback only when asked, and then said loudly on stderr; on loopback, not a word.
+#[test]
+fn listening_beyond_this_machine_is_said_loudly() {
+    use std::io::BufRead;
+    let world = World::new();
+    let migrate = world.devflow(&["migrate"]);
+    assert_eq!(migrate.code, 0, "{migrate:?}");
+    for (listen, loud) in [("127.0.0.1:0", false), ("0.0.0.0:0", true)] {
+        let mut child = world.spawn(&["serve", "--listen", listen]);
+        let mut first = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufReader::new(stdout).read_line(&mut first).unwrap();
+        assert!(first.starts_with("http://") && first.contains("/?token="), "{listen}: {first:?}");
+        let interrupt = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(interrupt.success());
+        let stopped = crate::support::finish(child, &["serve"]);
+        assert_eq!(stopped.code, 0, "{listen}: {stopped:?}");
+        let warned = stopped.stderr.contains(&format!("WARNING: listening on {listen}, beyond"));
+        assert_eq!(warned, loud, "{listen}: {}", stopped.stderr);
+    }
 }
