@@ -1,12 +1,12 @@
 //! `devflow serve` end to end: requests that must be refused (no token, a wrong CSRF token, a
 //! foreign `Host` or `Origin`) change nothing; decisions refused as `devflow approve` refuses
 //! them (`refused`) change nothing; the API serves what `status --json` and `events --json`
-//! print (`api`); in headless Chromium, the runs page lists a waiting run, its timeline shows
-//! each phase, a gate approved with a note completes the run in real tmux while the page
-//! follows it live (no reload), and `devflow report --html` shows the same timeline from a file
-//! with no server; `report --svg` draws what the run's page draws; listening beyond loopback
-//! is said loudly. `reject` has a gate rejected with a note from the browser, as `devflow
-//! reject` rejects it.
+//! print (`api`); in headless Chromium, the runs page lists a waiting run (and, live, one
+//! started while it is open), its timeline shows each phase, a gate approved with a note
+//! completes the run in real tmux while the page follows it live (no reload), and `devflow
+//! report --html` shows the same timeline from a file with no server; `report --svg` draws what
+//! the run's page draws; listening beyond loopback is said loudly. `reject` has a gate rejected
+//! with a note from the browser, as `devflow reject` rejects it.
 
 mod api;
 mod refused;
@@ -160,6 +160,17 @@ async fn a_gate_approved_in_the_browser_completes_the_run_while_the_page_follows
     browser.client.goto(&served.url).await.unwrap();
     let row = browser.element("tr[data-run='web1']", wait).await;
     assert!(row.text().await.unwrap().contains("waiting for you"), "the runs page lists the run");
+    // The runs page is live too: a run started now shows up, and the page was not reloaded.
+    browser.eval("window.devflowMark = 7; return true;").await;
+    let other = world.workflow(&[Phase::new("note", "ok")]);
+    let run = world.devflow(&["run", other.to_str().unwrap(), "--run-id", "web0"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    browser.element("tr[data-run='web0'][data-state='completed']", wait).await;
+    assert_eq!(
+        browser.eval("return window.devflowMark;").await,
+        json!(7),
+        "the runs page reloaded"
+    );
     browser.element("a[href='/runs/web1']", wait).await.click().await.unwrap();
     for phase in ["plan", "build"] {
         browser.element(&format!("svg#timeline g.row[data-phase='{phase}']"), wait).await;
@@ -208,7 +219,7 @@ async fn a_gate_approved_in_the_browser_completes_the_run_while_the_page_follows
         (Some("approved"), Some("web-tester"))
     );
     assert_eq!(gate["note"], note);
-    assert_eq!(world.prompts().len(), 2, "each agent prompted once");
+    assert_eq!(world.prompts().len(), 3, "each agent prompted once (web0's, then web1's two)");
 
     // The report: the same drawing in a file, shown with no server at all.
     let report = world.worktree().join("report.html");
