@@ -31,12 +31,20 @@ fn between<'t>(text: &'t str, start: &str, end: &str) -> &'t str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_without_the_token_with_a_wrong_csrf_token_or_for_another_host_change_nothing() {
-    let world = World::new();
+    // On both databases: the pages and the API read what `status` reads, on either.
+    for (backend, world) in World::on_every_backend().await {
+        eprintln!("web refusals on {backend}"); // shown with a failure's output
+        guarded(&world).await;
+    }
+}
+
+/// A run at its gate, served: every refusal, then the approval, the API and the run's page.
+async fn guarded(world: &World) {
     let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
     let workflow = world.workflow(&[plan]);
     let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "guard"]);
     assert_eq!(run.code, 3, "{run:?}");
-    let served = Served::start(&world, &[]);
+    let served = Served::start(world, &[]);
     let cookie = served.cookie();
     let (status, page) = served.request("GET", "/runs/guard", &[("Cookie", &cookie)], "");
     assert_eq!(status, 200, "{page}");
@@ -99,9 +107,9 @@ async fn requests_without_the_token_with_a_wrong_csrf_token_or_for_another_host_
     };
     let reject = format!("csrf={csrf}&action=reject&gate=plan_review&request={request}&note=no");
     let forms = [form(csrf), reject];
-    refused::while_another_process_drives_the_run(&world, "guard", &post, &forms).await;
+    refused::while_another_process_drives_the_run(world, "guard", &post, &forms).await;
     let artifact = world.worktree().join("out/plan.json");
-    refused::when_the_artifact_changed(&world, "guard", &post, &form(csrf), &artifact);
+    refused::when_the_artifact_changed(world, "guard", &post, &form(csrf), &artifact);
 
     // The same form is taken now: the refusals above were the checks'.
     let (status, answer) = post(&form(csrf));
@@ -114,8 +122,8 @@ async fn requests_without_the_token_with_a_wrong_csrf_token_or_for_another_host_
     });
     let gate = &world.status("guard")["gates"][0];
     assert_eq!((gate["state"].as_str(), gate["note"].as_str()), (Some("approved"), Some("sneaky")));
-    refused::once_decided(&world, "guard", &post, &form(csrf), "plan_review");
-    api::serves_what_status_and_events_print(&world, &served, "guard");
+    refused::once_decided(world, "guard", &post, &form(csrf), "plan_review");
+    api::serves_what_status_and_events_print(world, &served, "guard");
 
     // The run's page: its artifact with the validation result, its agent's transcript, and the
     // drawing `report --svg` writes.
