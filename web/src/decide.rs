@@ -1,8 +1,10 @@
 //! Decisions from the browser: `POST /runs/{id}/decide` approves or rejects a pending gate by
 //! calling the same [`Driver`](devflow_phase::Driver) method as `devflow approve` / `reject`
 //! — same events, same idempotency, same refusals (a gate already decided, a run driven
-//! elsewhere). The call runs in a task of the server, which then drives the run on; the
-//! request waits only until the decision is recorded (or refused) and goes back to the page.
+//! elsewhere, an artifact changed since it was validated); a form whose request was decided
+//! already is refused before that. The call runs in a task of the server, which then drives the
+//! run on; the request waits only until the decision is recorded (or refused) and goes back to
+//! the page.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +69,9 @@ pub(crate) async fn decide(
         Ok(driver) => driver,
         Err(error) => return refusal(&error, Some(&back)),
     };
+    if let Err(error) = still_pending(&app, &run_id, &form.request).await {
+        return refusal(&error, Some(&back));
+    }
     let decision = Decision { gate_key: Some(form.gate), note, decided_by: app.decided_by.clone() };
     let (told, outcome) = oneshot::channel();
     let cancel = app.shutdown.child_token();
@@ -89,6 +94,38 @@ pub(crate) async fn decide(
         Ok(()) => back_to(&back),
         Err(error) => refusal(&error, Some(&back)),
     }
+}
+
+/// The request the page showed must still wait for a decision. A form posted again (a second
+/// click, a page left open while someone decided elsewhere) is refused, and not taken for a
+/// newer request of the same gate that the person has not seen; nor is a decision already
+/// recorded under this server's name mistaken for this one (`recorded` looks for it).
+async fn still_pending(app: &App, run_id: &str, request_id: &str) -> Result<(), Error> {
+    let (run, id) = (run_id.to_owned(), request_id.to_owned());
+    let request = app
+        .db
+        .read(move |tx| {
+            Box::pin(async move {
+                Ok(tx.approvals(&run).await?.into_iter().find(|request| request.id == id))
+            })
+        })
+        .await?;
+    let Some(request) = request else {
+        let error = Error::new(Code::InvalidInput, format!("run {run_id} has no such request"))
+            .with_hint("reload the run's page and decide there");
+        return Err(error);
+    };
+    if request.state == ApprovalState::Pending {
+        return Ok(());
+    }
+    let by = request.decided_by.as_deref().unwrap_or("someone");
+    let message = format!(
+        "gate {} was {} by {by} already: this decision was not taken",
+        request.gate_key,
+        request.state.as_str()
+    );
+    let hint = "the run's page shows where the run is now";
+    Err(Error::new(Code::RunStateChanged, message).with_hint(hint))
 }
 
 /// Waits until the request is decided (the drive goes on in its task) or the drive ends; an

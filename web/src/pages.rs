@@ -138,7 +138,10 @@ pub(crate) fn failure(error: &Error) -> Response {
 pub(crate) fn status_of(code: Code) -> StatusCode {
     match code {
         Code::RunNotFound => StatusCode::NOT_FOUND,
-        Code::RunLeased | Code::RunStateChanged => StatusCode::CONFLICT,
+        // The run or its artifact is not as the page showed it: a decision on it is refused
+        // and nothing is decided (the artifact changed since it was validated, another
+        // process drives the run, or the run moved on).
+        Code::RunLeased | Code::RunStateChanged | Code::ArtifactChanged => StatusCode::CONFLICT,
         Code::InvalidInput
         | Code::SchemaInvalid
         | Code::ArtifactOutsideWorktree

@@ -58,6 +58,45 @@ fn no_password_is_printed_by_any_command() {
     }
 }
 
+/// The same with a PostgreSQL server that answers (it trusts 127.0.0.1, so any password is
+/// taken): a run to its gate, its approval and the commands that read it, every log line on
+/// (`RUST_LOG=debug`), print the password nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_password_reaches_a_log_line_of_commands_that_work() {
+    for (backend, mut world) in World::on_every_backend().await {
+        let Some(url) = world.db_url.clone().filter(|url| url.starts_with("postgres")) else {
+            continue;
+        };
+        let (user, place) = url.split_once('@').expect("the test URL names its user");
+        if user["postgres://".len()..].contains(':') {
+            eprintln!(
+                "*** SKIPPED ({backend}): the test database's URL has a password already ***"
+            );
+            continue;
+        }
+        world.db_url = Some(format!("{user}:s3cret-pw@{place}"));
+        let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
+        let workflow = world.workflow(&[plan]);
+        let commands: [(&[&str], i32); 5] = [
+            (&["run", workflow.to_str().unwrap(), "--run-id", "pw"], 3),
+            (&["status", "pw"], 0),
+            (&["events", "pw"], 0),
+            (&["approve", "pw"], 0),
+            (&["doctor", workflow.to_str().unwrap()], 0),
+        ];
+        for (args, expected) in commands {
+            let mut command = world.command(args);
+            command.env("RUST_LOG", "debug");
+            let run = crate::support::finish(command.spawn().unwrap(), args);
+            assert_eq!(run.code, expected, "{backend}: {args:?}: {run:?}");
+            assert!(run.stderr.contains("DEBUG"), "{backend}: {args:?}: the log lines are on");
+            let shown = format!("{}{}", run.stdout, run.stderr);
+            assert!(!shown.contains("s3cret-pw"), "{backend}: {args:?} printed it: {shown}");
+        }
+        assert_eq!(world.status("pw")["state"], "completed", "{backend}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_written_by_a_newer_devflow_is_refused_by_every_command() {
     let world = World::new();

@@ -32,6 +32,13 @@ fn no_artifact_stops_at_a_human_gate_and_resume_retries_or_takes_a_hand_written_
     assert!(run.stdout.contains("paused at a human gate"), "{run:?}");
     let table = world.devflow(&["status", "gate"]);
     assert!(table.stdout.contains("  hint: "), "the gate's hint is in the table: {table:?}");
+    // Tables give times as people read them: local time and age, never epoch milliseconds.
+    let runs = world.devflow(&["status"]);
+    for table in [&table.stdout, &runs.stdout] {
+        assert!(table.contains("just now") || table.contains(" s ago"), "no age in {table}");
+        let longest_number = table.split(|c: char| !c.is_ascii_digit()).map(str::len).max();
+        assert!(longest_number < Some(13), "an epoch in ms in {table}");
+    }
     let status = world.status("gate");
     assert_eq!(status["state"], "paused");
     assert_eq!(status["phases"][0]["state"], "failed");
@@ -115,29 +122,36 @@ fn a_crashed_agent_is_restarted_and_what_it_showed_before_stays_in_the_transcrip
     assert!(transcript.stdout.contains("wrote artifact"), "{}", transcript.stdout);
 }
 
-#[test]
-fn approve_from_another_directory_drives_the_agents_of_the_runs_worktree() {
-    let world = World::new();
-    let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
-    let build = Phase { role: "builder", ..Phase::new("build", "ok") };
-    let workflow = world.workflow(&[plan, build]);
-    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "far"]);
-    assert_eq!(run.code, 3, "{run:?}");
+/// Issue 17, defect 11: the run's worktree and tmux socket come from the run, never from the
+/// directory `approve` is called from, on either database (named with `--db` only).
+#[tokio::test(flavor = "multi_thread")]
+async fn approve_from_another_directory_drives_the_agents_of_the_runs_worktree() {
+    for (backend, world) in World::on_every_backend().await {
+        let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
+        let build = Phase { role: "builder", ..Phase::new("build", "ok") };
+        let workflow = world.workflow(&[plan, build]);
+        let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "far"]);
+        assert_eq!(run.code, 3, "{backend}: {run:?}");
 
-    let elsewhere = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", world.worktree().join(".devflow/devflow.db").display());
-    for args in [&["transcript", "far"][..], &["approve", "far"], &["status", "far"]] {
-        let mut command = world.command(args);
-        command.arg("--db").arg(&db).current_dir(elsewhere.path());
-        let done = crate::support::finish(command.spawn().unwrap(), args);
-        assert_eq!(done.code, 0, "{args:?}: {done:?}");
+        let elsewhere = tempfile::tempdir().unwrap();
+        let db = world.database_url();
+        for args in [&["transcript", "far"][..], &["approve", "far"], &["status", "far"]] {
+            let mut command = world.command(args);
+            command
+                .arg("--db")
+                .arg(&db)
+                .env_remove("DEVFLOW_DATABASE_URL")
+                .current_dir(elsewhere.path());
+            let done = crate::support::finish(command.spawn().unwrap(), args);
+            assert_eq!(done.code, 0, "{backend}: {args:?}: {done:?}");
+        }
+        assert_eq!(world.status("far")["state"], "completed", "{backend}");
+        assert_eq!(world.artifact("build")["title"], "build", "{backend}");
+        // The build phase's agent ran in the run's worktree, on its tmux server.
+        assert_eq!(world.prompts().len(), 2, "{backend}");
+        let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+        assert!(left.is_empty(), "{backend}: approve wrote into the current directory: {left:?}");
     }
-    assert_eq!(world.status("far")["state"], "completed");
-    assert_eq!(world.artifact("build")["title"], "build");
-    // The build phase's agent ran in the run's worktree, on its tmux server.
-    assert_eq!(world.prompts().len(), 2);
-    let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
-    assert!(left.is_empty(), "approve wrote into the current directory: {left:?}");
 }
 
 /// Issue 12: agents do not outlive their runs unasked — a run that ends stops them, its whole

@@ -1,6 +1,7 @@
 //! Notifications end to end: a command hook and a webhook (a listener on 127.0.0.1 in the
 //! test) hear a gate open and the run complete, each exactly once, through a `kill -9` of the
-//! driver and `devflow resume`; a hook that fails never stops a run.
+//! driver and `devflow resume`; an agent that asks for input and a run that fails are told too;
+//! a hook that fails never stops a run.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -148,4 +149,101 @@ fn a_hook_that_fails_never_stops_a_run() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(world.status("bad-hook")["state"], "completed");
     assert!(run.stderr.contains("1 notification(s) of run bad-hook not sent yet"), "{run:?}");
+}
+
+/// The other two topics: an agent's dialog stops its run at a gate (`agent_needs_input`) and a
+/// run fails (`run_failed`); the command hook gets each event's notification once, as JSON.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_asks_for_input_and_a_run_that_fails_are_told_once_each() {
+    for (backend, world) in World::on_every_backend().await {
+        told_once_each(&world, &backend);
+    }
+}
+
+/// One world's two runs: the failing one, then the one whose agent asks.
+fn told_once_each(world: &World, backend: &str) {
+    let log = world.worktree().join("hook.jsonl");
+    let hook = format!(
+        "\n[notify]\ncommand = [\"sh\", \"-c\", \"cat >> '{}'; echo >> '{}'\"]\n",
+        log.display(),
+        log.display()
+    );
+
+    // The artifact's folder links out of the worktree: the phase is refused, the run fails.
+    let failing = world.workflow(&[Phase::new("plan", "ok")]);
+    with_notify(&failing, &hook);
+    let outside = tempfile::tempdir().unwrap();
+    let folder = world.worktree().join("out");
+    std::os::unix::fs::symlink(outside.path(), &folder).unwrap();
+    let run = world.devflow(&["run", failing.to_str().unwrap(), "--run-id", "fails"]);
+    assert_eq!(run.code, 1, "{backend}: {run:?}");
+    assert_eq!(world.status("fails")["state"], "failed", "{backend}");
+    assert_eq!(command_topics(&log), ["run_failed"], "{backend}");
+    std::fs::remove_file(&folder).unwrap();
+
+    // agent-sim shows a dialog devflow never answers: a gate for a person.
+    let asking = failing.with_file_name("asking.toml");
+    let text = std::fs::read_to_string(&failing).unwrap();
+    let dialog = text
+        .replace("\"--work-ms\", \"60\"]", "\"--work-ms\", \"60\", \"--dialog\", \"telemetry\"]");
+    assert_ne!(dialog, text, "the role command was found");
+    std::fs::write(&asking, dialog).unwrap();
+    let run = world.devflow(&["run", asking.to_str().unwrap(), "--run-id", "asks"]);
+    assert_eq!(run.code, 3, "{backend}: {run:?}");
+    assert_eq!(world.status("asks")["gates"][0]["gate_key"], "agent_needs_input", "{backend}");
+    assert_eq!(command_topics(&log), ["run_failed", "agent_needs_input"], "{backend}: each once");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let told: Vec<Value> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let (failed, asked) = (&told[0], &told[1]);
+    assert_eq!(
+        (failed["run"]["id"].as_str(), failed["event"]["type"].as_str()),
+        (Some("fails"), Some("run.failed")),
+        "{backend}: {failed}"
+    );
+    assert_eq!(
+        (asked["run"]["id"].as_str(), asked["event"]["type"].as_str()),
+        (Some("asks"), Some("approval.requested")),
+        "{backend}: {asked}"
+    );
+    assert_eq!(asked["gate"]["gate_key"], "agent_needs_input", "{backend}: {asked}");
+}
+
+/// The user's own `notify.toml` tells of runs whose workflow has no `[notify]`; one that does
+/// not parse is said on stderr and left out, and the run goes on.
+#[test]
+fn the_users_own_notify_file_tells_of_every_run_and_a_broken_one_stops_none() {
+    let world = World::new();
+    let log = world.worktree().join("hook.jsonl");
+    let file = world.config_dir().join("devflow/notify.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "command = [\"sh\", \"-c\", \"cat >> '{}'; echo >> '{}'\"]\non = [\"run_completed\"]\n",
+            log.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let plan = Phase { gate: Some("plan_review"), ..Phase::new("plan", "ok") };
+    let workflow = world.workflow(&[plan]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "mine"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(command_topics(&log), Vec::<String>::new(), "only the topics it asks for");
+    let approve = world.devflow(&["approve", "mine"]);
+    assert_eq!(approve.code, 0, "{approve:?}");
+    assert_eq!(command_topics(&log), ["run_completed"]);
+
+    std::fs::write(&file, "command = \"not a list\"\n").unwrap();
+    let workflow = world.workflow(&[Phase::new("plan", "ok")]);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "broken"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("notifications of your own file are off"), "{}", run.stderr);
+    assert!(run.stderr.contains(&file.display().to_string()), "names the file: {}", run.stderr);
+    assert_eq!(command_topics(&log), ["run_completed"], "nothing more was sent");
 }

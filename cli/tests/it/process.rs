@@ -24,37 +24,39 @@ fn status(world: &World, run_id: &str) -> Option<Value> {
     (run.code == 0).then(|| serde_json::from_str(&run.stdout).unwrap())
 }
 
-#[test]
-fn sigterm_and_sighup_release_the_lease_as_ctrl_c_does() {
-    let world = World::new();
-    for (round, signal) in ["-TERM", "-HUP"].into_iter().enumerate() {
-        let child =
-            if round == 0 { slow_run(&world, "sig") } else { world.spawn(&["resume", "sig"]) };
-        eventually("the driver waits for the artifact", Duration::from_secs(60), || {
-            status(&world, "sig").is_some_and(|s| {
-                s["phases"][0]["state"] == "awaiting_artifact" && !s["lease_owner"].is_null()
-            })
-        });
-        // The handlers are installed before the lease is taken; give the driver its wait.
-        std::thread::sleep(Duration::from_millis(300));
-        let kill = std::process::Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
-        let stopped = finish(child, &["run"]);
-        assert_eq!(stopped.code, 1, "{signal}: {stopped:?}");
-        assert!(
-            stopped.stderr.contains("interrupted; run sig stays where it was"),
-            "{}",
-            stopped.stderr
-        );
-        let after = status(&world, "sig").unwrap();
-        assert_eq!(after["state"], "executing", "{signal}");
-        assert!(
-            after["lease_owner"].is_null() && after["lease_expires_at"].is_null(),
-            "{signal}: {after}"
-        );
+/// The lease is in the database: released on either backend.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_and_sighup_release_the_lease_as_ctrl_c_does() {
+    for (backend, world) in World::on_every_backend().await {
+        for (round, signal) in ["-TERM", "-HUP"].into_iter().enumerate() {
+            let child =
+                if round == 0 { slow_run(&world, "sig") } else { world.spawn(&["resume", "sig"]) };
+            eventually("the driver waits for the artifact", Duration::from_secs(60), || {
+                status(&world, "sig").is_some_and(|s| {
+                    s["phases"][0]["state"] == "awaiting_artifact" && !s["lease_owner"].is_null()
+                })
+            });
+            // The handlers are installed before the lease is taken; give the driver its wait.
+            std::thread::sleep(Duration::from_millis(300));
+            let kill = std::process::Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(kill.success());
+            let stopped = finish(child, &["run"]);
+            assert_eq!(stopped.code, 1, "{backend} {signal}: {stopped:?}");
+            assert!(
+                stopped.stderr.contains("interrupted; run sig stays where it was"),
+                "{backend}: {}",
+                stopped.stderr
+            );
+            let after = status(&world, "sig").unwrap();
+            assert_eq!(after["state"], "executing", "{backend} {signal}");
+            assert!(
+                after["lease_owner"].is_null() && after["lease_expires_at"].is_null(),
+                "{backend} {signal}: {after}"
+            );
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! One place for the end-to-end helpers: a worktree with its own tmux server, the devflow
 //! binary run in it with deadlines, workflows written for a test, agent-sim's prompt log.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use devflow_db::testing::TestDb;
@@ -24,7 +25,7 @@ impl World {
     /// The default database (`.devflow/devflow.db` in the worktree).
     pub fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["wt", "tmux-tmpdir", "wf"] {
+        for sub in ["wt", "tmux-tmpdir", "wf", "config"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         World { dir, db_url: None, _test_db: None }
@@ -44,8 +45,21 @@ impl World {
         worlds
     }
 
+    /// The URL of the database the world's commands use (the default SQLite file when `db_url`
+    /// is `None`), for a test that opens it itself.
+    pub fn database_url(&self) -> String {
+        let default =
+            || format!("sqlite://{}", self.worktree().join(".devflow/devflow.db").display());
+        self.db_url.clone().unwrap_or_else(default)
+    }
+
     pub fn worktree(&self) -> PathBuf {
         self.dir.path().join("wt")
+    }
+
+    /// `XDG_CONFIG_HOME` of every command: `devflow/notify.toml` in it is the user's file.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
     }
 
     pub fn sim_log(&self) -> PathBuf {
@@ -58,6 +72,8 @@ impl World {
             .args(args)
             .current_dir(self.worktree())
             .env("TMUX_TMPDIR", self.dir.path().join("tmux-tmpdir"))
+            // The user's own settings (`notify.toml`) are the test's, never the real user's.
+            .env("XDG_CONFIG_HOME", self.config_dir())
             .env("DEVFLOW_AGENT_SIM_LOG", self.sim_log())
             .env("NO_COLOR", "1")
             .env("USER", "tester")
@@ -229,27 +245,35 @@ pub struct Run {
 }
 
 pub fn finish(mut child: Child, args: &[&str]) -> Run {
+    // Both pipes are read while the child runs: a child that fills one (a debug log passes
+    // 64 KiB quickly) would otherwise block on it until the deadline.
+    let (stdout, stderr) = (child.stdout.take().map(drain), child.stderr.take().map(drain));
     let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if started.elapsed() > COMMAND_DEADLINE {
             let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "devflow {args:?} took longer than {COMMAND_DEADLINE:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let _ = child.wait();
+            panic!("devflow {args:?} took longer than {COMMAND_DEADLINE:?}: {}", drained(stderr));
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    };
+    Run { code: status.code().unwrap_or(-1), stdout: drained(stdout), stderr: drained(stderr) }
+}
+
+/// A thread that reads `pipe` to its end.
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn drained(reader: Option<std::thread::JoinHandle<String>>) -> String {
+    reader.map(|reader| reader.join().unwrap()).unwrap_or_default()
 }
 
 /// Polls `check` until it holds or `deadline` passes.
