@@ -35,7 +35,9 @@ pub async fn while_another_process_drives_the_run(
     let id = run_id.to_owned();
     let lease = db
         .write(move |tx| {
-            Box::pin(async move { tx.claim_run_lease(&id, "elsewhere", 60_000).await })
+            Box::pin(async move {
+                tx.claim_run_lease(&id, "elsewhere", "another-host", 60_000, None).await
+            })
         })
         .await
         .unwrap()
