@@ -79,6 +79,15 @@ pub async fn wait_for_artifact(
     }
 }
 
+/// Whether a file-system event wakes the wait: a change does, an access does not. Looking at
+/// the artifact opens its folder (the contained walk), and opening a watched folder is itself an
+/// event (IN_OPEN, IN_CLOSE_NOWRITE): woken by those, the wait would look again and so wake
+/// itself without end — which is where a waiting run's CPU once went. An error wakes it (it
+/// then looks, and polls on).
+fn wakes(event: &notify::Result<notify::Event>) -> bool {
+    !event.as_ref().is_ok_and(|event| event.kind.is_access())
+}
+
 /// Watches the artifact's folder (created if missing, through the worktree's handle). Returns
 /// `None` when events are unavailable, or something other than a folder is in the way; the wait
 /// then relies on polling alone.
@@ -87,7 +96,12 @@ fn watch_folder(file: &ArtifactFile, changed: &Arc<Notify>) -> Option<notify::Re
         return None;
     }
     let changed = Arc::clone(changed);
-    let mut watcher = notify::recommended_watcher(move |_event| changed.notify_one()).ok()?;
+    let wake = move |event: notify::Result<notify::Event>| {
+        if wakes(&event) {
+            changed.notify_one();
+        }
+    };
+    let mut watcher = notify::recommended_watcher(wake).ok()?;
     let folder = file.folder();
     match watcher.watch(folder, RecursiveMode::NonRecursive) {
         Ok(()) => Some(watcher),
@@ -111,6 +125,29 @@ mod tests {
 
     fn settings(timeout_ms: u64, stable_ms: u64) -> WaitSettings {
         WaitSettings { timeout_ms, poll_ms: 1_000, stable_ms, ..WaitSettings::default() }
+    }
+
+    #[test]
+    fn changes_wake_the_wait_and_its_own_looks_do_not() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+        use notify::{Event, EventKind};
+        let event = |kind| Ok(Event::new(kind));
+        for looked in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+        ] {
+            assert!(!wakes(&event(looked)), "{looked:?} is the wait's own look");
+        }
+        for changed in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Any),
+            EventKind::Remove(notify::event::RemoveKind::File),
+        ] {
+            assert!(wakes(&event(changed)), "{changed:?} is a change");
+        }
+        assert!(wakes(&Err(notify::Error::generic("watch lost"))), "an error wakes it to look");
     }
 
     #[tokio::test]
