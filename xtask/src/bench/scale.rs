@@ -224,8 +224,7 @@ fn sample_until_exit(worker: &mut Child, dir: &Path) -> Result<Cpu> {
         let mut rss = rss_kb(worker.id());
         for (pid, cmdline) in processes() {
             let tap = cmdline.contains("tmux-tap");
-            let tmux =
-                cmdline.starts_with("tmux") && cmdline.contains(socket.to_str().unwrap_or(""));
+            let tmux = is_tmux(&cmdline) && cmdline.contains(socket.to_str().unwrap_or(""));
             // A tmux client the worker runs is counted in its children's time once reaped.
             let Some(stat) = read_stat(pid).filter(|stat| stat.parent != worker.id()) else {
                 continue;
@@ -270,6 +269,12 @@ fn read_stat(pid: u32) -> Option<Stat> {
     let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     let parent = field(4) as u32;
     Some(Stat { parent, ticks: field(14) + field(15), children_ticks: field(16) + field(17) })
+}
+
+/// A tmux process, however its program was named (`tmux`, `/usr/bin/tmux`).
+fn is_tmux(cmdline: &str) -> bool {
+    let program = cmdline.split(' ').next().unwrap_or_default();
+    program == "tmux" || program.ends_with("/tmux")
 }
 
 fn rss_kb(pid: u32) -> u64 {
