@@ -20,3 +20,15 @@ pub async fn interrupted() {
         _ = hangup.recv() => {}
     }
 }
+
+/// A token cancelled at the first of the three signals, and the task that waits for them
+/// (abort it once the work is done).
+pub fn cancel_on_interrupt() -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        interrupted().await;
+        on_signal.cancel();
+    });
+    (cancel, signals)
+}

@@ -25,12 +25,7 @@ where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: Future<Output = Result<Outcome, Error>>,
 {
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    let signals = tokio::spawn(async move {
-        crate::signals::interrupted().await;
-        on_signal.cancel();
-    });
+    let (cancel, signals) = crate::signals::cancel_on_interrupt();
     let progress = Progress::start(driver.db().clone(), run_id.to_owned());
     let scope = Scope::Run(run_id.to_owned());
     let notifier = Notifier::new(driver.db().clone(), scope, user_notify()).spawn();

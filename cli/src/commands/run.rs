@@ -12,17 +12,7 @@ use crate::exit::Status;
 use crate::output::note;
 
 pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Result<Status, Error> {
-    if let Some(id) = &run_id {
-        check_run_id(id)?;
-    }
-    // The file and the agents it names are checked before anything touches the database.
-    let workflow = Workflow::load(workflow)?;
-    crate::programs::check_roles(&workflow, workflow.roles.keys().map(String::as_str))?;
-    let context = Context::new(place)?;
-    // Only here is the database file known: an artifact must not overwrite it.
-    if let Some(database) = context.sqlite_file() {
-        workflow.check_artifacts_avoid(&context.worktree, &database)?;
-    }
+    let (workflow, context) = checked(workflow, run_id.as_deref(), place)?;
     let driver = context.driver().await?;
     let run_id = run_id.unwrap_or_else(devflow_db::new_id);
     note(&format!(
@@ -43,12 +33,31 @@ pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Resu
     driving::outcome(&driver, &run_id, started).await
 }
 
+/// What `run` and `submit` check before anything touches the database: the run id, the file,
+/// the agents it names, and (once the database file is known) that no artifact overwrites it.
+pub(super) fn checked(
+    workflow: &Path,
+    run_id: Option<&str>,
+    place: &Place,
+) -> Result<(Workflow, Context), Error> {
+    if let Some(id) = run_id {
+        check_run_id(id)?;
+    }
+    let workflow = Workflow::load(workflow)?;
+    crate::programs::check_roles(&workflow, workflow.roles.keys().map(String::as_str))?;
+    let context = Context::new(place)?;
+    if let Some(database) = context.sqlite_file() {
+        workflow.check_artifacts_avoid(&context.worktree, &database)?;
+    }
+    Ok((workflow, context))
+}
+
 const RUN_ID_CHARS_MAX: usize = 64;
 
 /// A run id names a tmux session and appears in every line about the run: letters, digits,
 /// `-` and `_` only (tmux would fold others into `_`, so `a.b` and `a_b` would share agents),
 /// and never a control character or an escape sequence.
-pub(super) fn check_run_id(id: &str) -> Result<(), Error> {
+fn check_run_id(id: &str) -> Result<(), Error> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     if !id.is_empty() && id.len() <= RUN_ID_CHARS_MAX && id.chars().all(allowed) {
         return Ok(());

@@ -9,7 +9,6 @@ use std::time::Duration;
 use devflow_core::Error;
 use devflow_web::notify::{Notifier, Scope};
 use devflow_web::{Config, DriverSource, Server};
-use tokio_util::sync::CancellationToken;
 
 use crate::args::Place;
 use crate::context::{Context, decided_by, driver_for_run_on};
@@ -50,12 +49,7 @@ pub async fn run(
         context.db_label()
     ));
     let notifier = Notifier::new(db, Scope::Every, super::driving::user_notify()).spawn();
-    let stop = CancellationToken::new();
-    let on_signal = stop.clone();
-    let signals = tokio::spawn(async move {
-        crate::signals::interrupted().await;
-        on_signal.cancel();
-    });
+    let (stop, signals) = crate::signals::cancel_on_interrupt();
     let served = server.run(stop).await;
     signals.abort();
     notifier.finish(Duration::from_secs(5)).await;

@@ -9,7 +9,6 @@ use devflow_core::Error;
 use devflow_phase::Worker;
 use devflow_phase::worker::Drivers;
 use devflow_web::notify::{Notifier, Scope};
-use tokio_util::sync::CancellationToken;
 
 use crate::args::Place;
 use crate::context::{Context, driver_for_row};
@@ -30,12 +29,7 @@ pub async fn run(concurrency: usize, exit_when_idle: bool, place: &Place) -> Res
         if exit_when_idle { " until none is left" } else { "; Ctrl-C stops" }
     ));
     let notifier = Notifier::new(db, Scope::Every, super::driving::user_notify()).spawn();
-    let stop = CancellationToken::new();
-    let on_signal = stop.clone();
-    let signals = tokio::spawn(async move {
-        crate::signals::interrupted().await;
-        on_signal.cancel();
-    });
+    let (stop, signals) = crate::signals::cancel_on_interrupt();
     let worked = worker.run(exit_when_idle, stop).await;
     signals.abort();
     notifier.finish(Duration::from_secs(5)).await;

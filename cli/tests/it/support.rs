@@ -181,14 +181,19 @@ impl World {
 impl Drop for World {
     /// Stops this worktree's tmux server (and so its agents).
     fn drop(&mut self) {
-        let socket = self.worktree().join(".devflow").join("tmux.sock");
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .arg("kill-server")
-            .stderr(Stdio::null())
-            .status();
+        kill_tmux(&self.worktree());
     }
+}
+
+/// Stops the tmux server of `worktree` (by its socket, never by name).
+pub fn kill_tmux(worktree: &Path) {
+    let socket = worktree.join(".devflow").join("tmux.sock");
+    let _ = Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .arg("kill-server")
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// The roles of a workflow's phases, each once, in the order they first appear (a workflow

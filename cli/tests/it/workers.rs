@@ -4,12 +4,12 @@
 //! gate.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Phase, World, eventually, finish, instructions};
+use crate::support::{Phase, World, eventually, finish, instructions, kill_tmux};
 
 /// Runs each in a worktree of its own under the world's (the agents of one would overwrite
 /// another's artifacts), all on the world's database.
@@ -35,16 +35,6 @@ fn submit(world: &World, workflow: &Path, worktree: &Path, run_id: &str) {
     let submitted = world.devflow(&args);
     assert_eq!(submitted.code, 0, "{submitted:?}");
     assert_eq!(submitted.stdout.trim(), run_id, "submit prints the run's id alone");
-}
-
-fn kill_tmux(worktree: &Path) {
-    let socket = worktree.join(".devflow").join("tmux.sock");
-    let _ = Command::new("tmux")
-        .arg("-S")
-        .arg(&socket)
-        .arg("kill-server")
-        .stderr(Stdio::null())
-        .status();
 }
 
 fn sent_prompts(world: &World, run_id: &str) -> usize {
