@@ -136,8 +136,15 @@ impl ArtifactFile {
     /// Creates the artifact's missing folders, each inside the last one made or found. `false`
     /// when something that is not a real folder is in the way (nothing is created past it).
     pub fn create_folders(&self) -> Result<bool> {
+        Ok(self.made_folder()?.is_some())
+    }
+
+    /// The artifact's folder, made where missing, as a handle reached by the contained walk:
+    /// `None` when something that is not a real folder is in the way.
+    pub(crate) fn made_folder(&self) -> Result<Option<OwnedFd>> {
         match self.walk(true) {
-            Ok(walk) => Ok(matches!(walk, Walk::Folder(_))),
+            Ok(Walk::Folder(folder)) => Ok(Some(folder)),
+            Ok(_) => Ok(None),
             Err(errno) => Err(self.error("create the folder of", errno)),
         }
     }

@@ -5,10 +5,12 @@
 //! write-to-temp-then-rename is seen) wake the wait as soon as something happens; polling every
 //! `poll_ms` remains as the fallback for file systems that send no events. Events are hints
 //! only: every decision is made from a fresh contained look (`ArtifactFile::signature`, which
-//! follows no link and opens nothing). The folder is created through the worktree's handle; the
-//! watch itself is set by path, so a folder swapped for a link afterwards can at most wake the
-//! wait for changes elsewhere — which it then ignores.
+//! follows no link and opens nothing). The folder is created through the worktree's handle, and
+//! the watch is set through the handle the contained walk reached (`/proc/self/fd/N`), so it is
+//! on that very folder: a folder swapped for a link out of the worktree is never watched. Only
+//! changes wake the wait (`wakes`): its own looks open the folder, which is an event too.
 
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,9 +94,11 @@ fn wakes(event: &notify::Result<notify::Event>) -> bool {
 /// `None` when events are unavailable, or something other than a folder is in the way; the wait
 /// then relies on polling alone.
 fn watch_folder(file: &ArtifactFile, changed: &Arc<Notify>) -> Option<notify::RecommendedWatcher> {
-    if !file.create_folders().ok()? {
-        return None;
-    }
+    // The watch is set on the folder the contained walk reached, through its handle's
+    // /proc/self/fd entry: the kernel resolves that to the very folder opened, so a folder
+    // swapped for a link out of the worktree is never the one watched.
+    let handle = file.made_folder().ok()??;
+    let through_handle = std::path::PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
     let changed = Arc::clone(changed);
     let wake = move |event: notify::Result<notify::Event>| {
         if wakes(&event) {
@@ -102,11 +106,14 @@ fn watch_folder(file: &ArtifactFile, changed: &Arc<Notify>) -> Option<notify::Re
         }
     };
     let mut watcher = notify::recommended_watcher(wake).ok()?;
-    let folder = file.folder();
-    match watcher.watch(folder, RecursiveMode::NonRecursive) {
+    let watched = watcher.watch(&through_handle, RecursiveMode::NonRecursive);
+    // The watch holds the folder itself from here on; the handle is no longer needed.
+    drop(handle);
+    match watched {
         Ok(()) => Some(watcher),
         Err(error) => {
-            tracing::debug!(%error, folder = %folder.display(), "no file events; polling only");
+            let folder = file.folder().display();
+            tracing::debug!(%error, %folder, "no file events; polling only");
             None
         }
     }
