@@ -1,33 +1,26 @@
 //! `workers`: the worker processes that are alive, each heartbeating by the database's clock.
 
 use devflow_core::Result;
-use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Text};
+use diesel::{ExpressionMethods, QueryDsl, Queryable};
 use diesel_async::RunQueryDsl;
 
 use crate::conn::{Tx, on_conn};
 use crate::error::QueryResultExt;
+use crate::schema::workers;
 
 /// A worker as it registered, and when it last said it was alive.
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct WorkerRow {
     /// The lease owner it claims runs as.
-    #[diesel(sql_type = Text)]
     pub id: String,
-    #[diesel(sql_type = Text)]
     pub host: String,
-    #[diesel(sql_type = BigInt)]
     pub pid: i64,
     /// The devflow version it runs.
-    #[diesel(sql_type = Text)]
     pub version: String,
     /// How many runs it drives at once at most.
-    #[diesel(sql_type = BigInt)]
     pub concurrency: i64,
-    #[diesel(sql_type = BigInt)]
     pub started_at: i64,
     /// The database's time of its last heartbeat, epoch milliseconds.
-    #[diesel(sql_type = BigInt)]
     pub heartbeat_at: i64,
 }
 
@@ -37,35 +30,17 @@ impl Tx {
     pub async fn register_worker(&mut self, worker: &WorkerRow) -> Result<()> {
         let now = self.db_now_ms().await?;
         self.remove_worker(&worker.id).await?;
-        let WorkerRow { id, host, pid, version, concurrency, .. } = worker;
-        on_conn!(
-            self,
-            sqlite = |c| {
-                diesel::sql_query("INSERT INTO workers VALUES (?, ?, ?, ?, ?, ?, ?)")
-                    .bind::<Text, _>(id)
-                    .bind::<Text, _>(host)
-                    .bind::<BigInt, _>(*pid)
-                    .bind::<Text, _>(version)
-                    .bind::<BigInt, _>(*concurrency)
-                    .bind::<BigInt, _>(now)
-                    .bind::<BigInt, _>(now)
-                    .execute(c)
-                    .await
-            },
-            postgres = |c| {
-                diesel::sql_query("INSERT INTO workers VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                    .bind::<Text, _>(id)
-                    .bind::<Text, _>(host)
-                    .bind::<BigInt, _>(*pid)
-                    .bind::<Text, _>(version)
-                    .bind::<BigInt, _>(*concurrency)
-                    .bind::<BigInt, _>(now)
-                    .bind::<BigInt, _>(now)
-                    .execute(c)
-                    .await
-            },
-        )
-        .or_db("register worker")?;
+        let values = (
+            workers::id.eq(&worker.id),
+            workers::host.eq(&worker.host),
+            workers::pid.eq(worker.pid),
+            workers::version.eq(&worker.version),
+            workers::concurrency.eq(worker.concurrency),
+            workers::started_at.eq(now),
+            workers::heartbeat_at.eq(now),
+        );
+        on_conn!(self, |c| diesel::insert_into(workers::table).values(values).execute(c).await)
+            .or_db("register worker")?;
         Ok(())
     }
 
@@ -73,44 +48,17 @@ impl Tx {
     /// removed): it registers again.
     pub async fn heartbeat_worker(&mut self, id: &str) -> Result<bool> {
         let now = self.db_now_ms().await?;
-        let updated = on_conn!(
-            self,
-            sqlite = |c| {
-                diesel::sql_query("UPDATE workers SET heartbeat_at = ? WHERE id = ?")
-                    .bind::<BigInt, _>(now)
-                    .bind::<Text, _>(id)
-                    .execute(c)
-                    .await
-            },
-            postgres = |c| {
-                diesel::sql_query("UPDATE workers SET heartbeat_at = $1 WHERE id = $2")
-                    .bind::<BigInt, _>(now)
-                    .bind::<Text, _>(id)
-                    .execute(c)
-                    .await
-            },
-        )
+        let row = workers::table.filter(workers::id.eq(id));
+        let updated = on_conn!(self, |c| {
+            diesel::update(row).set(workers::heartbeat_at.eq(now)).execute(c).await
+        })
         .or_db("heartbeat worker")?;
         Ok(updated == 1)
     }
 
     pub async fn remove_worker(&mut self, id: &str) -> Result<()> {
-        on_conn!(
-            self,
-            sqlite = |c| {
-                diesel::sql_query("DELETE FROM workers WHERE id = ?")
-                    .bind::<Text, _>(id)
-                    .execute(c)
-                    .await
-            },
-            postgres = |c| {
-                diesel::sql_query("DELETE FROM workers WHERE id = $1")
-                    .bind::<Text, _>(id)
-                    .execute(c)
-                    .await
-            },
-        )
-        .or_db("remove worker")?;
+        let row = workers::table.filter(workers::id.eq(id));
+        on_conn!(self, |c| diesel::delete(row).execute(c).await).or_db("remove worker")?;
         Ok(())
     }
 
@@ -118,48 +66,18 @@ impl Tx {
     /// first.
     pub async fn live_workers(&mut self, ttl_ms: i64) -> Result<Vec<WorkerRow>> {
         let since = self.db_now_ms().await? - ttl_ms;
-        let rows: Vec<WorkerRow> = on_conn!(
-            self,
-            sqlite = |c| {
-                diesel::sql_query(
-                    "SELECT * FROM workers WHERE heartbeat_at >= ? ORDER BY started_at, id",
-                )
-                .bind::<BigInt, _>(since)
-                .load(c)
-                .await
-            },
-            postgres = |c| {
-                diesel::sql_query(
-                    "SELECT * FROM workers WHERE heartbeat_at >= $1 ORDER BY started_at, id",
-                )
-                .bind::<BigInt, _>(since)
-                .load(c)
-                .await
-            },
-        )
-        .or_db("list workers")?;
+        let query = workers::table
+            .filter(workers::heartbeat_at.ge(since))
+            .order((workers::started_at, workers::id));
+        let rows: Vec<WorkerRow> = on_conn!(self, |c| query.load(c).await).or_db("list workers")?;
         Ok(rows)
     }
 
     /// Forgets the workers silent for longer than `ttl_ms`: they are dead.
     pub async fn remove_dead_workers(&mut self, ttl_ms: i64) -> Result<()> {
         let since = self.db_now_ms().await? - ttl_ms;
-        on_conn!(
-            self,
-            sqlite = |c| {
-                diesel::sql_query("DELETE FROM workers WHERE heartbeat_at < ?")
-                    .bind::<BigInt, _>(since)
-                    .execute(c)
-                    .await
-            },
-            postgres = |c| {
-                diesel::sql_query("DELETE FROM workers WHERE heartbeat_at < $1")
-                    .bind::<BigInt, _>(since)
-                    .execute(c)
-                    .await
-            },
-        )
-        .or_db("remove dead workers")?;
+        let dead = workers::table.filter(workers::heartbeat_at.lt(since));
+        on_conn!(self, |c| diesel::delete(dead).execute(c).await).or_db("remove dead workers")?;
         Ok(())
     }
 }

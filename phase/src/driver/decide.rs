@@ -102,17 +102,24 @@ impl Driver {
         F: for<'t> FnOnce(&'t mut Tx, RunRow) -> devflow_db::StepFuture<'a, 't, ()> + Send + 'a,
     {
         let held = self.acquire(run_id, wait, &cancel).await?;
+        // A submitted run is driven on by a worker, which claims it once this lease is given
+        // back.
         let outcome = match held.db.step(run_id, step).await {
-            // A submitted run is driven on by a worker, which claims it once this lease is
-            // given back.
-            Ok(()) if self.snapshot(run_id).await?.run.submitted_at.is_some() => {
-                Ok(Outcome::Queued)
-            }
+            Ok(()) if self.submitted(run_id).await? => Ok(Outcome::Queued),
             Ok(()) => self.drive(&held, &cancel).await,
             Err(error) => Err(error),
         };
         self.release(held).await;
         outcome
+    }
+}
+
+impl Driver {
+    /// Whether the run was queued for workers (`submit`): one read of its row.
+    async fn submitted(&self, run_id: &str) -> Result<bool, Error> {
+        let id = run_id.to_owned();
+        let run = self.db.read(move |tx| Box::pin(async move { tx.run(&id).await })).await?;
+        Ok(run.is_some_and(|run| run.submitted_at.is_some()))
     }
 }
 

@@ -210,7 +210,7 @@ impl Cpu {
 /// sample of each process counts (CPU only grows), so a tap that ended keeps what it used.
 fn sample_until_exit(worker: &mut Child, dir: &Path) -> Result<Cpu> {
     let started = Instant::now();
-    let ticks_per_ms = clock_ticks_per_s() / 1000.0;
+    let ticks_per_ms = CLOCK_TICKS_PER_S / 1000.0;
     // The last ticks seen of each tap and of the tmux server, by pid.
     let (mut taps, mut servers): (HashMap<u32, u64>, HashMap<u32, u64>) = Default::default();
     let mut peak_rss_kb = 0;
@@ -307,10 +307,8 @@ fn forks() -> Result<u64> {
         .ok_or_else(|| "no processes line in /proc/stat".to_owned())
 }
 
-fn clock_ticks_per_s() -> f64 {
-    // USER_HZ is 100 on every Linux architecture devflow runs on.
-    100.0
-}
+/// USER_HZ, the unit of /proc's CPU times: 100 on every Linux architecture devflow runs on.
+const CLOCK_TICKS_PER_S: f64 = 100.0;
 
 fn change_time_ms(path: &Path) -> Option<i64> {
     use std::os::unix::fs::MetadataExt;
