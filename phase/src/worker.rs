@@ -93,7 +93,7 @@ impl Worker {
         // Runs whose drives failed in this worker, and how often.
         let mut failures: HashMap<String, u32> = HashMap::new();
         let drives_cancel = cancel.child_token();
-        let result = loop {
+        loop {
             while drives.len() < self.concurrency && !cancel.is_cancelled() {
                 let skip: Vec<String> = failures
                     .iter()
@@ -128,15 +128,15 @@ impl Worker {
                 }
             }
             if exit_when_idle && drives.is_empty() {
-                break Ok(());
+                break;
             }
             tokio::select! {
                 Some(joined) = drives.join_next() => self.ended(joined, &mut worked, &mut failures),
                 () = announced(wakeups.as_ref()) => {}
                 () = tokio::time::sleep(poll) => {}
-                () = cancel.cancelled() => break Ok(()),
+                () = cancel.cancelled() => break,
             }
-        };
+        }
         drives_cancel.cancel();
         while let Some(joined) = drives.join_next().await {
             self.ended(joined, &mut worked, &mut failures);
@@ -148,7 +148,7 @@ impl Worker {
         if let Err(error) = removed {
             tracing::warn!(%error, "the worker's row was not removed; it counts as dead once silent");
         }
-        result.map(|()| worked)
+        Ok(worked)
     }
 
     /// The next run to drive and its lease: the oldest claimable one, else one whose holder on
