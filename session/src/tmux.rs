@@ -8,6 +8,7 @@
 
 mod capture;
 mod config;
+mod control;
 mod deliver;
 mod dispose;
 mod launch;

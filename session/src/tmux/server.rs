@@ -1,10 +1,12 @@
 //! devflow's private tmux server: its socket and config, and running one tmux client command.
 //!
 //! Every tmux invocation of devflow goes through [`Server::run`], which always passes `-S` and
-//! `-f`, so the user's default server is never started or touched.
+//! `-f`, so the user's default server is never started or touched. Commands that only look go
+//! to the server's [`Control`] client when it is there, and start no process.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use devflow_core::{Code, Error, Result};
@@ -12,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::TmuxConfig;
+use super::control::Control;
 
 /// What to tell a person whose machine has no tmux.
 const INSTALL_HINT: &str = "install tmux (apt-get install tmux / brew install tmux)";
@@ -27,6 +30,7 @@ pub(super) struct Server {
     client_env: Vec<(String, String)>,
     client_env_removed: Vec<String>,
     timeout: Duration,
+    control: Arc<Control>,
 }
 
 /// A tmux command that ran and failed; `stderr` says why.
@@ -65,6 +69,13 @@ impl Server {
         }
         let conf = config.state_dir.join("tmux.conf");
         std::fs::write(&conf, conf_text(config)).map_err(|e| fs_error(&conf, e))?;
+        let client = Client {
+            bin: bin.clone(),
+            socket: socket.clone(),
+            env: config.client_env.clone(),
+            env_removed: config.client_env_removed.clone(),
+        };
+        let control = Control::shared(&socket, Box::new(move || client.start_control()));
         Ok(Server {
             bin,
             socket,
@@ -72,6 +83,7 @@ impl Server {
             client_env: config.client_env.clone(),
             client_env_removed: config.client_env_removed.clone(),
             timeout: Duration::from_millis(config.command_timeout_ms),
+            control,
         })
     }
 
@@ -92,6 +104,11 @@ impl Server {
         args: &[&str],
         stdin: Option<&[u8]>,
     ) -> Result<Result<String, Failed>> {
+        if stdin.is_none()
+            && let Some(answer) = self.control.run(args, self.timeout).await
+        {
+            return Ok(answer);
+        }
         let mut command = Command::new(&self.bin);
         command
             .arg("-S")
@@ -147,6 +164,38 @@ impl Server {
     /// anything else `session_unavailable` (tmux busy, a race with the agent exiting).
     pub async fn run_ok(&self, args: &[&str]) -> Result<String> {
         self.run(args).await?.map_err(|failed| failure(args, &failed))
+    }
+}
+
+/// How to start the server's control client.
+struct Client {
+    bin: PathBuf,
+    socket: PathBuf,
+    env: Vec<(String, String)>,
+    env_removed: Vec<String>,
+}
+
+impl Client {
+    /// `tmux -S <socket> -C attach-session -f no-output,ignore-size`: a client that sends no
+    /// pane output and leaves window sizes to the people attached. It attaches to a session
+    /// because tmux ends an unattached client after its first command; with no session (or no
+    /// server) it exits at once and the commands take clients of their own.
+    #[allow(clippy::disallowed_methods)]
+    fn start_control(&self) -> std::io::Result<std::process::Child> {
+        let mut command = std::process::Command::new(&self.bin);
+        command
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-C", "attach-session", "-f", "no-output,ignore-size"])
+            .env_remove("TMUX")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for name in &self.env_removed {
+            command.env_remove(name);
+        }
+        command.spawn()
     }
 }
 

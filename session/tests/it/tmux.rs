@@ -1,6 +1,7 @@
 //! Real tmux driving agent-sim: each test has its own private server (socket in a tempdir) and
 //! its own `TMUX_TMPDIR`, and checks that no default server socket ever appeared there.
 
+mod control;
 mod delivery;
 mod disposal;
 mod lifecycle;

@@ -1,11 +1,14 @@
-//! `cargo xtask bench scale [--runs N] [--work-ms MS]`: what watching many agents costs. N runs
+//! `cargo xtask bench scale [--runs N] [--work-ms MS] [--devflow PATH]`: what watching many
+//! agents costs. N runs
 //! of one phase each (`devflow agent-sim`, working MS before it writes its artifact) are
 //! submitted in one worktree — one tmux server, a session per run — and one `devflow worker
-//! --concurrency N` drives them all, on the embedded SQLite database, with the release binary.
+//! --concurrency N` drives them all, on the embedded SQLite database, with the release binary
+//! (or the devflow at PATH: an older build, to measure a baseline in the same session).
 //!
 //! While the worker runs, the bench samples `/proc` every 200 ms (it starts no process while it
 //! measures): the CPU of devflow's processes — the worker (with the tmux clients it ran and
-//! reaped), the tmux server, and each pane's output tap — and their resident memory; and the
+//! reaped, and its long-lived tmux control clients), the tmux server, and each pane's output
+//! tap — and their resident memory; and the
 //! machine's fork counter. Afterwards it reads the runs' event logs. It prints one line:
 //!
 //! `bench scale runs=N completed=… errors=… cpu_ms_per_agent_min=… spawns_per_s=… rss_mb=…
@@ -35,8 +38,11 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(200);
 const DEADLINE: Duration = Duration::from_secs(900);
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
-    let (runs, work_ms) = parse(args)?;
-    let devflow = build()?;
+    let (runs, work_ms, given) = parse(args)?;
+    let devflow = match given {
+        Some(path) => path,
+        None => build()?,
+    };
     let dir = tempdir()?;
     let result = measure(&devflow, &dir, runs, work_ms);
     stop_tmux(&dir);
@@ -46,8 +52,8 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse(args: &[String]) -> Result<(usize, u64)> {
-    let (mut runs, mut work_ms) = (100, 5_000);
+fn parse(args: &[String]) -> Result<(usize, u64, Option<PathBuf>)> {
+    let (mut runs, mut work_ms, mut devflow) = (100, 5_000, None);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -55,14 +61,15 @@ fn parse(args: &[String]) -> Result<(usize, u64)> {
         match flag.as_str() {
             "--runs" => runs = number()? as usize,
             "--work-ms" => work_ms = number()?,
+            "--devflow" => devflow = Some(std::path::absolute(value).map_err(|e| e.to_string())?),
             other => {
                 return Err(format!(
-                    "unknown argument {other}; bench scale takes --runs N --work-ms MS"
+                    "unknown argument {other}; bench scale takes --runs N --work-ms MS --devflow PATH"
                 ));
             }
         }
     }
-    Ok((runs.max(1), work_ms))
+    Ok((runs.max(1), work_ms, devflow))
 }
 
 fn build() -> Result<PathBuf> {
@@ -190,7 +197,7 @@ fn workflow(dir: &Path, id: &str, work_ms: u64) -> Result<String> {
 struct Cpu {
     /// The worker process itself.
     worker_ms: f64,
-    /// The tmux clients the worker ran (and reaped).
+    /// The tmux clients the worker ran (and reaped), and its control clients.
     clients_ms: f64,
     /// The tmux server.
     server_ms: f64,
@@ -211,8 +218,12 @@ impl Cpu {
 fn sample_until_exit(worker: &mut Child, dir: &Path) -> Result<Cpu> {
     let started = Instant::now();
     let ticks_per_ms = CLOCK_TICKS_PER_S / 1000.0;
-    // The last ticks seen of each tap and of the tmux server, by pid.
-    let (mut taps, mut servers): (HashMap<u32, u64>, HashMap<u32, u64>) = Default::default();
+    // The last ticks seen of each tap, tmux server and control client, by pid.
+    let (mut taps, mut servers, mut controls): (
+        HashMap<u32, u64>,
+        HashMap<u32, u64>,
+        HashMap<u32, u64>,
+    ) = Default::default();
     let mut peak_rss_kb = 0;
     let socket = dir.join("wt/.devflow/tmux.sock");
     let (mut worker_ticks, mut client_ticks) = (0, 0);
@@ -225,13 +236,15 @@ fn sample_until_exit(worker: &mut Child, dir: &Path) -> Result<Cpu> {
         for (pid, cmdline) in processes() {
             let tap = cmdline.contains("tmux-tap");
             let tmux = is_tmux(&cmdline) && cmdline.contains(socket.to_str().unwrap_or(""));
-            // A tmux client the worker runs is counted in its children's time once reaped.
-            let Some(stat) = read_stat(pid).filter(|stat| stat.parent != worker.id()) else {
-                continue;
-            };
-            match (tap, tmux) {
-                (true, _) => taps.insert(pid, stat.ticks),
-                (false, true) => servers.insert(pid, stat.ticks),
+            let Some(stat) = read_stat(pid) else { continue };
+            let child = stat.parent == worker.id();
+            match (tap, tmux, child) {
+                (true, _, _) => taps.insert(pid, stat.ticks),
+                (false, true, false) => servers.insert(pid, stat.ticks),
+                // A control client lives as long as the worker, which never reaps it. (One it
+                // replaced and reaped counts twice: an overcount.)
+                (false, true, true) if cmdline.contains(" -C ") => controls.insert(pid, stat.ticks),
+                // The other tmux clients count in the worker's children's time once reaped.
                 _ => continue,
             };
             rss += rss_kb(pid);
@@ -249,7 +262,7 @@ fn sample_until_exit(worker: &mut Child, dir: &Path) -> Result<Cpu> {
     let ms = |ticks: u64| ticks as f64 / ticks_per_ms;
     Ok(Cpu {
         worker_ms: ms(worker_ticks),
-        clients_ms: ms(client_ticks),
+        clients_ms: ms(client_ticks + controls.values().sum::<u64>()),
         server_ms: ms(servers.values().sum()),
         taps_ms: ms(taps.values().sum()),
         peak_rss_kb,
