@@ -9,8 +9,8 @@
 //!
 //! The files, in reading order (a file imports only files below it): `runner.rs`, `next`,
 //! the leaves (`begin`, `session`, `prompt`, `wait`, `recovery`, `finish`), `facts`,
-//! `attempt`, `gate`, `policy`, `transcript`, `writes`, `repair`, `report`, `spec`,
-//! `context`, `crash`.
+//! `attempt`, `gate`, `policy`, `transcript`, `writes`, `repair`, `report`, `context`,
+//! `spec`, `crash` (ARCHITECTURE.md's order, which a tidy test holds).
 
 mod attempt;
 mod begin;

@@ -5,7 +5,7 @@
 //! | error                                  | outcome                                             |
 //! |----------------------------------------|-----------------------------------------------------|
 //! | `run_state_changed`, cancelled         | propagate (transcript captured where there is an agent) |
-//! | a database that is busy                | the leaf again, within the budget (every leaf re-enters) |
+//! | a database that is busy                | the leaf again, within the site's budget (every leaf re-enters) |
 //! | a database unreachable, corrupt state  | propagate: nothing more can be written safely      |
 //! | recoverable, at a site that retries    | the call again, within the budget, then as below   |
 //! | artifact wait/read failure             | the run fails                                       |
@@ -53,21 +53,27 @@ struct Rule {
     /// The code a recoverable error that exhausted its retries becomes at a gate; `None`: the
     /// site never gates.
     gate: Option<Code>,
-    /// Whether a recoverable failure of the site's call is retried (within the budget).
-    retried: bool,
+    /// The site's retry budget: how many calls a recoverable failure of its call gets in all
+    /// (1: it is not retried).
+    calls_max: u32,
+    /// How many times in all the site's leaf is taken while the database is busy (every leaf
+    /// re-enters from what the database holds, so taking it again is safe).
+    busy_takes_max: u32,
     /// Whether the gate marks the session `CRASHED` first (a failed send or resume).
     mark_crashed: bool,
     /// Whether the gate's request names the expected artifact path.
     with_path: bool,
 }
 
-/// The site table.
-fn rule(site: Site) -> Rule {
+/// The site table, with each site's retry budget drawn from the runner's `budget`.
+fn rule(site: Site, budget: &RetryPolicy) -> Rule {
     let (send, timeout) = (Some(Code::PromptSendExhausted), Some(Code::ArtifactTimeoutExhausted));
-    let rule = |reason, gate, retried, mark_crashed, with_path| Rule {
+    let (once, budgeted) = (1, budget.attempts_max.max(1));
+    let rule = |reason, gate, retried: bool, mark_crashed, with_path| Rule {
         reason,
         gate,
-        retried,
+        calls_max: if retried { budgeted } else { once },
+        busy_takes_max: budgeted,
         mark_crashed,
         with_path,
     };
@@ -183,9 +189,10 @@ pub(crate) enum Disposition {
 
 /// What `error` at `site` leads to; `retries` is how often this leaf was taken again already.
 pub(crate) fn decide(site: Site, error: &Error, retries: u32, budget: &RetryPolicy) -> Disposition {
+    let rule = rule(site, budget);
     match error.code() {
         Code::RunStateChanged | Code::ActivityCancelled => return Disposition::Propagate,
-        Code::DatabaseBusy if retries + 1 < budget.attempts_max.max(1) => {
+        Code::DatabaseBusy if retries + 1 < rule.busy_takes_max => {
             return Disposition::Retry { wait_ms: backoff_ms(budget, retries + 1) };
         }
         Code::DatabaseBusy
@@ -195,7 +202,6 @@ pub(crate) fn decide(site: Site, error: &Error, retries: u32, budget: &RetryPoli
         | Code::LeaseLost => return Disposition::Propagate,
         _ => {}
     }
-    let rule = rule(site);
     // An agent waiting for a person at its own dialog, or not ready yet, was handed nothing:
     // it is kept for the person (and `resume`) as it is.
     let keeps_agent = matches!(error.code(), Code::AgentNeedsInput | Code::AgentNotReady);
@@ -241,7 +247,7 @@ impl Ctx {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let attempts_max = if rule(site).retried { self.retry.attempts_max.max(1) } else { 1 };
+        let attempts_max = rule(site, &self.retry).calls_max;
         let mut attempt = 1;
         loop {
             match op().await {

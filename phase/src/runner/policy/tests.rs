@@ -99,9 +99,17 @@ fn fatal_errors_fail_the_run_and_human_errors_keep_their_code() {
 
 #[test]
 fn only_sends_resumes_and_restarts_retry_their_call() {
-    let retried: Vec<Site> = SITES.into_iter().filter(|site| rule(*site).retried).collect();
+    let budget = RetryPolicy { attempts_max: 4, ..RetryPolicy::default() };
+    let calls: Vec<(Site, u32)> =
+        SITES.into_iter().map(|site| (site, rule(site, &budget).calls_max)).collect();
+    let retried: Vec<Site> =
+        calls.iter().filter(|(_, calls_max)| *calls_max > 1).map(|(site, _)| *site).collect();
     assert_eq!(
         retried,
         [Site::SessionResume, Site::PromptSend { repair: false }, Site::TimeoutRecovery]
     );
+    assert!(calls.iter().all(|(_, calls_max)| [1, 4].contains(calls_max)), "{calls:?}");
+    assert!(SITES.into_iter().all(|site| rule(site, &budget).busy_takes_max == 4));
+    let none = RetryPolicy { attempts_max: 0, ..RetryPolicy::default() };
+    assert!(SITES.into_iter().all(|site| rule(site, &none).calls_max == 1), "0 is one call");
 }
