@@ -23,7 +23,7 @@ pub mod workflow;
 pub use artifact::WaitSettings;
 pub use driver::{Decision, Driver, Gate, Outcome};
 pub use runner::{
-    AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart,
+    AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart, RetryPolicy,
     repair_instructions,
 };
 pub use worker::Worker;

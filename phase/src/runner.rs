@@ -10,10 +10,11 @@
 //! The files, in reading order (a file imports only files below it): `runner.rs`, `next`,
 //! the leaves (`begin`, `session`, `prompt`, `wait`, `recovery`, `finish`), `facts`,
 //! `attempt`, `gate`, `policy`, `transcript`, `writes`, `repair`, `report`, `context`,
-//! `spec`, `crash` (ARCHITECTURE.md's order, which a tidy test holds).
+//! `budget`, `spec`, `crash` (ARCHITECTURE.md's order, which a tidy test holds).
 
 mod attempt;
 mod begin;
+mod budget;
 mod context;
 mod crash;
 mod facts;
@@ -35,7 +36,7 @@ use std::sync::Arc;
 
 use devflow_core::{Clock, Error, PhaseState, Result, SessionState, SystemClock};
 use devflow_db::Db;
-use devflow_session::{RetryPolicy, SessionAdapter};
+use devflow_session::SessionAdapter;
 use tokio_util::sync::CancellationToken;
 
 use context::Ctx;
@@ -48,6 +49,7 @@ use next::{FlowGate, Step, next};
 pub(crate) const ARMS: &[&str] = Step::ARMS;
 use policy::{Disposition, HumanGate, Site, decide};
 
+pub use budget::RetryPolicy;
 pub(crate) use context::handle_from_row;
 pub(crate) use finish::complete_in;
 pub use repair::repair_instructions;

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use devflow_core::Schema;
-use devflow_session::{AgentCommand, RetryPolicy};
+use devflow_session::AgentCommand;
 
-use crate::{AgentLaunch, PhaseSpec, WaitSettings};
+use crate::{AgentLaunch, PhaseSpec, RetryPolicy, WaitSettings};
 
 /// Phase `key` (id `phase-{key}`) of run `run_id`, for the role `planner` played by the fake
 /// agent: its artifact at `artifacts/{key}.json`, a 300 ms wait, terminal, no gate.

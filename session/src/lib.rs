@@ -61,7 +61,6 @@ pub mod cli_version;
 pub mod fake;
 pub mod preset;
 mod prompt;
-mod retry;
 pub mod scenario;
 pub mod tmux;
 mod transcript;
@@ -76,5 +75,4 @@ pub use prompt::{
     ARTIFACT_LINE, MARKER_PREFIX, REPAIR_LINE, SCHEMA_INTRO, SCHEMA_LINE, artifact_path_of,
     is_repair, prompt_marker, render_prompt,
 };
-pub use retry::{RetryPolicy, retry_recoverable};
 pub use transcript::{CAPTURE_BYTES_MAX, Capture, TranscriptChunk};

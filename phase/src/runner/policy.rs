@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use devflow_core::{Class, Code, Error, Result, Validation};
 use devflow_db::ArtifactRow;
-use devflow_session::RetryPolicy;
 use rand::Rng;
 use serde_json::{Value, json};
 
+use super::budget::RetryPolicy;
 use super::context::Ctx;
 use super::repair::validation_problems;
 
@@ -240,25 +240,35 @@ fn backoff_ms(budget: &RetryPolicy, retry: u32) -> u64 {
 }
 
 impl Ctx {
-    /// Runs the site's call `op`, again after a recoverable failure while the site table retries
-    /// it and the budget lasts; the last error is returned for [`decide`].
-    pub(crate) async fn retrying<T, F, Fut>(&self, site: Site, mut op: F) -> Result<T>
+    /// Runs the site's call `op`, again after a recoverable failure while the site's budget
+    /// lasts; the last error is returned for [`decide`].
+    pub(crate) async fn retrying<T, F, Fut>(&self, site: Site, op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let attempts_max = rule(site, &self.retry).calls_max;
-        let mut attempt = 1;
-        loop {
-            match op().await {
-                Err(error) if error.class() == Class::Recoverable && attempt < attempts_max => {
-                    let wait_ms = backoff_ms(&self.retry, attempt);
-                    tracing::warn!(?site, attempt, attempts_max, wait_ms, %error, "retrying");
-                    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-                    attempt += 1;
-                }
-                outcome => return outcome,
+        retrying(site, &self.retry, op).await
+    }
+}
+
+/// Calls `op` until it succeeds, fails with an error that is not recoverable, or the calls the
+/// site table gives `site` are spent; the last error is returned unchanged.
+async fn retrying<T, F, Fut>(site: Site, budget: &RetryPolicy, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let calls_max = rule(site, budget).calls_max;
+    let mut call = 1;
+    loop {
+        match op().await {
+            Err(error) if error.class() == Class::Recoverable && call < calls_max => {
+                let wait_ms = backoff_ms(budget, call);
+                tracing::warn!(?site, call, calls_max, wait_ms, %error, "retrying");
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                call += 1;
             }
+            outcome => return outcome,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The policy's decisions, site by site.
 
-use devflow_core::{Code, Error};
-use devflow_session::RetryPolicy;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use devflow_core::{Code, Error, Result};
 use serde_json::json;
 
 use super::*;
@@ -112,4 +113,75 @@ fn only_sends_resumes_and_restarts_retry_their_call() {
     assert!(SITES.into_iter().all(|site| rule(site, &budget).busy_takes_max == 4));
     let none = RetryPolicy { attempts_max: 0, ..RetryPolicy::default() };
     assert!(SITES.into_iter().all(|site| rule(site, &none).calls_max == 1), "0 is one call");
+}
+
+fn quick(attempts_max: u32) -> RetryPolicy {
+    RetryPolicy { attempts_max, backoff_initial_ms: 1, backoff_max_ms: 2, jitter: 0.5 }
+}
+
+/// `retrying` over a call that fails with `code` for its first `failures` calls, then
+/// succeeds: the outcome and how many calls were made.
+async fn retried(
+    site: Site,
+    budget: &RetryPolicy,
+    code: Code,
+    failures: u32,
+) -> (Result<u32>, u32) {
+    let calls = AtomicU32::new(0);
+    let outcome = retrying(site, budget, || {
+        let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if call <= failures {
+                Err(Error::new(code, format!("failure {call}")))
+            } else {
+                Ok(call)
+            }
+        }
+    })
+    .await;
+    (outcome, calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn a_retried_site_absorbs_recoverable_failures_within_its_budget() {
+    let send = Site::PromptSend { repair: false };
+    let (outcome, calls) = retried(send, &quick(3), Code::SessionUnavailable, 2).await;
+    assert_eq!((outcome.unwrap(), calls), (3, 3));
+}
+
+#[tokio::test]
+async fn a_retried_site_gives_up_after_its_budget_with_the_last_error() {
+    let (outcome, calls) =
+        retried(Site::TimeoutRecovery, &quick(3), Code::SessionUnavailable, 10).await;
+    let error = outcome.unwrap_err();
+    assert_eq!((error.code(), error.message(), calls), (Code::SessionUnavailable, "failure 3", 3));
+}
+
+#[tokio::test]
+async fn fatal_and_human_required_errors_are_never_retried() {
+    for code in [Code::SessionBackendFailed, Code::TmuxMissing, Code::SessionNotFound] {
+        let (outcome, calls) = retried(Site::SessionResume, &quick(5), code, 10).await;
+        assert_eq!((outcome.unwrap_err().code(), calls), (code, 1), "{code} was retried");
+    }
+}
+
+#[tokio::test]
+async fn a_site_that_does_not_retry_and_a_budget_of_zero_call_once() {
+    let (outcome, calls) =
+        retried(Site::SessionStart, &quick(5), Code::SessionUnavailable, 1).await;
+    assert_eq!((outcome.unwrap_err().code(), calls), (Code::SessionUnavailable, 1));
+    let send = Site::PromptSend { repair: true };
+    let (outcome, calls) = retried(send, &quick(0), Code::SessionUnavailable, 0).await;
+    assert_eq!((outcome.unwrap(), calls), (1, 1));
+}
+
+#[test]
+fn backoff_doubles_caps_and_jitters_within_bounds() {
+    let budget = RetryPolicy::default();
+    assert_eq!(budget.backoff_ms(1, 0.0), 50);
+    assert_eq!(budget.backoff_ms(2, 0.0), 100);
+    assert_eq!(budget.backoff_ms(6, 0.0), 1_000);
+    assert_eq!(budget.backoff_ms(60, 0.0), 1_000);
+    assert_eq!(budget.backoff_ms(1, 1.0), 60);
+    assert_eq!(budget.backoff_ms(1, -1.0), 40);
 }
