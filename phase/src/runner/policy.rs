@@ -12,7 +12,7 @@
 //! | stale artifact not removable           | the run fails                                       |
 //! | other fatal                            | the run fails, its sessions are disposed            |
 //! | recoverable or human_required          | a human gate: the phase fails, the run pauses       |
-//! | the human gate's own step              | the run fails (`approval_request_failed`; `gate.rs`)|
+//! | the human gate's own step              | busy: again; lost lease or database: propagate; else the run fails (`approval_request_failed`) |
 
 use std::time::Duration;
 
@@ -44,6 +44,8 @@ pub(crate) enum Site {
     TimeoutRecovery,
     /// Beginning an attempt, or ending the phase well.
     Flow,
+    /// The human gate's own step (`gate.rs`): the request written, the run paused.
+    HumanGateStep,
 }
 
 /// What the site table says of one site.
@@ -92,6 +94,7 @@ fn rule(site: Site, budget: &RetryPolicy) -> Rule {
             rule("artifact_timeout_recovery_failed", timeout, true, false, true)
         }
         Site::Flow => rule("phase_step_failed", None, false, false, false),
+        Site::HumanGateStep => rule("approval_request_failed", None, false, false, false),
     }
 }
 

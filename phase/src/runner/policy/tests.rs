@@ -15,7 +15,7 @@ fn decided(site: Site, code: Code) -> Disposition {
     decide(site, &error(code), 0, &RetryPolicy::default())
 }
 
-const SITES: [Site; 8] = [
+const SITES: [Site; 9] = [
     Site::StaleArtifact,
     Site::SessionStart,
     Site::SessionResume,
@@ -24,6 +24,7 @@ const SITES: [Site; 8] = [
     Site::ArtifactWait { repair: true },
     Site::TimeoutRecovery,
     Site::Flow,
+    Site::HumanGateStep,
 ];
 
 #[test]
@@ -184,4 +185,34 @@ fn backoff_doubles_caps_and_jitters_within_bounds() {
     assert_eq!(budget.backoff_ms(60, 0.0), 1_000);
     assert_eq!(budget.backoff_ms(1, 1.0), 60);
     assert_eq!(budget.backoff_ms(1, -1.0), 40);
+}
+
+#[test]
+fn the_gate_steps_own_failure_is_the_policys_to_decide() {
+    let budget = RetryPolicy { attempts_max: 3, ..RetryPolicy::default() };
+    let decided = |code, retries| decide(Site::HumanGateStep, &error(code), retries, &budget);
+    // (code, retries so far, what follows)
+    let table: &[(Code, u32, &str)] = &[
+        (Code::DatabaseBusy, 0, "retry"),
+        (Code::DatabaseBusy, 1, "retry"),
+        (Code::DatabaseBusy, 2, "propagate"),
+        (Code::LeaseLost, 0, "propagate"),
+        (Code::DatabaseUnavailable, 0, "propagate"),
+        (Code::DatabaseFailed, 0, "propagate"),
+        (Code::InternalStateCorruption, 0, "propagate"),
+        (Code::RunStateChanged, 0, "propagate"),
+        (Code::ActivityCancelled, 0, "propagate"),
+        (Code::SessionUnavailable, 0, "fail"),
+        (Code::SessionNotFound, 0, "fail"),
+        (Code::SessionBackendFailed, 0, "fail"),
+    ];
+    for &(code, retries, expected) in table {
+        let got = match decided(code, retries) {
+            Disposition::Retry { .. } => "retry",
+            Disposition::Propagate => "propagate",
+            Disposition::FailRun { reason: "approval_request_failed" } => "fail",
+            other => panic!("{code}: {other:?}"),
+        };
+        assert_eq!(got, expected, "{code} after {retries} retries");
+    }
 }
