@@ -11,7 +11,7 @@
 
 pub mod artifact;
 pub mod driver;
-mod event;
+pub mod event;
 pub mod notify;
 mod runner;
 #[cfg(feature = "test-support")]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{migrate, project_root};
 
+mod events;
 mod processes;
 mod runner_order;
 

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::lease::LeaseWait;
 use super::specs::Loaded;
 use super::{Decision, Driver, Outcome, invalid};
-use crate::event::{Event, RUN_RESUMED};
+use crate::event::{Event, kind::RUN_RESUMED};
 use crate::runner::{Phase, complete_in};
 
 impl Driver {
