@@ -52,6 +52,7 @@ use policy::{Disposition, HumanGate, Site, decide};
 pub use budget::RetryPolicy;
 pub(crate) use context::handle_from_row;
 pub(crate) use finish::complete_in;
+pub(crate) use policy::busy_retried;
 pub use repair::repair_instructions;
 pub use report::{Ending, PhaseReport};
 pub(crate) use spec::Phase;
@@ -85,6 +86,11 @@ impl PhaseRunner {
     pub fn with_retry(mut self, retry: RetryPolicy) -> PhaseRunner {
         self.retry = retry;
         self
+    }
+
+    /// The retry budget, which the driver's own steps are taken again within too.
+    pub(crate) fn retry(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// Runs (or re-enters) one phase. `Err` carries a `human_required` error when the run

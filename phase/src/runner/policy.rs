@@ -12,6 +12,7 @@
 //! | stale artifact not removable           | the run fails                                       |
 //! | other fatal                            | the run fails, its sessions are disposed            |
 //! | recoverable or human_required          | a human gate: the phase fails, the run pauses       |
+//! | a driver's step (decision, create, claim) | busy: again, within the budget; else the caller's |
 //! | the human gate's own step              | busy: again; lost lease or database: propagate; else the run fails (`approval_request_failed`) |
 
 use std::time::Duration;
@@ -46,6 +47,10 @@ pub(crate) enum Site {
     Flow,
     /// The human gate's own step (`gate.rs`): the request written, the run paused.
     HumanGateStep,
+    /// A driver's durable step outside a phase (`driver/`): a person's decision, the run's
+    /// creation, a claim of its lease. Each is one transaction, so a busy database rolled it
+    /// back whole and it is taken again within the budget; any other error is the caller's.
+    DriverStep,
 }
 
 /// What the site table says of one site.
@@ -95,6 +100,7 @@ fn rule(site: Site, budget: &RetryPolicy) -> Rule {
         }
         Site::Flow => rule("phase_step_failed", None, false, false, false),
         Site::HumanGateStep => rule("approval_request_failed", None, false, false, false),
+        Site::DriverStep => rule("driver_step_failed", None, false, false, false),
     }
 }
 
@@ -251,6 +257,30 @@ impl Ctx {
         Fut: Future<Output = Result<T>>,
     {
         retrying(site, &self.retry, op).await
+    }
+}
+
+/// Takes a driver's durable step `op` (`Site::DriverStep`) again while the database is busy
+/// and the budget lasts; any other error, or a busy one past the budget, is returned.
+pub(crate) async fn busy_retried<T, F, Fut>(budget: &RetryPolicy, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut retries = 0;
+    loop {
+        let error = match op().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        match decide(Site::DriverStep, &error, retries, budget) {
+            Disposition::Retry { wait_ms } => {
+                tracing::warn!(retries, wait_ms, %error, "taking the driver's step again");
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                retries += 1;
+            }
+            _ => return Err(error),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ fn decided(site: Site, code: Code) -> Disposition {
     decide(site, &error(code), 0, &RetryPolicy::default())
 }
 
-const SITES: [Site; 9] = [
+const SITES: [Site; 10] = [
     Site::StaleArtifact,
     Site::SessionStart,
     Site::SessionResume,
@@ -25,6 +25,7 @@ const SITES: [Site; 9] = [
     Site::TimeoutRecovery,
     Site::Flow,
     Site::HumanGateStep,
+    Site::DriverStep,
 ];
 
 #[test]
@@ -214,5 +215,25 @@ fn the_gate_steps_own_failure_is_the_policys_to_decide() {
             other => panic!("{code}: {other:?}"),
         };
         assert_eq!(got, expected, "{code} after {retries} retries");
+    }
+}
+
+#[tokio::test]
+async fn a_drivers_step_is_taken_again_only_while_the_database_is_busy() {
+    for (code, failures, expected_calls, passes) in [
+        (Code::DatabaseBusy, 2, 3, true),
+        (Code::DatabaseBusy, 10, 3, false),
+        (Code::LeaseLost, 10, 1, false),
+        (Code::SessionUnavailable, 10, 1, false),
+        (Code::InvalidInput, 10, 1, false),
+    ] {
+        let calls = AtomicU32::new(0);
+        let outcome = busy_retried(&quick(3), || {
+            let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { if call <= failures { Err(error(code)) } else { Ok(call) } }
+        })
+        .await;
+        let calls = calls.load(Ordering::SeqCst);
+        assert_eq!((outcome.is_ok(), calls), (passes, expected_calls), "{code} x{failures}");
     }
 }
