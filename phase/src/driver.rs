@@ -97,6 +97,13 @@ impl Driver {
         self
     }
 
+    /// The retry budget of the runner's sites and of the driver's own steps (which a busy
+    /// database takes again within it).
+    pub fn with_retry(mut self, retry: crate::RetryPolicy) -> Driver {
+        self.runner = self.runner.with_retry(retry);
+        self
+    }
+
     /// Claims leases as `owner` (a worker's id, which all its drives share).
     pub(crate) fn with_owner(mut self, owner: String) -> Driver {
         self.owner = owner;

@@ -1,13 +1,14 @@
 //! The event log's vocabulary, in one place: every kind devflow appends, its idempotency key
 //! and its typed payload (`event/payload.rs`), for the runner and the driver alike. A step
-//! appends an event with [`Event::emit`]; a reader gets a payload back as its struct with
-//! [`read`].
+//! appends an event with `Event::emit`; a reader, here or in another crate, gets a payload
+//! back as its struct with [`read`] and matches kinds by their names in [`kind`].
 //!
 //! The keys are the reference runner's, with one rule added: a key that can recur within a run
 //! (a role's session is reused by later phases; a session can fail, be replaced, and fail
 //! again) carries what makes the occurrence unique, because appending an existing key with a
 //! different phase or payload is refused as corruption rather than silently accepted.
 
+pub mod kind;
 mod payload;
 
 use devflow_core::{Error, Result, RunState, SessionState, StateMachine, Validation};
@@ -66,9 +67,10 @@ impl Event {
     }
 }
 
-/// A stored event's payload, read back as its struct.
-pub(crate) fn read<P: DeserializeOwned>(row: &EventRow) -> Result<P> {
-    serde_json::from_value(row.payload.clone()).map_err(|error| {
+/// A stored event's payload, read back as its struct (the one its kind's constructor writes):
+/// how every reader, in this crate or another, looks into a payload.
+pub fn read<P: DeserializeOwned>(row: &EventRow) -> Result<P> {
+    P::deserialize(&row.payload).map_err(|error| {
         let message =
             format!("event {} ({}) has a payload of another shape: {error}", row.id, row.kind);
         Error::corruption(message)
@@ -78,9 +80,6 @@ pub(crate) fn read<P: DeserializeOwned>(row: &EventRow) -> Result<P> {
 fn json(payload: impl Serialize) -> Value {
     serde_json::to_value(payload).expect("an event payload serializes")
 }
-
-pub const PHASE_STARTED: &str = "phase.started";
-pub const RUN_RESUMED: &str = "run.resumed";
 
 /// How an attempt begins, for its `phase.started`.
 #[derive(Debug, Clone, Default)]
@@ -103,7 +102,7 @@ impl Event {
             reason: start.reason.map(str::to_owned),
             restart: start.restart,
         };
-        Event::of_phase(phase, PHASE_STARTED, key, payload)
+        Event::of_phase(phase, kind::PHASE_STARTED, key, payload)
     }
 
     pub fn phase_failed(phase: &Phase, attempt: u32, reason: &str) -> Event {
@@ -113,7 +112,7 @@ impl Event {
             attempt,
             reason: reason.to_owned(),
         };
-        Event::of_phase(phase, "phase.failed", key, payload)
+        Event::of_phase(phase, kind::PHASE_FAILED, key, payload)
     }
 
     /// `approved_by`: the person whose approval completed the phase.
@@ -124,7 +123,7 @@ impl Event {
             attempt,
             approved_by: approved_by.map(str::to_owned),
         };
-        Event::of_phase(phase, "phase.completed", key, payload)
+        Event::of_phase(phase, kind::PHASE_COMPLETED, key, payload)
     }
 
     /// Reference: `session.created:{session}`; a fresh agent started for a session that failed
@@ -144,34 +143,34 @@ impl Event {
             role_id: phase.role_id().to_owned(),
             backend: backend.to_owned(),
         };
-        Event::of_phase(phase, "session.created", key, payload)
+        Event::of_phase(phase, kind::SESSION_CREATED, key, payload)
     }
 
     /// Reference: `session.ready:{session}:{recoveryAttempts}`; scoped by phase because every
     /// phase that reuses the session makes it ready again.
     pub fn session_ready(phase: &Phase, sid: &str, n: u32) -> Event {
         let key = format!("session.ready:{sid}:{n}:{}", phase.phase_id());
-        Event::of_phase(phase, "session.ready", key, recovery(phase, sid, n))
+        Event::of_phase(phase, kind::SESSION_READY, key, recovery(phase, sid, n))
     }
 
     pub fn session_crashed(phase: &Phase, sid: &str, n: u32) -> Event {
         let key = format!("session.crashed:{sid}:{n}");
-        Event::of_phase(phase, "session.crashed", key, recovery(phase, sid, n))
+        Event::of_phase(phase, kind::SESSION_CRASHED, key, recovery(phase, sid, n))
     }
 
     pub fn session_recovered(phase: &Phase, sid: &str, n: u32) -> Event {
         let key = format!("session.recovered:{sid}:{n}");
-        Event::of_phase(phase, "session.recovered", key, recovery(phase, sid, n))
+        Event::of_phase(phase, kind::SESSION_RECOVERED, key, recovery(phase, sid, n))
     }
 
     pub fn session_busy(phase: &Phase, sid: &str, dedup_key: &str) -> Event {
         let key = format!("session.busy:{sid}:{dedup_key}");
-        Event::of_phase(phase, "session.busy", key, with_prompt(phase, sid, dedup_key))
+        Event::of_phase(phase, kind::SESSION_BUSY, key, with_prompt(phase, sid, dedup_key))
     }
 
     pub fn session_idle(phase: &Phase, sid: &str, dedup_key: &str) -> Event {
         let key = format!("session.idle:{sid}:{dedup_key}");
-        Event::of_phase(phase, "session.idle", key, with_prompt(phase, sid, dedup_key))
+        Event::of_phase(phase, kind::SESSION_IDLE, key, with_prompt(phase, sid, dedup_key))
     }
 
     /// Reference: `session.failed:{session}`; a session replaced by a fresh agent after a gate
@@ -180,7 +179,7 @@ impl Event {
         let key = format!("session.failed:{sid}:{n}");
         let payload =
             SessionFailed { session_id: sid.to_owned(), role_id: phase.role_id().to_owned() };
-        Event::of_phase(phase, "session.failed", key, payload)
+        Event::of_phase(phase, kind::SESSION_FAILED, key, payload)
     }
 
     /// `prompt.sent`, or `prompt.repaired` for the repair attempt's prompt, with the marker the
@@ -204,7 +203,7 @@ impl Event {
             role_id: phase.role_id().to_owned(),
             dialog: dialog.to_owned(),
         };
-        Event::of_phase(phase, "agent.dialog_answered", key, payload)
+        Event::of_phase(phase, kind::AGENT_DIALOG_ANSWERED, key, payload)
     }
 
     pub fn artifact_expected(phase: &Phase, attempt: u32) -> Event {
@@ -214,7 +213,7 @@ impl Event {
             schema_id: phase.schema_id().to_owned(),
             attempt,
         };
-        Event::of_phase(phase, "artifact.expected", key, payload)
+        Event::of_phase(phase, kind::ARTIFACT_EXPECTED, key, payload)
     }
 
     /// The wait timed out, with how the session looked.
@@ -226,13 +225,14 @@ impl Event {
             attempt,
             session_state: state.as_str().to_owned(),
         };
-        Event::of_phase(phase, "artifact.timeout", key, payload)
+        Event::of_phase(phase, kind::ARTIFACT_TIMEOUT, key, payload)
     }
 
     /// `artifact.validated` or `artifact.invalid`, with the validation's findings.
     pub fn artifact_checked(phase: &Phase, row: &ArtifactRow, validation: &Validation) -> Event {
-        let kind = if validation.is_valid() { "artifact.validated" } else { "artifact.invalid" };
-        let key = format!("{kind}:{}:{}:{}", phase.phase_id(), row.path, row.hash);
+        let checked =
+            if validation.is_valid() { kind::ARTIFACT_VALIDATED } else { kind::ARTIFACT_INVALID };
+        let key = format!("{checked}:{}:{}:{}", phase.phase_id(), row.path, row.hash);
         let errors = validation.to_json().get("errors").and_then(Value::as_array).cloned();
         let payload = ArtifactChecked {
             artifact_id: row.id.clone(),
@@ -241,7 +241,7 @@ impl Event {
             schema_id: phase.schema_id().to_owned(),
             errors,
         };
-        Event::of_phase(phase, kind, key, payload)
+        Event::of_phase(phase, checked, key, payload)
     }
 
     /// For a request of a human or a workflow gate alike.
@@ -252,7 +252,7 @@ impl Event {
             approval_idempotency_key: request.idempotency_key.clone(),
             gate_key: gate_key.to_owned(),
         };
-        Event::of_phase(phase, "approval.requested", key, payload)
+        Event::of_phase(phase, kind::APPROVAL_REQUESTED, key, payload)
     }
 }
 
@@ -261,7 +261,7 @@ impl Event {
     pub fn run_created(run_id: &str, workflow: &str, phases: Vec<String>, worktree: &str) -> Event {
         let payload =
             RunCreated { workflow: workflow.to_owned(), phases, worktree: worktree.to_owned() };
-        Event::of_run(run_id, "run.created", format!("run.created:{run_id}"), payload)
+        Event::of_run(run_id, kind::RUN_CREATED, format!("run.created:{run_id}"), payload)
     }
 
     /// The run paused at a human gate (`cause`) from the state it was in.
@@ -269,25 +269,30 @@ impl Event {
         let run_id = phase.run_id();
         let payload =
             RunPaused { cause: cause.to_owned(), paused_from_state: from.as_str().to_owned() };
-        Event::of_run(run_id, "run.paused", format!("run.paused:{run_id}:{cause}"), payload)
+        Event::of_run(run_id, kind::RUN_PAUSED, format!("run.paused:{run_id}:{cause}"), payload)
     }
 
     pub fn run_failed(phase: &Phase, reason: &str) -> Event {
         let run_id = phase.run_id();
         let payload = RunFailed { reason: reason.to_owned() };
-        Event::of_run(run_id, "run.failed", format!("run.failed:{run_id}"), payload)
+        Event::of_run(run_id, kind::RUN_FAILED, format!("run.failed:{run_id}"), payload)
     }
 
     pub fn run_completed(phase: &Phase) -> Event {
         let run_id = phase.run_id();
         let payload = RunCompleted { phase_key: phase.spec.phase_key.clone() };
-        Event::of_run(run_id, "run.completed", format!("run.completed:{run_id}"), payload)
+        Event::of_run(run_id, kind::RUN_COMPLETED, format!("run.completed:{run_id}"), payload)
     }
 
     /// The run's `n`th resume.
     pub fn run_resumed(run_id: &str, n: u64, resumed_by: &str, to: RunState) -> Event {
         let payload = RunResumed { resumed_by: resumed_by.to_owned(), to: to.as_str().to_owned() };
-        Event::of_run(run_id, RUN_RESUMED, format!("{RUN_RESUMED}:{run_id}:{n}"), payload)
+        Event::of_run(
+            run_id,
+            kind::RUN_RESUMED,
+            format!("{}:{run_id}:{n}", kind::RUN_RESUMED),
+            payload,
+        )
     }
 
     /// A driver claimed the run from the queue, or took it over from a driver that died: one
@@ -302,7 +307,7 @@ impl Event {
         };
         Event::of_run(
             run_id,
-            "run.claimed",
+            kind::RUN_CLAIMED,
             format!("run.claimed:{run_id}:{}", lease.epoch),
             payload,
         )
@@ -311,14 +316,14 @@ impl Event {
     pub fn run_aborted(run_id: &str, aborted_by: &str, from: RunState) -> Event {
         let payload =
             RunAborted { aborted_by: aborted_by.to_owned(), from: from.as_str().to_owned() };
-        Event::of_run(run_id, "run.aborted", format!("run.aborted:{run_id}"), payload)
+        Event::of_run(run_id, kind::RUN_ABORTED, format!("run.aborted:{run_id}"), payload)
     }
 
     /// A session of any role that failed with its run: an event of the run.
     pub fn run_session_failed(row: &SessionRow) -> Event {
         let key = format!("session.failed:{}:{}", row.id, row.recovery_attempts);
         let payload = SessionFailed { session_id: row.id.clone(), role_id: row.role_id.clone() };
-        Event::of_run(&row.run_id, "session.failed", key, payload)
+        Event::of_run(&row.run_id, kind::SESSION_FAILED, key, payload)
     }
 
     /// A person's decision on a request; an event of the request's phase.
@@ -338,12 +343,12 @@ impl Event {
         let key = format!("approval.decided:{}", request.id);
         let run_id = request.run_id.clone();
         let phase_id = Some(request.phase_id.clone());
-        Event { run_id, phase_id, kind: "approval.decided", key, payload: json(payload) }
+        Event { run_id, phase_id, kind: kind::APPROVAL_DECIDED, key, payload: json(payload) }
     }
 }
 
 fn prompt_kind(repair: bool) -> &'static str {
-    if repair { "prompt.repaired" } else { "prompt.sent" }
+    if repair { kind::PROMPT_REPAIRED } else { kind::PROMPT_SENT }
 }
 
 /// The key of `prompt.sent` / `prompt.repaired`.
@@ -352,7 +357,7 @@ pub(crate) fn prompt_key(repair: bool, dedup_key: &str) -> String {
 }
 
 pub(crate) fn phase_started_key(phase_id: &str, attempt: u32) -> String {
-    format!("{PHASE_STARTED}:{phase_id}:{attempt}")
+    format!("{}:{phase_id}:{attempt}", kind::PHASE_STARTED)
 }
 
 pub(crate) fn artifact_timeout_key(phase: &Phase, attempt: u32) -> String {

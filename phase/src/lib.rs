@@ -11,7 +11,7 @@
 
 pub mod artifact;
 pub mod driver;
-mod event;
+pub mod event;
 pub mod notify;
 mod runner;
 #[cfg(feature = "test-support")]
@@ -23,7 +23,7 @@ pub mod workflow;
 pub use artifact::WaitSettings;
 pub use driver::{Decision, Driver, Gate, Outcome};
 pub use runner::{
-    AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart,
+    AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart, RetryPolicy,
     repair_instructions,
 };
 pub use worker::Worker;

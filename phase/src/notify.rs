@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toml::Spanned;
 
+use crate::event::{ApprovalRequested, kind};
 use crate::workflow::file::at;
 
 /// What a notification tells.
@@ -43,15 +44,17 @@ impl Topic {
         Topic::ALL.into_iter().find(|topic| topic.as_str() == text)
     }
 
-    /// The topic of an event of `kind` with `payload`, if it notifies.
+    /// The topic of an event of `kind` with `payload`, if it notifies. A gate's payload that is
+    /// not an `approval.requested` one (which a step never writes) opens a plain gate.
     pub fn of_event(kind: &str, payload: &Value) -> Option<Topic> {
         match kind {
-            "approval.requested" => Some(match payload.get("gateKey").and_then(Value::as_str) {
-                Some(gate) if gate == Code::AgentNeedsInput.as_str() => Topic::AgentNeedsInput,
-                _ => Topic::GateOpened,
-            }),
-            "run.failed" => Some(Topic::RunFailed),
-            "run.completed" => Some(Topic::RunCompleted),
+            kind::APPROVAL_REQUESTED => {
+                let gate = ApprovalRequested::deserialize(payload).ok();
+                let asks = gate.is_some_and(|gate| gate.gate_key == Code::AgentNeedsInput.as_str());
+                Some(if asks { Topic::AgentNeedsInput } else { Topic::GateOpened })
+            }
+            kind::RUN_FAILED => Some(Topic::RunFailed),
+            kind::RUN_COMPLETED => Some(Topic::RunCompleted),
             _ => None,
         }
     }

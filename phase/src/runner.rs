@@ -9,11 +9,12 @@
 //!
 //! The files, in reading order (a file imports only files below it): `runner.rs`, `next`,
 //! the leaves (`begin`, `session`, `prompt`, `wait`, `recovery`, `finish`), `facts`,
-//! `attempt`, `gate`, `policy`, `transcript`, `writes`, `repair`, `report`, `spec`,
-//! `context`, `crash`.
+//! `attempt`, `gate`, `policy`, `transcript`, `writes`, `repair`, `report`, `context`,
+//! `budget`, `spec`, `crash` (ARCHITECTURE.md's order, which a tidy test holds).
 
 mod attempt;
 mod begin;
+mod budget;
 mod context;
 mod crash;
 mod facts;
@@ -35,7 +36,7 @@ use std::sync::Arc;
 
 use devflow_core::{Clock, Error, PhaseState, Result, SessionState, SystemClock};
 use devflow_db::Db;
-use devflow_session::{RetryPolicy, SessionAdapter};
+use devflow_session::SessionAdapter;
 use tokio_util::sync::CancellationToken;
 
 use context::Ctx;
@@ -48,8 +49,10 @@ use next::{FlowGate, Step, next};
 pub(crate) const ARMS: &[&str] = Step::ARMS;
 use policy::{Disposition, HumanGate, Site, decide};
 
+pub use budget::RetryPolicy;
 pub(crate) use context::handle_from_row;
 pub(crate) use finish::complete_in;
+pub(crate) use policy::busy_retried;
 pub use repair::repair_instructions;
 pub use report::{Ending, PhaseReport};
 pub(crate) use spec::Phase;
@@ -83,6 +86,11 @@ impl PhaseRunner {
     pub fn with_retry(mut self, retry: RetryPolicy) -> PhaseRunner {
         self.retry = retry;
         self
+    }
+
+    /// The retry budget, which the driver's own steps are taken again within too.
+    pub(crate) fn retry(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// Runs (or re-enters) one phase. `Err` carries a `human_required` error when the run

@@ -1,15 +1,16 @@
 //! What the phase tests and the crash tests' child process share (feature `test-support`): a
 //! phase as they run it — the fake agent, short waits, no gate — quick retries, and which arms
-//! of the runner's transition table this process has taken.
+//! of the runner's transition table a scenario took.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use devflow_core::Schema;
-use devflow_session::{AgentCommand, RetryPolicy};
+use devflow_session::AgentCommand;
 
-use crate::{AgentLaunch, PhaseSpec, WaitSettings};
+use crate::{AgentLaunch, PhaseSpec, RetryPolicy, WaitSettings};
 
 /// Phase `key` (id `phase-{key}`) of run `run_id`, for the role `planner` played by the fake
 /// agent: its artifact at `artifacts/{key}.json`, a 300 ms wait, terminal, no gate.
@@ -48,11 +49,15 @@ pub fn quick_retry() -> RetryPolicy {
     RetryPolicy { attempts_max: 3, backoff_initial_ms: 1, backoff_max_ms: 5, jitter: 0.0 }
 }
 
-/// The arms of the transition table taken in this process so far.
-static REACHED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+tokio::task_local! {
+    /// The arms the scenario running in this task's [`arms_taken`] has taken.
+    static TAKEN: RefCell<BTreeSet<&'static str>>;
+}
 
+/// Records an arm for the scenario this task runs, if one is recording (other tests' phases,
+/// in the same process or not, record nothing into it).
 pub(crate) fn reached(arm: &'static str) {
-    REACHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(arm);
+    let _outside_any_scenario = TAKEN.try_with(|taken| taken.borrow_mut().insert(arm));
 }
 
 /// Every arm of the runner's transition table.
@@ -60,7 +65,12 @@ pub fn arms() -> &'static [&'static str] {
     crate::runner::ARMS
 }
 
-/// The arms this process has taken.
-pub fn arms_reached() -> BTreeSet<&'static str> {
-    REACHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+/// Runs `scenario` (its phases run on this task, as `PhaseRunner::run` does) and returns what
+/// it gave with the arms of the transition table it took — its own only.
+pub async fn arms_taken<T>(scenario: impl Future<Output = T>) -> (T, BTreeSet<&'static str>) {
+    let scoped = async {
+        let output = scenario.await;
+        (output, TAKEN.with(RefCell::take))
+    };
+    TAKEN.scope(RefCell::new(BTreeSet::new()), scoped).await
 }

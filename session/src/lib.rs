@@ -1,4 +1,4 @@
-//! devflow-session: the agents, each in its terminal — one trait, a scripted fake, tmux, agent-sim.
+//! devflow-session: the agents, each in its terminal — one trait, a scripted fake, tmux.
 //!
 //! A phase starts, prompts, probes, recovers and disposes an agent through [`SessionAdapter`].
 //! This crate does not know the database: [`SessionAdapter::capture`] returns transcript chunks,
@@ -6,7 +6,7 @@
 //! failures are `session_unavailable`, fatal ones `session_backend_failed`, a missing tmux
 //! `tmux_missing`, a session that no longer exists `session_not_found`.
 //!
-//! Three ways to run an agent:
+//! Two ways to run an agent, and the program that plays one:
 //!
 //! - [`fake::FakeAdapter`]: in-process, scripted by the vocabulary below, its sessions and a
 //!   delivery log persisted in a directory so that a restarted process finds them again and
@@ -14,8 +14,9 @@
 //! - [`tmux::TmuxAdapter`]: the real backend, on devflow's private tmux server (own socket, own
 //!   config); the only code of devflow that starts tmux. What it knows of each agent CLI — when
 //!   its input is ready, its dialogs, how a paste shows — is a [`preset`].
-//! - [`agent_sim`]: not an adapter but the program an adapter can run in a pane — a terminal app
-//!   that behaves like an agent and follows the same vocabulary.
+//! - agent-sim (the `devflow-agent-sim` crate, `devflow agent-sim`): not an adapter but the
+//!   program an adapter can run in a pane — a terminal app that behaves like an agent and
+//!   follows the same vocabulary ([`scenario`] is what the two share).
 //!
 //! # The scenario vocabulary
 //!
@@ -55,13 +56,11 @@
 //! to the spec's instructions; `Fail-Send:` and the scenario from the prompt being sent.
 
 mod adapter;
-pub mod agent_sim;
 mod ansi;
 pub mod cli_version;
 pub mod fake;
 pub mod preset;
 mod prompt;
-mod retry;
 pub mod scenario;
 pub mod tmux;
 mod transcript;
@@ -76,5 +75,4 @@ pub use prompt::{
     ARTIFACT_LINE, MARKER_PREFIX, REPAIR_LINE, SCHEMA_INTRO, SCHEMA_LINE, artifact_path_of,
     is_repair, prompt_marker, render_prompt,
 };
-pub use retry::{RetryPolicy, retry_recoverable};
 pub use transcript::{CAPTURE_BYTES_MAX, Capture, TranscriptChunk};

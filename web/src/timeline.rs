@@ -10,7 +10,11 @@ use std::collections::HashMap;
 
 use devflow_core::Error;
 use devflow_db::{Db, EventRow, PhaseRow, RunRow};
-use serde_json::Value;
+use devflow_phase::event::{
+    self, ApprovalDecided, ApprovalRequested, ArtifactTimeout, PhaseFailed, PhaseStarted,
+    RunPaused, kind,
+};
+use serde::de::DeserializeOwned;
 
 pub use svg::{svg, svg_document};
 
@@ -141,8 +145,6 @@ struct Builder {
 impl Builder {
     fn event(&mut self, event: &EventRow) {
         let at = event.created_at;
-        let payload = &event.payload;
-        let text = |key: &str| payload.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
         let Some(phase) = event.phase_id.clone().or_else(|| self.run_event_phase(event)) else {
             return;
         };
@@ -150,10 +152,11 @@ impl Builder {
         let (bars, marks) = self.rows.entry(phase).or_default();
         let mut mark = |kind, label: String| marks.push(Mark { kind, at_ms: at, label });
         match event.kind.as_str() {
-            "phase.started" => {
+            kind::PHASE_STARTED => {
                 close(bars, at, "superseded by the next attempt");
-                let repair = payload.get("repair").and_then(Value::as_bool) == Some(true);
-                let attempt = payload.get("attempt").and_then(Value::as_u64).unwrap_or(0) as u32;
+                let started = payload::<PhaseStarted>(event);
+                let repair = started.as_ref().and_then(|started| started.repair) == Some(true);
+                let attempt = started.map_or(0, |started| started.attempt);
                 let kind = if repair { BarKind::Repair } else { BarKind::Attempt };
                 bars.push(Bar {
                     kind,
@@ -164,10 +167,14 @@ impl Builder {
                     outcome: "running".to_owned(),
                 });
             }
-            "phase.completed" => close(bars, at, "completed"),
-            "phase.failed" => close(bars, at, &format!("failed: {}", text("reason"))),
-            "approval.requested" => {
-                let gate = text("gateKey");
+            kind::PHASE_COMPLETED => close(bars, at, "completed"),
+            kind::PHASE_FAILED => {
+                let reason = payload::<PhaseFailed>(event).map(|failed| failed.reason);
+                close(bars, at, &format!("failed: {}", reason.unwrap_or_default()));
+            }
+            kind::APPROVAL_REQUESTED => {
+                let requested = payload::<ApprovalRequested>(event);
+                let gate = requested.map(|requested| requested.gate_key).unwrap_or_default();
                 close(bars, at, &format!("at gate {gate}"));
                 mark(MarkKind::Gate, format!("gate {gate} opened"));
                 let attempt = bars.last().map_or(0, |bar| bar.attempt);
@@ -181,15 +188,12 @@ impl Builder {
                     outcome: waiting,
                 });
             }
-            "approval.decided" => {
-                let note =
-                    payload.get("note").and_then(Value::as_str).map(|note| format!(": {note}"));
-                let outcome = format!(
-                    "{} by {}{}",
-                    text("decision"),
-                    text("decidedBy"),
-                    note.unwrap_or_default()
-                );
+            kind::APPROVAL_DECIDED => {
+                let outcome =
+                    payload::<ApprovalDecided>(event).map_or_else(String::new, |decided| {
+                        let note = decided.note.map(|note| format!(": {note}")).unwrap_or_default();
+                        format!("{} by {}{note}", decided.decision, decided.decided_by)
+                    });
                 if let Some(gate) =
                     bars.iter_mut().rev().find(|bar| bar.open && bar.kind == BarKind::Gate)
                 {
@@ -198,14 +202,18 @@ impl Builder {
                     gate.outcome = outcome;
                 }
             }
-            "artifact.timeout" => mark(
-                MarkKind::Timeout,
-                format!("no artifact in time (agent {})", text("sessionState")),
-            ),
-            "artifact.invalid" => mark(MarkKind::Invalid, "invalid artifact".to_owned()),
-            "session.crashed" => mark(MarkKind::Crashed, "agent crashed".to_owned()),
-            "session.recovered" => mark(MarkKind::Recovered, "agent recovered".to_owned()),
-            "run.paused" => mark(MarkKind::Paused, format!("run paused: {}", text("cause"))),
+            kind::ARTIFACT_TIMEOUT => {
+                let state = payload::<ArtifactTimeout>(event).map(|timeout| timeout.session_state);
+                let state = state.unwrap_or_default();
+                mark(MarkKind::Timeout, format!("no artifact in time (agent {state})"));
+            }
+            kind::ARTIFACT_INVALID => mark(MarkKind::Invalid, "invalid artifact".to_owned()),
+            kind::SESSION_CRASHED => mark(MarkKind::Crashed, "agent crashed".to_owned()),
+            kind::SESSION_RECOVERED => mark(MarkKind::Recovered, "agent recovered".to_owned()),
+            kind::RUN_PAUSED => {
+                let cause = payload::<RunPaused>(event).map(|paused| paused.cause);
+                mark(MarkKind::Paused, format!("run paused: {}", cause.unwrap_or_default()));
+            }
             _ => {}
         }
     }
@@ -213,10 +221,10 @@ impl Builder {
     /// The phase a run event belongs on: `run.paused` names it in its cause
     /// (`human_required:{gate}:{phase}:{attempt}`); else the latest phase.
     fn run_event_phase(&self, event: &EventRow) -> Option<String> {
-        if event.kind != "run.paused" {
+        if event.kind != kind::RUN_PAUSED {
             return None;
         }
-        let cause = event.payload.get("cause").and_then(Value::as_str).unwrap_or("");
+        let cause = payload::<RunPaused>(event).map(|paused| paused.cause).unwrap_or_default();
         let mut parts = cause.rsplitn(3, ':');
         let (_attempt, phase) = (parts.next(), parts.next());
         phase
@@ -224,6 +232,12 @@ impl Builder {
             .map(str::to_owned)
             .or_else(|| self.last_phase.clone())
     }
+}
+
+/// The event's payload as its kind's struct; `None` for one of another shape (which no step
+/// writes), drawn without its details rather than not at all.
+fn payload<P: DeserializeOwned>(event: &EventRow) -> Option<P> {
+    event::read(event).ok()
 }
 
 /// Ends the open bar (an attempt or a gate wait) at `at`.

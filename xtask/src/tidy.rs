@@ -9,26 +9,37 @@ use std::path::{Path, PathBuf};
 
 use crate::{migrate, project_root};
 
+mod events;
 mod processes;
 mod runner_order;
 
 /// The folders holding the workspace's Rust sources.
-const SOURCE_FOLDERS: &[&str] = &["core", "db", "session", "phase", "web", "cli", "stub", "xtask"];
+const SOURCE_FOLDERS: &[&str] =
+    &["core", "db", "session", "agent-sim", "phase", "web", "cli", "stub", "xtask"];
 
 /// Each devflow crate with its folder and the devflow crates it may depend on: the arrows of
-/// `core <- {db, session} <- phase <- web <- cli`. `db` and `session` do not know each other;
+/// `core <- {db, session} <- phase <- web <- cli`, and `session <- agent-sim <- cli` (the simulated
+/// agent plays scenarios of session's vocabulary). `db` and `session` do not know each other;
 /// `web` (the attention layer) drives agents only through phase's Driver, so it does not know
 /// `session` either.
 const LAYERS: &[(&str, &str, &[&str])] = &[
     ("core", "devflow-core", &[]),
     ("db", "devflow-db", &["devflow-core"]),
     ("session", "devflow-session", &["devflow-core"]),
+    ("agent-sim", "devflow-agent-sim", &["devflow-core", "devflow-session"]),
     ("phase", "devflow-phase", &["devflow-core", "devflow-db", "devflow-session"]),
     ("web", "devflow-web", &["devflow-core", "devflow-db", "devflow-phase"]),
     (
         "cli",
         "devflow",
-        &["devflow-core", "devflow-db", "devflow-session", "devflow-phase", "devflow-web"],
+        &[
+            "devflow-core",
+            "devflow-db",
+            "devflow-session",
+            "devflow-agent-sim",
+            "devflow-phase",
+            "devflow-web",
+        ],
     ),
 ];
 

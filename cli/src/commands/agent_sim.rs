@@ -1,8 +1,9 @@
-//! `devflow agent-sim`: the simulated agent (devflow-session's), for examples and tests.
+//! `devflow agent-sim`: the simulated agent (the devflow-agent-sim crate's), for examples and
+//! tests.
 
 use std::process::ExitCode;
 
-use devflow_session::agent_sim::{self, AgentSimArgs};
+use devflow_agent_sim::{self as agent_sim, AgentSimArgs};
 
 use crate::args::AgentSim;
 

@@ -18,5 +18,6 @@ mod process;
 mod real_agents;
 mod soak;
 mod support;
+mod tmux_adapter;
 mod web;
 mod workers;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::lease::{LEASE_TTL_MS, leased};
 use super::{Driver, Outcome, invalid};
 use crate::event::Event;
+use crate::runner::busy_retried;
 use crate::workflow::Workflow;
 
 impl Driver {
@@ -60,8 +61,9 @@ impl Driver {
         };
         let keys: Vec<String> = workflow.phases.iter().map(|phase| phase.key.clone()).collect();
         let (owner, host) = (self.owner.clone(), super::owner::hostname());
-        self.db
-            .write(move |tx| {
+        busy_retried(self.runner.retry(), || {
+            let (run, keys, owner, host) = (run.clone(), keys.clone(), owner.clone(), host.clone());
+            self.db.write(move |tx| {
                 Box::pin(async move {
                     if let Some(existing) = tx.run(&run.id).await? {
                         let now_ms = tx.db_now_ms().await?;
@@ -104,7 +106,8 @@ impl Driver {
                     tx.claim_run_lease(&run.id, &owner, &host, LEASE_TTL_MS, None).await
                 })
             })
-            .await
+        })
+        .await
     }
 }
 

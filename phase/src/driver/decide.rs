@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use super::lease::LeaseWait;
 use super::specs::Loaded;
 use super::{Decision, Driver, Outcome, invalid};
-use crate::event::{Event, RUN_RESUMED};
-use crate::runner::{Phase, complete_in};
+use crate::event::{Event, kind::RUN_RESUMED};
+use crate::runner::{Phase, busy_retried, complete_in};
 
 impl Driver {
     /// Approves the pending workflow gate and drives on; on a run paused at a human gate, the
@@ -64,10 +64,9 @@ impl Driver {
     /// has ended already is left as it is, and only its agents are stopped (they may have been
     /// kept for a look): the state it ended in is returned then.
     pub async fn abort(&self, run_id: &str, decided_by: String) -> Result<Option<RunState>, Error> {
-        let id = run_id.to_owned();
-        let ended = self
-            .db
-            .step(run_id, move |tx, run| {
+        let ended = busy_retried(self.runner.retry(), || {
+            let (id, decided_by) = (run_id.to_owned(), decided_by.clone());
+            self.db.step(run_id, move |tx, run| {
                 Box::pin(async move {
                     if run.state.is_terminal() {
                         return Ok(Some(run.state));
@@ -86,7 +85,8 @@ impl Driver {
                     Ok(None)
                 })
             })
-            .await?;
+        })
+        .await?;
         self.adapter.dispose_run(run_id).await?;
         Ok(ended)
     }
@@ -99,12 +99,17 @@ impl Driver {
         step: F,
     ) -> Result<Outcome, Error>
     where
-        F: for<'t> FnOnce(&'t mut Tx, RunRow) -> devflow_db::StepFuture<'a, 't, ()> + Send + 'a,
+        F: for<'t> FnOnce(&'t mut Tx, RunRow) -> devflow_db::StepFuture<'a, 't, ()>
+            + Clone
+            + Send
+            + 'a,
     {
         let held = self.acquire(run_id, wait, &cancel).await?;
         // A submitted run is driven on by a worker, which claims it once this lease is given
         // back.
-        let outcome = match held.db.step(run_id, step).await {
+        // The decision is one step: a busy database rolled it back whole, so it is taken again.
+        let decided = busy_retried(self.runner.retry(), || held.db.step(run_id, step.clone()));
+        let outcome = match decided.await {
             Ok(()) if self.submitted(run_id).await? => Ok(Outcome::Queued),
             Ok(()) => self.drive(&held, &cancel).await,
             Err(error) => Err(error),

@@ -9,6 +9,7 @@ use super::lease::{Held, MAX_TAKEOVERS};
 use super::specs::Loaded;
 use super::{Driver, Gate, Outcome};
 use crate::event::Event;
+use crate::runner::busy_retried;
 
 /// What the loop reads before each phase.
 pub(crate) struct Snapshot {
@@ -95,9 +96,9 @@ impl Driver {
     /// (`executing`), and a take-over from a dead driver is said (`run.claimed`, with how many
     /// in a row).
     async fn claimed(&self, held: &Held) -> Result<(), Error> {
-        let lease = held.lease.clone();
-        held.db
-            .step(&held.lease.run_id, move |tx, run| {
+        busy_retried(self.runner.retry(), || {
+            let lease = held.lease.clone();
+            held.db.step(&held.lease.run_id, move |tx, run| {
                 Box::pin(async move {
                     if run.state == RunState::Queued {
                         run.state.assert_transition(RunState::Executing)?;
@@ -108,7 +109,8 @@ impl Driver {
                     Event::run_claimed(&lease, run.state).emit(tx).await
                 })
             })
-            .await
+        })
+        .await
     }
 
     pub(crate) async fn snapshot(&self, run_id: &str) -> Result<Snapshot, Error> {

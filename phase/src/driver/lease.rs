@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::owner::{Liveness, hostname, liveness};
 use super::{Driver, Outcome};
+use crate::runner::busy_retried;
 
 pub const LEASE_TTL_MS: i64 = 15_000;
 pub const LEASE_RENEW_MS: u64 = 5_000;
@@ -91,17 +92,19 @@ impl Driver {
         // The claim whose holder was seen dead: the next claim may take exactly that one over.
         let mut dead: Option<Lease> = None;
         loop {
-            let (id, owner, host) = (run_id.to_owned(), self.owner.clone(), hostname());
             let taking_over = dead.take();
-            let claimed = self
-                .db
-                .write(move |tx| {
+            // One statement: a busy database ran none of it, so it is taken again.
+            let claimed = busy_retried(self.runner.retry(), || {
+                let (id, owner, host) = (run_id.to_owned(), self.owner.clone(), hostname());
+                let taking_over = taking_over.clone();
+                self.db.write(move |tx| {
                     Box::pin(async move {
                         tx.claim_run_lease(&id, &owner, &host, LEASE_TTL_MS, taking_over.as_ref())
                             .await
                     })
                 })
-                .await?;
+            })
+            .await?;
             if let Some(lease) = claimed {
                 return Ok(self.hold(lease, cancel.clone()));
             }

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{Notify, Topic, parse};
 use crate::Workflow;
+use crate::event::{ApprovalRequested, kind};
 
 const WORKFLOW: &str = "name = \"w\"\n[roles.a]\ncommand = [\"agent\"]\n[[phases]]\nkey = \"p\"\nrole = \"a\"\nartifact = \"out/p.json\"\nschema = \"s.json\"\ninstructions = \"x\"\n";
 
@@ -64,14 +65,25 @@ fn the_user_file_has_the_keys_of_notify_at_its_top() {
 
 #[test]
 fn gates_failures_and_completions_notify_and_nothing_else_does() {
-    let gate = json!({"gateKey": "plan_review"});
-    assert_eq!(Topic::of_event("approval.requested", &gate), Some(Topic::GateOpened));
-    let input = json!({"gateKey": "agent_needs_input"});
-    assert_eq!(Topic::of_event("approval.requested", &input), Some(Topic::AgentNeedsInput));
-    assert_eq!(Topic::of_event("run.failed", &json!({})), Some(Topic::RunFailed));
-    assert_eq!(Topic::of_event("run.completed", &json!({})), Some(Topic::RunCompleted));
-    for kind in ["run.paused", "phase.completed", "approval.decided", "session.ready"] {
-        assert_eq!(Topic::of_event(kind, &json!({})), None, "{kind}");
+    let gate = |gate_key: &str| {
+        let requested = ApprovalRequested {
+            approval_request_id: "request-1".into(),
+            approval_idempotency_key: "key-1".into(),
+            gate_key: gate_key.into(),
+        };
+        serde_json::to_value(requested).unwrap()
+    };
+    let requested = kind::APPROVAL_REQUESTED;
+    assert_eq!(Topic::of_event(requested, &gate("plan_review")), Some(Topic::GateOpened));
+    let input = gate("agent_needs_input");
+    assert_eq!(Topic::of_event(requested, &input), Some(Topic::AgentNeedsInput));
+    assert_eq!(Topic::of_event(requested, &json!({})), Some(Topic::GateOpened), "not its shape");
+    assert_eq!(Topic::of_event(kind::RUN_FAILED, &json!({})), Some(Topic::RunFailed));
+    assert_eq!(Topic::of_event(kind::RUN_COMPLETED, &json!({})), Some(Topic::RunCompleted));
+    for other in
+        [kind::RUN_PAUSED, kind::PHASE_COMPLETED, kind::APPROVAL_DECIDED, kind::SESSION_READY]
+    {
+        assert_eq!(Topic::of_event(other, &json!({})), None, "{other}");
     }
     for topic in Topic::ALL {
         assert_eq!(Topic::parse(topic.as_str()), Some(topic));

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use devflow_core::Clock;
 use devflow_db::{Db, SessionRow};
-use devflow_session::{RetryPolicy, SessionAdapter, SessionHandle};
+use devflow_session::{SessionAdapter, SessionHandle};
 use tokio_util::sync::CancellationToken;
 
+use super::budget::RetryPolicy;
 use super::spec::Phase;
 
 /// The runner's handles for one phase. Cheap to clone into a durable step.

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::context::{Ctx, handle_from_row, step};
 use super::crash::crash_point;
-use super::policy::HumanGate;
+use super::policy::{Disposition, HumanGate, Site, decide};
 use super::writes::{
     fail_all_sessions_in, fail_phase_in, fail_session_in, insert_approval_in, mark_crashed_in,
 };
@@ -28,7 +28,9 @@ impl Ctx {
     /// Stops at `gate` in one step: the phase fails, the run pauses, the session goes
     /// `FAILED_NEEDS_HUMAN` and the approval request is written. The running agent's transcript
     /// is captured then. Returns the gate's error, or the error that stopped either; if the step
-    /// itself fails, the run fails.
+    /// itself fails, the policy says what follows (`Site::HumanGateStep`): taken again while the
+    /// database is busy, the error handed on where nothing more can be written (the lease lost,
+    /// the database gone), otherwise the run fails.
     pub(crate) async fn human_gate(&self, at: At<'_>, gate: HumanGate) -> Error {
         let HumanGate { reason, error, mut payload, mark_crashed, with_path, keeps_agent } = gate;
         payload["recoveryHint"] = json!(error.recovery_hint().unwrap_or_default());
@@ -36,7 +38,8 @@ impl Ctx {
             payload["expectedArtifactPath"] = json!(self.phase.artifact);
         }
         let (gate_key, payload) = (error.code().as_str(), &payload);
-        let stepped = step!(self, |tx, run, phase| {
+        let mut retries = 0;
+        while let Err(secondary) = step!(self, |tx, run, phase| {
             if run.state.is_terminal() {
                 return Ok(());
             }
@@ -58,10 +61,21 @@ impl Ctx {
                 fail_session_in(tx, phase, sid).await?;
             }
             Event::approval_requested(phase, &request, gate_key).emit(tx).await
-        });
-        if let Err(secondary) = stepped {
-            let failed = self.fail_run(at.attempt, "approval_request_failed", None);
-            return failed.await.err().unwrap_or(secondary);
+        }) {
+            // The gate's own step failed: what that leads to is the policy's to say too.
+            match decide(Site::HumanGateStep, &secondary, retries, &self.retry) {
+                Disposition::Retry { wait_ms } => {
+                    tracing::warn!(retries, wait_ms, %secondary, "taking the gate's step again");
+                    tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+                    retries += 1;
+                }
+                Disposition::Propagate => return secondary,
+                Disposition::FailRun { reason } => {
+                    let failed = self.fail_run(at.attempt, reason, None);
+                    return failed.await.err().unwrap_or(secondary);
+                }
+                Disposition::Gate(_) => unreachable!("the site table never gates the gate's step"),
+            }
         }
         crash_point!("after_human_gate");
         self.capture_running(at.running).await.err().unwrap_or(error)

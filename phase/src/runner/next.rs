@@ -66,61 +66,48 @@ pub(crate) enum FlowGate {
     InvalidAfterRepair,
 }
 
-#[cfg(any(test, feature = "test-support"))]
-impl Step {
-    /// Every arm of the table, by its name (what [`Step::arm`] returns).
-    pub const ARMS: &'static [&'static str] = &[
-        "StartAttempt(pending)",
-        "StartAttempt(failed)",
-        "StartAttempt(awaiting_approval)",
-        "Adopt",
-        "FinishAdopted",
-        "RemoveStale",
-        "StartSession",
-        "ResumeSession",
-        "MarkBusy",
-        "Deliver",
-        "ExpectArtifact",
-        "Wait",
-        "Validate",
-        "MarkIdle",
-        "Complete",
-        "RequestApproval",
-        "Repair(invalid)",
-        "Repair(timeout)",
-        "Recover",
-        "Gate(timed_out)",
-        "Gate(invalid_after_repair)",
-        "Refuse",
-    ];
+/// `Step::arm` and `Step::ARMS` from one list: the match is exhaustive (no `_` arm), so a new
+/// variant does not compile until it is named here, and the list of names cannot drift from it.
+macro_rules! arms {
+    ($($step:pat => $name:literal,)*) => {
+        #[cfg(any(test, feature = "test-support"))]
+        impl Step {
+            /// Every arm of the table, by its name (what [`Step::arm`] returns).
+            pub const ARMS: &'static [&'static str] = &[$($name),*];
 
-    /// The arm's name, for the test that the scenarios reach every arm.
-    pub fn arm(self) -> &'static str {
-        match self {
-            Step::StartAttempt(PhaseState::Pending) => "StartAttempt(pending)",
-            Step::StartAttempt(PhaseState::Failed) => "StartAttempt(failed)",
-            Step::StartAttempt(_) => "StartAttempt(awaiting_approval)",
-            Step::Adopt => "Adopt",
-            Step::FinishAdopted => "FinishAdopted",
-            Step::RemoveStale => "RemoveStale",
-            Step::StartSession => "StartSession",
-            Step::ResumeSession => "ResumeSession",
-            Step::MarkBusy => "MarkBusy",
-            Step::Deliver => "Deliver",
-            Step::ExpectArtifact => "ExpectArtifact",
-            Step::Wait => "Wait",
-            Step::Validate => "Validate",
-            Step::MarkIdle => "MarkIdle",
-            Step::Complete => "Complete",
-            Step::RequestApproval => "RequestApproval",
-            Step::Repair(RepairOf::Invalid) => "Repair(invalid)",
-            Step::Repair(RepairOf::Timeout) => "Repair(timeout)",
-            Step::Recover => "Recover",
-            Step::Gate(FlowGate::TimedOut) => "Gate(timed_out)",
-            Step::Gate(FlowGate::InvalidAfterRepair) => "Gate(invalid_after_repair)",
-            Step::Refuse => "Refuse",
+            /// The arm's name, for the test that the scenarios reach every arm.
+            pub fn arm(self) -> &'static str {
+                match self {
+                    $($step => $name,)*
+                }
+            }
         }
-    }
+    };
+}
+
+arms! {
+    Step::StartAttempt(PhaseState::Pending) => "StartAttempt(pending)",
+    Step::StartAttempt(PhaseState::Failed) => "StartAttempt(failed)",
+    Step::StartAttempt(_) => "StartAttempt(awaiting_approval)",
+    Step::Adopt => "Adopt",
+    Step::FinishAdopted => "FinishAdopted",
+    Step::RemoveStale => "RemoveStale",
+    Step::StartSession => "StartSession",
+    Step::ResumeSession => "ResumeSession",
+    Step::MarkBusy => "MarkBusy",
+    Step::Deliver => "Deliver",
+    Step::ExpectArtifact => "ExpectArtifact",
+    Step::Wait => "Wait",
+    Step::Validate => "Validate",
+    Step::MarkIdle => "MarkIdle",
+    Step::Complete => "Complete",
+    Step::RequestApproval => "RequestApproval",
+    Step::Repair(RepairOf::Invalid) => "Repair(invalid)",
+    Step::Repair(RepairOf::Timeout) => "Repair(timeout)",
+    Step::Recover => "Recover",
+    Step::Gate(FlowGate::TimedOut) => "Gate(timed_out)",
+    Step::Gate(FlowGate::InvalidAfterRepair) => "Gate(invalid_after_repair)",
+    Step::Refuse => "Refuse",
 }
 
 /// The transition table.

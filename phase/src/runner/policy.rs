@@ -5,23 +5,24 @@
 //! | error                                  | outcome                                             |
 //! |----------------------------------------|-----------------------------------------------------|
 //! | `run_state_changed`, cancelled         | propagate (transcript captured where there is an agent) |
-//! | a database that is busy                | the leaf again, within the budget (every leaf re-enters) |
+//! | a database that is busy                | the leaf again, within the site's budget (every leaf re-enters) |
 //! | a database unreachable, corrupt state  | propagate: nothing more can be written safely      |
 //! | recoverable, at a site that retries    | the call again, within the budget, then as below   |
 //! | artifact wait/read failure             | the run fails                                       |
 //! | stale artifact not removable           | the run fails                                       |
 //! | other fatal                            | the run fails, its sessions are disposed            |
 //! | recoverable or human_required          | a human gate: the phase fails, the run pauses       |
-//! | the human gate's own step              | the run fails (`approval_request_failed`; `gate.rs`)|
+//! | a driver's step (decision, create, claim) | busy: again, within the budget; else the caller's |
+//! | the human gate's own step              | busy: again; lost lease or database: propagate; else the run fails (`approval_request_failed`) |
 
 use std::time::Duration;
 
 use devflow_core::{Class, Code, Error, Result, Validation};
 use devflow_db::ArtifactRow;
-use devflow_session::RetryPolicy;
 use rand::Rng;
 use serde_json::{Value, json};
 
+use super::budget::RetryPolicy;
 use super::context::Ctx;
 use super::repair::validation_problems;
 
@@ -44,6 +45,12 @@ pub(crate) enum Site {
     TimeoutRecovery,
     /// Beginning an attempt, or ending the phase well.
     Flow,
+    /// The human gate's own step (`gate.rs`): the request written, the run paused.
+    HumanGateStep,
+    /// A driver's durable step outside a phase (`driver/`): a person's decision, the run's
+    /// creation, a claim of its lease. Each is one transaction, so a busy database rolled it
+    /// back whole and it is taken again within the budget; any other error is the caller's.
+    DriverStep,
 }
 
 /// What the site table says of one site.
@@ -53,21 +60,27 @@ struct Rule {
     /// The code a recoverable error that exhausted its retries becomes at a gate; `None`: the
     /// site never gates.
     gate: Option<Code>,
-    /// Whether a recoverable failure of the site's call is retried (within the budget).
-    retried: bool,
+    /// The site's retry budget: how many calls a recoverable failure of its call gets in all
+    /// (1: it is not retried).
+    calls_max: u32,
+    /// How many times in all the site's leaf is taken while the database is busy (every leaf
+    /// re-enters from what the database holds, so taking it again is safe).
+    busy_takes_max: u32,
     /// Whether the gate marks the session `CRASHED` first (a failed send or resume).
     mark_crashed: bool,
     /// Whether the gate's request names the expected artifact path.
     with_path: bool,
 }
 
-/// The site table.
-fn rule(site: Site) -> Rule {
+/// The site table, with each site's retry budget drawn from the runner's `budget`.
+fn rule(site: Site, budget: &RetryPolicy) -> Rule {
     let (send, timeout) = (Some(Code::PromptSendExhausted), Some(Code::ArtifactTimeoutExhausted));
-    let rule = |reason, gate, retried, mark_crashed, with_path| Rule {
+    let (once, budgeted) = (1, budget.attempts_max.max(1));
+    let rule = |reason, gate, retried: bool, mark_crashed, with_path| Rule {
         reason,
         gate,
-        retried,
+        calls_max: if retried { budgeted } else { once },
+        busy_takes_max: budgeted,
         mark_crashed,
         with_path,
     };
@@ -86,6 +99,8 @@ fn rule(site: Site) -> Rule {
             rule("artifact_timeout_recovery_failed", timeout, true, false, true)
         }
         Site::Flow => rule("phase_step_failed", None, false, false, false),
+        Site::HumanGateStep => rule("approval_request_failed", None, false, false, false),
+        Site::DriverStep => rule("driver_step_failed", None, false, false, false),
     }
 }
 
@@ -183,9 +198,10 @@ pub(crate) enum Disposition {
 
 /// What `error` at `site` leads to; `retries` is how often this leaf was taken again already.
 pub(crate) fn decide(site: Site, error: &Error, retries: u32, budget: &RetryPolicy) -> Disposition {
+    let rule = rule(site, budget);
     match error.code() {
         Code::RunStateChanged | Code::ActivityCancelled => return Disposition::Propagate,
-        Code::DatabaseBusy if retries + 1 < budget.attempts_max.max(1) => {
+        Code::DatabaseBusy if retries + 1 < rule.busy_takes_max => {
             return Disposition::Retry { wait_ms: backoff_ms(budget, retries + 1) };
         }
         Code::DatabaseBusy
@@ -195,7 +211,6 @@ pub(crate) fn decide(site: Site, error: &Error, retries: u32, budget: &RetryPoli
         | Code::LeaseLost => return Disposition::Propagate,
         _ => {}
     }
-    let rule = rule(site);
     // An agent waiting for a person at its own dialog, or not ready yet, was handed nothing:
     // it is kept for the person (and `resume`) as it is.
     let keeps_agent = matches!(error.code(), Code::AgentNeedsInput | Code::AgentNotReady);
@@ -234,25 +249,59 @@ fn backoff_ms(budget: &RetryPolicy, retry: u32) -> u64 {
 }
 
 impl Ctx {
-    /// Runs the site's call `op`, again after a recoverable failure while the site table retries
-    /// it and the budget lasts; the last error is returned for [`decide`].
-    pub(crate) async fn retrying<T, F, Fut>(&self, site: Site, mut op: F) -> Result<T>
+    /// Runs the site's call `op`, again after a recoverable failure while the site's budget
+    /// lasts; the last error is returned for [`decide`].
+    pub(crate) async fn retrying<T, F, Fut>(&self, site: Site, op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let attempts_max = if rule(site).retried { self.retry.attempts_max.max(1) } else { 1 };
-        let mut attempt = 1;
-        loop {
-            match op().await {
-                Err(error) if error.class() == Class::Recoverable && attempt < attempts_max => {
-                    let wait_ms = backoff_ms(&self.retry, attempt);
-                    tracing::warn!(?site, attempt, attempts_max, wait_ms, %error, "retrying");
-                    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-                    attempt += 1;
-                }
-                outcome => return outcome,
+        retrying(site, &self.retry, op).await
+    }
+}
+
+/// Takes a driver's durable step `op` (`Site::DriverStep`) again while the database is busy
+/// and the budget lasts; any other error, or a busy one past the budget, is returned.
+pub(crate) async fn busy_retried<T, F, Fut>(budget: &RetryPolicy, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut retries = 0;
+    loop {
+        let error = match op().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        match decide(Site::DriverStep, &error, retries, budget) {
+            Disposition::Retry { wait_ms } => {
+                tracing::warn!(retries, wait_ms, %error, "taking the driver's step again");
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                retries += 1;
             }
+            _ => return Err(error),
+        }
+    }
+}
+
+/// Calls `op` until it succeeds, fails with an error that is not recoverable, or the calls the
+/// site table gives `site` are spent; the last error is returned unchanged.
+async fn retrying<T, F, Fut>(site: Site, budget: &RetryPolicy, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let calls_max = rule(site, budget).calls_max;
+    let mut call = 1;
+    loop {
+        match op().await {
+            Err(error) if error.class() == Class::Recoverable && call < calls_max => {
+                let wait_ms = backoff_ms(budget, call);
+                tracing::warn!(?site, call, calls_max, wait_ms, %error, "retrying");
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                call += 1;
+            }
+            outcome => return outcome,
         }
     }
 }

@@ -17,6 +17,36 @@ fn ok() -> String {
 
 #[tokio::test]
 async fn the_scenarios_take_every_arm_of_the_transition_table() {
+    let ((), reached) = devflow_phase::testing::arms_taken(scenarios()).await;
+    let missed: Vec<&str> = devflow_phase::testing::arms()
+        .iter()
+        .copied()
+        .filter(|arm| !reached.contains(arm))
+        .collect();
+    assert!(missed.is_empty(), "arms no scenario takes: {missed:?}");
+}
+
+/// The arms are recorded per scenario: a phase run outside one, before it or at once beside
+/// it, adds nothing to it.
+#[tokio::test]
+async fn a_scenario_records_only_its_own_arms() {
+    let outside = harness().await;
+    outside.run(outside.spec("plan", &ok())).await.unwrap();
+    let beside = tokio::spawn(async move {
+        let h = harness().await;
+        h.run(h.spec("plan", &ok())).await.unwrap();
+    });
+    // The scope waits for the phase beside it, run by another task (as another test's is).
+    let (joined, taken) = devflow_phase::testing::arms_taken(beside).await;
+    joined.unwrap();
+    assert!(taken.is_empty(), "{taken:?}");
+    let h = harness().await;
+    let (_, taken) = devflow_phase::testing::arms_taken(h.run(h.spec("plan", &ok()))).await;
+    assert!(taken.contains("Complete") && !taken.contains("Refuse"), "{taken:?}");
+}
+
+/// One story each, together every arm.
+async fn scenarios() {
     // Two phases of one agent, the first with a stale file at its path; then the finished
     // phase asked again.
     let h = harness().await;
@@ -53,12 +83,4 @@ async fn the_scenarios_take_every_arm_of_the_transition_table() {
     h.run(h.gated("plan", &ok(), "plan_review")).await.unwrap();
     h.reactivate().await;
     h.run(h.restarted("plan", &ok(), Restart::Rejected)).await.unwrap();
-
-    let reached = devflow_phase::testing::arms_reached();
-    let missed: Vec<&str> = devflow_phase::testing::arms()
-        .iter()
-        .copied()
-        .filter(|arm| !reached.contains(arm))
-        .collect();
-    assert!(missed.is_empty(), "arms no scenario takes: {missed:?}");
 }

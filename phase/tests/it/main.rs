@@ -6,6 +6,7 @@
 mod support;
 
 mod arms;
+mod busy;
 mod files;
 mod scenarios;
 

@@ -180,7 +180,7 @@ impl Channel {
         if pending.len() >= PENDING_MAX || self.shared.closed.load(Ordering::Acquire) {
             return None;
         }
-        let sentinel = format!("devflow-{:016x}", rand::random::<u64>());
+        let sentinel = format!("devflow-{}", uuid::Uuid::new_v4().simple());
         let text = format!("{line}\ndisplay-message -p '{sentinel}'\n");
         if self.stdin.write_all(text.as_bytes()).and_then(|()| self.stdin.flush()).is_err() {
             self.shared.closed.store(true, Ordering::Release);

@@ -2,14 +2,10 @@
 //! adapter instance (deliveries counted across a "restart").
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use devflow_core::Code;
 use devflow_session::fake::FakeAdapter;
-use devflow_session::{
-    HINT_LIVENESS_ONLY, RetryPolicy, SessionAdapter, SessionHandle, is_session_hung, now_ms,
-    retry_recoverable,
-};
+use devflow_session::{HINT_LIVENESS_ONLY, SessionAdapter, SessionHandle, is_session_hung, now_ms};
 use serde_json::{Value, json};
 
 use crate::support::{envelope, eventually, spec};
@@ -150,7 +146,7 @@ async fn slow_writes_in_chunks_after_send_returns() {
 }
 
 #[tokio::test]
-async fn scripted_recoverable_failures_pass_after_n_and_retry_absorbs_them() {
+async fn scripted_recoverable_failures_pass_after_n_and_deliver_once() {
     let world = World::new();
     let id = world.fake.reserve_session_id();
     let spec = spec(&id, world.worktree(), "Fail-Start: recoverable 2\nFail-Probe: recoverable 1");
@@ -163,35 +159,32 @@ async fn scripted_recoverable_failures_pass_after_n_and_retry_absorbs_them() {
     assert!(world.fake.probe(&handle).await.is_ok());
 
     let envelope = envelope("out/plan.json", 1, "Fail-Send: recoverable 2");
-    let policy = RetryPolicy { backoff_initial_ms: 1, ..RetryPolicy::default() };
-    retry_recoverable("send", &policy, || world.fake.send_prompt(&handle, &envelope))
-        .await
-        .unwrap();
+    for _ in 0..2 {
+        let error = world.fake.send_prompt(&handle, &envelope).await.unwrap_err();
+        assert!(error.is(Code::SessionUnavailable), "{error}");
+        assert_eq!(world.fake.deliveries(&envelope.dedup_key), 0, "a failed send delivers nothing");
+    }
+    world.fake.send_prompt(&handle, &envelope).await.unwrap();
     assert_eq!(world.fake.deliveries(&envelope.dedup_key), 1);
 }
 
 #[tokio::test]
-async fn retries_give_up_after_the_budget_and_fatal_is_never_retried() {
+async fn scripted_failures_count_their_calls_and_fatal_ones_stay_fatal() {
     let world = World::new();
     let handle = world.start("Fail-Rebootstrap: recoverable 5\nFail-Resume: fatal").await;
-    let policy = RetryPolicy { backoff_initial_ms: 1, ..RetryPolicy::default() };
-    let error = retry_recoverable("rebootstrap", &policy, || world.fake.rebootstrap(&handle)).await;
-    assert!(error.unwrap_err().message().contains("failure 3 of 5"));
+    for call in 1..=5 {
+        let error = world.fake.rebootstrap(&handle).await.unwrap_err();
+        assert!(error.is(Code::SessionUnavailable), "{error}");
+        assert!(error.message().contains(&format!("failure {call} of 5")), "{error}");
+    }
+    assert!(world.fake.rebootstrap(&handle).await.is_ok(), "it passes after its 5 failures");
 
-    let error =
-        retry_recoverable("resume", &policy, || world.fake.resume(&handle)).await.unwrap_err();
+    let error = world.fake.resume(&handle).await.unwrap_err();
     assert!(error.is(Code::SessionBackendFailed));
 
     let envelope = envelope("out/plan.json", 1, "Fail-Send: fatal");
-    let calls = Mutex::new(0);
-    let error = retry_recoverable("send", &policy, || {
-        *calls.lock().unwrap() += 1;
-        world.fake.send_prompt(&handle, &envelope)
-    })
-    .await
-    .unwrap_err();
+    let error = world.fake.send_prompt(&handle, &envelope).await.unwrap_err();
     assert!(error.is(Code::SessionBackendFailed));
-    assert_eq!(*calls.lock().unwrap(), 1);
     assert_eq!(world.fake.deliveries(&envelope.dedup_key), 0);
 }
 

@@ -5,6 +5,7 @@
 
 use devflow_core::{Error, StateMachine};
 use devflow_db::{ApprovalRow, Db, EventRow, NotificationRow, PhaseRow, RunRow};
+use devflow_phase::event::{self, ApprovalRequested, kind};
 use devflow_phase::view;
 use serde_json::{Value, json};
 
@@ -28,9 +29,16 @@ impl Context {
                     return Ok(None);
                 };
                 let phases = tx.phases(&run_id).await?;
-                let request = event.payload.get("approvalRequestId").and_then(Value::as_str);
+                // The gate of an `approval.requested`; no other event that notifies has one. A
+                // payload of another shape (no step writes one) is sent without its gate.
+                let request = (event.kind == kind::APPROVAL_REQUESTED)
+                    .then(|| event::read::<ApprovalRequested>(&event).ok())
+                    .flatten();
                 let gate = match request {
-                    Some(id) => tx.approvals(&run_id).await?.into_iter().find(|gate| gate.id == id),
+                    Some(request) => {
+                        let id = request.approval_request_id;
+                        tx.approvals(&run_id).await?.into_iter().find(|gate| gate.id == id)
+                    }
                     None => None,
                 };
                 Ok(Some(Context { run, phases, event, gate }))

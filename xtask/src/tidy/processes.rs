@@ -14,7 +14,7 @@ const ALLOWED: &[(&str, &str)] = &[
 
 /// Test, benchmark and tooling code starts the binaries it tests and keeps its own deadlines;
 /// the model stub is a test double of the model service.
-fn is_product(path: &str) -> bool {
+pub(super) fn is_product(path: &str) -> bool {
     !(path.starts_with("xtask/")
         || path.starts_with("stub/")
         || path.contains("/tests/")

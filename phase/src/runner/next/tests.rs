@@ -140,34 +140,12 @@ fn a_timeout_recovers_the_agent_then_repairs_once_then_stops_at_a_gate() {
 
 #[test]
 fn every_arm_has_one_name_in_the_list() {
+    // `arm` and `ARMS` come from one exhaustive list (`arms!`); what is left to check is that
+    // no two arms share a name and that a name is the arm its step takes.
     let mut names: Vec<&str> = Step::ARMS.to_vec();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), Step::ARMS.len(), "a name is listed twice");
-    let steps = [
-        Step::StartAttempt(Pending),
-        Step::StartAttempt(Failed),
-        Step::StartAttempt(AwaitingApproval),
-        Step::Adopt,
-        Step::FinishAdopted,
-        Step::RemoveStale,
-        Step::StartSession,
-        Step::ResumeSession,
-        Step::MarkBusy,
-        Step::Deliver,
-        Step::ExpectArtifact,
-        Step::Wait,
-        Step::Validate,
-        Step::MarkIdle,
-        Step::Complete,
-        Step::RequestApproval,
-        Step::Repair(RepairOf::Invalid),
-        Step::Repair(RepairOf::Timeout),
-        Step::Recover,
-        Step::Gate(FlowGate::TimedOut),
-        Step::Gate(FlowGate::InvalidAfterRepair),
-        Step::Refuse,
-    ];
-    let arms: Vec<&str> = steps.iter().map(|step| step.arm()).collect();
-    assert_eq!(arms, Step::ARMS);
+    assert_eq!(Step::StartAttempt(AwaitingApproval).arm(), "StartAttempt(awaiting_approval)");
+    assert_eq!(Step::Repair(RepairOf::Timeout).arm(), "Repair(timeout)");
 }

@@ -1,7 +1,8 @@
 //! The policy's decisions, site by site.
 
-use devflow_core::{Code, Error};
-use devflow_session::RetryPolicy;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use devflow_core::{Code, Error, Result};
 use serde_json::json;
 
 use super::*;
@@ -14,7 +15,7 @@ fn decided(site: Site, code: Code) -> Disposition {
     decide(site, &error(code), 0, &RetryPolicy::default())
 }
 
-const SITES: [Site; 8] = [
+const SITES: [Site; 10] = [
     Site::StaleArtifact,
     Site::SessionStart,
     Site::SessionResume,
@@ -23,6 +24,8 @@ const SITES: [Site; 8] = [
     Site::ArtifactWait { repair: true },
     Site::TimeoutRecovery,
     Site::Flow,
+    Site::HumanGateStep,
+    Site::DriverStep,
 ];
 
 #[test]
@@ -99,9 +102,138 @@ fn fatal_errors_fail_the_run_and_human_errors_keep_their_code() {
 
 #[test]
 fn only_sends_resumes_and_restarts_retry_their_call() {
-    let retried: Vec<Site> = SITES.into_iter().filter(|site| rule(*site).retried).collect();
+    let budget = RetryPolicy { attempts_max: 4, ..RetryPolicy::default() };
+    let calls: Vec<(Site, u32)> =
+        SITES.into_iter().map(|site| (site, rule(site, &budget).calls_max)).collect();
+    let retried: Vec<Site> =
+        calls.iter().filter(|(_, calls_max)| *calls_max > 1).map(|(site, _)| *site).collect();
     assert_eq!(
         retried,
         [Site::SessionResume, Site::PromptSend { repair: false }, Site::TimeoutRecovery]
     );
+    assert!(calls.iter().all(|(_, calls_max)| [1, 4].contains(calls_max)), "{calls:?}");
+    assert!(SITES.into_iter().all(|site| rule(site, &budget).busy_takes_max == 4));
+    let none = RetryPolicy { attempts_max: 0, ..RetryPolicy::default() };
+    assert!(SITES.into_iter().all(|site| rule(site, &none).calls_max == 1), "0 is one call");
+}
+
+fn quick(attempts_max: u32) -> RetryPolicy {
+    RetryPolicy { attempts_max, backoff_initial_ms: 1, backoff_max_ms: 2, jitter: 0.5 }
+}
+
+/// `retrying` over a call that fails with `code` for its first `failures` calls, then
+/// succeeds: the outcome and how many calls were made.
+async fn retried(
+    site: Site,
+    budget: &RetryPolicy,
+    code: Code,
+    failures: u32,
+) -> (Result<u32>, u32) {
+    let calls = AtomicU32::new(0);
+    let outcome = retrying(site, budget, || {
+        let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if call <= failures {
+                Err(Error::new(code, format!("failure {call}")))
+            } else {
+                Ok(call)
+            }
+        }
+    })
+    .await;
+    (outcome, calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn a_retried_site_absorbs_recoverable_failures_within_its_budget() {
+    let send = Site::PromptSend { repair: false };
+    let (outcome, calls) = retried(send, &quick(3), Code::SessionUnavailable, 2).await;
+    assert_eq!((outcome.unwrap(), calls), (3, 3));
+}
+
+#[tokio::test]
+async fn a_retried_site_gives_up_after_its_budget_with_the_last_error() {
+    let (outcome, calls) =
+        retried(Site::TimeoutRecovery, &quick(3), Code::SessionUnavailable, 10).await;
+    let error = outcome.unwrap_err();
+    assert_eq!((error.code(), error.message(), calls), (Code::SessionUnavailable, "failure 3", 3));
+}
+
+#[tokio::test]
+async fn fatal_and_human_required_errors_are_never_retried() {
+    for code in [Code::SessionBackendFailed, Code::TmuxMissing, Code::SessionNotFound] {
+        let (outcome, calls) = retried(Site::SessionResume, &quick(5), code, 10).await;
+        assert_eq!((outcome.unwrap_err().code(), calls), (code, 1), "{code} was retried");
+    }
+}
+
+#[tokio::test]
+async fn a_site_that_does_not_retry_and_a_budget_of_zero_call_once() {
+    let (outcome, calls) =
+        retried(Site::SessionStart, &quick(5), Code::SessionUnavailable, 1).await;
+    assert_eq!((outcome.unwrap_err().code(), calls), (Code::SessionUnavailable, 1));
+    let send = Site::PromptSend { repair: true };
+    let (outcome, calls) = retried(send, &quick(0), Code::SessionUnavailable, 0).await;
+    assert_eq!((outcome.unwrap(), calls), (1, 1));
+}
+
+#[test]
+fn backoff_doubles_caps_and_jitters_within_bounds() {
+    let budget = RetryPolicy::default();
+    assert_eq!(budget.backoff_ms(1, 0.0), 50);
+    assert_eq!(budget.backoff_ms(2, 0.0), 100);
+    assert_eq!(budget.backoff_ms(6, 0.0), 1_000);
+    assert_eq!(budget.backoff_ms(60, 0.0), 1_000);
+    assert_eq!(budget.backoff_ms(1, 1.0), 60);
+    assert_eq!(budget.backoff_ms(1, -1.0), 40);
+}
+
+#[test]
+fn the_gate_steps_own_failure_is_the_policys_to_decide() {
+    let budget = RetryPolicy { attempts_max: 3, ..RetryPolicy::default() };
+    let decided = |code, retries| decide(Site::HumanGateStep, &error(code), retries, &budget);
+    // (code, retries so far, what follows)
+    let table: &[(Code, u32, &str)] = &[
+        (Code::DatabaseBusy, 0, "retry"),
+        (Code::DatabaseBusy, 1, "retry"),
+        (Code::DatabaseBusy, 2, "propagate"),
+        (Code::LeaseLost, 0, "propagate"),
+        (Code::DatabaseUnavailable, 0, "propagate"),
+        (Code::DatabaseFailed, 0, "propagate"),
+        (Code::InternalStateCorruption, 0, "propagate"),
+        (Code::RunStateChanged, 0, "propagate"),
+        (Code::ActivityCancelled, 0, "propagate"),
+        (Code::SessionUnavailable, 0, "fail"),
+        (Code::SessionNotFound, 0, "fail"),
+        (Code::SessionBackendFailed, 0, "fail"),
+    ];
+    for &(code, retries, expected) in table {
+        let got = match decided(code, retries) {
+            Disposition::Retry { .. } => "retry",
+            Disposition::Propagate => "propagate",
+            Disposition::FailRun { reason: "approval_request_failed" } => "fail",
+            other => panic!("{code}: {other:?}"),
+        };
+        assert_eq!(got, expected, "{code} after {retries} retries");
+    }
+}
+
+#[tokio::test]
+async fn a_drivers_step_is_taken_again_only_while_the_database_is_busy() {
+    for (code, failures, expected_calls, passes) in [
+        (Code::DatabaseBusy, 2, 3, true),
+        (Code::DatabaseBusy, 10, 3, false),
+        (Code::LeaseLost, 10, 1, false),
+        (Code::SessionUnavailable, 10, 1, false),
+        (Code::InvalidInput, 10, 1, false),
+    ] {
+        let calls = AtomicU32::new(0);
+        let outcome = busy_retried(&quick(3), || {
+            let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { if call <= failures { Err(error(code)) } else { Ok(call) } }
+        })
+        .await;
+        let calls = calls.load(Ordering::SeqCst);
+        assert_eq!((outcome.is_ok(), calls), (passes, expected_calls), "{code} x{failures}");
+    }
 }

@@ -5,7 +5,7 @@ use devflow_core::{Class, Code};
 use devflow_session::{SessionAdapter, render_prompt};
 
 use super::TmuxWorld;
-use crate::support::{envelope, eventually};
+use super::support::{envelope, eventually};
 
 #[tokio::test]
 async fn a_paste_waits_until_the_agent_turns_bracketed_paste_on() {

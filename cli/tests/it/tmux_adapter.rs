@@ -1,4 +1,6 @@
-//! Real tmux driving agent-sim: each test has its own private server (socket in a tempdir) and
+//! The tmux adapter (devflow-session's) in real tmux driving agent-sim, both run as a workflow
+//! runs them (`devflow agent-sim`, `devflow tmux-tap`), which is why these tests live with the
+//! `devflow` binary rather than in the session crate. Each test has its own private server (socket in a tempdir) and
 //! its own `TMUX_TMPDIR`, and checks that no default server socket ever appeared there.
 
 mod control;
@@ -8,6 +10,7 @@ mod lifecycle;
 mod locate;
 mod lost;
 mod readiness;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -15,10 +18,10 @@ use devflow_core::Code;
 use devflow_session::tmux::{TmuxAdapter, TmuxConfig};
 use devflow_session::{AgentCommand, SessionAdapter, SessionHandle, SessionSpec};
 
-use crate::support::eventually;
+use support::eventually;
 
-const AGENT_SIM: &str = env!("CARGO_BIN_EXE_devflow-agent-sim");
-const TAP: &str = env!("CARGO_BIN_EXE_devflow-tmux-tap");
+/// agent-sim and the pane tap, as a workflow runs them: `devflow agent-sim`, `devflow tmux-tap`.
+const DEVFLOW: &str = env!("CARGO_BIN_EXE_devflow");
 
 /// One private tmux server with agent-sim as every role's agent.
 pub struct TmuxWorld {
@@ -76,7 +79,8 @@ impl TmuxWorld {
     /// agent-sim logging to [`TmuxWorld::log_path`], with `extra` flags.
     pub fn sim_spec(&self, role_id: &str, extra: &[&str]) -> SessionSpec {
         let log = self.log_path().to_string_lossy().into_owned();
-        let mut argv = vec![AGENT_SIM.to_owned(), "--log".into(), log, "--work-ms".into()];
+        let mut argv = vec![DEVFLOW.to_owned(), "agent-sim".into(), "--log".into(), log];
+        argv.push("--work-ms".into());
         argv.push("150".into());
         argv.extend(extra.iter().map(|arg| arg.to_string()));
         self.spec_for(role_id, AgentCommand::Argv(argv))
@@ -183,7 +187,7 @@ impl Drop for TmuxWorld {
 
 fn config(dir: &Path) -> TmuxConfig {
     let mut config = TmuxConfig::new(dir.join("state"));
-    config.tap_command = vec![TAP.to_owned()];
+    config.tap_command = vec![DEVFLOW.to_owned(), "tmux-tap".to_owned()];
     config.client_env =
         vec![("TMUX_TMPDIR".to_owned(), dir.join("tmux-tmpdir").to_string_lossy().into_owned())];
     config.width = 120;

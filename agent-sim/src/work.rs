@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::artifact_path_of;
-use crate::scenario::{self, Scenario, Script};
+use devflow_session::artifact_path_of;
+use devflow_session::scenario::{self, Scenario, Script};
 
 /// Working lines printed per prompt.
 const WORK_STEPS: u64 = 3;
@@ -112,7 +112,7 @@ fn write_slowly(
 /// One JSON line per entry (`at_ms` added), written in one call so lines of concurrent writers
 /// do not mix.
 pub(super) fn append_log_entry(log: &Path, mut entry: serde_json::Value) -> std::io::Result<()> {
-    entry["at_ms"] = serde_json::json!(crate::now_ms());
+    entry["at_ms"] = serde_json::json!(devflow_session::now_ms());
     let mut bytes = entry.to_string().into_bytes();
     bytes.push(b'\n');
     if let Some(parent) = log.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -5,7 +5,7 @@ use devflow_session::{SessionAdapter, render_prompt};
 use serde_json::{Value, json};
 
 use super::TmuxWorld;
-use crate::support::{envelope, eventually};
+use super::support::{envelope, eventually};
 
 /// Instructions with everything a shell, a terminal or tmux might mangle, 1,000+ lines, ≥ 64 KiB.
 fn nasty_instructions() -> String {
@@ -57,7 +57,7 @@ async fn a_hostile_64k_prompt_reaches_agent_sim_intact_and_exactly_once() {
     }
 
     // A second prompt goes in on its own, and the first is still logged once.
-    let second = crate::support::envelope("/tmp/never-written.json", 2, "Scenario: none\nsecond");
+    let second = super::support::envelope("/tmp/never-written.json", 2, "Scenario: none\nsecond");
     world.adapter.send_prompt(&handle, &second).await.unwrap();
     world.transcript_with(&handle, "done: no artifact this time").await;
     let logged = world.logged_prompts();

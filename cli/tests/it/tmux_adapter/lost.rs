@@ -5,7 +5,7 @@ use devflow_core::Code;
 use devflow_session::{SessionAdapter, render_prompt};
 
 use super::TmuxWorld;
-use crate::support::envelope;
+use super::support::envelope;
 
 #[tokio::test]
 async fn a_killed_server_probes_as_a_crash_and_rebootstrap_brings_the_agent_back() {

@@ -1,4 +1,4 @@
-//! `devflow agent-sim`: a real interactive terminal program that behaves like a coding agent —
+//! devflow-agent-sim: `devflow agent-sim`, a real interactive terminal program that behaves like a coding agent —
 //! raw mode, bracketed paste, a prompt line, output while it works — scripted by the same
 //! `Scenario:` lines as the fake adapter, so examples and tests run in real tmux without a model.
 

@@ -4,7 +4,7 @@ use devflow_core::Code;
 use devflow_session::{SessionAdapter, SessionHandle, is_session_hung, now_ms};
 
 use super::TmuxWorld;
-use crate::support::{envelope, eventually};
+use super::support::{envelope, eventually};
 
 #[tokio::test]
 async fn an_agent_that_exits_probes_as_crashed() {

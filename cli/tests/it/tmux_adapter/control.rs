@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use devflow_session::SessionAdapter;
 
 use super::TmuxWorld;
-use crate::support::eventually;
+use super::support::eventually;
 
 /// A world whose adapter runs tmux through a wrapper that logs every invocation.
 fn logged_world() -> Option<(TmuxWorld, PathBuf)> {

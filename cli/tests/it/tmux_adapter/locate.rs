@@ -8,7 +8,7 @@ use devflow_session::{
 };
 
 use super::TmuxWorld;
-use crate::support::{envelope, eventually};
+use super::support::{envelope, eventually};
 
 /// What delivery writes on the pane before `step`, for `envelope`, the tap having seen `bytes`.
 fn mark(

@@ -6,7 +6,7 @@ use std::path::Path;
 use devflow_session::SessionAdapter;
 
 use super::TmuxWorld;
-use crate::support::eventually;
+use super::support::eventually;
 
 /// Whether `pid` is gone (or only a zombie waiting for a parent that does not reap it).
 fn gone(pid: i32) -> bool {

@@ -1,8 +1,9 @@
-//! The `devflow-agent-sim` binary: agent-sim without the devflow CLI, for this crate's tmux tests.
+//! The `devflow-agent-sim` binary: agent-sim without the devflow CLI (`devflow agent-sim` runs
+//! the same function).
 
 use std::process::ExitCode;
 
-use devflow_session::agent_sim::{AgentSimArgs, run};
+use devflow_agent_sim::{AgentSimArgs, run};
 
 fn main() -> ExitCode {
     match AgentSimArgs::parse(std::env::args().skip(1)) {

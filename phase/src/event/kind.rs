@@ -1,0 +1,29 @@
+//! Every event kind devflow appends, by name: what a step writes and a reader matches on, so
+//! no kind is spelled twice.
+
+pub const PHASE_STARTED: &str = "phase.started";
+pub const PHASE_FAILED: &str = "phase.failed";
+pub const PHASE_COMPLETED: &str = "phase.completed";
+pub const SESSION_CREATED: &str = "session.created";
+pub const SESSION_READY: &str = "session.ready";
+pub const SESSION_CRASHED: &str = "session.crashed";
+pub const SESSION_RECOVERED: &str = "session.recovered";
+pub const SESSION_BUSY: &str = "session.busy";
+pub const SESSION_IDLE: &str = "session.idle";
+pub const SESSION_FAILED: &str = "session.failed";
+pub const AGENT_DIALOG_ANSWERED: &str = "agent.dialog_answered";
+pub const ARTIFACT_EXPECTED: &str = "artifact.expected";
+pub const ARTIFACT_TIMEOUT: &str = "artifact.timeout";
+pub const ARTIFACT_VALIDATED: &str = "artifact.validated";
+pub const ARTIFACT_INVALID: &str = "artifact.invalid";
+pub const APPROVAL_REQUESTED: &str = "approval.requested";
+pub const APPROVAL_DECIDED: &str = "approval.decided";
+pub const PROMPT_SENT: &str = "prompt.sent";
+pub const PROMPT_REPAIRED: &str = "prompt.repaired";
+pub const RUN_CREATED: &str = "run.created";
+pub const RUN_PAUSED: &str = "run.paused";
+pub const RUN_FAILED: &str = "run.failed";
+pub const RUN_COMPLETED: &str = "run.completed";
+pub const RUN_RESUMED: &str = "run.resumed";
+pub const RUN_CLAIMED: &str = "run.claimed";
+pub const RUN_ABORTED: &str = "run.aborted";
