@@ -176,7 +176,7 @@ struct Client {
 }
 
 impl Client {
-    /// `tmux -S <socket> -C attach-session -f no-output,ignore-size`: a client that sends no
+    /// `tmux -S <socket> -N -C attach-session -f no-output,ignore-size`: a client that sends no
     /// pane output and leaves window sizes to the people attached. It attaches to a session
     /// because tmux ends an unattached client after its first command; with no session (or no
     /// server) it exits at once and the commands take clients of their own.
@@ -186,7 +186,9 @@ impl Client {
         command
             .arg("-S")
             .arg(&self.socket)
-            .args(["-C", "attach-session", "-f", "no-output,ignore-size"])
+            // -N: attach-session would start a server when there is none — one without
+            // devflow's config, which the next new-session would then join.
+            .args(["-N", "-C", "attach-session", "-f", "no-output,ignore-size"])
             .env_remove("TMUX")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
