@@ -117,6 +117,10 @@ pub enum Command {
     /// Continue a run after a human gate, or after devflow was killed.
     Resume {
         run: String,
+        /// The run's agents live in tmux on another host: start fresh ones here instead (the
+        /// ones there are not stopped), in this machine's checkout of the run's worktree.
+        #[arg(long)]
+        move_agents: bool,
         #[command(flatten)]
         place: Place,
     },

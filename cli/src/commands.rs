@@ -39,7 +39,7 @@ pub async fn dispatch(args: Args) -> Result<Status, Error> {
         }
         Command::Approve { run, gate, note, place } => approve::run(&run, gate, note, &place).await,
         Command::Reject { run, gate, note, place } => reject::run(&run, gate, note, &place).await,
-        Command::Resume { run, place } => resume::run(&run, &place).await,
+        Command::Resume { run, move_agents, place } => resume::run(&run, move_agents, &place).await,
         Command::Abort { run, place } => abort::run(&run, &place).await,
         Command::Transcript { run, role, place } => {
             transcript::run(&run, role.as_deref(), &place).await

@@ -57,7 +57,8 @@ pub fn status_for(code: Code) -> Status {
         | Code::AgentNeedsInput
         | Code::AgentNotReady
         | Code::PromptDeliveryUnverified
-        | Code::RecoveryLimit => WAITING,
+        | Code::RecoveryLimit
+        | Code::AgentsElsewhere => WAITING,
         // Interrupted (Ctrl-C, SIGTERM, SIGHUP): the run stays where it was.
         Code::ActivityCancelled => FAILED,
         // The run changed under this driver, or another took it over: this one stopped.

@@ -111,6 +111,9 @@ codes! {
     /// The run's drivers kept dying: its lease was taken over from a dead driver more times in
     /// a row than allowed, so a person looks before it goes round again.
     RecoveryLimit "recovery_limit" HumanRequired;
+    /// The run's agents live in tmux on another host: a driver here can neither reach nor stop
+    /// them, so it waits for a person to resume the run there or move its agents here.
+    AgentsElsewhere "agents_elsewhere" HumanRequired;
     /// `devflow serve` could not go on serving (its listening socket failed).
     ServerFailed "server_failed" Fatal;
 }

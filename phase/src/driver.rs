@@ -10,6 +10,7 @@
 mod create;
 mod decide;
 mod drive;
+mod host;
 mod lease;
 pub(crate) mod owner;
 mod specs;

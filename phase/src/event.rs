@@ -313,6 +313,13 @@ impl Event {
         )
     }
 
+    /// The run's agents were moved from host `from` to `to`: one event per move (a move to a
+    /// host and back again are two).
+    pub fn run_agents_moved(run_id: &str, moved: RunAgentsMoved, moves: u64) -> Event {
+        let key = format!("run.agents_moved:{run_id}:{moves}");
+        Event::of_run(run_id, kind::RUN_AGENTS_MOVED, key, moved)
+    }
+
     pub fn run_aborted(run_id: &str, aborted_by: &str, from: RunState) -> Event {
         let payload =
             RunAborted { aborted_by: aborted_by.to_owned(), from: from.as_str().to_owned() };

@@ -100,12 +100,12 @@ impl PhaseRunner {
         ctx.run().await.map_err(|error| error.in_phase(ctx.phase.run_id(), ctx.phase.phase_id()))
     }
 
-    /// Stops the phase at a human gate, before anything else, because the run's lease was taken
-    /// over from a dead driver `takeovers` times in a row. Returns the gate's error.
-    pub(crate) async fn stop_recovering(
+    /// Stops the phase at a human gate, before anything else, for a reason the driver found
+    /// about the whole run (`stop`). Returns the gate's error.
+    pub(crate) async fn stop_at(
         &self,
         spec: PhaseSpec,
-        takeovers: i64,
+        stop: RunStop,
         cancel: CancellationToken,
     ) -> Error {
         let ctx = match self.ctx(spec, cancel) {
@@ -121,7 +121,13 @@ impl PhaseRunner {
             session_id: known.session.as_ref().map(|row| row.id.as_str()),
             running: None,
         };
-        let gate = HumanGate::recovery_limit(takeovers, ctx.phase.run_id());
+        let run_id = ctx.phase.run_id();
+        let gate = match stop {
+            RunStop::RecoveryLimit { takeovers } => HumanGate::recovery_limit(takeovers, run_id),
+            RunStop::AgentsElsewhere { agent_host, here } => {
+                HumanGate::agents_elsewhere(&agent_host, &here, run_id)
+            }
+        };
         ctx.human_gate(at, gate).await.in_phase(ctx.phase.run_id(), ctx.phase.phase_id())
     }
 
@@ -131,6 +137,15 @@ impl PhaseRunner {
         let clock = Arc::clone(&self.clock);
         Ok(Ctx { db, adapter, retry, clock, phase, cancel })
     }
+}
+
+/// Why the driver stops a run at a gate before its phase goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RunStop {
+    /// Its lease was taken over from a dead driver `takeovers` times in a row.
+    RecoveryLimit { takeovers: i64 },
+    /// Its agents live in tmux on `agent_host`, and this driver is on `here`.
+    AgentsElsewhere { agent_host: String, here: String },
 }
 
 /// How a leaf ended, when it did not fail.

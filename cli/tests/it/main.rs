@@ -12,6 +12,7 @@ mod example;
 mod faults;
 mod fence;
 mod gates;
+mod hosts;
 mod input;
 mod notify;
 mod process;

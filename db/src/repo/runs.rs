@@ -119,6 +119,18 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Records that the run's agents live on `host` from now on: they were moved there.
+    pub async fn set_agent_host(&mut self, run_id: &str, host: &str) -> Result<()> {
+        let row = runs::table.filter(runs::id.eq(run_id));
+        let updated = on_conn!(self, |c| {
+            diesel::update(row).set(runs::agent_host.eq(host)).execute(c).await
+        })
+        .or_db("set agent host")?;
+        found(updated, run_not_found(run_id))
+    }
+}
+
 /// The one error for a run id this database does not hold.
 /// A run's deferred update on PostgreSQL, checked in the same statement: the run exists.
 const SET_RUN_STATE_PG: &str = "WITH updated AS (UPDATE runs SET state = $1, current_phase_id = $2, \

@@ -9,6 +9,7 @@ use super::lease::{Held, MAX_TAKEOVERS};
 use super::specs::Loaded;
 use super::{Driver, Gate, Outcome};
 use crate::event::Event;
+use crate::runner::RunStop;
 use crate::runner::busy_retried;
 
 /// What the loop reads before each phase.
@@ -54,9 +55,12 @@ impl Driver {
         let runner = self.runner.on(held.db.clone());
         self.claimed(held).await?;
         let mut loaded: Option<Loaded> = None;
-        // The run was taken over from dead drivers too often in a row: its phase stops at a
-        // human gate at once instead of going round again.
-        let mut stop_recovering = held.lease.takeovers > MAX_TAKEOVERS;
+        // The run was taken over from dead drivers too often in a row, or its agents live on
+        // another host: its phase stops at a human gate at once.
+        let mut stop = match held.lease.takeovers > MAX_TAKEOVERS {
+            true => Some(RunStop::RecoveryLimit { takeovers: held.lease.takeovers }),
+            false => self.host_stop(held).await?,
+        };
         loop {
             let snapshot = self.snapshot(run_id).await?;
             if let Some(outcome) = stopped(&snapshot, None) {
@@ -72,12 +76,9 @@ impl Driver {
             };
             let spec = self.spec(&snapshot.run, loaded, row, &snapshot.approvals)?;
             tracing::info!(run = %run_id, phase = %row.phase_key, state = %row.state, restart = ?spec.restart, "driving phase");
-            let ran = match std::mem::take(&mut stop_recovering) {
-                true => {
-                    let takeovers = held.lease.takeovers;
-                    Err(runner.stop_recovering(spec, takeovers, cancel.clone()).await)
-                }
-                false => runner.run(spec, cancel.clone()).await.map(drop),
+            let ran = match stop.take() {
+                Some(stop) => Err(runner.stop_at(spec, stop, cancel.clone()).await),
+                None => runner.run(spec, cancel.clone()).await.map(drop),
             };
             if let Err(error) = ran {
                 if error.is(Code::LeaseLost) || held.lost() {

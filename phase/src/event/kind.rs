@@ -27,3 +27,4 @@ pub const RUN_COMPLETED: &str = "run.completed";
 pub const RUN_RESUMED: &str = "run.resumed";
 pub const RUN_CLAIMED: &str = "run.claimed";
 pub const RUN_ABORTED: &str = "run.aborted";
+pub const RUN_AGENTS_MOVED: &str = "run.agents_moved";

@@ -95,6 +95,17 @@ pub struct RunClaimed {
     pub from: String,
 }
 
+/// `run.agents_moved`: the run's agents live on `to` from now on; the sessions that were on
+/// `from` (failed here: a fresh agent replaces each) and who moved them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunAgentsMoved {
+    pub from: String,
+    pub to: String,
+    pub sessions: Vec<String>,
+    pub moved_by: String,
+}
+
 /// `run.aborted`: who aborted it, from which state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -170,6 +170,30 @@ impl HumanGate {
         }
     }
 
+    /// The run's agents live in tmux on `agent_host`, which this driver (on `here`) cannot
+    /// reach: a person resumes the run there, where its agents are adopted again, or moves
+    /// them here. Nothing is stopped or marked: the agents on `agent_host` may be working.
+    pub fn agents_elsewhere(agent_host: &str, here: &str, run_id: &str) -> HumanGate {
+        let message = format!(
+            "run {run_id}'s agents run in tmux on host {agent_host}; this devflow is on {here} \
+             and cannot reach them"
+        );
+        let hint = format!(
+            "on {agent_host}, `devflow resume {run_id}` adopts its agents again; or, here, \
+             `devflow resume {run_id} --move-agents` starts fresh agents on {here} in this \
+             machine's checkout of the worktree (the agents on {agent_host} are not stopped)"
+        );
+        let error = Error::new(Code::AgentsElsewhere, message).with_hint(hint);
+        HumanGate {
+            reason: "agents_elsewhere",
+            error,
+            payload: json!({ "agentHost": agent_host, "host": here }),
+            mark_crashed: false,
+            with_path: false,
+            keeps_agent: true,
+        }
+    }
+
     /// A gate of the flow itself: its session is not marked crashed, its request names the path.
     fn of_flow(reason: &'static str, error: Error, payload: Value) -> HumanGate {
         HumanGate {

@@ -1,3 +1,5 @@
+//! The control client's framing: blocks, guards a screen cannot forge, which commands make a line.
+
 use super::*;
 
 fn feed_all(parser: &mut Parser, text: &str) -> Vec<Block> {

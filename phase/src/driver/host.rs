@@ -1,0 +1,77 @@
+//! A run's agents belong to one host: they run in a tmux server on the machine of the first
+//! driver that claimed the run (`runs.agent_host`). A driver on another host can neither reach
+//! nor stop them, so it leaves them alone: the run stops at an `agents_elsewhere` gate that
+//! names their host. A person then resumes the run on that host, where its agents are adopted
+//! again, or moves them (`devflow resume RUN --move-agents`): the sessions are failed, and the
+//! phase starts again with fresh agents on this host, in this machine's checkout of the run's
+//! worktree (the worktree path the run recorded: a shared or cloned folder at the same place).
+
+use devflow_core::{Error, SessionState, StateMachine};
+use devflow_db::{RunRow, SessionUpdate, Tx};
+
+use super::Driver;
+use super::lease::Held;
+use super::owner::hostname;
+use crate::event::kind::RUN_AGENTS_MOVED;
+use crate::event::{Event, RunAgentsMoved};
+use crate::runner::RunStop;
+
+impl Driver {
+    /// Why this driver must not drive the run here: its agents are on another host and some of
+    /// them may be alive. A run whose agents all failed (or that has none) is simply taken here.
+    pub(crate) async fn host_stop(&self, held: &Held) -> Result<Option<RunStop>, Error> {
+        let here = hostname();
+        held.db
+            .step(&held.lease.run_id, move |tx, run| {
+                Box::pin(async move {
+                    let Some(agent_host) = run.agent_host.clone().filter(|host| *host != here)
+                    else {
+                        return Ok(None);
+                    };
+                    if live_sessions(tx, &run).await?.is_empty() {
+                        move_agents_in(tx, &run, &here, "devflow (no live agent to move)").await?;
+                        return Ok(None);
+                    }
+                    Ok(Some(RunStop::AgentsElsewhere { agent_host, here }))
+                })
+            })
+            .await
+    }
+}
+
+/// Moves the run's agents to `here`: each session that may still be alive on the old host is
+/// failed (the phase's restart gives its role a fresh agent here), and `run.agents_moved` says
+/// so. Nothing happens when they are here already.
+pub(crate) async fn move_agents_in(
+    tx: &mut Tx,
+    run: &RunRow,
+    here: &str,
+    moved_by: &str,
+) -> Result<(), Error> {
+    let from = run.agent_host.clone().unwrap_or_default();
+    if from == here {
+        return Ok(());
+    }
+    let sessions = live_sessions(tx, run).await?;
+    for id in &sessions {
+        let row = tx.require_session(id).await?;
+        if row.state.can_transition(SessionState::FailedNeedsHuman) {
+            tx.update_session(id, &SessionUpdate::to(SessionState::FailedNeedsHuman)).await?;
+        }
+    }
+    tx.set_agent_host(&run.id, here).await?;
+    let moves = tx.count_events(&run.id, RUN_AGENTS_MOVED).await?;
+    let moved =
+        RunAgentsMoved { from, to: here.to_owned(), sessions, moved_by: moved_by.to_owned() };
+    Event::run_agents_moved(&run.id, moved, moves + 1).emit(tx).await
+}
+
+/// The run's sessions whose agent may still be running.
+async fn live_sessions(tx: &mut Tx, run: &RunRow) -> Result<Vec<String>, Error> {
+    let sessions = tx.sessions(&run.id).await?;
+    Ok(sessions
+        .into_iter()
+        .filter(|row| row.state != SessionState::FailedNeedsHuman)
+        .map(|row| row.id)
+        .collect())
+}
