@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use devflow_core::Error;
+use devflow_core::{Code, Error};
 use devflow_phase::Worker;
 use devflow_phase::worker::Drivers;
 use devflow_web::notify::{Notifier, Scope};
@@ -17,6 +17,11 @@ use crate::output::note;
 
 pub async fn run(concurrency: usize, exit_when_idle: bool, place: &Place) -> Result<Status, Error> {
     let context = Context::new(place)?;
+    // Without tmux every run it claimed would fail to start its agents: refuse before claiming.
+    if crate::programs::find_program("tmux").is_none() {
+        return Err(Error::new(Code::TmuxMissing, "tmux not found on PATH: a worker drives its runs' agents in tmux")
+            .with_hint("install tmux (apt-get install tmux / brew install tmux), then start the worker again; no run was claimed"));
+    }
     let db = context.open_existing().await?;
     let drivers_db = db.clone();
     let drivers: Drivers = Arc::new(move |run| driver_for_row(drivers_db.clone(), run));

@@ -87,6 +87,25 @@ fn submit_and_a_worker_on_the_default_database() {
     assert_eq!(world.artifact("plan")["title"], "plan");
 }
 
+/// A worker on a machine without tmux refuses to start, before it claims anything.
+#[test]
+fn a_worker_without_tmux_claims_nothing() {
+    let world = World::new();
+    let workflow = world.workflow(&[Phase::new("plan", "ok")]);
+    let submitted = world.devflow(&["submit", workflow.to_str().unwrap()]);
+    let run_id = submitted.stdout.trim().to_owned();
+    let args = ["worker", "--exit-when-idle"];
+    let mut command = world.command(&args);
+    command.env("PATH", "/nonexistent");
+    let refused = finish(command.spawn().unwrap(), &args);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("tmux not found"), "{refused:?}");
+    assert!(refused.stderr.contains("apt-get install tmux"), "{refused:?}");
+    let status = world.status(&run_id);
+    assert_eq!(status["state"], "queued", "not claimed");
+    assert_eq!(status["lease_epoch"], 0, "not claimed");
+}
+
 /// A submitted run that reaches an approval gate gives its lease back; `approve` records the
 /// decision without driving, and a worker drives the run on.
 #[test]
