@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256};
 /// Leaves room below the 107-byte limit of a socket address.
 const SOCKET_PATH_BYTES_MAX: usize = 100;
 
+/// `DEVFLOW_TMUX_CONTROL=1` turns tmux control mode on for looks at panes (off by default:
+/// tmux 3.3a's server crashes now and then under a control client).
+pub const CONTROL_MODE_VAR: &str = "DEVFLOW_TMUX_CONTROL";
+
 /// The adapter for the agents of runs in `worktree`. It creates `<worktree>/.devflow/`.
 pub fn adapter(worktree: &Path) -> Result<TmuxAdapter, Error> {
     let socket = socket_path(worktree);
@@ -21,6 +25,7 @@ pub fn adapter(worktree: &Path) -> Result<TmuxAdapter, Error> {
     let mut config = TmuxConfig::new(worktree.join(".devflow").join("tmux"));
     config.socket_path = Some(socket);
     config.client_env_removed = hidden_from_agents();
+    config.control_mode = std::env::var(CONTROL_MODE_VAR).is_ok_and(|value| value == "1");
     TmuxAdapter::new(config)
 }
 

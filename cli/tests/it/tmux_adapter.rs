@@ -61,7 +61,14 @@ impl TmuxWorld {
 
     /// A second adapter on the same server, as after a devflow restart.
     pub fn restarted_adapter(&self) -> TmuxAdapter {
-        TmuxAdapter::new(config(self.dir.path())).unwrap()
+        self.restarted_adapter_with(|_| {})
+    }
+
+    /// [`TmuxWorld::restarted_adapter`] with its config adjusted by `adjust`.
+    pub fn restarted_adapter_with(&self, adjust: impl FnOnce(&mut TmuxConfig)) -> TmuxAdapter {
+        let mut config = config(self.dir.path());
+        adjust(&mut config);
+        TmuxAdapter::new(config).unwrap()
     }
 
     pub fn worktree(&self) -> PathBuf {

@@ -45,6 +45,10 @@ pub struct TmuxConfig {
     pub dispose_grace_ms: u64,
     /// Most transcript text one capture returns.
     pub capture_bytes_max: usize,
+    /// Looks at panes go through one tmux control-mode client (`control.rs`) instead of a
+    /// client each. Off by default: tmux 3.3a's server crashes now and then under a control
+    /// client while sessions come and go (ARCHITECTURE.md, "looks through control mode").
+    pub control_mode: bool,
 }
 
 impl TmuxConfig {
@@ -72,6 +76,7 @@ impl TmuxConfig {
             enter_attempts_max: 3,
             dispose_grace_ms: 1_500,
             capture_bytes_max: CAPTURE_BYTES_MAX,
+            control_mode: false,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! devflow's private tmux server: its socket and config, and running one tmux client command.
 //!
 //! Every tmux invocation of devflow goes through [`Server::run`], which always passes `-S` and
-//! `-f`, so the user's default server is never started or touched. Commands that only look go
-//! to the server's [`Control`] client when it is there, and start no process.
+//! `-f`, so the user's default server is never started or touched. With `control_mode`,
+//! commands that only look go to the server's [`Control`] client, and start no process.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,7 +30,7 @@ pub(super) struct Server {
     client_env: Vec<(String, String)>,
     client_env_removed: Vec<String>,
     timeout: Duration,
-    control: Arc<Control>,
+    control: Option<Arc<Control>>,
 }
 
 /// A tmux command that ran and failed; `stderr` says why.
@@ -75,7 +75,9 @@ impl Server {
             env: config.client_env.clone(),
             env_removed: config.client_env_removed.clone(),
         };
-        let control = Control::shared(&socket, Box::new(move || client.start_control()));
+        let control = config
+            .control_mode
+            .then(|| Control::shared(&socket, Box::new(move || client.start_control())));
         Ok(Server {
             bin,
             socket,
@@ -105,7 +107,8 @@ impl Server {
         stdin: Option<&[u8]>,
     ) -> Result<Result<String, Failed>> {
         if stdin.is_none()
-            && let Some(answer) = self.control.run(args, self.timeout).await
+            && let Some(control) = &self.control
+            && let Some(answer) = control.run(args, self.timeout).await
         {
             return Ok(answer);
         }
@@ -177,9 +180,9 @@ struct Client {
 
 impl Client {
     /// `tmux -S <socket> -N -C attach-session -f ignore-size`: a client that leaves window sizes
-    /// to the people attached. (Not `no-output` as well: with it, tmux 3.3a's server now and then
-    /// crashes when sessions end under the client — reproduced by hand, 3 of 6 tries; the
-    /// `%output` lines it sends instead, of the one session it is attached to, are skipped.) It attaches to a session
+    /// to the people attached. (Not `no-output` as well: it makes tmux 3.3a's server crash more
+    /// often when sessions end under the client; the `%output` lines it sends instead, of the one
+    /// session it is attached to, are skipped.) It attaches to a session
     /// because tmux ends an unattached client after its first command; with no session (or no
     /// server) it exits at once and the commands take clients of their own.
     #[allow(clippy::disallowed_methods)]

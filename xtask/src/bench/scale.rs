@@ -1,9 +1,10 @@
-//! `cargo xtask bench scale [--runs N] [--work-ms MS] [--devflow PATH]`: what watching many
-//! agents costs. N runs
+//! `cargo xtask bench scale [--runs N] [--work-ms MS] [--devflow PATH] [--tmux-control]`: what
+//! watching many agents costs. N runs
 //! of one phase each (`devflow agent-sim`, working MS before it writes its artifact) are
 //! submitted in one worktree — one tmux server, a session per run — and one `devflow worker
 //! --concurrency N` drives them all, on the embedded SQLite database, with the release binary
-//! (or the devflow at PATH: an older build, to measure a baseline in the same session).
+//! (or the devflow at PATH: an older build, to measure a baseline in the same session);
+//! `--tmux-control` has it look at panes through tmux control mode (`DEVFLOW_TMUX_CONTROL=1`).
 //!
 //! While the worker runs, the bench samples `/proc` every 200 ms (it starts no process while it
 //! measures): the CPU of devflow's processes — the worker (with the tmux clients it ran and
@@ -38,13 +39,13 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(200);
 const DEADLINE: Duration = Duration::from_secs(900);
 
 pub fn run(args: &[String]) -> Result<ExitCode> {
-    let (runs, work_ms, given) = parse(args)?;
+    let Parsed { runs, work_ms, devflow: given, control } = parse(args)?;
     let devflow = match given {
         Some(path) => path,
         None => build()?,
     };
     let dir = tempdir()?;
-    let result = measure(&devflow, &dir, runs, work_ms);
+    let result = measure(&devflow, &dir, runs, work_ms, control);
     stop_tmux(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     let line = result?;
@@ -52,10 +53,21 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse(args: &[String]) -> Result<(usize, u64, Option<PathBuf>)> {
-    let (mut runs, mut work_ms, mut devflow) = (100, 5_000, None);
+struct Parsed {
+    runs: usize,
+    work_ms: u64,
+    devflow: Option<PathBuf>,
+    control: bool,
+}
+
+fn parse(args: &[String]) -> Result<Parsed> {
+    let (mut runs, mut work_ms, mut devflow, mut control) = (100, 5_000, None, false);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
+        if flag == "--tmux-control" {
+            control = true;
+            continue;
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         let number = || value.parse::<u64>().map_err(|_| format!("{flag} {value}: not a number"));
         match flag.as_str() {
@@ -64,12 +76,12 @@ fn parse(args: &[String]) -> Result<(usize, u64, Option<PathBuf>)> {
             "--devflow" => devflow = Some(std::path::absolute(value).map_err(|e| e.to_string())?),
             other => {
                 return Err(format!(
-                    "unknown argument {other}; bench scale takes --runs N --work-ms MS --devflow PATH"
+                    "unknown argument {other}; bench scale takes --runs N --work-ms MS --devflow PATH --tmux-control"
                 ));
             }
         }
     }
-    Ok((runs.max(1), work_ms, devflow))
+    Ok(Parsed { runs: runs.max(1), work_ms, devflow, control })
 }
 
 fn build() -> Result<PathBuf> {
@@ -105,7 +117,7 @@ fn devflow(exe: &Path, dir: &Path, args: &[&str]) -> Command {
     command
 }
 
-fn measure(exe: &Path, dir: &Path, runs: usize, work_ms: u64) -> Result<String> {
+fn measure(exe: &Path, dir: &Path, runs: usize, work_ms: u64, control: bool) -> Result<String> {
     let ids: Vec<String> = (0..runs).map(|n| format!("s{n:03}")).collect();
     for id in &ids {
         let workflow = workflow(dir, id, work_ms)?;
@@ -122,11 +134,15 @@ fn measure(exe: &Path, dir: &Path, runs: usize, work_ms: u64) -> Result<String> 
     let started = Instant::now();
     let concurrency = runs.to_string();
     let mut worker =
-        devflow(exe, dir, &["worker", "--concurrency", &concurrency, "--exit-when-idle"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("cannot start the worker: {error}"))?;
+        devflow(exe, dir, &["worker", "--concurrency", &concurrency, "--exit-when-idle"]);
+    if control {
+        worker.env("DEVFLOW_TMUX_CONTROL", "1");
+    }
+    let mut worker = worker
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("cannot start the worker: {error}"))?;
     let cpu = sample_until_exit(&mut worker, dir)?;
     let elapsed = started.elapsed();
     let spawned = forks()? - forks_before;
