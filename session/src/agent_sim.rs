@@ -47,10 +47,14 @@ pub struct AgentSimArgs {
     /// as a prompt_toolkit CLI (Aider) does when it prints above its prompt (its renderer's
     /// erase turns the mode off, the redraw on) while the key comes in.
     pub enter_redraw_ms: Option<u64>,
+    /// Draw this as the prompt line instead of [`PROMPT`]: a real CLI's input box, so that a
+    /// test can drive agent-sim under that CLI's preset (its input pattern, its dialogs, its
+    /// own first-prompt settle window).
+    pub prompt_line: Option<String>,
 }
 
 impl AgentSimArgs {
-    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no [--dialog-after-ms N]] [--enter-redraw-ms N]";
+    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no [--dialog-after-ms N]] [--enter-redraw-ms N] [--prompt-line TEXT]";
 
     /// Parses the arguments of [`AgentSimArgs::USAGE`] (the program name not included).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<AgentSimArgs, String> {
@@ -81,6 +85,7 @@ impl AgentSimArgs {
                     parsed.enter_redraw_ms =
                         Some(number("--enter-redraw-ms", &value("--enter-redraw-ms")?)?);
                 }
+                "--prompt-line" => parsed.prompt_line = Some(value("--prompt-line")?),
                 other => return Err(format!("unknown argument {other:?}\n{}", Self::USAGE)),
             }
         }
@@ -98,6 +103,7 @@ fn number(flag: &str, text: &str) -> Result<u64, String> {
 /// Runs agent-sim on the terminal of this process until Ctrl-C / Ctrl-D (status 0), a crash
 /// scenario (status 3) or an error (status 1). A hang scenario never returns.
 pub fn run(args: AgentSimArgs) -> ExitCode {
+    let _ = PROMPT_LINE.set(args.prompt_line.clone().unwrap_or_else(|| PROMPT.to_owned()));
     let log = args.log.or_else(|| std::env::var_os(LOG_ENV).map(PathBuf::from));
     let paste_at = args.paste_ready_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
     let session = match Terminal::enter(paste_at.is_none()) {
@@ -264,8 +270,12 @@ fn echo(text: &str) -> String {
     }
 }
 
+/// The prompt line this agent-sim draws (`--prompt-line`, else [`PROMPT`]).
+static PROMPT_LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn show_prompt(out: &mut impl Write) -> std::io::Result<()> {
-    write!(out, "\x1b[1m{PROMPT}\x1b[0m")?;
+    let line = PROMPT_LINE.get().map_or(PROMPT, String::as_str);
+    write!(out, "\x1b[1m{line}\x1b[0m")?;
     out.flush()
 }
 
@@ -286,6 +296,8 @@ mod tests {
         assert_eq!((late.dialog, late.dialog_after_ms), (Some(Dialog::Trust), Some(300)));
         assert!(args(&["--dialog-after-ms", "300"]).is_err(), "which dialog?");
         assert_eq!(args(&["--enter-redraw-ms", "400"]).unwrap().enter_redraw_ms, Some(400));
+        let line = args(&["--prompt-line", "> Type"]).unwrap().prompt_line;
+        assert_eq!(line.as_deref(), Some("> Type"));
         assert!(args(&["--dialog", "nope"]).is_err());
         assert!(args(&["--log"]).is_err());
         assert!(args(&["--work-ms", "soon"]).is_err());
