@@ -54,7 +54,7 @@ pub struct AgentSimArgs {
 }
 
 impl AgentSimArgs {
-    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no [--dialog-after-ms N]] [--enter-redraw-ms N] [--prompt-line TEXT]";
+    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|codex-trust|telemetry|yes-no [--dialog-after-ms N]] [--enter-redraw-ms N] [--prompt-line TEXT]";
 
     /// Parses the arguments of [`AgentSimArgs::USAGE`] (the program name not included).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<AgentSimArgs, String> {
