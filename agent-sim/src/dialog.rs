@@ -11,6 +11,8 @@ use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 pub enum Dialog {
     /// Folder trust, the kind of dialog devflow may answer: `1` or Enter trusts, `2` exits.
     Trust,
+    /// Folder trust in Codex CLI's words (its preset knows it by them); answered as `Trust`.
+    CodexTrust,
     /// Sharing usage data: `1` or Enter shares, `2` declines (devflow never answers it).
     Telemetry,
     /// A yes/no question no preset knows: `y` goes on, `n` exits.
@@ -18,11 +20,12 @@ pub enum Dialog {
 }
 
 impl Dialog {
-    pub const NAMES: &'static str = "trust, telemetry, yes-no";
+    pub const NAMES: &'static str = "trust, codex-trust, telemetry, yes-no";
 
     pub fn parse(name: &str) -> Option<Dialog> {
         match name {
             "trust" => Some(Dialog::Trust),
+            "codex-trust" => Some(Dialog::CodexTrust),
             "telemetry" => Some(Dialog::Telemetry),
             "yes-no" => Some(Dialog::YesNo),
             _ => None,
@@ -33,6 +36,9 @@ impl Dialog {
         match self {
             Dialog::Trust => {
                 "Do you trust the files in this folder?\r\n\r\n❯ 1. Yes, I trust this folder\r\n  2. No, exit\r\n"
+            }
+            Dialog::CodexTrust => {
+                "Trust this folder?\r\n\r\n› 1. Trust and continue\r\n  2. Quit\r\n"
             }
             Dialog::Telemetry => {
                 "Share usage data with the vendor?\r\n\r\n❯ 1. Yes, share it\r\n  2. No\r\n"
@@ -56,10 +62,15 @@ pub fn ask(dialog: Dialog, log: Option<&Path>, out: &mut impl Write) -> std::io:
                     (_, KeyCode::Char('c' | 'd')) if ctrl => return Ok(false),
                     (Dialog::YesNo, KeyCode::Char('y')) => return answered(out, true),
                     (Dialog::YesNo, KeyCode::Char('n')) => return answered(out, false),
-                    (Dialog::Trust | Dialog::Telemetry, KeyCode::Char('1') | KeyCode::Enter) => {
+                    (
+                        Dialog::Trust | Dialog::CodexTrust | Dialog::Telemetry,
+                        KeyCode::Char('1') | KeyCode::Enter,
+                    ) => {
                         return answered(out, true);
                     }
-                    (Dialog::Trust, KeyCode::Char('2')) => return answered(out, false),
+                    (Dialog::Trust | Dialog::CodexTrust, KeyCode::Char('2')) => {
+                        return answered(out, false);
+                    }
                     (Dialog::Telemetry, KeyCode::Char('2')) => return answered(out, true),
                     (_, KeyCode::Char(c)) => c.to_string(),
                     (_, KeyCode::Enter) => "\n".to_owned(),

@@ -42,10 +42,19 @@ pub struct AgentSimArgs {
     /// folder trust over their input box about 300 ms after drawing it): the dialog takes the
     /// screen, and whatever was typed or pasted into the prompt line by then is dropped with it.
     pub dialog_after_ms: Option<u64>,
+    /// The first Enter on a non-empty input is not acted on: bracketed paste goes off, this
+    /// long later on again, and the prompt line is drawn again with the input still in it —
+    /// as a prompt_toolkit CLI (Aider) does when it prints above its prompt (its renderer's
+    /// erase turns the mode off, the redraw on) while the key comes in.
+    pub enter_redraw_ms: Option<u64>,
+    /// Draw this as the prompt line instead of [`PROMPT`]: a real CLI's input box, so that a
+    /// test can drive agent-sim under that CLI's preset (its input pattern, its dialogs, its
+    /// own first-prompt settle window).
+    pub prompt_line: Option<String>,
 }
 
 impl AgentSimArgs {
-    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|telemetry|yes-no [--dialog-after-ms N]]";
+    pub const USAGE: &'static str = "usage: devflow agent-sim [--log PATH] [--work-ms N] [--paste-ready-ms N] [--dialog trust|codex-trust|telemetry|yes-no [--dialog-after-ms N]] [--enter-redraw-ms N] [--prompt-line TEXT]";
 
     /// Parses the arguments of [`AgentSimArgs::USAGE`] (the program name not included).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<AgentSimArgs, String> {
@@ -72,6 +81,11 @@ impl AgentSimArgs {
                     parsed.dialog_after_ms =
                         Some(number("--dialog-after-ms", &value("--dialog-after-ms")?)?);
                 }
+                "--enter-redraw-ms" => {
+                    parsed.enter_redraw_ms =
+                        Some(number("--enter-redraw-ms", &value("--enter-redraw-ms")?)?);
+                }
+                "--prompt-line" => parsed.prompt_line = Some(value("--prompt-line")?),
                 other => return Err(format!("unknown argument {other:?}\n{}", Self::USAGE)),
             }
         }
@@ -89,6 +103,7 @@ fn number(flag: &str, text: &str) -> Result<u64, String> {
 /// Runs agent-sim on the terminal of this process until Ctrl-C / Ctrl-D (status 0), a crash
 /// scenario (status 3) or an error (status 1). A hang scenario never returns.
 pub fn run(args: AgentSimArgs) -> ExitCode {
+    let _ = PROMPT_LINE.set(args.prompt_line.clone().unwrap_or_else(|| PROMPT.to_owned()));
     let log = args.log.or_else(|| std::env::var_os(LOG_ENV).map(PathBuf::from));
     let paste_at = args.paste_ready_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
     let session = match Terminal::enter(paste_at.is_none()) {
@@ -113,7 +128,7 @@ pub fn run(args: AgentSimArgs) -> ExitCode {
         }
     }
     let worker = work::Worker { log, work_ms: args.work_ms.unwrap_or(300) };
-    let result = session_loop(&worker, paste_at, late_dialog);
+    let result = session_loop(&worker, paste_at, late_dialog, args.enter_redraw_ms);
     drop(session);
     match result {
         Ok(Outcome::Continue) => ExitCode::SUCCESS,
@@ -152,6 +167,7 @@ fn session_loop(
     worker: &work::Worker,
     mut paste_at: Option<Instant>,
     mut late_dialog: Option<(Dialog, Instant)>,
+    mut enter_redraw_ms: Option<u64>,
 ) -> std::io::Result<Outcome> {
     let mut out = std::io::stdout();
     let cwd = std::env::current_dir().unwrap_or_default();
@@ -183,16 +199,7 @@ fn session_loop(
         }
         match event::read()? {
             Event::Paste(text) => {
-                if text.len() <= PASTE_ECHO_BYTES_MAX && !text.contains('\n') {
-                    write!(out, "{text}")?;
-                } else {
-                    write!(
-                        out,
-                        "[pasted text: {} lines, {} bytes]",
-                        text.lines().count(),
-                        text.len()
-                    )?;
-                }
+                write!(out, "{}", echo(&text))?;
                 input.push_str(&text);
             }
             Event::Key(key) if key.kind == KeyEventKind::Press => match key_action(key) {
@@ -201,6 +208,15 @@ fn session_loop(
                     return Ok(Outcome::Continue);
                 }
                 KeyAction::Submit if input.trim().is_empty() => {}
+                KeyAction::Submit if let Some(ms) = enter_redraw_ms.take() => {
+                    execute!(out, event::DisableBracketedPaste)?;
+                    std::thread::sleep(Duration::from_millis(ms));
+                    execute!(out, event::EnableBracketedPaste)?;
+                    // The same line again: the input was not taken.
+                    write!(out, "\r\x1b[K")?;
+                    show_prompt(&mut out)?;
+                    write!(out, "{}", echo(&input))?;
+                }
                 KeyAction::Submit => {
                     write!(out, "\r\n")?;
                     let prompt = std::mem::take(&mut input);
@@ -246,8 +262,20 @@ fn key_action(key: KeyEvent) -> KeyAction {
     }
 }
 
+/// How pasted text shows on the prompt line: itself when short, else a summary.
+fn echo(text: &str) -> String {
+    match text.len() <= PASTE_ECHO_BYTES_MAX && !text.contains('\n') {
+        true => text.to_owned(),
+        false => format!("[pasted text: {} lines, {} bytes]", text.lines().count(), text.len()),
+    }
+}
+
+/// The prompt line this agent-sim draws (`--prompt-line`, else [`PROMPT`]).
+static PROMPT_LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn show_prompt(out: &mut impl Write) -> std::io::Result<()> {
-    write!(out, "\x1b[1m{PROMPT}\x1b[0m")?;
+    let line = PROMPT_LINE.get().map_or(PROMPT, String::as_str);
+    write!(out, "\x1b[1m{line}\x1b[0m")?;
     out.flush()
 }
 
@@ -267,6 +295,9 @@ mod tests {
         let late = args(&["--dialog", "trust", "--dialog-after-ms", "300"]).unwrap();
         assert_eq!((late.dialog, late.dialog_after_ms), (Some(Dialog::Trust), Some(300)));
         assert!(args(&["--dialog-after-ms", "300"]).is_err(), "which dialog?");
+        assert_eq!(args(&["--enter-redraw-ms", "400"]).unwrap().enter_redraw_ms, Some(400));
+        let line = args(&["--prompt-line", "> Type"]).unwrap().prompt_line;
+        assert_eq!(line.as_deref(), Some("> Type"));
         assert!(args(&["--dialog", "nope"]).is_err());
         assert!(args(&["--log"]).is_err());
         assert!(args(&["--work-ms", "soon"]).is_err());

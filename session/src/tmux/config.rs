@@ -38,6 +38,9 @@ pub struct TmuxConfig {
     pub paste_visible_timeout_ms: u64,
     /// Longest wait for the agent to show it took a prompt after one Enter.
     pub submit_verify_timeout_ms: u64,
+    /// How long bracketed paste must stay off after Enter (turned off after the key went in)
+    /// to count as the agent taking the prompt; a flip off and on again is a redraw.
+    pub paste_off_hold_ms: u64,
     /// Enter presses, while the paste visibly waits in the input, before delivery counts as
     /// unverified.
     pub enter_attempts_max: u32,
@@ -73,6 +76,7 @@ impl TmuxConfig {
             ready_timeout_ms: 60_000,
             paste_visible_timeout_ms: 5_000,
             submit_verify_timeout_ms: 3_000,
+            paste_off_hold_ms: 1_000,
             enter_attempts_max: 3,
             dispose_grace_ms: 1_500,
             capture_bytes_max: CAPTURE_BYTES_MAX,

@@ -16,6 +16,7 @@ use super::mark::{MARK_OPTION, PromptMark, Step};
 use super::pane::{Pane, PaneView};
 use super::screen::{Screen, Signs};
 use super::server::failure;
+use super::tap::TapState;
 use crate::{PromptReceipt, render_prompt};
 
 /// Why a paste did or did not go in.
@@ -166,6 +167,7 @@ impl TmuxAdapter {
         let matcher = launch.preset().matcher();
         let mut view = pasted;
         let attempts = self.config.enter_attempts_max.max(1);
+        let hold_ms = self.config.paste_off_hold_ms as i64;
         for attempt in 1..=attempts {
             if view.in_mode {
                 self.leave_modes(pane).await?;
@@ -185,15 +187,23 @@ impl TmuxAdapter {
                 pane.id,
                 "Enter",
             ];
+            let enter_at_ms = crate::now_ms();
             self.server.run_ok(&enter).await?;
             let zone_before: Vec<String> =
                 Screen::new(&view.lines, matcher).zone().into_iter().map(str::to_owned).collect();
             let took = self
                 .wait_for(pane, self.config.submit_verify_timeout_ms, |now| {
                     let screen = Screen::new(&now.lines, matcher);
-                    // An agent that turns bracketed paste off has stopped reading its input
-                    // (Aider does it for each message it takes).
-                    let paste_off = now.tap.state().is_some_and(|tap| !tap.paste_on);
+                    let paste_off = now.tap.state().is_some_and(|tap| {
+                        paste_off_since_enter(tap, enter_at_ms, hold_ms, crate::now_ms())
+                    });
+                    tracing::debug!(
+                        pane = pane.id,
+                        tap = ?now.tap,
+                        zone = ?screen.zone(),
+                        pending = screen.paste_in_input(signs),
+                        "after Enter"
+                    );
                     now.dead
                         || screen.working()
                         || paste_off
@@ -285,6 +295,18 @@ impl TmuxAdapter {
     }
 }
 
+/// Whether the tap shows that the agent stopped reading its input because of this Enter: it
+/// turned bracketed paste off after the key went in (Aider does it for each message it takes)
+/// and has kept it off for `hold_ms`. A mode that flips off and on again is no such sign: a
+/// prompt_toolkit CLI does that whenever it prints above its prompt or redraws it (its
+/// renderer's erase turns the mode off, the redraw on), with the paste still unsubmitted in
+/// its input. One look at the mode off used to count, and a freshly started Aider that flips
+/// it right after Enter would pass (issue 12: a repair prompt recorded that Aider's input still
+/// held and the model never received).
+fn paste_off_since_enter(tap: TapState, enter_at_ms: i64, hold_ms: i64, now_ms: i64) -> bool {
+    !tap.paste_on && tap.mode_changed_ms >= enter_at_ms && now_ms - tap.mode_changed_ms >= hold_ms
+}
+
 fn exited_after_enter(pane: Pane<'_>) -> Error {
     Error::new(
         Code::PromptDeliveryUnverified,
@@ -324,5 +346,23 @@ impl TmuxAdapter {
             self.attach_command(),
             launch.run_id
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tap(paste_on: bool, mode_changed_ms: i64) -> TapState {
+        TapState { paste_on, mode_changed_ms, ..TapState::new(0) }
+    }
+
+    #[test]
+    fn only_paste_mode_turned_off_by_the_enter_and_kept_off_counts_as_taken() {
+        let (enter, hold) = (10_000, 1_000);
+        assert!(paste_off_since_enter(tap(false, 10_050), enter, hold, 11_050));
+        assert!(!paste_off_since_enter(tap(false, 10_050), enter, hold, 10_500), "not held yet");
+        assert!(!paste_off_since_enter(tap(true, 10_400), enter, hold, 12_000), "on again");
+        assert!(!paste_off_since_enter(tap(false, 9_000), enter, hold, 12_000), "off before Enter");
     }
 }

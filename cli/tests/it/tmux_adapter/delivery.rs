@@ -164,3 +164,22 @@ async fn a_prompt_that_tries_to_end_the_paste_early_arrives_as_one_neutralised_s
     assert!(world.adapter.probe(&handle).await.unwrap().alive, "no crash scenario was typed");
     world.finish(&[&handle]).await;
 }
+
+#[tokio::test]
+async fn bracketed_paste_flipped_off_and_on_by_a_redraw_after_enter_is_not_taken_for_taken() {
+    // Like a freshly started Aider (prompt_toolkit) that redraws its prompt as Enter comes in:
+    // the mode goes off, 400 ms later on again, the paste still sits unsubmitted in the input.
+    // The mode off at one look used to count as "taken": the prompt was reported delivered and
+    // agent-sim never got it. Now the paste visibly waiting gets Enter again (never a paste).
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    let spec = world.sim_spec("planner", &["--enter-redraw-ms", "400"]);
+    let handle = world.adapter.start(&spec).await.unwrap();
+    let prompt = envelope("out/plan.json", 1, "Scenario: ok\nline two");
+    world.adapter.send_prompt(&handle, &prompt).await.unwrap();
+    let screen = world.transcript_with(&handle, "wrote artifact").await;
+    assert_eq!(world.logged_prompts(), [render_prompt(&prompt)], "taken once, by the 2nd Enter");
+    assert_eq!(screen.matches("[pasted text:").count(), 1, "one paste:\n{screen}");
+    world.finish(&[&handle]).await;
+}

@@ -197,3 +197,53 @@ async fn a_late_dialog_that_takes_the_paste_is_never_submitted_into() {
     assert!(world.log_entries().is_empty(), "{:?}", world.log_entries());
     world.finish(&[&handle]).await;
 }
+
+#[tokio::test]
+async fn gemini_presets_own_settle_window_keeps_the_paste_out_of_a_late_trust_dialog() {
+    presets_own_settle_window_keeps_the_paste_out_of_a_late_dialog(
+        "gemini",
+        "> Type your message or @path/to/file",
+        "trust",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn codex_presets_own_settle_window_keeps_the_paste_out_of_a_late_trust_dialog() {
+    presets_own_settle_window_keeps_the_paste_out_of_a_late_dialog(
+        "codex",
+        "› Ask Codex to do anything",
+        "codex-trust",
+    )
+    .await;
+}
+
+/// agent-sim under a real CLI's preset: that CLI's input box as its prompt line, and its
+/// folder-trust dialog (in its words) drawn over it a moment later. The adapter's own window
+/// (the default 250 ms) is shorter than the dialog's delay, so only the preset's own
+/// `first_prompt_settle_ms` stands between the paste and the dialog.
+async fn presets_own_settle_window_keeps_the_paste_out_of_a_late_dialog(
+    preset: &str,
+    input_box: &str,
+    sim_dialog: &str,
+) {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    let window_ms = devflow_session::preset::by_name(preset).unwrap().first_prompt_settle_ms;
+    let after_ms = window_ms * 2 / 3;
+    let default_window = devflow_session::tmux::TmuxConfig::new("/").ready_settle_ms;
+    assert!(default_window < after_ms && after_ms < window_ms, "{preset}: {window_ms} ms");
+    let after = after_ms.to_string();
+    let extra = ["--prompt-line", input_box, "--dialog", sim_dialog, "--dialog-after-ms", &after];
+    let mut spec = world.sim_spec("planner", &extra);
+    spec.preset = Some(preset.to_owned());
+    let handle = world.adapter.start(&spec).await.unwrap();
+    let prompt = envelope("out/plan.json", 1, "Scenario: ok");
+    let error = world.adapter.send_prompt(&handle, &prompt).await.unwrap_err();
+    assert!(error.is(Code::AgentNeedsInput), "{preset}: {error}");
+    assert!(error.message().contains("(`folder-trust`)"), "{preset}: {error}");
+    assert!(error.message().contains("nothing was pasted"), "{preset}: {error}");
+    assert!(world.log_entries().is_empty(), "{preset}: nothing reached the agent");
+    world.finish(&[&handle]).await;
+}
