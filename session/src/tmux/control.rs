@@ -21,7 +21,8 @@
 //!
 //! The client is a plain child process with a thread that reads its answers: a tokio task
 //! would die with the runtime that spawned it, and one process holds adapters of more than one
-//! runtime (tests, `devflow serve`).
+//! runtime (tests, `devflow serve`). When its channel goes (replaced, or the last adapter of the
+//! socket dropped) the client is killed by its pid.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
@@ -76,10 +77,19 @@ enum Slot {
 }
 
 struct Channel {
-    /// Dropping it ends the client: tmux exits at the end of its input, and the reading thread
-    /// then reaps it.
     stdin: ChildStdin,
+    /// The client's process, killed and reaped when the channel goes: tmux does not always exit
+    /// at the end of its input (a client whose server went can stay, asleep, for ever). Reaped
+    /// only here, so its pid is never another process's when it is killed.
+    child: Child,
     shared: Arc<Shared>,
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[derive(Default)]
@@ -162,9 +172,13 @@ impl Control {
         let reading = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("tmux-control".to_owned())
-            .spawn(move || read_answers(child, BufReader::new(stdout), &reading));
-        spawned.ok()?;
-        Some(Channel { stdin, shared })
+            .spawn(move || read_answers(BufReader::new(stdout), &reading));
+        if spawned.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        Some(Channel { stdin, child, shared })
     }
 
     fn close(&self) {
@@ -192,9 +206,9 @@ impl Channel {
     }
 }
 
-/// The thread that reads the client's answers until it exits, then fails what is still
+/// The thread that reads the client's answers until its output ends, then fails what is still
 /// waiting (dropping a reply sends the caller to a client of its own).
-fn read_answers(mut child: Child, stdout: impl BufRead, shared: &Shared) {
+fn read_answers(stdout: impl BufRead, shared: &Shared) {
     let mut parser = Parser::default();
     for line in stdout.split(b'\n') {
         let Ok(line) = line else { break };
@@ -207,7 +221,6 @@ fn read_answers(mut child: Child, stdout: impl BufRead, shared: &Shared) {
     }
     shared.closed.store(true, Ordering::Release);
     lock(&shared.pending).clear();
-    let _ = child.wait();
 }
 
 /// Files `block` with the oldest request: its last, when it is that request's sentinel.

@@ -145,3 +145,24 @@ async fn without_control_mode_every_look_is_a_client_of_its_own() {
     assert_eq!(control_clients(&world), [] as [String; 0]);
     world.finish(&[&handle]).await;
 }
+
+#[tokio::test]
+async fn the_control_client_ends_with_the_last_adapter_of_its_server() {
+    let Some(world) = TmuxWorld::new() else {
+        return;
+    };
+    let handle = world.start("planner").await;
+    let looker = world.restarted_adapter_with(|config| config.control_mode = true);
+    assert!(looker.probe(&handle).await.unwrap().alive);
+    let [pid] = &control_clients(&world)[..] else {
+        panic!("one control client: {:?}", control_clients(&world));
+    };
+    drop(looker);
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    assert!(!proc_dir.exists(), "the control client {pid} outlived its adapter");
+    eventually("the server to forget the client", async || {
+        control_clients(&world).is_empty().then_some(())
+    })
+    .await;
+    world.finish(&[&handle]).await;
+}
