@@ -144,11 +144,11 @@ impl Driver {
             + 'a,
     {
         let held = self.acquire(run_id, wait, &cancel).await?;
-        // A submitted run is driven on by a worker, which claims it once this lease is given
-        // back.
         // The decision is one step: a busy database rolled it back whole, so it is taken again.
         let decided = busy_retried(self.runner.retry(), || held.db.step(run_id, step.clone()));
         let outcome = match decided.await {
+            // A submitted run is driven on by a worker, which claims it once this lease is
+            // given back.
             Ok(()) if self.submitted(run_id).await? => Ok(Outcome::Queued),
             Ok(()) => self.drive(&held, &cancel).await,
             Err(error) => Err(error),

@@ -21,6 +21,12 @@ impl Driver {
     /// them may be alive. A run whose agents all failed (or that has none) is simply taken here.
     pub(crate) async fn host_stop(&self, held: &Held) -> Result<Option<RunStop>, Error> {
         let here = hostname();
+        // Nearly always the agents are here: one read, no step.
+        let id = held.lease.run_id.clone();
+        let run = self.db.read(move |tx| Box::pin(async move { tx.run(&id).await })).await?;
+        if run.and_then(|run| run.agent_host).is_none_or(|host| host == here) {
+            return Ok(None);
+        }
         held.db
             .step(&held.lease.run_id, move |tx, run| {
                 Box::pin(async move {

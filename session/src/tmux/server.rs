@@ -24,11 +24,8 @@ const SOCKET_PATH_BYTES_MAX: usize = 107;
 
 #[derive(Debug, Clone)]
 pub(super) struct Server {
-    bin: PathBuf,
-    socket: PathBuf,
+    client: Client,
     conf: PathBuf,
-    client_env: Vec<(String, String)>,
-    client_env_removed: Vec<String>,
     timeout: Duration,
     control: Option<Arc<Control>>,
 }
@@ -70,27 +67,21 @@ impl Server {
         let conf = config.state_dir.join("tmux.conf");
         std::fs::write(&conf, conf_text(config)).map_err(|e| fs_error(&conf, e))?;
         let client = Client {
-            bin: bin.clone(),
-            socket: socket.clone(),
+            bin,
+            socket,
             env: config.client_env.clone(),
             env_removed: config.client_env_removed.clone(),
         };
-        let control = config
-            .control_mode
-            .then(|| Control::shared(&socket, Box::new(move || client.start_control())));
-        Ok(Server {
-            bin,
-            socket,
-            conf,
-            client_env: config.client_env.clone(),
-            client_env_removed: config.client_env_removed.clone(),
-            timeout: Duration::from_millis(config.command_timeout_ms),
-            control,
-        })
+        let control = config.control_mode.then(|| {
+            let starter = client.clone();
+            Control::shared(&client.socket, Box::new(move || starter.start_control()))
+        });
+        let timeout = Duration::from_millis(config.command_timeout_ms);
+        Ok(Server { client, conf, timeout, control })
     }
 
     pub fn socket(&self) -> &Path {
-        &self.socket
+        &self.client.socket
     }
 
     /// Runs `tmux -S <socket> -f <conf> <args…>`: its stdout, or why it failed. `Err(Error)` is
@@ -99,8 +90,6 @@ impl Server {
         self.run_with_stdin(args, None).await
     }
 
-    // The one place devflow starts a tmux client (ARCHITECTURE.md, "Processes").
-    #[allow(clippy::disallowed_methods)]
     pub async fn run_with_stdin(
         &self,
         args: &[&str],
@@ -112,22 +101,15 @@ impl Server {
         {
             return Ok(answer);
         }
-        let mut command = Command::new(&self.bin);
+        let mut command = Command::from(self.client.command());
         command
-            .arg("-S")
-            .arg(&self.socket)
             .arg("-f")
             .arg(&self.conf)
             .args(args)
-            .env_remove("TMUX")
-            .envs(self.client_env.iter().map(|(k, v)| (k, v)))
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        for name in &self.client_env_removed {
-            command.env_remove(name);
-        }
         let run = async {
             let mut child = command.spawn()?;
             if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -148,7 +130,7 @@ impl Server {
                 ));
             }
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(missing(&self.bin));
+                return Err(missing(&self.client.bin));
             }
             Ok(Err(e)) => {
                 return Err(Error::new(Code::SessionUnavailable, "cannot run tmux").with_source(e));
@@ -170,7 +152,8 @@ impl Server {
     }
 }
 
-/// How to start the server's control client.
+/// How every tmux client of the server starts: the program, the socket, the environment.
+#[derive(Debug, Clone)]
 struct Client {
     bin: PathBuf,
     socket: PathBuf,
@@ -179,30 +162,37 @@ struct Client {
 }
 
 impl Client {
+    /// `tmux -S <socket>`, in devflow's client environment (no `TMUX`: never the user's server).
+    // The one place devflow starts a tmux client (ARCHITECTURE.md, "Processes").
+    #[allow(clippy::disallowed_methods)]
+    fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.bin);
+        command
+            .arg("-S")
+            .arg(&self.socket)
+            .env_remove("TMUX")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        for name in &self.env_removed {
+            command.env_remove(name);
+        }
+        command
+    }
+
     /// `tmux -S <socket> -N -C attach-session -f ignore-size`: a client that leaves window sizes
     /// to the people attached. (Not `no-output` as well: it makes tmux 3.3a's server crash more
     /// often when sessions end under the client; the `%output` lines it sends instead, of the one
     /// session it is attached to, are skipped.) It attaches to a session
     /// because tmux ends an unattached client after its first command; with no session (or no
     /// server) it exits at once and the commands take clients of their own.
-    #[allow(clippy::disallowed_methods)]
     fn start_control(&self) -> std::io::Result<std::process::Child> {
-        let mut command = std::process::Command::new(&self.bin);
-        command
-            .arg("-S")
-            .arg(&self.socket)
+        self.command()
             // -N: attach-session would start a server when there is none — one without
             // devflow's config, which the next new-session would then join.
             .args(["-N", "-C", "attach-session", "-f", "ignore-size"])
-            .env_remove("TMUX")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for name in &self.env_removed {
-            command.env_remove(name);
-        }
-        command.spawn()
+            .stderr(Stdio::null())
+            .spawn()
     }
 }
 

@@ -300,11 +300,11 @@ fn read_stat(pid: u32) -> Option<Stat> {
     Some(Stat { parent, ticks: field(14) + field(15), children_ticks: field(16) + field(17) })
 }
 
-/// A tmux process, however its program was named (`tmux`, `/usr/bin/tmux`); the server
-/// renames itself `tmux: server (<socket>)`.
+/// A tmux process, however its program was named (`tmux`, `/usr/bin/tmux`). The server keeps
+/// the command line of the client that started it.
 fn is_tmux(cmdline: &str) -> bool {
     let program = cmdline.split(' ').next().unwrap_or_default();
-    program == "tmux" || program == "tmux:" || program.ends_with("/tmux")
+    program == "tmux" || program.ends_with("/tmux")
 }
 
 fn rss_kb(pid: u32) -> u64 {
