@@ -50,7 +50,6 @@ pub(crate) const ARMS: &[&str] = Step::ARMS;
 use policy::{Disposition, HumanGate, Site, decide};
 
 pub use budget::RetryPolicy;
-pub(crate) use context::handle_from_row;
 pub(crate) use finish::complete_in;
 pub(crate) use policy::busy_retried;
 pub use repair::repair_instructions;
@@ -221,7 +220,7 @@ impl Ctx {
         let error = error.in_phase(self.phase.run_id(), self.phase.phase_id());
         let known = self.known(None).await.map_err(|_| error.clone())?;
         let repair = known.attempt.as_ref().is_some_and(|attempt| attempt.repair);
-        let handle = known.session.as_ref().map(handle_from_row);
+        let handle = known.session.as_ref().map(|row| self.handle(row));
         let at = at(&known, step, handle.as_ref());
         match decide(site_of(step, repair), &error, retries, &self.retry) {
             Disposition::Retry { wait_ms } => {
@@ -242,7 +241,7 @@ impl Ctx {
 
     /// Stops at a gate the flow raised.
     async fn stop(&self, known: &Known, gate: HumanGate) -> Error {
-        let handle = known.session.as_ref().map(handle_from_row);
+        let handle = known.session.as_ref().map(|row| self.handle(row));
         self.human_gate(at(known, Step::Gate(FlowGate::TimedOut), handle.as_ref()), gate).await
     }
 }

@@ -32,6 +32,9 @@ pub struct SessionSpec {
     /// in); only dialogs the preset marks safe are ever answered, and each answer is reported
     /// in [`PromptReceipt::dialogs_answered`].
     pub answer_dialogs: Vec<String>,
+    /// The lease epoch of the driver starting the session: the pane is claimed for it
+    /// ([`SessionHandle::fence`]).
+    pub fence: Option<i64>,
 }
 
 /// The agent program of a role.
@@ -64,6 +67,10 @@ pub struct SessionHandle {
     /// Pane id `%N`.
     pub tmux_pane: Option<String>,
     pub pane_pid: Option<i64>,
+    /// The lease epoch of the driver acting through this handle. Input (a prompt, Enter, a
+    /// dialog's answer, a restart) reaches the session only while no driver with a newer epoch
+    /// has acted on it, and `lease_lost` says so otherwise; `None` sends unconditionally.
+    pub fence: Option<i64>,
 }
 
 impl SessionHandle {

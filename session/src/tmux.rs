@@ -3,7 +3,8 @@
 //!
 //! Files: `server` runs tmux; `spawn` starts agents with their output `tap`; `pane` is one look
 //! at a pane and `screen` reads it with the role's preset; `ready`, `deliver`, `mark` and
-//! `locate` deliver a prompt and find it again after a crash; `capture` is the transcript;
+//! `locate` deliver a prompt and find it again after a crash, `fence` keeps a superseded driver's
+//! input out of the pane; `capture` is the transcript;
 //! `dispose` and `procs` end agents; `launch` and `state` are what is kept to start one again.
 
 mod capture;
@@ -11,6 +12,7 @@ mod config;
 mod control;
 mod deliver;
 mod dispose;
+mod fence;
 mod launch;
 mod locate;
 mod mark;
@@ -138,7 +140,12 @@ impl TmuxAdapter {
 }
 
 /// A handle from `#{pane_id} #{pane_pid} #{window_id}`.
-fn created_handle(session_id: &str, session: &str, created: &str) -> Option<SessionHandle> {
+fn created_handle(
+    session_id: &str,
+    session: &str,
+    created: &str,
+    fence: Option<i64>,
+) -> Option<SessionHandle> {
     let mut fields = created.split(' ');
     let pane = fields.next().filter(|p| p.starts_with('%'))?;
     let pid = fields.next()?.parse().ok();
@@ -149,6 +156,7 @@ fn created_handle(session_id: &str, session: &str, created: &str) -> Option<Sess
         tmux_window: Some(window.to_owned()),
         tmux_pane: Some(pane.to_owned()),
         pane_pid: pid,
+        fence,
     })
 }
 
@@ -156,7 +164,8 @@ fn created_handle(session_id: &str, session: &str, created: &str) -> Option<Sess
 fn pane_of(handle: &SessionHandle) -> Result<Pane<'_>> {
     let id = handle.tmux_pane.as_deref().filter(|pane| pane.starts_with('%'));
     let session_id = handle.session_id.as_str();
-    id.map(|id| Pane { id, session_id }).ok_or_else(|| {
+    let fence = handle.fence;
+    id.map(|id| Pane { id, session_id, fence }).ok_or_else(|| {
         Error::new(
             Code::SessionNotFound,
             format!("session {} has no tmux pane recorded", handle.session_id),
@@ -177,10 +186,11 @@ impl SessionAdapter for TmuxAdapter {
         self.state.save_launch(&launch)?;
         self.lock_launches().insert(launch.session_id.clone(), launch.clone());
         // A start repeated after a crash adopts the pane the first one made.
-        if let Some(handle) = self.find_started(&session, &spec.session_id).await? {
+        if let Some(handle) = self.find_started(&session, &spec.session_id, spec.fence).await? {
+            self.claim(pane_of(&handle)?).await?;
             return Ok(handle);
         }
-        self.create(&launch, &session).await
+        self.create(&launch, &session, spec.fence).await
     }
 
     async fn send_prompt(
@@ -189,6 +199,7 @@ impl SessionAdapter for TmuxAdapter {
         envelope: &PromptEnvelope,
     ) -> Result<PromptReceipt> {
         let pane = pane_of(handle)?;
+        self.claim(pane).await?;
         let launch = self.launch_of(pane).await?;
         self.deliver(pane, &launch, envelope).await
     }
@@ -199,6 +210,7 @@ impl SessionAdapter for TmuxAdapter {
         envelope: &PromptEnvelope,
     ) -> Result<PromptLocation> {
         let pane = pane_of(handle)?;
+        self.claim(pane).await?;
         let launch = self.launch_of(pane).await?;
         self.locate(pane, &launch, envelope).await
     }
@@ -209,6 +221,7 @@ impl SessionAdapter for TmuxAdapter {
         envelope: &PromptEnvelope,
     ) -> Result<PromptReceipt> {
         let pane = pane_of(handle)?;
+        self.claim(pane).await?;
         let launch = self.launch_of(pane).await?;
         self.submit_waiting(pane, &launch, envelope).await
     }
@@ -260,13 +273,17 @@ impl SessionAdapter for TmuxAdapter {
         if found != pane || session_id != handle.session_id || !same_session {
             return Err(not_found(pane));
         }
-        Ok(SessionHandle {
+        let adopted = SessionHandle {
             session_id: handle.session_id.clone(),
             tmux_session: Some(session.to_owned()),
             tmux_window: Some(window.to_owned()),
             tmux_pane: Some(pane.to_owned()),
             pane_pid: pid.parse().ok(),
-        })
+            fence: handle.fence,
+        };
+        // Adopted: from now on an older driver's input cannot reach the pane.
+        self.claim(pane_of(&adopted)?).await?;
+        Ok(adopted)
     }
 
     async fn rebootstrap(&self, handle: &SessionHandle) -> Result<SessionHandle> {

@@ -6,6 +6,7 @@
 mod control;
 mod delivery;
 mod disposal;
+mod fence;
 mod lifecycle;
 mod locate;
 mod lost;
@@ -111,6 +112,7 @@ impl TmuxWorld {
             instructions: String::new(),
             preset: None,
             answer_dialogs: Vec::new(),
+            fence: None,
         }
     }
 

@@ -64,13 +64,22 @@ macro_rules! read {
 
 pub(crate) use {mutate, read, step};
 
-/// A session as the runner knows it between steps: its id and where it lives.
-pub(crate) fn handle_from_row(row: &SessionRow) -> SessionHandle {
-    SessionHandle {
-        session_id: row.id.clone(),
-        tmux_session: row.tmux_session.clone(),
-        tmux_window: row.tmux_window.clone(),
-        tmux_pane: row.tmux_pane.clone(),
-        pane_pid: row.last_known_pane_pid,
+impl Ctx {
+    /// A session as the runner knows it between steps: its id, where it lives, and the lease
+    /// epoch this driver acts with (so that a newer driver's claim of the pane fences it out).
+    pub(crate) fn handle(&self, row: &SessionRow) -> SessionHandle {
+        SessionHandle {
+            session_id: row.id.clone(),
+            tmux_session: row.tmux_session.clone(),
+            tmux_window: row.tmux_window.clone(),
+            tmux_pane: row.tmux_pane.clone(),
+            pane_pid: row.last_known_pane_pid,
+            fence: self.fence(),
+        }
+    }
+
+    /// The lease epoch of the driver this runner steps for; `None` on an unfenced database.
+    pub(crate) fn fence(&self) -> Option<i64> {
+        self.db.fence().map(|lease| lease.epoch)
     }
 }

@@ -6,7 +6,7 @@ use devflow_db::SessionRow;
 use devflow_session::SessionHandle;
 use serde_json::json;
 
-use super::context::{Ctx, handle_from_row, step};
+use super::context::{Ctx, step};
 use super::crash::crash_point;
 use super::policy::{Disposition, HumanGate, Site, decide};
 use super::writes::{
@@ -110,7 +110,7 @@ impl Ctx {
                 self.db.read(move |tx| Box::pin(async move { tx.session(sid).await })).await?;
             disposed = self
                 .adapter
-                .dispose(&row.as_ref().map_or_else(|| handle.clone(), handle_from_row))
+                .dispose(&row.as_ref().map_or_else(|| handle.clone(), |row| self.handle(row)))
                 .await;
         }
         captured.and(disposed)
@@ -120,7 +120,7 @@ impl Ctx {
         crash_point!("before_dispose");
         let mut first_error = None;
         for row in sessions {
-            if let Err(error) = self.adapter.dispose(&handle_from_row(row)).await {
+            if let Err(error) = self.adapter.dispose(&self.handle(row)).await {
                 first_error.get_or_insert(error);
             }
         }

@@ -7,7 +7,7 @@ use devflow_db::SessionUpdate;
 use devflow_session::{PromptLocation, PromptReceipt, prompt_marker};
 
 use super::attempt::Attempt;
-use super::context::{Ctx, handle_from_row, mutate};
+use super::context::{Ctx, mutate};
 use super::crash::crash_point;
 use super::facts::Known;
 use super::policy::Site;
@@ -48,7 +48,7 @@ impl Ctx {
     /// cannot tell is `prompt_delivery_unverified`: a person looks, a second paste is never
     /// safe.
     pub(crate) async fn deliver(&self, known: &Known) -> Result<()> {
-        let (attempt, handle) = (known.attempt(), handle_from_row(known.session()));
+        let (attempt, handle) = (known.attempt(), self.handle(known.session()));
         let envelope = &attempt.envelope;
         let located = self.adapter.locate_prompt(&handle, envelope).await?;
         crash_point!("before_prompt_delivery");

@@ -4,7 +4,7 @@ use devflow_core::{Code, Move, Result, SessionState};
 use devflow_db::SessionUpdate;
 use devflow_session::{HINT_LIVENESS_ONLY, SessionHandle};
 
-use super::context::{Ctx, handle_from_row, mutate};
+use super::context::{Ctx, mutate};
 use super::crash::crash_point;
 use super::facts::Known;
 use super::policy::Site;
@@ -20,7 +20,7 @@ impl Ctx {
     /// the agent showed since the last capture: a restart clears it.)
     pub(crate) async fn recover(&self, known: &Known) -> Result<Option<String>> {
         let row = known.session().clone();
-        let mut handle = handle_from_row(&row);
+        let mut handle = self.handle(&row);
         if matches!(row.state, SessionState::ArtifactTimeout | SessionState::Hung) {
             let probe = self.adapter.probe(&handle).await?;
             if probe.hint.as_deref() == Some(HINT_LIVENESS_ONLY) {

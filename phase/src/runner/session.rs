@@ -7,7 +7,7 @@ use devflow_core::{Error, Move, Result, SessionState, StateMachine};
 use devflow_db::{NewSession, SessionUpdate};
 use devflow_session::{SessionHandle, SessionSpec};
 
-use super::context::{Ctx, handle_from_row, mutate};
+use super::context::{Ctx, mutate};
 use super::crash::crash_point;
 use super::facts::Known;
 use super::policy::Site;
@@ -24,7 +24,7 @@ impl Ctx {
         let session_id = match &known.session {
             Some(row) => {
                 if row.state == SessionState::FailedNeedsHuman
-                    && let Err(error) = self.adapter.dispose(&handle_from_row(row)).await
+                    && let Err(error) = self.adapter.dispose(&self.handle(row)).await
                 {
                     tracing::warn!(%error, "the failed agent was not disposed; starting a fresh one");
                 }
@@ -75,7 +75,7 @@ impl Ctx {
     /// Re-adopts the role's agent for this phase: `READY`, with `session.ready`.
     pub(crate) async fn resume_session(&self, known: &Known) -> Result<()> {
         let row = known.session();
-        let recorded = handle_from_row(row);
+        let recorded = self.handle(row);
         let handle = self.retrying(Site::SessionResume, || self.adapter.resume(&recorded)).await?;
         let (sid, recovery_attempts, resumed) = (row.id.as_str(), row.recovery_attempts, &handle);
         mutate!(self, "after_session_resumed", |tx, phase| {
@@ -102,6 +102,7 @@ impl Ctx {
             // The lead wires these from the workflow (`preset`, the dialogs it may answer).
             preset: phase.spec.agent.preset.clone(),
             answer_dialogs: phase.spec.agent.answer_dialogs.clone(),
+            fence: self.fence(),
         }
     }
 

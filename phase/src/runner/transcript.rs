@@ -4,7 +4,7 @@ use devflow_core::Result;
 use devflow_db::{SessionRow, SessionUpdate};
 use devflow_session::SessionHandle;
 
-use super::context::{Ctx, handle_from_row, read, step};
+use super::context::{Ctx, read, step};
 use super::crash::crash_point;
 
 impl Ctx {
@@ -22,7 +22,7 @@ impl Ctx {
             None => read!(self, |tx, _| { tx.require_session(session_id).await })?,
         };
         crash_point!("before_transcript_capture");
-        let capture = self.adapter.capture(&handle_from_row(&row), row.last_capture_seq).await?;
+        let capture = self.adapter.capture(&self.handle(&row), row.last_capture_seq).await?;
         let seq = capture.last_seq(row.last_capture_seq);
         let chunks: Vec<(i64, &str)> =
             capture.chunks.iter().map(|chunk| (chunk.seq, chunk.text.as_str())).collect();

@@ -6,7 +6,7 @@ use devflow_core::{Class, Move, PhaseState, Result, SessionState, StateMachine};
 use devflow_db::{NewArtifact, SessionUpdate};
 use devflow_session::{ProbeResult, is_session_hung};
 
-use super::context::{Ctx, handle_from_row, mutate};
+use super::context::{Ctx, mutate};
 use super::facts::Known;
 use super::writes::mark_crashed_in;
 use crate::artifact::{self, WaitOutcome, wait_for_artifact};
@@ -65,7 +65,7 @@ impl Ctx {
     /// `ARTIFACT_TIMEOUT` otherwise. A recoverable probe failure is no evidence of a crash and
     /// classifies as `ARTIFACT_TIMEOUT`; any other probe failure is returned.
     async fn classify_timed_out(&self, known: &Known) -> Result<SessionState> {
-        let probe: ProbeResult = match self.adapter.probe(&handle_from_row(known.session())).await {
+        let probe: ProbeResult = match self.adapter.probe(&self.handle(known.session())).await {
             Err(error) if error.class() == Class::Recoverable => {
                 return Ok(SessionState::ArtifactTimeout);
             }

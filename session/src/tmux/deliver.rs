@@ -88,12 +88,14 @@ impl TmuxAdapter {
             Err(error) => return Pasted::Refused(error),
         }
         let paste = ["paste-buffer", "-p", "-r", "-d", "-b", &buffer, "-t", pane.id];
-        match self.server.run(&paste).await {
+        let refused = |error| async {
+            let _ = self.server.run(&["delete-buffer", "-b", &buffer]).await;
+            Pasted::Refused(error)
+        };
+        match self.run_input(pane, &paste).await {
             Ok(Ok(_)) => Pasted::Yes,
-            Ok(Err(failed)) => {
-                let _ = self.server.run(&["delete-buffer", "-b", &buffer]).await;
-                Pasted::Refused(failure(&paste, &failed))
-            }
+            Ok(Err(failed)) => refused(failure(&paste, &failed)).await,
+            Err(error) if error.is(Code::LeaseLost) => refused(error).await,
             Err(error) => Pasted::Unknown(error),
         }
     }
@@ -188,7 +190,7 @@ impl TmuxAdapter {
                 "Enter",
             ];
             let enter_at_ms = crate::now_ms();
-            self.server.run_ok(&enter).await?;
+            self.run_input_ok(pane, &enter).await?;
             let zone_before: Vec<String> =
                 Screen::new(&view.lines, matcher).zone().into_iter().map(str::to_owned).collect();
             let took = self

@@ -55,7 +55,7 @@ impl TmuxAdapter {
             .lines()
             .filter_map(|line| {
                 let (created, id) = line.rsplit_once(' ')?;
-                super::created_handle(id, &session, created).filter(|_| !id.is_empty())
+                super::created_handle(id, &session, created, None).filter(|_| !id.is_empty())
             })
             .collect();
         for launch in self.state.launches().into_iter().filter(|l| l.run_id == run_id) {

@@ -28,6 +28,8 @@ const FORMAT: &str = "#{pane_id} #{pane_dead} #{pane_dead_status} #{pane_in_mode
 pub(super) struct Pane<'a> {
     pub id: &'a str,
     pub session_id: &'a str,
+    /// The lease epoch of the driver acting on the pane ([`super::fence`]); `None`: unfenced.
+    pub fence: Option<i64>,
 }
 
 impl std::fmt::Display for Pane<'_> {

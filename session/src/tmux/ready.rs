@@ -98,7 +98,7 @@ impl TmuxAdapter {
         );
         let mut keys = vec!["send-keys", "-t", pane.id];
         keys.extend(dialog.answer_keys);
-        self.server.run_ok(&keys).await?;
+        self.run_input_ok(pane, &keys).await?;
         let timeout_ms = self.config.submit_verify_timeout_ms;
         self.wait_changed(pane, &before.screen_hash, timeout_ms).await?;
         Ok(())

@@ -9,9 +9,10 @@
 use devflow_core::{Code, Error, Result};
 
 use super::capture::SEQ_BASE_OPTION;
+use super::fence::LEASE_OPTION;
 use super::launch::{LAUNCH_OPTION, Launch, SESSION_ID_OPTION, session_name, window_name};
 use super::mark::MARK_OPTION;
-use super::pane::{TAP_OPTION, not_found};
+use super::pane::TAP_OPTION;
 use super::server::failure;
 use super::{CREATED_FORMAT, TmuxAdapter, created_handle};
 use crate::{SessionAdapter, SessionHandle};
@@ -22,6 +23,7 @@ impl TmuxAdapter {
         &self,
         session: &str,
         session_id: &str,
+        fence: Option<i64>,
     ) -> Result<Option<SessionHandle>> {
         let target = format!("={session}");
         let format = format!("{CREATED_FORMAT} #{{{SESSION_ID_OPTION}}}");
@@ -33,13 +35,21 @@ impl TmuxAdapter {
         };
         Ok(listing.lines().find_map(|line| {
             let (created, id) = line.rsplit_once(' ')?;
-            (id == session_id).then(|| created_handle(session_id, session, created)).flatten()
+            (id == session_id)
+                .then(|| created_handle(session_id, session, created, fence))
+                .flatten()
         }))
     }
 
     /// A new window for the session's role (creating the run's tmux session with its first
-    /// one), its pane options and its tap set in the same tmux command.
-    pub(super) async fn create(&self, launch: &Launch, session: &str) -> Result<SessionHandle> {
+    /// one), its pane options (the claim of the driver starting it among them) and its tap set
+    /// in the same tmux command.
+    pub(super) async fn create(
+        &self,
+        launch: &Launch,
+        session: &str,
+        fence: Option<i64>,
+    ) -> Result<SessionHandle> {
         let window = window_name(&launch.role_id);
         let (width, height) = (self.config.width.to_string(), self.config.height.to_string());
         let tap_path = self.state.new_tap_path(&launch.session_id)?;
@@ -58,6 +68,10 @@ impl TmuxAdapter {
         tail.extend([";", "set-option", "-p", SESSION_ID_OPTION, &launch.session_id]);
         tail.extend([";", "set-option", "-p", LAUNCH_OPTION, &json]);
         tail.extend([";", "set-option", "-p", TAP_OPTION, &tap_file]);
+        let epoch = fence.map(|epoch| epoch.to_string());
+        if let Some(epoch) = &epoch {
+            tail.extend([";", "set-option", "-p", LEASE_OPTION, epoch]);
+        }
         tail.extend([";", "pipe-pane", "-O", &tap]);
         new_session.extend(&tail);
         new_window.extend(&tail);
@@ -73,7 +87,7 @@ impl TmuxAdapter {
         }
         let created = created.map_err(|failed| failure(&["new-window"], &failed))?;
         let first = created.lines().next().unwrap_or_default().trim();
-        created_handle(&launch.session_id, session, first).ok_or_else(|| {
+        created_handle(&launch.session_id, session, first, fence).ok_or_else(|| {
             Error::new(
                 Code::SessionBackendFailed,
                 format!("tmux answered {created:?} to new-window"),
@@ -82,9 +96,11 @@ impl TmuxAdapter {
     }
 
     /// Starts the agent again in its pane: a fresh history, a fresh tap (piped right after the
-    /// respawn, in the same tmux command), no prompt mark.
+    /// respawn, in the same tmux command), no prompt mark. Input, so fenced: a superseded
+    /// driver does not restart the agent a newer one works with.
     pub(super) async fn respawn(&self, handle: &SessionHandle, launch: &Launch) -> Result<()> {
-        let pane = handle.tmux_pane.as_deref().ok_or_else(|| not_found("(none)"))?;
+        let target = super::pane_of(handle)?;
+        let pane = target.id;
         let base = self.next_seq_base(pane).await?.to_string();
         let tap_path = self.state.new_tap_path(&launch.session_id)?;
         let tap_file = tap_path.to_string_lossy().into_owned();
@@ -100,7 +116,7 @@ impl TmuxAdapter {
         respawn.extend(launch.argv.iter().map(String::as_str));
         // After the respawn: tmux refuses to pipe a dead pane ("target pane has exited").
         respawn.extend([";", "pipe-pane", "-O", "-t", pane, &tap]);
-        self.server.run_ok(&respawn).await?;
+        self.run_input_ok(target, &respawn).await?;
         self.state.remove_taps(&launch.session_id, Some(&tap_path));
         Ok(())
     }
@@ -126,11 +142,11 @@ impl TmuxAdapter {
         };
         let session = session_name(&launch.run_id);
         let _guard = self.start_lock.lock().await;
-        if let Some(found) = self.find_started(&session, &launch.session_id).await? {
+        if let Some(found) = self.find_started(&session, &launch.session_id, handle.fence).await? {
             self.respawn(&found, &launch).await?;
             return self.resume(&found).await;
         }
-        self.create(&launch, &session).await
+        self.create(&launch, &session, handle.fence).await
     }
 
     /// The shell command `pipe-pane` runs: the tap with its record file, quoted for `sh -c`.

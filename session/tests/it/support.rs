@@ -22,6 +22,7 @@ pub fn spec(session_id: &str, cwd: &Path, instructions: &str) -> SessionSpec {
         instructions: instructions.to_owned(),
         preset: None,
         answer_dialogs: Vec::new(),
+        fence: None,
     }
 }
 
