@@ -41,6 +41,29 @@ impl Progress {
     }
 }
 
+/// `phase build (2/3): running`, or for phases that run at once `phases a: running, b:
+/// awaiting_artifact (1/5 completed)`.
+fn line(phases: &[devflow_db::PhaseRow]) -> String {
+    let total = phases.len();
+    let current = devflow_phase::view::current_phases(phases);
+    let inline =
+        |phase: &devflow_db::PhaseRow| crate::output::inline(&phase.phase_key).into_owned();
+    match current.as_slice() {
+        [] => "all phases completed".to_owned(),
+        [phase] => {
+            let index = phases.iter().position(|row| row.id == phase.id).unwrap_or_default();
+            format!("phase {} ({}/{total}): {}", inline(phase), index + 1, phase.state)
+        }
+        several => {
+            let done =
+                phases.iter().filter(|phase| phase.state == devflow_core::PhaseState::Completed);
+            let each: Vec<String> =
+                several.iter().map(|phase| format!("{}: {}", inline(phase), phase.state)).collect();
+            format!("phases {} ({}/{total} completed)", each.join(", "), done.count())
+        }
+    }
+}
+
 async fn watch(db: Db, run_id: String, bar: Option<ProgressBar>) {
     let started = Instant::now();
     let mut last = String::new();
@@ -50,18 +73,7 @@ async fn watch(db: Db, run_id: String, bar: Option<ProgressBar>) {
             .read(move |tx| Box::pin(async move { tx.phases(&id).await }))
             .await
             .unwrap_or_default();
-        let total = phases.len();
-        let current = phases
-            .iter()
-            .enumerate()
-            .find(|(_, phase)| phase.state != devflow_core::PhaseState::Completed);
-        let line = match current {
-            Some((index, phase)) => {
-                let key = crate::output::inline(&phase.phase_key);
-                format!("phase {key} ({}/{total}): {}", index + 1, phase.state)
-            }
-            None => "all phases completed".to_owned(),
-        };
+        let line = line(&phases);
         match &bar {
             Some(bar) => bar.set_message(format!("{line}  {}s", started.elapsed().as_secs())),
             None if line != last && !phases.is_empty() => {

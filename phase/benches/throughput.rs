@@ -319,7 +319,7 @@ fn spec(i: usize, worktree: &std::path::Path, schema: Arc<Schema>) -> PhaseSpec 
             ..WaitSettings::default()
         },
         approval_gate: None,
-        terminal: true,
+        completes_run: true,
         restart: None,
     }
 }

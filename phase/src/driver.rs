@@ -1,4 +1,4 @@
-//! The workflow driver: creates a run from a [`Workflow`](crate::Workflow) and drives its phases in order with
+//! The workflow driver: creates a run from a [`Workflow`](crate::Workflow) and drives its phases, as their graph allows, with
 //! the [`PhaseRunner`], through approval gates, rejections, human gates, resumes and aborts.
 //!
 //! Everything the driver decides comes from the rows: which phase is next, whether it starts
@@ -13,6 +13,8 @@ mod drive;
 mod host;
 mod lease;
 pub(crate) mod owner;
+mod running;
+mod schedule;
 mod specs;
 
 use std::path::PathBuf;

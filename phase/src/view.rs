@@ -80,9 +80,23 @@ pub fn waits_for_a_person(state: RunState) -> bool {
     matches!(state, RunState::AwaitingApproval | RunState::Paused)
 }
 
-/// The first phase that has not completed.
+/// The first phase that has not completed (of several under way at once, the first in the
+/// workflow's order).
 pub fn current_phase(phases: &[PhaseRow]) -> Option<&PhaseRow> {
-    phases.iter().find(|phase| phase.state != PhaseState::Completed)
+    current_phases(phases).first().copied()
+}
+
+/// The phases a person would call current: those under way (started, not completed), several
+/// when phases run at once; else the first that has not completed.
+pub fn current_phases(phases: &[PhaseRow]) -> Vec<&PhaseRow> {
+    let under_way: Vec<&PhaseRow> = phases
+        .iter()
+        .filter(|phase| !matches!(phase.state, PhaseState::Completed | PhaseState::Pending))
+        .collect();
+    if !under_way.is_empty() {
+        return under_way;
+    }
+    phases.iter().find(|phase| phase.state != PhaseState::Completed).into_iter().collect()
 }
 
 /// One element of `status --json`'s list of runs.
@@ -90,6 +104,7 @@ pub fn run_summary_json(run: &RunRow, phases: &[PhaseRow]) -> Value {
     json!({
         "id": run.id, "workflow": run.workflow, "state": run.state.as_str(),
         "current_phase": current_phase(phases).map(|phase| &phase.phase_key),
+        "current_phases": current_phases(phases).iter().map(|phase| &phase.phase_key).collect::<Vec<_>>(),
         "created_at": run.created_at, "updated_at": run.updated_at,
     })
 }
@@ -99,16 +114,27 @@ pub fn run_json(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) -> Val
     let phase_key = |id: &str| {
         phases.iter().find(|p| p.id == id).map_or(id.to_owned(), |p| p.phase_key.clone())
     };
+    // What the run's stored workflow says of each phase: what it needs, which agent does it.
+    let workflow = crate::Workflow::from_definition(&run.definition).ok();
+    let graph = |key: &str| {
+        let def = workflow.as_ref().and_then(|workflow| workflow.phase(key));
+        let needs = def.map(|def| def.needs.clone()).unwrap_or_default();
+        let agent = workflow.as_ref().zip(def).map(|(workflow, def)| workflow.agent_of(def));
+        (needs, agent)
+    };
     json!({
         "id": run.id, "workflow": run.workflow, "state": run.state.as_str(), "worktree": run.worktree,
         "paused_from_state": run.paused_from_state.map(|s| s.as_str()),
         "created_at": run.created_at, "updated_at": run.updated_at, "ended_at": run.ended_at,
         "lease_owner": run.lease_owner, "lease_expires_at": run.lease_expires_at, "lease_epoch": run.lease_epoch,
         "lease_takeovers": run.lease_takeovers, "submitted_at": run.submitted_at, "agent_host": run.agent_host,
-        "phases": phases.iter().map(|p| json!({
-            "key": p.phase_key, "state": p.state.as_str(), "attempts": p.attempts,
-            "started_at": p.started_at, "ended_at": p.ended_at,
-        })).collect::<Vec<_>>(),
+        "phases": phases.iter().map(|p| {
+            let (needs, agent) = graph(&p.phase_key);
+            json!({
+                "key": p.phase_key, "state": p.state.as_str(), "attempts": p.attempts,
+                "started_at": p.started_at, "ended_at": p.ended_at, "needs": needs, "agent": agent,
+            })
+        }).collect::<Vec<_>>(),
         "gates": gates.iter().map(|g| json!({
             "id": g.id, "gate_key": g.gate_key, "phase_key": phase_key(&g.phase_id), "state": g.state.as_str(),
             "decided_by": g.decided_by, "note": g.decision_note, "payload": g.payload,

@@ -8,6 +8,7 @@
 mod bounds;
 mod check;
 pub(crate) mod file;
+mod graph;
 mod prompt;
 mod reserved;
 mod role;
@@ -39,6 +40,9 @@ pub struct Workflow {
     /// Leave the run's agents running when it ends (by default they are stopped).
     #[serde(default)]
     pub keep_agents: bool,
+    /// How many phases may run at once.
+    #[serde(default = "default_max_parallel")]
+    pub max_parallel: u32,
     pub roles: BTreeMap<String, Role>,
     pub phases: Vec<PhaseDef>,
     /// Where to tell a person about the run (`[notify]`); absent in runs stored before it.
@@ -59,6 +63,27 @@ pub struct Role {
     /// The first-run dialogs devflow may answer for this role.
     #[serde(default)]
     pub answer_dialogs: Vec<String>,
+    /// One agent for all the role's phases, or one for each phase.
+    #[serde(default)]
+    pub agent: Agents,
+}
+
+/// How many agents a role has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agents {
+    /// One agent takes the role's phases one after another (two never run at once).
+    #[default]
+    Shared,
+    /// Each phase of the role has an agent (a tmux window) of its own.
+    PerPhase,
+}
+
+/// Phases that may run at once when the workflow file does not say.
+pub const DEFAULT_MAX_PARALLEL: u32 = 4;
+
+fn default_max_parallel() -> u32 {
+    DEFAULT_MAX_PARALLEL
 }
 
 /// An argv list, or one string run by `sh -c`.
@@ -92,6 +117,9 @@ impl RoleCommand {
 pub struct PhaseDef {
     pub key: String,
     pub role: String,
+    /// The phases that complete before this one starts (`runs` stored before the graph: filled
+    /// in as the chain they ran as).
+    pub needs: Vec<String>,
     /// Relative to the worktree, never escaping it.
     pub artifact: String,
     /// The schema file as written in the workflow; the schema's id everywhere.
@@ -166,11 +194,32 @@ impl Workflow {
         serde_json::to_value(self).expect("a workflow serializes")
     }
 
-    /// The workflow a run was created with.
+    /// The workflow a run was created with. A run stored before phases had `needs` ran them as
+    /// one chain, and reads back as that chain.
     pub fn from_definition(definition: &Value) -> Result<Workflow, Error> {
-        serde_json::from_value(definition.clone()).map_err(|error| {
+        let mut definition = definition.clone();
+        if let Some(phases) = definition.get_mut("phases").and_then(Value::as_array_mut) {
+            let mut previous: Option<Value> = None;
+            for phase in phases.iter_mut().filter_map(Value::as_object_mut) {
+                let key = phase.get("key").cloned();
+                phase
+                    .entry("needs")
+                    .or_insert_with(|| Value::Array(previous.into_iter().collect()));
+                previous = key;
+            }
+        }
+        serde_json::from_value(definition).map_err(|error| {
             Error::corruption(format!("the run's stored workflow does not parse: {error}"))
         })
+    }
+
+    /// The name of the agent that does `phase`: its role's, or for a role with an agent per
+    /// phase `role/phase` (a session row's `role_id`).
+    pub fn agent_of(&self, phase: &PhaseDef) -> String {
+        match self.roles.get(&phase.role).map(|role| role.agent) {
+            Some(Agents::PerPhase) => format!("{}/{}", phase.role, phase.key),
+            _ => phase.role.clone(),
+        }
     }
 
     pub fn phase(&self, key: &str) -> Option<&PhaseDef> {

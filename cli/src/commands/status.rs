@@ -43,7 +43,25 @@ fn print_run(view: &RunView) {
     out!("worktree {}", inline(&run.worktree));
     out!("created {}  updated {}", when(run.created_at), when(run.updated_at));
     out!();
-    out!("{:<20} {:<18} {:<8} {:<20} TOOK", "PHASE", "STATE", "ATTEMPTS", "STARTED");
+    let workflow = devflow_phase::Workflow::from_definition(&run.definition).ok();
+    let needs = |key: &str| {
+        let def = workflow.as_ref().and_then(|workflow| workflow.phase(key));
+        def.map_or_else(
+            || "-".to_owned(),
+            |def| match def.needs.is_empty() {
+                true => "-".to_owned(),
+                false => def.needs.join(","),
+            },
+        )
+    };
+    out!(
+        "{:<20} {:<18} {:<8} {:<20} {:<20} TOOK",
+        "PHASE",
+        "STATE",
+        "ATTEMPTS",
+        "NEEDS",
+        "STARTED"
+    );
     for phase in &view.phases {
         let started = phase.started_at.map_or_else(|| "-".to_owned(), time::local);
         let took = match (phase.started_at, phase.ended_at) {
@@ -54,10 +72,11 @@ fn print_run(view: &RunView) {
             _ => "-".to_owned(),
         };
         out!(
-            "{:<20} {:<18} {:<8} {:<20} {took}",
+            "{:<20} {:<18} {:<8} {:<20} {:<20} {took}",
             inline(&phase.phase_key),
             phase.state.as_str(),
             phase.attempts,
+            inline(&needs(&phase.phase_key)),
             started
         );
     }
@@ -98,11 +117,13 @@ fn print_runs(runs: &[(devflow_db::RunRow, Vec<devflow_db::PhaseRow>)], as_json:
     out!("{:<38} {:<16} {:<18} {:<16} UPDATED", "RUN", "WORKFLOW", "STATE", "PHASE");
     for (run, phases) in runs {
         let (id, workflow) = (inline(&run.id), inline(&run.workflow));
-        let phase = view::current_phase(phases).map_or("-", |phase| phase.phase_key.as_str());
+        let current: Vec<&str> =
+            view::current_phases(phases).iter().map(|phase| phase.phase_key.as_str()).collect();
+        let phase = if current.is_empty() { "-".to_owned() } else { current.join(",") };
         out!(
             "{id:<38} {workflow:<16} {:<18} {:<16} {}",
             run.state.as_str(),
-            inline(phase),
+            inline(&phase),
             when(run.updated_at)
         );
     }

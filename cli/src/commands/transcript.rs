@@ -32,7 +32,15 @@ pub async fn run(run_id: &str, role: Option<&str>, place: &Place) -> Result<Stat
             Box::pin(async move {
                 let mut out = Vec::new();
                 for session in tx.sessions(&id).await? {
-                    if role.as_ref().is_some_and(|role| role != &session.role_id) {
+                    // A role with an agent per phase names its agents `role/phase`.
+                    let of_role = |role: &String| {
+                        session.role_id == *role
+                            || session
+                                .role_id
+                                .strip_prefix(role.as_str())
+                                .is_some_and(|rest| rest.starts_with('/'))
+                    };
+                    if role.as_ref().is_some_and(|role| !of_role(role)) {
                         continue;
                     }
                     let rows = tx.transcripts(&session.id).await?;

@@ -83,6 +83,27 @@ fn a_bad_workflow_file_exits_2_naming_the_line() {
 }
 
 #[test]
+fn a_cycle_or_an_unknown_name_in_needs_exits_2_naming_the_line() {
+    let ok = "instructions = \"Plan.\"";
+    let needs = |list: &str| format!("needs = [{list}]\n{ok}");
+    refused(
+        &format!("{HEAD}{}{}", phase("p", &needs("\"q\"")), phase("q", &needs("\"p\""))),
+        16,
+        "need each other in a cycle",
+    );
+    refused(
+        &format!("{HEAD}{}{}", phase("p", ok), phase("q", &needs("\"p\", \"r\""))),
+        15,
+        "needs \"r\", which is not a phase",
+    );
+    refused(
+        &format!("max_parallel = 0\n{HEAD}{}", phase("p", ok)),
+        1,
+        "max_parallel must be at least 1",
+    );
+}
+
+#[test]
 fn an_artifact_path_in_devflow_s_folder_or_git_is_refused_naming_the_line() {
     let ok = "instructions = \"Plan.\"";
     for (path, says) in [

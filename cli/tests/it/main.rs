@@ -15,6 +15,7 @@ mod gates;
 mod hosts;
 mod input;
 mod notify;
+mod parallel;
 mod process;
 mod real_agents;
 mod soak;

@@ -87,7 +87,7 @@ async fn drive(url: &str, worktree: &str, fake_dir: &str, scenario: &str) {
         }
         let spec = PhaseSpec {
             approval_gate: gate.map(|key| ApprovalGate { key: key.into(), payload: None }),
-            terminal,
+            completes_run: terminal,
             ..fake_phase("run-1", key, worktree.as_ref(), &schema, &instructions)
         };
         match runner.run(spec, CancellationToken::new()).await {

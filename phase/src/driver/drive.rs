@@ -1,11 +1,14 @@
-//! The driving loop: the next phase that is not completed, run (or re-entered) by the phase
-//! runner, until the run leaves `executing`.
+//! The driving loop: every phase that is ready (all it needs completed), run or re-entered by
+//! the phase runner on a task of its own, as many at once as the workflow allows, until the run
+//! leaves `executing`.
 
-use devflow_core::{Class, Code, Error, PhaseState, RunState, StateMachine};
+use devflow_core::{Class, Code, Error, RunState, StateMachine};
 use devflow_db::{ApprovalRow, ApprovalState, PhaseRow, RunRow};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::{Held, MAX_TAKEOVERS};
+use super::running::Running;
+use super::schedule::to_start;
 use super::specs::Loaded;
 use super::{Driver, Gate, Outcome};
 use crate::event::Event;
@@ -46,6 +49,9 @@ impl Driver {
         Ok(outcome)
     }
 
+    /// Runs every phase that is ready, as many at once as the workflow allows, until the run
+    /// stops. When one phase stops the run (a gate, a failure) the others are cancelled where
+    /// they stand — their agents keep working in tmux — and the next drive re-enters them.
     async fn drive_phases(
         &self,
         held: &Held,
@@ -61,35 +67,53 @@ impl Driver {
             true => Some(RunStop::RecoveryLimit { takeovers: held.lease.takeovers }),
             false => self.host_stop(held).await?,
         };
+        let mut running = Running::new(cancel);
         loop {
             let snapshot = self.snapshot(run_id).await?;
-            if let Some(outcome) = stopped(&snapshot, None) {
-                return Ok(outcome);
-            }
-            let loaded = match &loaded {
-                Some(loaded) => loaded,
-                None => loaded.insert(Loaded::from_run(&snapshot.run)?),
-            };
-            let Some(row) = snapshot.phases.iter().find(|row| row.state != PhaseState::Completed)
-            else {
-                return Err(Error::corruption("every phase completed but the run did not"));
-            };
-            let spec = self.spec(&snapshot.run, loaded, row, &snapshot.approvals)?;
-            tracing::info!(run = %run_id, phase = %row.phase_key, state = %row.state, restart = ?spec.restart, "driving phase");
-            let ran = match stop.take() {
-                Some(stop) => Err(runner.stop_at(spec, stop, cancel.clone()).await),
-                None => runner.run(spec, cancel.clone()).await.map(drop),
-            };
-            if let Err(error) = ran {
-                if error.is(Code::LeaseLost) || held.lost() {
-                    return Err(error);
+            if running.failed() || stopped(&snapshot, None).is_some() {
+                // Stopping: the phases still running end where they stand, and are waited for.
+                running.stop_all();
+            } else {
+                let loaded = match &loaded {
+                    Some(loaded) => loaded,
+                    None => loaded.insert(Loaded::from_run(&snapshot.run)?),
+                };
+                let limit = usize::try_from(loaded.workflow.max_parallel).unwrap_or(usize::MAX);
+                let room = limit.saturating_sub(running.keys().len());
+                let ready = to_start(&loaded.workflow, &snapshot.phases, running.keys(), room);
+                if ready.is_empty() && running.keys().is_empty() {
+                    let message =
+                        "the run is executing, but no phase is under way and none can start";
+                    return Err(Error::corruption(message));
                 }
-                let after = self.snapshot(run_id).await?;
-                if let Some(outcome) = stopped(&after, Some(&error)) {
-                    return Ok(outcome);
+                for row in ready {
+                    let spec = self.spec(&snapshot.run, loaded, row, &snapshot.approvals)?;
+                    tracing::info!(run = %run_id, phase = %row.phase_key, state = %row.state, restart = ?spec.restart, "driving phase");
+                    // A stop gates its phase and pauses the run: nothing else starts with it.
+                    let stop = stop.take();
+                    let gates = stop.is_some();
+                    running.start(&runner, spec, stop);
+                    if gates {
+                        break;
+                    }
                 }
-                return Err(error);
             }
+            if !running.next_ended().await {
+                break;
+            }
+        }
+        let failure = running.into_failure();
+        if let Some(error) =
+            failure.as_ref().filter(|error| error.is(Code::LeaseLost) || held.lost())
+        {
+            return Err(error.clone());
+        }
+        let after = self.snapshot(run_id).await?;
+        match failure {
+            Some(error) => stopped(&after, Some(&error)).ok_or(error),
+            None => stopped(&after, None).ok_or_else(|| {
+                Error::corruption("the run's phases ended, but the run did not stop")
+            }),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The runner's input for a phase, built from the run's stored workflow and its rows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use devflow_core::{Error, PhaseState};
@@ -58,15 +58,18 @@ impl Driver {
             run_id: run.id.clone(),
             phase_id: row.id.clone(),
             phase_key: def.key.clone(),
-            role_id: def.role.clone(),
+            role_id: loaded.workflow.agent_of(def),
             worktree: PathBuf::from(&run.worktree),
             artifact_path: PathBuf::from(&def.artifact),
             schema: Arc::clone(&loaded.schemas[index]),
-            instructions: phase_instructions(def, rejection_note(def, row, approvals).as_deref()),
+            instructions: loaded.workflow.render_needs(
+                &phase_instructions(def, rejection_note(def, row, approvals).as_deref()),
+                Path::new(&run.worktree),
+            ),
             agent: self.launch(role),
             wait: def.wait.into(),
             approval_gate: def.approval_gate.clone().map(|key| ApprovalGate { key, payload: None }),
-            terminal: index + 1 == loaded.workflow.phases.len(),
+            completes_run: false,
             restart,
         })
     }

@@ -132,11 +132,17 @@ pub(crate) async fn complete_in(
     {
         row.state.assert_assignment(ready)?;
     }
-    if phase.spec.terminal {
+    if phase.spec.completes_run || every_other_phase_completed(tx, phase).await? {
         tx.set_run_state(phase.run_id(), RunState::Completed, None, None).await?;
         Event::run_completed(phase).emit(tx).await?;
     }
     Ok(moved)
+}
+
+/// Whether every phase of the run but `phase` has completed (read in the completing step).
+async fn every_other_phase_completed(tx: &mut Tx, phase: &Phase) -> Result<bool> {
+    let phases = tx.phases(phase.run_id()).await?;
+    Ok(phases.iter().all(|row| row.id == phase.phase_id() || row.state == PhaseState::Completed))
 }
 
 async fn request_approval_in(

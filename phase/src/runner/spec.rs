@@ -41,6 +41,8 @@ pub struct PhaseSpec {
     pub run_id: String,
     pub phase_id: String,
     pub phase_key: String,
+    /// The role's agent that does the phase: the role's name, or `role/phase` for a role with
+    /// an agent per phase. Sessions are found and named by it.
     pub role_id: String,
     pub worktree: PathBuf,
     /// Relative to the worktree, or absolute inside it.
@@ -51,8 +53,11 @@ pub struct PhaseSpec {
     pub agent: AgentLaunch,
     pub wait: WaitSettings,
     pub approval_gate: Option<ApprovalGate>,
-    /// Whether completing this phase completes the run.
-    pub terminal: bool,
+    /// `true`: completing this phase completes the run, whatever its other phases' states (a
+    /// caller that runs phases one by one and knows this is its last). `false` (the driver):
+    /// the run completes with the last of its phases to complete, decided in the completing
+    /// step under the run's lock, so of two phases that complete at once exactly one ends it.
+    pub completes_run: bool,
     /// Set by the driver when a person sends the phase round again (`None` otherwise).
     pub restart: Option<Restart>,
 }

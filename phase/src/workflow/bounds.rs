@@ -17,6 +17,9 @@ const HUNG_MS_MIN: u64 = 1_000;
 /// 1 GiB: an artifact is a JSON document read whole, not a data set.
 const ARTIFACT_BYTES_MAX: u64 = 1 << 30;
 
+/// More phases at once than this would be more agents than a machine runs well.
+const MAX_PARALLEL_MAX: u64 = 64;
+
 /// One bounded number: its key, its range, and what the range means for the hint.
 struct Bound {
     key: &'static str,
@@ -34,28 +37,7 @@ pub(super) fn wait(
     let Some(file) = file else { return Ok(default) };
     let check = |value: &Option<Spanned<Number>>, bound: Bound, default: u64| match value {
         None => Ok(default),
-        Some(spanned) => {
-            let (key, min, max, unit) = (bound.key, bound.min, bound.max, bound.unit);
-            let hint = format!("{key} = {min} … {max} ({unit})");
-            let value = match spanned.get_ref() {
-                Number::Whole(value) => *value,
-                Number::Negative(negative) => {
-                    let message = format!("{key} must be at least {min}, not {negative}");
-                    return Err(refuse(spanned, message, hint));
-                }
-                Number::Other(other) => {
-                    let message = format!("{key} must be a whole number, not {other}");
-                    return Err(refuse(spanned, message, hint));
-                }
-            };
-            if value < min {
-                return Err(refuse(spanned, format!("{key} must be at least {min}"), hint));
-            }
-            if value > max {
-                return Err(refuse(spanned, format!("{key} = {value} is over {max}"), hint));
-            }
-            Ok(value)
-        }
+        Some(spanned) => bounded(spanned, &bound, refuse),
     };
     let ms = |key, min, max, unit| Bound { key, min, max, unit };
     let timeout_ms = check(
@@ -84,4 +66,43 @@ pub(super) fn wait(
             default.max_artifact_bytes,
         )?,
     })
+}
+
+/// The workflow's `max_parallel`: 1 … 64 phases at once.
+pub(super) fn max_parallel(
+    value: &Spanned<Number>,
+    refuse: &dyn Fn(&Spanned<Number>, String, String) -> Error,
+) -> Result<u32, Error> {
+    let bound =
+        Bound { key: "max_parallel", min: 1, max: MAX_PARALLEL_MAX, unit: "phases at once" };
+    let value = bounded(value, &bound, refuse)?;
+    Ok(u32::try_from(value).expect("bounded to 64"))
+}
+
+/// `spanned` as a whole number within `bound`, or the error that says what is wrong with it.
+fn bounded(
+    spanned: &Spanned<Number>,
+    bound: &Bound,
+    refuse: &dyn Fn(&Spanned<Number>, String, String) -> Error,
+) -> Result<u64, Error> {
+    let (key, min, max, unit) = (bound.key, bound.min, bound.max, bound.unit);
+    let hint = format!("{key} = {min} … {max} ({unit})");
+    let value = match spanned.get_ref() {
+        Number::Whole(value) => *value,
+        Number::Negative(negative) => {
+            let message = format!("{key} must be at least {min}, not {negative}");
+            return Err(refuse(spanned, message, hint));
+        }
+        Number::Other(other) => {
+            let message = format!("{key} must be a whole number, not {other}");
+            return Err(refuse(spanned, message, hint));
+        }
+    };
+    if value < min {
+        return Err(refuse(spanned, format!("{key} must be at least {min}"), hint));
+    }
+    if value > max {
+        return Err(refuse(spanned, format!("{key} = {value} is over {max}"), hint));
+    }
+    Ok(value)
 }

@@ -62,8 +62,9 @@ impl Checker<'_> {
         let mut keys = BTreeSet::new();
         let mut artifacts = BTreeMap::new();
         let mut phases = Vec::new();
-        for phase in file.phases.get_ref() {
-            let resolved = self.phase(phase, &roles)?;
+        let needs = super::graph::needs_as_written(file.phases.get_ref());
+        for (phase, needs) in file.phases.get_ref().iter().zip(needs) {
+            let resolved = self.phase(phase, needs, &roles)?;
             if !keys.insert(resolved.key.clone()) {
                 return Err(self.error(
                     &phase.get_ref().key,
@@ -83,6 +84,13 @@ impl Checker<'_> {
             }
             phases.push(resolved);
         }
+        self.graph(file.phases.get_ref(), &phases)?;
+        let max_parallel = match &file.max_parallel {
+            Some(value) => bounds::max_parallel(value, &|value, message, hint| {
+                self.error(value, message, &hint)
+            })?,
+            None => super::DEFAULT_MAX_PARALLEL,
+        };
         let notify = file
             .notify
             .map(|notify| crate::notify::check(self.path, self.text, notify))
@@ -92,6 +100,7 @@ impl Checker<'_> {
             description: file.description,
             source: self.path.display().to_string(),
             keep_agents: file.keep_agents,
+            max_parallel,
             roles,
             phases,
             notify,
@@ -101,6 +110,7 @@ impl Checker<'_> {
     fn phase(
         &self,
         phase: &Spanned<FilePhase>,
+        needs: Vec<String>,
         roles: &BTreeMap<String, Role>,
     ) -> Result<PhaseDef, Error> {
         let file = phase.get_ref();
@@ -131,6 +141,7 @@ impl Checker<'_> {
         Ok(PhaseDef {
             key: key.to_owned(),
             role: file.role.get_ref().clone(),
+            needs,
             artifact,
             schema_id,
             schema,

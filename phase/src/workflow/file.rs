@@ -16,6 +16,8 @@ pub(super) struct FileWorkflow {
     /// Leave the run's agents running when it ends, for a person to look at.
     #[serde(default)]
     pub keep_agents: bool,
+    /// How many phases may run at once (default 4).
+    pub max_parallel: Option<Spanned<Number>>,
     pub roles: Spanned<BTreeMap<Spanned<String>, Spanned<FileRole>>>,
     pub phases: Spanned<Vec<Spanned<FilePhase>>>,
     pub notify: Option<crate::notify::FileNotify>,
@@ -34,6 +36,16 @@ pub(super) struct FileRole {
     /// worktree).
     #[serde(default)]
     pub answer_dialogs: Vec<Spanned<String>>,
+    /// One agent for all the role's phases (`shared`, the default), or one per phase.
+    pub agent: Option<Spanned<AgentPerRole>>,
+}
+
+/// How many agents a role has: the values of `agent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum AgentPerRole {
+    Shared,
+    PerPhase,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +53,8 @@ pub(super) struct FileRole {
 pub(super) struct FilePhase {
     pub key: Spanned<String>,
     pub role: Spanned<String>,
+    /// The phases that must complete before this one starts; by default the one before it.
+    pub needs: Option<Spanned<Vec<Spanned<String>>>>,
     pub artifact: Spanned<String>,
     pub schema: Spanned<String>,
     pub instructions: Option<Spanned<String>>,

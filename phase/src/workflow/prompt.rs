@@ -49,6 +49,7 @@ mod tests {
         PhaseDef {
             key: "plan".into(),
             role: "planner".into(),
+            needs: Vec::new(),
             artifact: "out/plan.json".into(),
             schema_id: "plan.schema.json".into(),
             schema,

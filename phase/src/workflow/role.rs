@@ -5,8 +5,8 @@ use devflow_session::preset::{self, Preset};
 use toml::Spanned;
 
 use super::check::Checker;
-use super::file::FileRole;
-use super::{Role, RoleCommand};
+use super::file::{AgentPerRole, FileRole};
+use super::{Agents, Role, RoleCommand};
 use devflow_core::Error;
 
 const COMMAND: &str =
@@ -31,7 +31,21 @@ impl Checker<'_> {
         for dialog in &file.answer_dialogs {
             self.answerable(name, preset, dialog)?;
         }
+        let agent = match file.agent.as_ref().map(|agent| (agent, *agent.get_ref())) {
+            Some((written, AgentPerRole::PerPhase)) if name.contains('/') => {
+                let message =
+                    format!("role {name:?} has an agent per phase, and its name holds a `/`");
+                return Err(self.error(
+                    written,
+                    message,
+                    "name the role without `/` (its agents are named role/phase)",
+                ));
+            }
+            Some((_, AgentPerRole::PerPhase)) => Agents::PerPhase,
+            Some((_, AgentPerRole::Shared)) | None => Agents::Shared,
+        };
         Ok(Role {
+            agent,
             command,
             env: file.env.clone(),
             preset: file.preset.as_ref().map(|named| named.get_ref().clone()),

@@ -52,7 +52,9 @@ async fn scenarios() {
     let h = harness().await;
     std::fs::create_dir_all(h.artifact().parent().unwrap()).unwrap();
     std::fs::write(h.artifact(), b"{\"stale\": true}").unwrap();
-    h.run(devflow_phase::PhaseSpec { terminal: false, ..h.spec("plan", &ok()) }).await.unwrap();
+    h.run(devflow_phase::PhaseSpec { completes_run: false, ..h.spec("plan", &ok()) })
+        .await
+        .unwrap();
     h.run(h.spec("review", &ok())).await.unwrap();
     h.run(h.spec("plan", &ok())).await.unwrap_err();
 
