@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use devflow_core::Result;
+use devflow_core::{Code, Error, Result};
 
 use super::Repo;
 use super::create::{absolute, io_error};
@@ -14,8 +14,15 @@ impl Repo {
     /// half gone) and then `branch`, whether or not it was merged anywhere.
     pub async fn remove(&self, path: &Path, branch: &str) -> Result<()> {
         let path = absolute(path)?;
+        self.refuse_the_repository(&path)?;
         let listed = self.worktrees().await?;
-        if listed.iter().any(|listed| listed.path == path) {
+        if let Some(found) = listed.iter().find(|listed| listed.path == path) {
+            if !found.prunable && found.branch.as_deref().is_some_and(|on| on != branch) {
+                let on = found.branch.as_deref().unwrap_or_default();
+                let message = format!("{} is a worktree of {on}, not of {branch}", path.display());
+                return Err(Error::new(Code::InvalidInput, message)
+                    .with_hint("name the worktree with the branch devflow made it on"));
+            }
             self.unregister(&path).await?;
         } else if path.exists() {
             self.clear_leftover(&path)?;

@@ -35,6 +35,7 @@ impl Worktree {
         if message.is_empty() {
             return Err(Error::new(Code::InvalidInput, "a commit needs a message"));
         }
+        self.check_on_branch().await?;
         let head = self.head().await?;
         if self.message_of(&head).await? == message {
             return Ok(Commit { head, committed: true });
@@ -54,6 +55,21 @@ impl Worktree {
         commit.extend(["commit", "--quiet", "--no-verify", "--cleanup=verbatim", "-m", message]);
         self.git.run(&self.path, &commit).await?;
         Ok(Commit { head: self.head().await?, committed: true })
+    }
+
+    /// An agent that checked out something else would have devflow commit or merge there.
+    pub(super) async fn check_on_branch(&self) -> Result<()> {
+        let args = ["symbolic-ref", "--quiet", "--short", "HEAD"];
+        let output = self.git.output(&self.path, &args).await?;
+        let on = output.stdout.trim();
+        if output.status.success() && on == self.branch {
+            return Ok(());
+        }
+        let on = if on.is_empty() { "a detached HEAD" } else { on };
+        let message =
+            format!("{} is on {on}, not on its branch {}", self.path.display(), self.branch);
+        Err(Error::new(Code::GitFailed, message)
+            .with_hint(format!("check out {} in the worktree again, then resume", self.branch)))
     }
 
     pub(super) async fn head(&self) -> Result<String> {

@@ -145,6 +145,7 @@ impl Repo {
 
     /// Drops git's record of the worktree at `path` and its folder, whatever state both are in.
     pub(super) async fn unregister(&self, path: &Path) -> Result<()> {
+        self.refuse_the_repository(path)?;
         let path_text = utf8(path)?;
         let args = ["worktree", "remove", "--force", "--force", path_text];
         if self.git.output(&self.top, &args).await?.status.success() {
@@ -161,6 +162,7 @@ impl Repo {
     /// this repository (its `.git` file points into the repository's `worktrees/`); refuses
     /// anything else.
     pub(super) fn clear_leftover(&self, path: &Path) -> Result<()> {
+        self.refuse_the_repository(path)?;
         let empty =
             std::fs::read_dir(path).map(|mut entries| entries.next().is_none()).unwrap_or(false);
         if empty {
@@ -176,6 +178,19 @@ impl Repo {
                 .with_hint("move the folder away or give the managed worktree another path"));
         }
         std::fs::remove_dir_all(path).map_err(|error| io_error("remove", path, error))
+    }
+
+    /// The one check before anything is removed: never the user's checkout or its git folder,
+    /// nor a folder holding either.
+    pub(super) fn refuse_the_repository(&self, path: &Path) -> Result<()> {
+        if !self.top.starts_with(path) && !self.common_dir.starts_with(path) {
+            return Ok(());
+        }
+        let message =
+            format!("{} holds the repository {} itself", path.display(), self.top.display());
+        Err(Error::new(Code::InvalidInput, message).with_hint(
+            "managed worktrees need folders of their own, outside the repository's checkout",
+        ))
     }
 
     fn left_by_a_worktree(&self, path: &Path) -> bool {

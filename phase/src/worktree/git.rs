@@ -63,6 +63,9 @@ const CONFIG: &[&str] = &[
 /// How much of a setup command's output is kept while it runs: its tail, never all of it.
 const SETUP_KEPT_BYTES: usize = 64 * 1024;
 
+/// How long the output of a setup command that ended is still read.
+const DRAIN: Duration = Duration::from_millis(200);
+
 /// Longest stderr of a failed git command quoted in its error.
 const STDERR_QUOTED_CHARS: usize = 2_000;
 
@@ -128,8 +131,8 @@ impl Git {
     }
 
     /// Runs `sh -c <script>` in `dir`, stderr into stdout, nothing on stdin, in a process group
-    /// of its own that is killed whole past `timeout` (or when the call is dropped); keeps the
-    /// last [`SETUP_KEPT_BYTES`] of what it printed.
+    /// of its own that is killed whole past `timeout` or when the call is dropped (a cancelled
+    /// run); keeps the last [`SETUP_KEPT_BYTES`] of what it printed.
     pub(super) async fn shell(&self, dir: &Path, script: &str, timeout: Duration) -> Result<Ended> {
         let mut command = self.command("sh");
         command.current_dir(dir);
@@ -141,35 +144,46 @@ impl Git {
             Error::new(Code::SetupFailed, format!("cannot start sh in {}", dir.display()))
                 .with_source(error)
         })?;
-        let group = child.id();
+        let group =
+            KillOnDrop(child.id().and_then(|pid| rustix::process::Pid::from_raw(pid as i32)));
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut tail = VecDeque::with_capacity(SETUP_KEPT_BYTES);
         let run = async {
             let mut chunk = [0u8; 8192];
-            loop {
-                let read = stdout.read(&mut chunk).await?;
-                if read == 0 {
-                    break;
+            let status = loop {
+                tokio::select! {
+                    read = stdout.read(&mut chunk) => match read? {
+                        0 => break child.wait().await?,
+                        read => keep(&mut tail, &chunk[..read]),
+                    },
+                    status = child.wait() => break status?,
                 }
-                tail.extend(&chunk[..read]);
-                let over = tail.len().saturating_sub(SETUP_KEPT_BYTES);
-                tail.drain(..over);
-            }
-            child.wait().await
+            };
+            // What it printed just before it ended. A process it left in the background may
+            // hold the pipe open for ever, so this is not waited for beyond a moment.
+            let drain = async {
+                while let Ok(read @ 1..) = stdout.read(&mut chunk).await {
+                    keep(&mut tail, &chunk[..read]);
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN, drain).await;
+            Ok::<_, std::io::Error>(status)
         };
         let ended = tokio::time::timeout(timeout, run).await;
         let (code, status) = match ended {
-            Ok(Ok(status)) => (status.code(), describe(status)),
+            Ok(Ok(status)) => {
+                // Ended on its own: what it left running in the background is the user's.
+                group.disarm();
+                (status.code(), describe(status))
+            }
             Ok(Err(error)) => {
                 let message = format!("cannot read the output of setup in {}", dir.display());
                 return Err(Error::new(Code::SetupFailed, message).with_source(error));
             }
             Err(_) => {
-                if let Some(pid) = group.and_then(|pid| rustix::process::Pid::from_raw(pid as i32))
-                {
-                    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-                }
-                (None, format!("did not end within {} s and was killed", timeout.as_secs()))
+                drop(group);
+                let bound = timeout.as_millis();
+                (None, format!("did not end within {bound} ms and was killed"))
             }
         };
         Ok(Ended { code, status, tail: tail.into() })
@@ -185,6 +199,31 @@ impl Git {
         command.env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0");
         command.stdin(Stdio::null());
         command
+    }
+}
+
+/// Adds `bytes` to the kept tail, dropping what is older than [`SETUP_KEPT_BYTES`].
+fn keep(tail: &mut VecDeque<u8>, bytes: &[u8]) {
+    tail.extend(bytes);
+    let over = tail.len().saturating_sub(SETUP_KEPT_BYTES);
+    tail.drain(..over);
+}
+
+/// A setup command's process group, killed whole when the call ends without it (overrun,
+/// cancelled, failed).
+struct KillOnDrop(Option<rustix::process::Pid>);
+
+impl KillOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
     }
 }
 

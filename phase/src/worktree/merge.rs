@@ -1,8 +1,9 @@
 //! Merging branches into a worktree's branch, one at a time in the order given, each as a merge
 //! commit of its own. A branch that is already an ancestor of HEAD is merged and skipped, so the
-//! call taken again after a crash does only what is left; a merge git left half done (MERGE_HEAD)
-//! is aborted and done again. A conflict aborts its merge too, leaving the worktree clean at the
-//! last branch that merged, and names the files.
+//! call taken again after a crash does only what is left. A merge found in progress (MERGE_HEAD)
+//! of one of the branches, its conflicts resolved and staged, is committed; any other is aborted
+//! and done again. A conflict aborts its merge too, leaving the worktree clean at the last branch
+//! that merged, and names the files.
 
 use devflow_core::{Code, Error, Result};
 
@@ -33,6 +34,10 @@ impl Merge {
     }
 }
 
+fn merge_message(message: &str, branch: &str) -> String {
+    format!("{message}\n\nMerge {branch}")
+}
+
 impl Worktree {
     /// Merges `branches` into this worktree's branch in the order given, without running the
     /// repository's hooks; each merge commit's message is `message`, then `Merge <branch>`. A
@@ -42,18 +47,18 @@ impl Worktree {
         if message.is_empty() {
             return Err(Error::new(Code::InvalidInput, "a merge needs a message"));
         }
+        self.check_on_branch().await?;
+        let mut tips = Vec::with_capacity(branches.len());
         for branch in branches {
-            self.branch_commit(branch).await?;
+            tips.push(self.branch_commit(branch).await?);
         }
-        if self.merge_in_progress().await? {
-            self.git.run(&self.path, &["merge", "--abort"]).await?;
-        }
+        self.settle_merge_in_progress(branches, &tips, message).await?;
         self.refuse_changes().await?;
         for branch in branches {
             if self.has_merged(branch).await? {
                 continue;
             }
-            let text = format!("{message}\n\nMerge {branch}");
+            let text = merge_message(message, branch);
             let mut merge = identity(&self.git, &self.path).await?;
             let reference = format!("refs/heads/{branch}");
             merge.extend(["merge", "--quiet", "--no-ff", "--no-verify", "--no-edit", "-m", &text]);
@@ -62,7 +67,7 @@ impl Worktree {
             if merged.status.success() {
                 continue;
             }
-            if !self.merge_in_progress().await? {
+            if self.merge_head().await?.is_none() {
                 let what = super::git::shown(&merge);
                 let message =
                     format!("{what} in {} failed: {}", self.path.display(), merged.stderr.trim());
@@ -100,9 +105,34 @@ impl Worktree {
         Err(Error::new(Code::InvalidInput, format!("there is no branch {branch} to merge")))
     }
 
-    async fn merge_in_progress(&self) -> Result<bool> {
+    /// A merge left in progress (MERGE_HEAD): one of `branches` whose conflicts are all
+    /// resolved and staged (by a person or an agent asked to repair it) is committed, keeping
+    /// the resolution; anything else — conflicts still there, a git stopped half way, another
+    /// branch — is aborted, and the loop finds it again.
+    async fn settle_merge_in_progress(
+        &self,
+        branches: &[&str],
+        tips: &[String],
+        message: &str,
+    ) -> Result<()> {
+        let Some(merging) = self.merge_head().await? else {
+            return Ok(());
+        };
+        let ours = tips.iter().position(|tip| *tip == merging);
+        if let (Some(at), true) = (ours, self.conflicting_files().await?.is_empty()) {
+            let text = merge_message(message, branches[at]);
+            let mut commit = identity(&self.git, &self.path).await?;
+            commit.extend(["commit", "--quiet", "--no-verify", "--cleanup=verbatim", "-m", &text]);
+            return self.git.run(&self.path, &commit).await.map(drop);
+        }
+        self.git.run(&self.path, &["merge", "--abort"]).await.map(drop)
+    }
+
+    /// The commit being merged, while a merge is in progress.
+    async fn merge_head(&self) -> Result<Option<String>> {
         let args = ["rev-parse", "--quiet", "--verify", "MERGE_HEAD"];
-        Ok(self.git.output(&self.path, &args).await?.status.success())
+        let output = self.git.output(&self.path, &args).await?;
+        Ok(output.status.success().then(|| output.stdout.trim().to_owned()))
     }
 
     async fn conflicting_files(&self) -> Result<Vec<String>> {

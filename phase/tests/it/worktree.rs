@@ -140,6 +140,32 @@ async fn a_folder_that_is_not_a_worktree_is_refused_and_left_alone() {
     repo.ensure_worktree(&other, "devflow/r2", "HEAD").await.unwrap();
     let error = repo.ensure_worktree(&other, "devflow/r3", "HEAD").await.unwrap_err();
     assert!(error.message().contains("devflow/r2"), "{error}");
+    let error = repo.remove(&other, "devflow/r3").await.unwrap_err();
+    assert!(error.message().contains("devflow/r2"), "{error}");
+    assert!(other.join("a.txt").exists());
+
+    // The user's checkout, or a folder holding it, is never removed.
+    for holding in [sandbox.path("repo"), sandbox.path("")] {
+        let error = repo.remove(&holding, "main").await.unwrap_err();
+        assert_eq!(error.code(), Code::InvalidInput, "{error}");
+    }
+    assert!(sandbox.path("repo/a.txt").exists());
+    assert!(repo.branch_head("main").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn nothing_is_committed_or_merged_on_a_worktree_moved_off_its_branch() {
+    let sandbox = Sandbox::new();
+    sandbox.commit_file("a.txt", "one\n", "first");
+    let repo = sandbox.repo().await;
+    let worktree = repo.ensure_worktree(&sandbox.path("w"), "devflow/r1", "HEAD").await.unwrap();
+    sandbox.git_in(worktree.path(), &["checkout", "--quiet", "--detach"]);
+    std::fs::write(worktree.path().join("b.txt"), "agent").unwrap();
+    let error = worktree.commit_all("devflow: run r1, phase build", &[]).await.unwrap_err();
+    assert_eq!(error.code(), Code::GitFailed, "{error}");
+    assert!(error.message().contains("detached"), "{error}");
+    let error = worktree.merge(&["main"], "devflow: merge").await.unwrap_err();
+    assert_eq!(error.code(), Code::GitFailed, "{error}");
 }
 
 #[tokio::test]
@@ -230,6 +256,12 @@ async fn setup_runs_in_the_worktree_and_a_failure_says_its_status_and_output() {
     assert!(!hung.ok && hung.code.is_none(), "{hung:?}");
     assert!(hung.status.contains("killed"), "{}", hung.status);
     assert_eq!(hung.output_tail, "started");
+
+    // A process it leaves in the background, holding its output open, is not waited for.
+    let background =
+        worktree.run_setup("sleep 5 & echo left", Duration::from_secs(2)).await.unwrap();
+    assert!(background.ok, "{background:?}");
+    assert_eq!(background.output_tail, "left");
 }
 
 #[tokio::test]

@@ -93,7 +93,43 @@ async fn two_branches_changing_one_line_conflict_and_leave_the_worktree_clean() 
 }
 
 #[tokio::test]
-async fn a_merge_stopped_half_way_is_aborted_and_done_again() {
+async fn a_conflict_resolved_in_the_worktree_is_concluded_and_an_unresolved_one_found_again() {
+    let sandbox = Sandbox::new();
+    sandbox.commit_file("shared.txt", "base\n", "first");
+    let phases =
+        [("devflow/r1--a", "shared.txt", "from a\n"), ("devflow/r1--b", "shared.txt", "from b\n")];
+    let (_repo, run) = run_with_phases(&sandbox, &phases).await;
+    let branches = ["devflow/r1--a", "devflow/r1--b"];
+    assert!(matches!(
+        run.merge(&branches, "devflow: merge").await.unwrap(),
+        Merge::Conflict { .. }
+    ));
+
+    // A conflict left in progress (a crash before the abort) is aborted and reported again.
+    assert!(!sandbox.git_succeeds(run.path(), &["merge", "--no-edit", "devflow/r1--b"]));
+    let again = run.merge(&branches, "devflow: merge").await.unwrap();
+    assert!(
+        matches!(&again, Merge::Conflict { branch, .. } if branch == "devflow/r1--b"),
+        "{again:?}"
+    );
+    assert!(!merge_head_exists(&sandbox, &run));
+
+    // An agent asked to repair it merges, resolves and stages: that resolution is committed.
+    assert!(!sandbox.git_succeeds(run.path(), &["merge", "--no-edit", "devflow/r1--b"]));
+    std::fs::write(run.path().join("shared.txt"), "from a and b\n").unwrap();
+    sandbox.git_in(run.path(), &["add", "shared.txt"]);
+    let merged = run.merge(&branches, "devflow: merge").await.unwrap();
+    assert!(matches!(merged, Merge::Clean { .. }), "{merged:?}");
+    assert!(run.has_merged("devflow/r1--b").await.unwrap());
+    assert!(!merge_head_exists(&sandbox, &run));
+    let resolved = std::fs::read_to_string(run.path().join("shared.txt")).unwrap();
+    assert_eq!(resolved, "from a and b\n");
+    let subject = sandbox.git_in(run.path(), &["log", "-1", "--format=%B"]);
+    assert_eq!(subject, "devflow: merge\n\nMerge devflow/r1--b");
+}
+
+#[tokio::test]
+async fn a_merge_stopped_half_way_is_finished() {
     let sandbox = Sandbox::new();
     sandbox.commit_file("shared.txt", "base\n", "first");
     let phases = [("devflow/r1--a", "a.txt", "a"), ("devflow/r1--b", "b.txt", "b")];
