@@ -237,6 +237,15 @@ async fn setup_runs_in_the_worktree_and_a_failure_says_its_status_and_output() {
     assert_eq!(ok.code, Some(0));
     let expected = format!("out\nerr\n{}\none", worktree.path().display());
     assert_eq!(ok.output_tail, expected);
+    assert!(ok.ran);
+    // Taken again (a crash before it was recorded): it is not run twice in one worktree.
+    let again = worktree.run_setup("echo out; echo err >&2; pwd; cat a.txt", long).await.unwrap();
+    assert!(again.ok && !again.ran, "{again:?}");
+    // A worktree made anew has a setup of its own.
+    repo.remove(worktree.path(), "devflow/r1").await.unwrap();
+    let worktree = repo.ensure_worktree(&sandbox.path("w"), "devflow/r1", "HEAD").await.unwrap();
+    let anew = worktree.run_setup("echo out; echo err >&2; pwd; cat a.txt", long).await.unwrap();
+    assert!(anew.ok && anew.ran, "{anew:?}");
 
     let command = "for n in $(seq 1 100); do echo line $n; done; echo boom >&2; exit 3";
     let failed = worktree.run_setup(command, long).await.unwrap();
