@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use devflow_core::{Code, Error, Result};
+use devflow_core::Result;
 
 use super::Repo;
 use super::create::{absolute, io_error};
@@ -18,10 +18,7 @@ impl Repo {
         let listed = self.worktrees().await?;
         if let Some(found) = listed.iter().find(|listed| listed.path == path) {
             if !found.prunable && found.branch.as_deref().is_some_and(|on| on != branch) {
-                let on = found.branch.as_deref().unwrap_or_default();
-                let message = format!("{} is a worktree of {on}, not of {branch}", path.display());
-                return Err(Error::new(Code::InvalidInput, message)
-                    .with_hint("name the worktree with the branch devflow made it on"));
+                return Err(found.not_on(branch));
             }
             self.unregister(&path).await?;
         } else if path.exists() {

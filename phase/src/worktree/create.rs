@@ -22,6 +22,16 @@ pub(super) struct Listed {
     pub prunable: bool,
 }
 
+impl Listed {
+    /// The refusal of a worktree found on another branch than the one asked for.
+    pub(super) fn not_on(&self, branch: &str) -> Error {
+        let on = self.branch.as_deref().unwrap_or("a detached HEAD");
+        let message = format!("{} is a worktree of {on}, not of {branch}", self.path.display());
+        Error::new(Code::InvalidInput, message)
+            .with_hint("give each managed worktree a folder and branch of its own")
+    }
+}
+
 /// The lock reason `git worktree add` leaves while it checks the new worktree out (written by
 /// a git that ran with devflow's `LC_ALL=C`): found after a crash, the create never finished.
 const CREATING: &str = "initializing";
@@ -103,10 +113,7 @@ impl Repo {
                 return Ok(self.worktree_at(path, branch));
             }
             if !unfinished {
-                let on = found.branch.as_deref().unwrap_or("a detached HEAD");
-                let message = format!("{} is a worktree of {on}, not of {branch}", path.display());
-                return Err(Error::new(Code::InvalidInput, message)
-                    .with_hint("give each managed worktree a folder of its own"));
+                return Err(found.not_on(branch));
             }
             self.unregister(&path).await?;
         } else if path.exists() {

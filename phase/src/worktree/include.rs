@@ -89,23 +89,12 @@ fn open_folder(path: &Path) -> Result<OwnedFd> {
 
 /// Opens the regular file at `relative` below `root`, walking without following a link.
 fn open_source(root: &OwnedFd, top: &Path, relative: &Path) -> Result<Found> {
-    let names: Vec<_> = relative.iter().collect();
-    let (name, folders) = names.split_last().expect("a plain path has a name");
-    let mut folder = rustix::io::dup(root).map_err(|errno| io_error("open", top, errno))?;
-    let mut at = top.to_path_buf();
-    for name in folders {
-        at.push(name);
-        folder = match rustix::fs::openat(&folder, *name, FOLDER, Mode::empty()) {
-            Ok(next) => next,
-            Err(Errno::NOENT | Errno::NOTDIR) if !is_link(&folder, name) => {
-                return Ok(Found::Missing);
-            }
-            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Err(link_refused(&at)),
-            Err(errno) => return Err(io_error("open", &at, errno)),
-        };
-    }
-    at.push(name);
-    let stat = match rustix::fs::statat(&folder, *name, AtFlags::SYMLINK_NOFOLLOW) {
+    let at = top.join(relative);
+    let Some(folder) = folder_of(root, top, relative, false)? else {
+        return Ok(Found::Missing);
+    };
+    let name = relative.file_name().expect("a plain path has a name");
+    let stat = match rustix::fs::statat(&folder, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(stat) => stat,
         Err(Errno::NOENT) => return Ok(Found::Missing),
         Err(errno) => return Err(io_error("look at", &at, errno)),
@@ -119,7 +108,7 @@ fn open_source(root: &OwnedFd, top: &Path, relative: &Path) -> Result<Found> {
     let read =
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     let file =
-        rustix::fs::openat(&folder, *name, read, Mode::empty()).map_err(|errno| match errno {
+        rustix::fs::openat(&folder, name, read, Mode::empty()).map_err(|errno| match errno {
             Errno::LOOP => link_refused(&at),
             errno => io_error("open", &at, errno),
         })?;
@@ -133,28 +122,15 @@ fn open_source(root: &OwnedFd, top: &Path, relative: &Path) -> Result<Found> {
 /// Writes `source` to `relative` below the worktree's `root`, making folders on the way and
 /// following no link there either.
 fn copy_into(root: &OwnedFd, worktree: &Path, relative: &Path, source: OwnedFd) -> Result<()> {
-    let names: Vec<_> = relative.iter().collect();
-    let (name, folders) = names.split_last().expect("a plain path has a name");
-    let mut folder = rustix::io::dup(root).map_err(|errno| io_error("open", worktree, errno))?;
-    let mut at = worktree.to_path_buf();
-    for name in folders {
-        at.push(name);
-        match rustix::fs::mkdirat(&folder, *name, Mode::from_raw_mode(0o777)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(errno) => return Err(io_error("create", &at, errno)),
-        }
-        folder = match rustix::fs::openat(&folder, *name, FOLDER, Mode::empty()) {
-            Ok(next) => next,
-            Err(Errno::LOOP | Errno::NOTDIR) => return Err(link_refused(&at)),
-            Err(errno) => return Err(io_error("open", &at, errno)),
-        };
-    }
-    at.push(name);
+    let at = worktree.join(relative);
+    let folder = folder_of(root, worktree, relative, true)?;
+    let folder = folder.ok_or_else(|| not_a_file(&at, "below something that is not a folder"))?;
+    let name = relative.file_name().expect("a plain path has a name");
     let mode = rustix::fs::fstat(&source).map_err(|errno| io_error("look at", &at, errno))?.st_mode;
     let mode = Mode::from_raw_mode(mode & 0o777);
     let write =
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let target = rustix::fs::openat(&folder, *name, write, mode).map_err(|errno| match errno {
+    let target = rustix::fs::openat(&folder, name, write, mode).map_err(|errno| match errno {
         Errno::LOOP => link_refused(&at),
         errno => io_error("write", &at, errno),
     })?;
@@ -166,6 +142,35 @@ fn copy_into(root: &OwnedFd, worktree: &Path, relative: &Path, source: OwnedFd) 
         Error::new(Code::WorkspacePermissions, format!("cannot copy to {}: {error}", at.display()))
     })?;
     Ok(())
+}
+
+/// The folder holding `relative`'s last name, reached from `root` (the folder `base`) one name
+/// at a time without following a link, `create`: making each that is missing. `None` when one
+/// on the way is missing or is not a folder; a link on the way is refused.
+fn folder_of(
+    root: &OwnedFd,
+    base: &Path,
+    relative: &Path,
+    create: bool,
+) -> Result<Option<OwnedFd>> {
+    let mut folder = rustix::io::dup(root).map_err(|errno| io_error("open", base, errno))?;
+    let mut at = base.to_path_buf();
+    for name in relative.parent().into_iter().flat_map(Path::iter) {
+        at.push(name);
+        if create {
+            match rustix::fs::mkdirat(&folder, name, Mode::from_raw_mode(0o777)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(errno) => return Err(io_error("create", &at, errno)),
+            }
+        }
+        folder = match rustix::fs::openat(&folder, name, FOLDER, Mode::empty()) {
+            Ok(next) => next,
+            Err(Errno::NOENT | Errno::NOTDIR) if !is_link(&folder, name) => return Ok(None),
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Err(link_refused(&at)),
+            Err(errno) => return Err(io_error("open", &at, errno)),
+        };
+    }
+    Ok(Some(folder))
 }
 
 fn is_link(folder: &OwnedFd, name: &std::ffi::OsStr) -> bool {

@@ -5,13 +5,20 @@
 mod git_sandbox;
 mod merge;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use devflow_core::Code;
 use devflow_phase::worktree::{Included, Repo};
 
 use git_sandbox::Sandbox;
+
+/// The worktree `worktrees/r1` on `devflow/r1`, made from HEAD; its path.
+async fn made_r1(sandbox: &Sandbox, repo: &Repo) -> PathBuf {
+    let path = sandbox.path("worktrees/r1");
+    repo.ensure_worktree(&path, "devflow/r1", "HEAD").await.unwrap();
+    path
+}
 
 #[tokio::test]
 async fn a_worktree_is_made_on_a_new_branch_at_its_base_and_found_again() {
@@ -41,8 +48,7 @@ async fn a_worktree_is_made_on_a_new_branch_at_its_base_and_found_again() {
 async fn what_is_not_a_repository_or_a_commit_is_refused_by_name() {
     let sandbox = Sandbox::new();
     sandbox.commit_file("a.txt", "one\n", "first");
-    let not_a_repo = sandbox.path("elsewhere");
-    std::fs::create_dir_all(&not_a_repo).unwrap();
+    let not_a_repo = sandbox.folder("elsewhere");
     let error = Repo::open_with(&not_a_repo, sandbox.git_env()).await.unwrap_err();
     assert_eq!(error.code(), Code::InvalidInput, "{error}");
     assert!(error.message().contains("not a git repository"), "{error}");
@@ -84,11 +90,8 @@ async fn a_create_interrupted_after_the_branch_was_made_converges() {
 
 #[tokio::test]
 async fn a_folder_git_no_longer_knows_or_a_registration_without_its_folder_converges() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("a.txt", "one\n", "first");
-    let repo = sandbox.repo().await;
-    let path = sandbox.path("worktrees/r1");
-    repo.ensure_worktree(&path, "devflow/r1", "HEAD").await.unwrap();
+    let (sandbox, repo) = Sandbox::with_one_commit().await;
+    let path = made_r1(&sandbox, &repo).await;
 
     // The folder is left, git's record of it gone.
     std::fs::remove_dir_all(sandbox.path("repo/.git/worktrees/r1")).unwrap();
@@ -106,11 +109,8 @@ async fn a_folder_git_no_longer_knows_or_a_registration_without_its_folder_conve
 
 #[tokio::test]
 async fn a_create_stopped_while_git_checked_out_is_done_again() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("a.txt", "one\n", "first");
-    let repo = sandbox.repo().await;
-    let path = sandbox.path("worktrees/r1");
-    repo.ensure_worktree(&path, "devflow/r1", "HEAD").await.unwrap();
+    let (sandbox, repo) = Sandbox::with_one_commit().await;
+    let path = made_r1(&sandbox, &repo).await;
     // What `git worktree add` leaves when it is killed during the checkout.
     std::fs::write(sandbox.path("repo/.git/worktrees/r1/locked"), "initializing").unwrap();
     std::fs::remove_file(path.join("a.txt")).unwrap();
@@ -123,9 +123,7 @@ async fn a_create_stopped_while_git_checked_out_is_done_again() {
 
 #[tokio::test]
 async fn a_folder_that_is_not_a_worktree_is_refused_and_left_alone() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("a.txt", "one\n", "first");
-    let repo = sandbox.repo().await;
+    let (sandbox, repo) = Sandbox::with_one_commit().await;
     let path = sandbox.path("worktrees/r1");
     std::fs::create_dir_all(&path).unwrap();
     std::fs::write(path.join("mine.txt"), "the user's").unwrap();
@@ -155,9 +153,7 @@ async fn a_folder_that_is_not_a_worktree_is_refused_and_left_alone() {
 
 #[tokio::test]
 async fn nothing_is_committed_or_merged_on_a_worktree_moved_off_its_branch() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("a.txt", "one\n", "first");
-    let repo = sandbox.repo().await;
+    let (sandbox, repo) = Sandbox::with_one_commit().await;
     let worktree = repo.ensure_worktree(&sandbox.path("w"), "devflow/r1", "HEAD").await.unwrap();
     sandbox.git_in(worktree.path(), &["checkout", "--quiet", "--detach"]);
     std::fs::write(worktree.path().join("b.txt"), "agent").unwrap();
@@ -203,8 +199,7 @@ async fn included_files_are_copied_and_paths_out_or_through_links_refused() {
 async fn a_link_in_the_repository_or_the_worktree_is_never_followed() {
     let sandbox = Sandbox::new();
     sandbox.commit_file("a.txt", "one\n", "first");
-    let outside = sandbox.path("outside");
-    std::fs::create_dir_all(&outside).unwrap();
+    let outside = sandbox.folder("outside");
     std::fs::write(outside.join("secret"), "outside").unwrap();
     std::os::unix::fs::symlink(outside.join("secret"), sandbox.path("repo/.env")).unwrap();
     std::os::unix::fs::symlink(&outside, sandbox.path("repo/conf")).unwrap();
@@ -226,9 +221,7 @@ async fn a_link_in_the_repository_or_the_worktree_is_never_followed() {
 
 #[tokio::test]
 async fn setup_runs_in_the_worktree_and_a_failure_says_its_status_and_output() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("a.txt", "one\n", "first");
-    let repo = sandbox.repo().await;
+    let (sandbox, repo) = Sandbox::with_one_commit().await;
     let worktree = repo.ensure_worktree(&sandbox.path("w"), "devflow/r1", "HEAD").await.unwrap();
     let long = Duration::from_secs(60);
 
@@ -328,9 +321,7 @@ async fn the_users_identity_commits_where_it_is_configured() {
 
 #[tokio::test]
 async fn remove_takes_the_worktree_and_branch_and_can_be_taken_again() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("a.txt", "one\n", "first");
-    let repo = sandbox.repo().await;
+    let (sandbox, repo) = Sandbox::with_one_commit().await;
     let path = sandbox.path("w");
     let worktree = repo.ensure_worktree(&path, "devflow/r1", "HEAD").await.unwrap();
     std::fs::write(worktree.path().join("uncommitted.txt"), "gone with it").unwrap();

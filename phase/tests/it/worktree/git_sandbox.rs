@@ -24,10 +24,25 @@ impl Sandbox {
         sandbox
     }
 
+    /// A sandbox whose repository has one commit, of `a.txt` holding `one`, opened by devflow.
+    pub async fn with_one_commit() -> (Sandbox, Repo) {
+        let sandbox = Sandbox::new();
+        sandbox.commit_file("a.txt", "one\n", "first");
+        let repo = sandbox.repo().await;
+        (sandbox, repo)
+    }
+
     /// `relative` below the sandbox's folder.
     pub fn path(&self, relative: &str) -> PathBuf {
         assert!(self.dir.path().exists());
         self.root.join(relative)
+    }
+
+    /// The folder `relative` below the sandbox's, made.
+    pub fn folder(&self, relative: &str) -> PathBuf {
+        let folder = self.path(relative);
+        std::fs::create_dir_all(&folder).unwrap();
+        folder
     }
 
     /// How devflow runs git here: with this sandbox's configuration only.

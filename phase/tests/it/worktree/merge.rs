@@ -2,15 +2,21 @@
 //! change the same line, and a merge git was stopped in the middle of.
 
 use devflow_core::Code;
-use devflow_phase::worktree::{Merge, Repo, Worktree};
+use devflow_phase::worktree::{Merge, Worktree};
 
 use super::git_sandbox::Sandbox;
 
 const RUN: &str = "devflow/r1";
 
-/// The run's worktree and one phase worktree per `(branch, file, text)`, each phase's work
-/// committed on its branch.
-async fn run_with_phases(sandbox: &Sandbox, phases: &[(&str, &str, &str)]) -> (Repo, Worktree) {
+/// Two phases that change the one line of `shared.txt`.
+const CONFLICTING: [(&str, &str, &str); 2] =
+    [("devflow/r1--a", "shared.txt", "from a\n"), ("devflow/r1--b", "shared.txt", "from b\n")];
+
+/// A repository holding `shared.txt`, the run's worktree, and one phase worktree per
+/// `(branch, file, text)`, each phase's work committed on its branch.
+async fn run_with_phases(phases: &[(&str, &str, &str)]) -> (Sandbox, Worktree) {
+    let sandbox = Sandbox::new();
+    sandbox.commit_file("shared.txt", "base\n", "first");
     let repo = sandbox.repo().await;
     let run = repo.ensure_worktree(&sandbox.path("run"), RUN, "HEAD").await.unwrap();
     for (branch, file, text) in phases {
@@ -20,7 +26,7 @@ async fn run_with_phases(sandbox: &Sandbox, phases: &[(&str, &str, &str)]) -> (R
         let message = format!("devflow: run r1, phase {branch}");
         assert!(phase.commit_all(&message, &[]).await.unwrap().committed);
     }
-    (repo, run)
+    (sandbox, run)
 }
 
 fn is_ancestor(sandbox: &Sandbox, run: &Worktree, branch: &str) -> bool {
@@ -34,14 +40,12 @@ fn merge_head_exists(sandbox: &Sandbox, run: &Worktree) -> bool {
 
 #[tokio::test]
 async fn three_branches_that_touch_different_files_merge_into_one_head() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("shared.txt", "base\n", "first");
     let phases = [
         ("devflow/r1--a", "a.txt", "a"),
         ("devflow/r1--b", "b.txt", "b"),
         ("devflow/r1--c", "c.txt", "c"),
     ];
-    let (_repo, run) = run_with_phases(&sandbox, &phases).await;
+    let (sandbox, run) = run_with_phases(&phases).await;
     let branches: Vec<&str> = phases.iter().map(|(branch, _, _)| *branch).collect();
     for branch in &branches {
         assert!(!run.has_merged(branch).await.unwrap());
@@ -71,11 +75,7 @@ async fn three_branches_that_touch_different_files_merge_into_one_head() {
 
 #[tokio::test]
 async fn two_branches_changing_one_line_conflict_and_leave_the_worktree_clean() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("shared.txt", "base\n", "first");
-    let phases =
-        [("devflow/r1--a", "shared.txt", "from a\n"), ("devflow/r1--b", "shared.txt", "from b\n")];
-    let (_repo, run) = run_with_phases(&sandbox, &phases).await;
+    let (sandbox, run) = run_with_phases(&CONFLICTING).await;
     let before = sandbox.git_in(run.path(), &["rev-parse", "HEAD"]);
 
     let merged = run.merge(&["devflow/r1--a", "devflow/r1--b"], "devflow: merge").await.unwrap();
@@ -94,11 +94,7 @@ async fn two_branches_changing_one_line_conflict_and_leave_the_worktree_clean() 
 
 #[tokio::test]
 async fn a_conflict_resolved_in_the_worktree_is_concluded_and_an_unresolved_one_found_again() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("shared.txt", "base\n", "first");
-    let phases =
-        [("devflow/r1--a", "shared.txt", "from a\n"), ("devflow/r1--b", "shared.txt", "from b\n")];
-    let (_repo, run) = run_with_phases(&sandbox, &phases).await;
+    let (sandbox, run) = run_with_phases(&CONFLICTING).await;
     let branches = ["devflow/r1--a", "devflow/r1--b"];
     assert!(matches!(
         run.merge(&branches, "devflow: merge").await.unwrap(),
@@ -130,10 +126,8 @@ async fn a_conflict_resolved_in_the_worktree_is_concluded_and_an_unresolved_one_
 
 #[tokio::test]
 async fn a_merge_stopped_half_way_is_finished() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("shared.txt", "base\n", "first");
     let phases = [("devflow/r1--a", "a.txt", "a"), ("devflow/r1--b", "b.txt", "b")];
-    let (_repo, run) = run_with_phases(&sandbox, &phases).await;
+    let (sandbox, run) = run_with_phases(&phases).await;
     // A merge git stopped before its commit, as a crash leaves it: MERGE_HEAD and a staged index.
     sandbox.git_in(run.path(), &["merge", "--no-ff", "--no-commit", "devflow/r1--a"]);
     assert!(merge_head_exists(&sandbox, &run));
@@ -148,9 +142,7 @@ async fn a_merge_stopped_half_way_is_finished() {
 
 #[tokio::test]
 async fn a_worktree_with_changes_of_its_own_is_not_merged_into() {
-    let sandbox = Sandbox::new();
-    sandbox.commit_file("shared.txt", "base\n", "first");
-    let (_repo, run) = run_with_phases(&sandbox, &[("devflow/r1--a", "a.txt", "a")]).await;
+    let (_sandbox, run) = run_with_phases(&[("devflow/r1--a", "a.txt", "a")]).await;
     std::fs::write(run.path().join("shared.txt"), "edited by hand\n").unwrap();
     std::fs::write(run.path().join(".env"), "untracked is fine").unwrap();
     let error = run.merge(&["devflow/r1--a"], "devflow: merge").await.unwrap_err();
