@@ -1,7 +1,8 @@
 //! Managed git worktrees, the git half of parallel workflows: a worktree on its own branch made
 //! from a base (`create`), the user's untracked files copied in (`include`), a setup command run
 //! in it (`setup`), the agents' work committed (`commit`), branches merged in a fixed order
-//! (`merge`), and everything removed again (`clean`). Nothing here knows runs, rows or agents:
+//! (`merge`), and everything removed again (`clean`); `repo` opens the repository and resolves
+//! revisions, `listing` reads what git says of its worktrees. Nothing here knows runs, rows or agents:
 //! paths, branch names and messages are the caller's, and `git` (the only file that starts a
 //! process) is how every git command is run.
 //!
@@ -19,7 +20,9 @@ mod commit;
 mod create;
 mod git;
 mod include;
+mod listing;
 mod merge;
+mod repo;
 mod setup;
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use devflow_core::Result;
 
 use super::Repo;
-use super::create::{absolute, io_error};
+use super::repo::{absolute, io_error};
 
 impl Repo {
     /// Removes the worktree at `path` (its folder and git's record of it, also when locked or

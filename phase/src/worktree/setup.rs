@@ -10,7 +10,7 @@ use std::time::Duration;
 use devflow_core::{Code, Error, Result};
 
 use super::Worktree;
-use super::create::io_error;
+use super::repo::io_error;
 
 /// How many of the last lines of output a [`Setup`] keeps.
 pub const TAIL_LINES: usize = 40;

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use super::create::parse_worktrees;
 use super::include::plain_relative;
+use super::listing::parse_worktrees;
 use super::setup::tail;
 
 #[test]

@@ -53,6 +53,10 @@ async fn what_is_not_a_repository_or_a_commit_is_refused_by_name() {
     assert_eq!(error.code(), Code::InvalidInput, "{error}");
     assert!(error.message().contains("not a git repository"), "{error}");
 
+    let no_git = sandbox.git_env().env("PATH", sandbox.path("elsewhere"));
+    let error = Repo::open_with(&sandbox.path("repo"), no_git).await.unwrap_err();
+    assert_eq!(error.code(), Code::GitMissing, "{error}");
+
     let repo = sandbox.repo().await;
     // Variables that would point git at another repository, its index or objects (as in a git
     // hook's environment) do not reach git.
