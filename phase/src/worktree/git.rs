@@ -1,7 +1,7 @@
 //! The one place the worktree module starts processes: `git -C <folder> …` and a workflow's
 //! `setup` command (`sh -c`), both in the caller's environment less the variables that point git
 //! at a repository (so a devflow started from a git hook cannot write into the hook's
-//! repository), with `LC_ALL=C` so that git's output and messages can be read.
+//! repository); git with `LC_ALL=C`, so that its output and messages can be read.
 //!
 //! Every git command runs with the user's hooks off (`core.hooksPath=/dev/null`), signing off
 //! and colour off: devflow's commits and merges are bookkeeping on its own branches, and a hook
@@ -116,6 +116,9 @@ impl Git {
     pub(super) async fn output(&self, dir: &Path, args: &[&str]) -> Result<Output> {
         // No current folder: `-C` names it, and a folder that is not there is git's to report.
         let mut command = self.command("git");
+        // git's own messages and lock reasons in English, to be read; the setup keeps the
+        // user's locale.
+        command.env("LC_ALL", "C");
         command.arg("-C").arg(dir).args(CONFIG).args(args);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = command.spawn().map_err(|error| cannot_start("git", dir, args, error))?;
@@ -196,7 +199,8 @@ impl Git {
         for variable in REPOSITORY_VARIABLES {
             command.env_remove(variable);
         }
-        command.env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0");
+        // Nothing may wait for a password on the terminal: the run would hang unseen.
+        command.env("GIT_TERMINAL_PROMPT", "0");
         command.stdin(Stdio::null());
         command
     }

@@ -66,9 +66,9 @@ async fn what_is_not_a_repository_or_a_commit_is_refused_by_name() {
     let opened = Repo::open_with(&sandbox.path("repo"), hooked.clone()).await.unwrap();
     assert_eq!(opened.top(), sandbox.path("repo"));
     let worktree = opened.ensure_worktree(&sandbox.path("w"), "devflow/r0", "HEAD").await.unwrap();
-    let shown = "echo ${GIT_DIR:-none} ${GIT_INDEX_FILE:-none} ${LC_ALL}";
+    let shown = "echo ${GIT_DIR:-none} ${GIT_INDEX_FILE:-none} ${GIT_WORK_TREE:-none}";
     let setup = worktree.run_setup(shown, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(setup.output_tail, "none none C");
+    assert_eq!(setup.output_tail, "none none none");
 
     let error = repo.resolve("no-such-ref").await.unwrap_err();
     assert_eq!(error.code(), Code::InvalidInput, "{error}");
