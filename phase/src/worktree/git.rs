@@ -232,7 +232,7 @@ impl Drop for KillOnDrop {
 }
 
 /// `git worktree add …` as a person would type it.
-pub(super) fn shown(args: &[&str]) -> String {
+fn shown(args: &[&str]) -> String {
     format!("`git {}`", args.join(" "))
 }
 
@@ -245,7 +245,8 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
-fn failed(dir: &Path, args: &[&str], output: &Output) -> Error {
+/// The `git_failed` error of a command that exited non-zero: what ran, where, and git's stderr.
+pub(super) fn failed(dir: &Path, args: &[&str], output: &Output) -> Error {
     let stderr = devflow_core::text::neutralize(output.stderr.trim());
     let stderr: String = stderr.chars().take(STDERR_QUOTED_CHARS).collect();
     let message = format!(

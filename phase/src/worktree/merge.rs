@@ -68,10 +68,8 @@ impl Worktree {
                 continue;
             }
             if self.merge_head().await?.is_none() {
-                let what = super::git::shown(&merge);
-                let message =
-                    format!("{what} in {} failed: {}", self.path.display(), merged.stderr.trim());
-                return Err(Error::new(Code::GitFailed, message));
+                // Refused before it began (an untracked file in the way, a lock): not a conflict.
+                return Err(super::git::failed(&self.path, &merge, &merged));
             }
             let files = self.conflicting_files().await?;
             self.git.run(&self.path, &["merge", "--abort"]).await?;
