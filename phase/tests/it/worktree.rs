@@ -78,6 +78,12 @@ async fn what_is_not_a_repository_or_a_commit_is_refused_by_name() {
     assert!(error.message().contains("no-such-ref"), "{error}");
     let error = repo.ensure_worktree(&path, "bad..name", "HEAD").await.unwrap_err();
     assert_eq!(error.code(), Code::InvalidInput, "{error}");
+    // A ref cannot be a file and a folder: beside `devflow/r1`, no `devflow/r1/<phase>`.
+    repo.ensure_worktree(&path, "devflow/r1", "HEAD").await.unwrap();
+    let nested = sandbox.path("worktrees/r1-a");
+    let error = repo.ensure_worktree(&nested, "devflow/r1/a", "HEAD").await.unwrap_err();
+    assert_eq!(error.code(), Code::GitFailed, "{error}");
+    assert!(error.message().contains("git worktree add"), "{error}");
 }
 
 #[tokio::test]
@@ -324,11 +330,13 @@ async fn the_users_identity_commits_where_it_is_configured() {
 }
 
 #[tokio::test]
-async fn remove_takes_the_worktree_and_branch_and_can_be_taken_again() {
+async fn remove_takes_the_worktree_locked_or_not_and_its_branch_and_can_be_taken_again() {
     let (sandbox, repo) = Sandbox::with_one_commit().await;
     let path = sandbox.path("w");
     let worktree = repo.ensure_worktree(&path, "devflow/r1", "HEAD").await.unwrap();
     std::fs::write(worktree.path().join("uncommitted.txt"), "gone with it").unwrap();
+
+    sandbox.git(&["worktree", "lock", "--reason", "the user's", path.to_str().unwrap()]);
 
     repo.remove(&path, "devflow/r1").await.unwrap();
     assert!(!path.exists());
