@@ -47,7 +47,9 @@ pub fn status_for(code: Code) -> Status {
         Code::RunLeased | Code::ArtifactChanged => REFUSED,
         // An environment devflow cannot work in: no tmux, a database it cannot open or reach,
         // or one held by another writer past the busy timeout. Nothing was done.
-        Code::TmuxMissing | Code::DatabaseUnavailable | Code::DatabaseBusy => REFUSED,
+        Code::TmuxMissing | Code::GitMissing | Code::DatabaseUnavailable | Code::DatabaseBusy => {
+            REFUSED
+        }
         // The run stopped for a person (these normally become a human gate, exit 3 too).
         Code::ArtifactTimeoutExhausted
         | Code::ArtifactInvalidAfterRepair
@@ -58,7 +60,10 @@ pub fn status_for(code: Code) -> Status {
         | Code::AgentNotReady
         | Code::PromptDeliveryUnverified
         | Code::RecoveryLimit
-        | Code::AgentsElsewhere => WAITING,
+        | Code::AgentsElsewhere
+        | Code::GitFailed
+        | Code::SetupFailed
+        | Code::MergeConflict => WAITING,
         // Interrupted (Ctrl-C, SIGTERM, SIGHUP): the run stays where it was.
         Code::ActivityCancelled => FAILED,
         // The run changed under this driver, or another took it over: this one stopped.

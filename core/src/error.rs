@@ -116,6 +116,17 @@ codes! {
     AgentsElsewhere "agents_elsewhere" HumanRequired;
     /// `devflow serve` could not go on serving (its listening socket failed).
     ServerFailed "server_failed" Fatal;
+    /// git is not installed or not on PATH (managed worktrees need it).
+    GitMissing "git_missing" Fatal;
+    /// A git command devflow ran on a managed worktree failed (a lock left by another git, a
+    /// branch checked out elsewhere, a full disk): a person looks at the repository, then
+    /// resumes; every worktree operation converges when it is taken again.
+    GitFailed "git_failed" HumanRequired;
+    /// A workflow's `setup` command failed in a new worktree; its status and the tail of its
+    /// output are in the message.
+    SetupFailed "setup_failed" HumanRequired;
+    /// Merging a phase's branch conflicted; the conflicting files are in the message.
+    MergeConflict "merge_conflict" HumanRequired;
 }
 
 impl Code {

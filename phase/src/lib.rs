@@ -8,6 +8,8 @@
 //! `awaiting_artifact` or `validating` by a crash is re-entered from what the rows and events say
 //! comes next. The `driver` runs a `workflow`'s phases in order with it. `artifact` is the file
 //! half of a phase's contract: where the artifact may be, when it is done, and what it is.
+//! `worktree` is the git half of parallel workflows: managed worktrees, their setup, commits
+//! and merges, each idempotent.
 
 pub mod artifact;
 pub mod driver;
@@ -19,6 +21,7 @@ pub mod testing;
 pub mod view;
 pub mod worker;
 pub mod workflow;
+pub mod worktree;
 
 pub use artifact::WaitSettings;
 pub use driver::{Decision, Driver, Gate, Outcome};

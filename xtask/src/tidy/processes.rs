@@ -10,6 +10,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ("session/src/tmux/server.rs", "the one place devflow starts a tmux client"),
     ("session/src/cli_version.rs", "`<agent CLI> --version` for doctor, bounded in time"),
     ("web/src/notify/sinks.rs", "runs a notification's command hook and notify-send"),
+    ("phase/src/worktree/git.rs", "runs git and a workflow's setup command for managed worktrees"),
 ];
 
 /// Test, benchmark and tooling code starts the binaries it tests and keeps its own deadlines;
