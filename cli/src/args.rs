@@ -28,6 +28,19 @@ pub struct Place {
     pub db: Option<String>,
 }
 
+/// devflow makes the run's git worktrees itself, from this repository (`[worktree]` of the
+/// workflow, overridden here).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Worktrees {
+    /// The git repository to make the run's worktrees from (branch `devflow/<run>`).
+    #[arg(long, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// The commit, branch or tag the run's worktree starts from (default: the workflow's
+    /// `[worktree] base`, else HEAD).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create .devflow/ and an example workflow in the worktree.
@@ -46,6 +59,8 @@ pub enum Command {
         #[arg(long)]
         run_id: Option<String>,
         #[command(flatten)]
+        worktrees: Worktrees,
+        #[command(flatten)]
         place: Place,
     },
     /// Queue a run of WORKFLOW for workers (`devflow worker`) and print its id.
@@ -54,6 +69,8 @@ pub enum Command {
         /// The run's id: 1 to 64 letters, digits, `-` and `_` (default: a new UUIDv7).
         #[arg(long)]
         run_id: Option<String>,
+        #[command(flatten)]
+        worktrees: Worktrees,
         #[command(flatten)]
         place: Place,
     },
@@ -126,6 +143,12 @@ pub enum Command {
     },
     /// End a run and stop its agents.
     Abort {
+        run: String,
+        #[command(flatten)]
+        place: Place,
+    },
+    /// Remove the git worktrees devflow made for a run that has ended (its branch stays).
+    Clean {
         run: String,
         #[command(flatten)]
         place: Place,

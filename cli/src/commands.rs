@@ -3,6 +3,7 @@
 pub mod abort;
 pub mod agent_sim;
 pub mod approve;
+pub mod clean;
 pub mod doctor;
 mod driving;
 pub mod events;
@@ -27,8 +28,12 @@ use crate::exit::Status;
 pub async fn dispatch(args: Args) -> Result<Status, Error> {
     match args.command {
         Command::Init { agent, place } => init::run(agent.as_deref(), &place).await,
-        Command::Run { workflow, run_id, place } => run::run(&workflow, run_id, &place).await,
-        Command::Submit { workflow, run_id, place } => submit::run(&workflow, run_id, &place).await,
+        Command::Run { workflow, run_id, worktrees, place } => {
+            run::run(&workflow, run_id, &worktrees, &place).await
+        }
+        Command::Submit { workflow, run_id, worktrees, place } => {
+            submit::run(&workflow, run_id, &worktrees, &place).await
+        }
         Command::Worker { concurrency, exit_when_idle, place } => {
             worker::run(usize::from(concurrency), exit_when_idle, &place).await
         }
@@ -41,6 +46,7 @@ pub async fn dispatch(args: Args) -> Result<Status, Error> {
         Command::Reject { run, gate, note, place } => reject::run(&run, gate, note, &place).await,
         Command::Resume { run, move_agents, place } => resume::run(&run, move_agents, &place).await,
         Command::Abort { run, place } => abort::run(&run, &place).await,
+        Command::Clean { run, place } => clean::run(&run, &place).await,
         Command::Transcript { run, role, place } => {
             transcript::run(&run, role.as_deref(), &place).await
         }

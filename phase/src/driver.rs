@@ -16,6 +16,8 @@ pub(crate) mod owner;
 mod running;
 mod schedule;
 mod specs;
+mod task;
+mod worktrees;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use crate::runner::PhaseRunner;
 
 pub use lease::{LEASE_RENEW_MS, LEASE_TTL_MS, LeaseWait, MAX_TAKEOVERS};
 pub use owner::hostname;
+pub use worktrees::Cleaned;
 
 /// Where a driven run stopped.
 #[derive(Debug, Clone)]

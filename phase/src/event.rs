@@ -81,6 +81,62 @@ fn json(payload: impl Serialize) -> Value {
     serde_json::to_value(payload).expect("an event payload serializes")
 }
 
+/// The events of managed worktrees, written by the driver (a phase's own ones name it by id).
+impl Event {
+    /// A managed worktree is ready: the run's (`phase_id` `None`) or a phase's own.
+    pub fn worktree_ready(run_id: &str, phase_id: Option<&str>, ready: WorktreeReady) -> Event {
+        Event {
+            run_id: run_id.to_owned(),
+            phase_id: phase_id.map(str::to_owned),
+            kind: kind::WORKTREE_READY,
+            key: worktree_ready_key(run_id, phase_id),
+            payload: json(ready),
+        }
+    }
+
+    /// A completed phase's work (of its attempt `attempt`) is committed on its branch.
+    pub fn worktree_committed(
+        run_id: &str,
+        phase_id: &str,
+        attempt: u32,
+        committed: WorktreeCommitted,
+    ) -> Event {
+        Event {
+            run_id: run_id.to_owned(),
+            phase_id: Some(phase_id.to_owned()),
+            kind: kind::WORKTREE_COMMITTED,
+            key: worktree_committed_key(run_id, phase_id, attempt),
+            payload: json(committed),
+        }
+    }
+
+    /// A merge phase's merge conflicted, and the phase of the branch was sent back to its agent.
+    pub fn merge_conflicted(phase: &Phase, conflicted: MergeConflicted) -> Event {
+        Event::of_phase(phase, kind::MERGE_CONFLICTED, merge_conflicted_key(phase), conflicted)
+    }
+
+    /// A merge phase merged its branches into the run's branch.
+    pub fn merge_completed(phase: &Phase, merged: MergeCompleted) -> Event {
+        let key = format!("merge.completed:{}:{}", phase.run_id(), phase.phase_id());
+        Event::of_phase(phase, kind::MERGE_COMPLETED, key, merged)
+    }
+}
+
+/// The key of the one `merge.conflicted` of a merge phase: a second conflict is a human gate.
+pub(crate) fn merge_conflicted_key(phase: &Phase) -> String {
+    format!("merge.conflicted:{}:{}", phase.run_id(), phase.phase_id())
+}
+
+/// The key of `worktree.ready` for the run's worktree (`None`) or a phase's own.
+pub(crate) fn worktree_ready_key(run_id: &str, phase_id: Option<&str>) -> String {
+    format!("worktree.ready:{run_id}:{}", phase_id.unwrap_or("run"))
+}
+
+/// Per attempt: a phase sent back after a conflict commits again.
+pub(crate) fn worktree_committed_key(run_id: &str, phase_id: &str, attempt: u32) -> String {
+    format!("worktree.committed:{run_id}:{phase_id}:{attempt}")
+}
+
 /// How an attempt begins, for its `phase.started`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Start {

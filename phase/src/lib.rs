@@ -24,7 +24,7 @@ pub mod workflow;
 pub mod worktree;
 
 pub use artifact::WaitSettings;
-pub use driver::{Decision, Driver, Gate, Outcome};
+pub use driver::{Cleaned, Decision, Driver, Gate, Outcome};
 pub use runner::{
     AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart, RetryPolicy,
     repair_instructions,

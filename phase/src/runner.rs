@@ -126,6 +126,7 @@ impl PhaseRunner {
             RunStop::AgentsElsewhere { agent_host, here } => {
                 HumanGate::agents_elsewhere(&agent_host, &here, run_id)
             }
+            RunStop::Worktree(error) => HumanGate::worktree(error),
         };
         ctx.human_gate(at, gate).await.in_phase(ctx.phase.run_id(), ctx.phase.phase_id())
     }
@@ -139,12 +140,15 @@ impl PhaseRunner {
 }
 
 /// Why the driver stops a run at a gate before its phase goes on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum RunStop {
     /// Its lease was taken over from a dead driver `takeovers` times in a row.
     RecoveryLimit { takeovers: i64 },
     /// Its agents live in tmux on `agent_host`, and this driver is on `here`.
     AgentsElsewhere { agent_host: String, here: String },
+    /// The phase's managed worktree could not be made or set up, or its merge conflicts: the
+    /// error says what, and the files (`merge_conflict`) are in its hint.
+    Worktree(Error),
 }
 
 /// How a leaf ended, when it did not fail.

@@ -119,8 +119,14 @@ pub fn run_json(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) -> Val
     let graph = |key: &str| {
         let def = workflow.as_ref().and_then(|workflow| workflow.phase(key));
         let needs = def.map(|def| def.needs.clone()).unwrap_or_default();
-        let agent = workflow.as_ref().zip(def).map(|(workflow, def)| workflow.agent_of(def));
-        (needs, agent)
+        let of = workflow.as_ref().zip(def);
+        let agent =
+            of.map(|(workflow, def)| workflow.agent_of(def)).filter(|agent| !agent.is_empty());
+        let folder = std::path::Path::new(&run.worktree);
+        let worktree =
+            of.map(|(workflow, def)| workflow.workdir(folder, &run.id, def).display().to_string());
+        let branch = of.and_then(|(workflow, def)| workflow.branch_of(&run.id, def));
+        (needs, agent, worktree, branch)
     };
     json!({
         "id": run.id, "workflow": run.workflow, "state": run.state.as_str(), "worktree": run.worktree,
@@ -129,10 +135,11 @@ pub fn run_json(run: &RunRow, phases: &[PhaseRow], gates: &[ApprovalRow]) -> Val
         "lease_owner": run.lease_owner, "lease_expires_at": run.lease_expires_at, "lease_epoch": run.lease_epoch,
         "lease_takeovers": run.lease_takeovers, "submitted_at": run.submitted_at, "agent_host": run.agent_host,
         "phases": phases.iter().map(|p| {
-            let (needs, agent) = graph(&p.phase_key);
+            let (needs, agent, worktree, branch) = graph(&p.phase_key);
             json!({
                 "key": p.phase_key, "state": p.state.as_str(), "attempts": p.attempts,
                 "started_at": p.started_at, "ended_at": p.ended_at, "needs": needs, "agent": agent,
+                "worktree": worktree, "branch": branch,
             })
         }).collect::<Vec<_>>(),
         "gates": gates.iter().map(|g| json!({

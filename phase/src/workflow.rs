@@ -9,9 +9,12 @@ mod bounds;
 mod check;
 pub(crate) mod file;
 mod graph;
+pub(crate) mod managed;
 mod prompt;
 mod reserved;
 mod role;
+#[cfg(test)]
+mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -26,7 +29,8 @@ use serde_json::Value;
 
 use crate::artifact::WaitSettings;
 
-pub use prompt::phase_instructions;
+pub use managed::{DEFAULT_BASE, phase_branch, run_branch};
+pub use prompt::{SentBack, phase_instructions};
 
 /// A workflow resolved from its file: what a run stores and is driven from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +49,9 @@ pub struct Workflow {
     pub max_parallel: u32,
     pub roles: BTreeMap<String, Role>,
     pub phases: Vec<PhaseDef>,
+    /// devflow makes the run's git worktrees (`[worktree]`, or `devflow run --repo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<Managed>,
     /// Where to tell a person about the run (`[notify]`); absent in runs stored before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<crate::notify::Notify>,
@@ -66,6 +73,45 @@ pub struct Role {
     /// One agent for all the role's phases, or one for each phase.
     #[serde(default)]
     pub agent: Agents,
+}
+
+/// `[worktree]`, resolved: the run works in a worktree of `repo` on branch `devflow/<run>`,
+/// made from `base`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Managed {
+    /// The repository's folder, absolute.
+    pub repo: String,
+    /// The base as written (`HEAD` unless said); a run stores the commit it resolved to.
+    pub base: String,
+    /// Untracked files of the repository copied into each new worktree (never committed).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Run once in each new worktree (`sh -c`); its failure stops the phase at a gate.
+    #[serde(default)]
+    pub setup: Option<String>,
+}
+
+/// What a phase is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An agent writes an artifact (the runner's phase).
+    #[default]
+    Agent,
+    /// The branches of what it needs are merged into the run's branch, in the order of `needs`.
+    Merge,
+}
+
+/// Where a phase works.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseWorktree {
+    /// In the run's worktree (or, without `[worktree]`, the run's folder).
+    #[default]
+    Run,
+    /// In a worktree of its own, branched from the run's branch when it starts.
+    Own,
 }
 
 /// How many agents a role has.
@@ -116,6 +162,10 @@ impl RoleCommand {
 #[serde(deny_unknown_fields)]
 pub struct PhaseDef {
     pub key: String,
+    #[serde(default)]
+    pub kind: Kind,
+    #[serde(default)]
+    pub worktree: PhaseWorktree,
     pub role: String,
     /// The phases that complete before this one starts (`runs` stored before the graph: filled
     /// in as the chain they ran as).

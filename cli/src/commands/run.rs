@@ -6,13 +6,18 @@ use devflow_core::Error;
 use devflow_phase::Workflow;
 
 use super::driving;
-use crate::args::Place;
+use crate::args::{Place, Worktrees};
 use crate::context::Context;
 use crate::exit::Status;
 use crate::output::note;
 
-pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Result<Status, Error> {
-    let (workflow, context) = checked(workflow, run_id.as_deref(), place)?;
+pub async fn run(
+    workflow: &Path,
+    run_id: Option<String>,
+    worktrees: &Worktrees,
+    place: &Place,
+) -> Result<Status, Error> {
+    let (workflow, context) = checked(workflow, run_id.as_deref(), worktrees, place)?;
     let driver = context.driver().await?;
     let run_id = run_id.unwrap_or_else(devflow_db::new_id);
     note(&format!(
@@ -38,12 +43,34 @@ pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Resu
 pub(super) fn checked(
     workflow: &Path,
     run_id: Option<&str>,
+    worktrees: &Worktrees,
     place: &Place,
 ) -> Result<(Workflow, Context), Error> {
     if let Some(id) = run_id {
         check_run_id(id)?;
     }
-    let workflow = Workflow::load(workflow)?;
+    let mut workflow = Workflow::load(workflow)?;
+    if let Some(repo) = &worktrees.repo {
+        let repo = std::path::absolute(repo).unwrap_or_else(|_| repo.clone());
+        let managed = workflow.worktree.get_or_insert_with(|| devflow_phase::workflow::Managed {
+            repo: String::new(),
+            base: devflow_phase::workflow::DEFAULT_BASE.to_owned(),
+            include: Vec::new(),
+            setup: None,
+        });
+        managed.repo = repo.display().to_string();
+    }
+    match (&mut workflow.worktree, &worktrees.base) {
+        (Some(managed), Some(base)) => managed.base = base.clone(),
+        (None, Some(_)) => {
+            return Err(crate::context::invalid(
+                "--base names the commit devflow's worktrees start from, and this run has none",
+            )
+            .with_hint("add --repo PATH (or a [worktree] table to the workflow), or drop --base"));
+        }
+        _ => {}
+    }
+    workflow.check_managed()?;
     crate::programs::check_roles(&workflow, workflow.roles.keys().map(String::as_str))?;
     let context = Context::new(place)?;
     if let Some(database) = context.sqlite_file() {

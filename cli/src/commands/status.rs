@@ -80,6 +80,20 @@ fn print_run(view: &RunView) {
             started
         );
     }
+    if let Some(workflow) = workflow.as_ref().filter(|workflow| workflow.worktree.is_some()) {
+        out!();
+        out!("{:<20} {:<32} WORKTREE", "PHASE", "BRANCH");
+        for def in &workflow.phases {
+            let branch = workflow.branch_of(&run.id, def).unwrap_or_default();
+            let folder = workflow.workdir(std::path::Path::new(&run.worktree), &run.id, def);
+            out!(
+                "{:<20} {:<32} {}",
+                inline(&def.key),
+                inline(&branch),
+                inline(&folder.display().to_string())
+            );
+        }
+    }
     if !view.gates.is_empty() {
         out!();
         out!("{:<32} {:<20} {:<10} {:<20} DECIDED BY", "GATE", "PHASE", "STATE", "OPENED");

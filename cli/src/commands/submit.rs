@@ -5,13 +5,18 @@ use std::path::Path;
 use devflow_core::Error;
 
 use super::run::checked;
-use crate::args::Place;
+use crate::args::{Place, Worktrees};
 use crate::exit::{self, Status};
 use crate::output::note;
 
-pub async fn run(workflow: &Path, run_id: Option<String>, place: &Place) -> Result<Status, Error> {
+pub async fn run(
+    workflow: &Path,
+    run_id: Option<String>,
+    worktrees: &Worktrees,
+    place: &Place,
+) -> Result<Status, Error> {
     // Checked as `devflow run` checks it, before anything is written.
-    let (workflow, context) = checked(workflow, run_id.as_deref(), place)?;
+    let (workflow, context) = checked(workflow, run_id.as_deref(), worktrees, place)?;
     let driver = context.driver().await?;
     let run_id = driver.submit(&workflow, run_id, &context.worktree).await?;
     out!("{run_id}");

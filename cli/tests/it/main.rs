@@ -14,6 +14,7 @@ mod fence;
 mod gates;
 mod hosts;
 mod input;
+mod managed_worktrees;
 mod notify;
 mod parallel;
 mod process;

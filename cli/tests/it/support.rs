@@ -77,6 +77,9 @@ impl World {
             .env("DEVFLOW_AGENT_SIM_LOG", self.sim_log())
             .env("NO_COLOR", "1")
             .env("USER", "tester")
+            // The git devflow runs for managed worktrees sees no configuration of the machine's.
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove("DEVFLOW_DATABASE_URL")
             .env_remove("TMUX")
             .stdin(Stdio::null())

@@ -43,6 +43,9 @@ impl PhaseState {
             (AwaitingApproval, Completed | Running) => true,
             // `resume` after a human gate retries the phase.
             (Failed, Running) => true,
+            // A merge of its branch that conflicts sends a completed phase back to its agent,
+            // as a rejection does (the driver's merge phase, once).
+            (Completed, AwaitingApproval) => true,
             (from, Failed) => from != Completed && from != Failed,
             _ => false,
         }

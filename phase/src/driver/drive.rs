@@ -2,6 +2,8 @@
 //! the phase runner on a task of its own, as many at once as the workflow allows, until the run
 //! leaves `executing`.
 
+use std::sync::Arc;
+
 use devflow_core::{Class, Code, Error, RunState, StateMachine};
 use devflow_db::{ApprovalRow, ApprovalState, PhaseRow, RunRow};
 use tokio_util::sync::CancellationToken;
@@ -10,6 +12,7 @@ use super::lease::{Held, MAX_TAKEOVERS};
 use super::running::Running;
 use super::schedule::to_start;
 use super::specs::Loaded;
+use super::task::PhaseTask;
 use super::{Driver, Gate, Outcome};
 use crate::event::Event;
 use crate::runner::RunStop;
@@ -70,14 +73,20 @@ impl Driver {
         let mut running = Running::new(cancel);
         loop {
             let snapshot = self.snapshot(run_id).await?;
+            let loaded = match &loaded {
+                Some(loaded) => loaded,
+                None => loaded.insert(Loaded::from_run(&snapshot.run)?),
+            };
+            // Work done is committed before anything that needs it starts, and before the
+            // drive returns from a run its last phase completed.
+            if matches!(snapshot.run.state, RunState::Executing | RunState::Completed) {
+                let (run, workflow, phases) = (&snapshot.run, &loaded.workflow, &snapshot.phases);
+                self.commit_completed(&held.db, run, workflow, phases).await?;
+            }
             if running.failed() || stopped(&snapshot, None).is_some() {
                 // Stopping: the phases still running end where they stand, and are waited for.
                 running.stop_all();
             } else {
-                let loaded = match &loaded {
-                    Some(loaded) => loaded,
-                    None => loaded.insert(Loaded::from_run(&snapshot.run)?),
-                };
                 let limit = usize::try_from(loaded.workflow.max_parallel).unwrap_or(usize::MAX);
                 let room = limit.saturating_sub(running.keys().len());
                 let ready = to_start(&loaded.workflow, &snapshot.phases, running.keys(), room);
@@ -92,7 +101,17 @@ impl Driver {
                     // A stop gates its phase and pauses the run: nothing else starts with it.
                     let stop = stop.take();
                     let gates = stop.is_some();
-                    running.start(&runner, spec, stop);
+                    let task = self.phase_task(PhaseTask {
+                        runner: runner.clone(),
+                        db: held.db.clone(),
+                        run: snapshot.run.clone(),
+                        workflow: Arc::clone(&loaded.workflow),
+                        row: row.clone(),
+                        spec,
+                        stop,
+                        cancel: running.cancel(),
+                    });
+                    running.start(row.phase_key.clone(), task);
                     if gates {
                         break;
                     }

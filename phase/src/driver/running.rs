@@ -7,8 +7,6 @@ use devflow_core::{Code, Error};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::runner::{PhaseRunner, PhaseSpec, RunStop};
-
 pub(crate) struct Running {
     tasks: JoinSet<(String, Result<(), Error>)>,
     keys: BTreeSet<String>,
@@ -28,17 +26,19 @@ impl Running {
         &self.keys
     }
 
-    /// Runs `spec` (or stops it at a human gate for `stop`) on a task of its own.
-    pub fn start(&mut self, runner: &PhaseRunner, spec: PhaseSpec, stop: Option<RunStop>) {
-        let (runner, cancel, key) = (runner.clone(), self.phases.clone(), spec.phase_key.clone());
+    /// The token a phase started now is cancelled by.
+    pub fn cancel(&self) -> CancellationToken {
+        self.phases.clone()
+    }
+
+    /// Runs phase `key` (`task`, made with [`Running::cancel`]) on a task of its own.
+    pub fn start(
+        &mut self,
+        key: String,
+        task: impl Future<Output = Result<(), Error>> + Send + 'static,
+    ) {
         self.keys.insert(key.clone());
-        self.tasks.spawn(async move {
-            let ran = match stop {
-                Some(stop) => Err(runner.stop_at(spec, stop, cancel).await),
-                None => runner.run(spec, cancel).await.map(drop),
-            };
-            (key, ran)
-        });
+        self.tasks.spawn(async move { (key, task.await) });
     }
 
     /// The phases still running end where they stand (their next step sees the cancellation).

@@ -1,6 +1,6 @@
 //! The runner's input for a phase, built from the run's stored workflow and its rows.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use devflow_core::{Error, PhaseState};
@@ -8,12 +8,13 @@ use devflow_db::{ApprovalRow, ApprovalState, PhaseRow, RunRow};
 use devflow_session::AgentCommand;
 
 use super::Driver;
+use super::worktrees::MERGE_CONFLICT_GATE;
 use crate::runner::{AgentLaunch, ApprovalGate, PhaseSpec, Restart};
-use crate::workflow::{PhaseDef, Role, Workflow, phase_instructions};
+use crate::workflow::{Kind, PhaseDef, Role, SentBack, Workflow, phase_instructions};
 
 /// The run's workflow, with its schemas compiled.
 pub(crate) struct Loaded {
-    pub workflow: Workflow,
+    pub workflow: Arc<Workflow>,
     pub schemas: Vec<Arc<devflow_core::Schema>>,
 }
 
@@ -21,7 +22,7 @@ impl Loaded {
     pub fn from_run(run: &RunRow) -> Result<Loaded, Error> {
         let workflow = Workflow::from_definition(&run.definition)?;
         let schemas = workflow.compile_schemas()?;
-        Ok(Loaded { workflow, schemas })
+        Ok(Loaded { workflow: Arc::new(workflow), schemas })
     }
 
     pub fn def(&self, row: &PhaseRow) -> Result<(usize, &PhaseDef), Error> {
@@ -51,22 +52,31 @@ impl Driver {
             PhaseState::Failed => Some(Restart::AfterGate),
             _ => None,
         };
-        let role = loaded.workflow.roles.get(&def.role).ok_or_else(|| {
-            Error::corruption(format!("role {} is not in the run's workflow", def.role))
-        })?;
+        let agent = match def.kind {
+            // A merge phase has no agent of its own; its spec is what its gate is written from.
+            Kind::Merge => AgentLaunch::of(AgentCommand::Argv(Vec::new()), Vec::new()),
+            Kind::Agent => self.launch(loaded.workflow.roles.get(&def.role).ok_or_else(|| {
+                Error::corruption(format!("role {} is not in the run's workflow", def.role))
+            })?),
+        };
+        let workdir = super::worktrees::workdir(run, &loaded.workflow, def);
+        let artifact_path = match def.kind {
+            // Never written: a merge phase validates no artifact.
+            Kind::Merge => PathBuf::from(format!(".devflow/merge-{}.json", def.key)),
+            Kind::Agent => PathBuf::from(&def.artifact),
+        };
         Ok(PhaseSpec {
             run_id: run.id.clone(),
             phase_id: row.id.clone(),
             phase_key: def.key.clone(),
             role_id: loaded.workflow.agent_of(def),
-            worktree: PathBuf::from(&run.worktree),
-            artifact_path: PathBuf::from(&def.artifact),
+            worktree: workdir.clone(),
+            artifact_path,
             schema: Arc::clone(&loaded.schemas[index]),
-            instructions: loaded.workflow.render_needs(
-                &phase_instructions(def, rejection_note(def, row, approvals).as_deref()),
-                Path::new(&run.worktree),
-            ),
-            agent: self.launch(role),
+            instructions: loaded
+                .workflow
+                .render_needs(&phase_instructions(def, sent_back(def, row, approvals)), &workdir),
+            agent,
             wait: def.wait.into(),
             approval_gate: def.approval_gate.clone().map(|key| ApprovalGate { key, payload: None }),
             completes_run: false,
@@ -90,15 +100,26 @@ impl Driver {
     }
 }
 
-/// The note of the phase's latest workflow-gate request, if a reviewer rejected it: every
-/// attempt after a rejection (until a new request) carries it, so re-entry rebuilds the same
-/// prompt.
-fn rejection_note(def: &PhaseDef, row: &PhaseRow, approvals: &[ApprovalRow]) -> Option<String> {
-    let gate = def.approval_gate.as_deref()?;
-    let latest = approvals
-        .iter()
-        .rev()
-        .find(|request| request.phase_id == row.id && request.gate_key == gate)?;
-    (latest.state == ApprovalState::Rejected)
-        .then(|| latest.decision_note.clone().unwrap_or_else(|| "(no note given)".to_owned()))
+/// Why the phase's agent is asked again, if it was sent back: the note of the phase's latest
+/// request of its workflow gate that a reviewer rejected, or of the merge that conflicted with
+/// its branch. Every attempt after it (until a newer request) carries it, so re-entry rebuilds
+/// the same prompt.
+fn sent_back<'a>(
+    def: &PhaseDef,
+    row: &PhaseRow,
+    approvals: &'a [ApprovalRow],
+) -> Option<SentBack<'a>> {
+    let latest = approvals.iter().rev().find(|request| {
+        request.phase_id == row.id
+            && (Some(request.gate_key.as_str()) == def.approval_gate.as_deref()
+                || request.gate_key == MERGE_CONFLICT_GATE)
+    })?;
+    if latest.state != ApprovalState::Rejected {
+        return None;
+    }
+    let note = latest.decision_note.as_deref().unwrap_or("(no note given)");
+    Some(match latest.gate_key.as_str() {
+        MERGE_CONFLICT_GATE => SentBack::MergeConflict(note),
+        _ => SentBack::Rejected(note),
+    })
 }

@@ -28,3 +28,7 @@ pub const RUN_RESUMED: &str = "run.resumed";
 pub const RUN_CLAIMED: &str = "run.claimed";
 pub const RUN_ABORTED: &str = "run.aborted";
 pub const RUN_AGENTS_MOVED: &str = "run.agents_moved";
+pub const WORKTREE_READY: &str = "worktree.ready";
+pub const WORKTREE_COMMITTED: &str = "worktree.committed";
+pub const MERGE_COMPLETED: &str = "merge.completed";
+pub const MERGE_CONFLICTED: &str = "merge.conflicted";

@@ -220,3 +220,46 @@ pub struct ApprovalDecided {
     pub decided_by: String,
     pub note: Option<String>,
 }
+
+/// `worktree.ready`: devflow made (or found, after a crash) a managed worktree, copied the
+/// included files in and ran its setup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorktreeReady {
+    pub path: String,
+    pub branch: String,
+    /// What the branch was made from: the run's base commit, or the run's branch.
+    pub base: String,
+    /// `include` entries the repository did not have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+/// `worktree.committed`: a completed phase's work, committed on its branch (`commit` is the
+/// branch's head; `committed` false when there was nothing to commit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorktreeCommitted {
+    pub branch: String,
+    pub commit: String,
+    pub committed: bool,
+}
+
+/// `merge.completed`: a merge phase brought `branches` into the run's branch, whose head is
+/// `commit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeCompleted {
+    pub branches: Vec<String>,
+    pub commit: String,
+}
+
+/// `merge.conflicted`: a merge phase's merge of `branch` conflicted in `files`, and the phase
+/// that made the branch (`sentBackTo`) was sent back to its agent to resolve it: once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeConflicted {
+    pub branch: String,
+    pub files: Vec<String>,
+    pub sent_back_to: String,
+}

@@ -194,6 +194,20 @@ impl HumanGate {
         }
     }
 
+    /// A managed worktree's git or setup failed, or a merge conflicts: a person fixes it in the
+    /// worktree the error names, and `resume` takes the step again. The agent is kept.
+    pub fn worktree(error: Error) -> HumanGate {
+        let payload = json!({ "code": error.code().as_str() });
+        HumanGate {
+            reason: error.code().as_str(),
+            error,
+            payload,
+            mark_crashed: false,
+            with_path: false,
+            keeps_agent: true,
+        }
+    }
+
     /// A gate of the flow itself: its session is not marked crashed, its request names the path.
     fn of_flow(reason: &'static str, error: Error, payload: Value) -> HumanGate {
         HumanGate {

@@ -8,9 +8,10 @@ use devflow_core::{Code, Error, Schema};
 use serde_json::Value;
 use toml::Spanned;
 
-use super::file::{FilePhase, FileWorkflow, at};
+use super::file::{FileKind, FilePhase, FileWorkflow, at};
+use super::managed::phase_worktree;
 use super::reserved::reserved;
-use super::{PhaseDef, Role, Workflow, bounds};
+use super::{Kind, PhaseDef, Role, Workflow, bounds};
 
 /// Instructions files and schemas bigger than this are refused.
 const INCLUDED_FILE_BYTES_MAX: u64 = 1024 * 1024;
@@ -22,7 +23,7 @@ pub(super) struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
     /// The workflow file's folder: schemas and instructions files are relative to it.
-    base: PathBuf,
+    pub(super) base: PathBuf,
 }
 
 pub(super) fn resolve(path: &Path, text: &str, file: FileWorkflow) -> Result<Workflow, Error> {
@@ -72,9 +73,12 @@ impl Checker<'_> {
                     "give every phase its own key",
                 ));
             }
-            if let Some(other) = artifacts.insert(resolved.artifact.clone(), resolved.key.clone()) {
+            if let Some(written) = &phase.get_ref().artifact
+                && let Some(other) =
+                    artifacts.insert(resolved.artifact.clone(), resolved.key.clone())
+            {
                 return Err(self.error(
-                    &phase.get_ref().artifact,
+                    written,
                     format!(
                         "phase {:?} writes the same artifact path as phase {other:?}",
                         resolved.key
@@ -91,6 +95,7 @@ impl Checker<'_> {
             })?,
             None => super::DEFAULT_MAX_PARALLEL,
         };
+        let worktree = file.worktree.as_ref().map(|table| self.managed(table)).transpose()?;
         let notify = file
             .notify
             .map(|notify| crate::notify::check(self.path, self.text, notify))
@@ -103,6 +108,7 @@ impl Checker<'_> {
             max_parallel,
             roles,
             phases,
+            worktree,
             notify,
         })
     }
@@ -118,16 +124,32 @@ impl Checker<'_> {
         if key.is_empty() {
             return Err(self.error(&file.key, "the phase key is empty", "key = \"plan\""));
         }
-        if !roles.contains_key(file.role.get_ref()) {
+        if file.kind.as_ref().is_some_and(|kind| *kind.get_ref() == FileKind::Merge) {
+            return self.merge_phase(phase, key, needs);
+        }
+        let required = |value: &Option<Spanned<String>>, name: &str, example: &str| {
+            value.clone().ok_or_else(|| {
+                let message = format!("phase {key:?} has no {name}");
+                self.error(
+                    &file.key,
+                    message,
+                    &format!("{name} = {example} (only a kind = \"merge\" phase has none)"),
+                )
+            })
+        };
+        let role = required(&file.role, "role", "\"planner\"")?;
+        if !roles.contains_key(role.get_ref()) {
             let known: Vec<&str> = roles.keys().map(String::as_str).collect();
             return Err(self.error(
-                &file.role,
-                format!("phase {key:?} names role {:?}, which does not exist", file.role.get_ref()),
+                &role,
+                format!("phase {key:?} names role {:?}, which does not exist", role.get_ref()),
                 &format!("one of the roles defined under [roles]: {}", known.join(", ")),
             ));
         }
-        let artifact = self.artifact(&file.artifact)?;
-        let (schema_id, schema) = self.schema(&file.schema)?;
+        let artifact =
+            self.artifact(&required(&file.artifact, "artifact", "\"artifacts/plan.json\"")?)?;
+        let (schema_id, schema) =
+            self.schema(&required(&file.schema, "schema", "\"schemas/plan.schema.json\"")?)?;
         let instructions = self.instructions(phase)?;
         if let Some(gate) = &file.approval_gate
             && gate.get_ref().trim().is_empty()
@@ -140,7 +162,9 @@ impl Checker<'_> {
         }
         Ok(PhaseDef {
             key: key.to_owned(),
-            role: file.role.get_ref().clone(),
+            kind: Kind::Agent,
+            worktree: phase_worktree(file),
+            role: role.into_inner(),
             needs,
             artifact,
             schema_id,

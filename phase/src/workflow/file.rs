@@ -20,6 +20,8 @@ pub(super) struct FileWorkflow {
     pub max_parallel: Option<Spanned<Number>>,
     pub roles: Spanned<BTreeMap<Spanned<String>, Spanned<FileRole>>>,
     pub phases: Spanned<Vec<Spanned<FilePhase>>>,
+    /// devflow makes the run's git worktrees itself (`[worktree]`).
+    pub worktree: Option<Spanned<FileWorktree>>,
     pub notify: Option<crate::notify::FileNotify>,
 }
 
@@ -48,15 +50,48 @@ pub(super) enum AgentPerRole {
     PerPhase,
 }
 
+/// `[worktree]`: the repository and base the run's worktrees are made from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileWorktree {
+    /// Relative to the workflow file's folder; `devflow run --repo` overrides it.
+    pub repo: Option<Spanned<String>>,
+    pub base: Option<Spanned<String>>,
+    #[serde(default)]
+    pub include: Vec<Spanned<String>>,
+    pub setup: Option<Spanned<String>>,
+}
+
+/// A phase's `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum FileKind {
+    Agent,
+    Merge,
+}
+
+/// A phase's `worktree`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum FilePhaseWorktree {
+    Run,
+    Own,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FilePhase {
     pub key: Spanned<String>,
-    pub role: Spanned<String>,
+    /// `merge`: no role; brings the branches of what it needs into the run's branch.
+    pub kind: Option<Spanned<FileKind>>,
+    /// `own`: the phase works in a worktree of its own, on a branch of its own.
+    pub worktree: Option<Spanned<FilePhaseWorktree>>,
+    /// Every phase but a merge has a role, an artifact and a schema (checked by hand).
+    pub role: Option<Spanned<String>>,
     /// The phases that must complete before this one starts; by default the one before it.
     pub needs: Option<Spanned<Vec<Spanned<String>>>>,
-    pub artifact: Spanned<String>,
-    pub schema: Spanned<String>,
+    pub artifact: Option<Spanned<String>>,
+    pub schema: Option<Spanned<String>>,
     pub instructions: Option<Spanned<String>>,
     pub instructions_file: Option<Spanned<String>>,
     pub approval_gate: Option<Spanned<String>>,

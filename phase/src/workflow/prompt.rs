@@ -5,19 +5,34 @@ use serde_json::{Map, Value};
 
 use super::PhaseDef;
 
+/// Why a completed phase's agent is asked again, for the paragraph that ends its prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentBack<'a> {
+    /// A reviewer rejected the artifact, with this note.
+    Rejected(&'a str),
+    /// Merging the phase's branch conflicted; the note says where and what to do.
+    MergeConflict(&'a str),
+}
+
 /// The phase's instructions, then a paragraph that gives its JSON Schema in a ```json block,
-/// then, after a rejection, the reviewer's note. The schema is printed with its keys sorted, so
+/// then, when the phase was sent back, why (a reviewer's note, or a merge's conflict). The schema is printed with its keys sorted, so
 /// the text (and so the prompt's dedup key) is the same whichever way the JSON was loaded. The
 /// paragraph opens with [`SCHEMA_INTRO`], the prompt layout's name for it.
-pub fn phase_instructions(phase: &PhaseDef, rejection_note: Option<&str>) -> String {
+pub fn phase_instructions(phase: &PhaseDef, sent_back: Option<SentBack<'_>>) -> String {
     let schema = serde_json::to_string_pretty(&sorted(&phase.schema)).expect("JSON prints");
     let mut text = format!(
         "{}\n\n{SCHEMA_INTRO} ({}):\n\n```json\n{schema}\n```",
         phase.instructions.trim_end(),
         phase.schema_id
     );
-    if let Some(note) = rejection_note {
-        text.push_str(&format!("\n\nA reviewer rejected the previous artifact: {note}"));
+    match sent_back {
+        Some(SentBack::Rejected(note)) => {
+            text.push_str(&format!("\n\nA reviewer rejected the previous artifact: {note}"));
+        }
+        Some(SentBack::MergeConflict(note)) => {
+            text.push_str(&format!("\n\nYour work was done, but {note}"));
+        }
+        None => {}
     }
     text
 }
@@ -48,6 +63,8 @@ mod tests {
     fn phase(instructions: &str, schema: Value) -> PhaseDef {
         PhaseDef {
             key: "plan".into(),
+            kind: crate::workflow::Kind::Agent,
+            worktree: crate::workflow::PhaseWorktree::Run,
             role: "planner".into(),
             needs: Vec::new(),
             artifact: "out/plan.json".into(),
@@ -73,7 +90,10 @@ mod tests {
 
     #[test]
     fn a_rejection_note_comes_last() {
-        let text = phase_instructions(&phase("Plan it.", json!({})), Some("add a step"));
+        let text = phase_instructions(
+            &phase("Plan it.", json!({})),
+            Some(SentBack::Rejected("add a step")),
+        );
         assert!(text.ends_with("```\n\nA reviewer rejected the previous artifact: add a step"));
     }
 }

@@ -13,6 +13,17 @@ impl Repo {
     /// Removes the worktree at `path` (its folder and git's record of it, also when locked or
     /// half gone) and then `branch`, whether or not it was merged anywhere.
     pub async fn remove(&self, path: &Path, branch: &str) -> Result<()> {
+        self.remove_worktree(path, branch).await?;
+        if self.branch_head(branch).await?.is_some() {
+            // Not `update-ref -d`: git refuses to delete a branch some worktree has checked out.
+            self.git.run(self.top(), &["branch", "--quiet", "-D", branch]).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the worktree at `path`, which must be on `branch` (or gone), and keeps the
+    /// branch: a run's own branch holds its result.
+    pub async fn remove_worktree(&self, path: &Path, branch: &str) -> Result<()> {
         let path = absolute(path)?;
         self.refuse_the_repository(&path)?;
         let listed = self.worktrees().await?;
@@ -27,11 +38,6 @@ impl Repo {
                 std::fs::remove_dir(&path).map_err(|error| io_error("remove", &path, error))?;
             }
         }
-        self.check_branch_name(branch).await?;
-        if self.branch_head(branch).await?.is_some() {
-            // Not `update-ref -d`: git refuses to delete a branch some worktree has checked out.
-            self.git.run(self.top(), &["branch", "--quiet", "-D", branch]).await?;
-        }
-        Ok(())
+        self.check_branch_name(branch).await
     }
 }

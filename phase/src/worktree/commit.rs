@@ -40,13 +40,18 @@ impl Worktree {
         if self.message_of(&head).await? == message {
             return Ok(Commit { head, committed: true });
         }
-        let mut add = vec!["add", "--all", "--", ":/"];
-        let excluded: Vec<String> = leave_out
-            .iter()
-            .map(|path| Ok(format!(":(top,exclude,literal){}", plain_relative(path)?.display())))
-            .collect::<Result<_>>()?;
-        add.extend(excluded.iter().map(String::as_str));
-        self.git.run(&self.path, &add).await?;
+        self.git.run(&self.path, &["add", "--all", "--", ":/"]).await?;
+        // Staged, then unstaged again: naming an ignored file in `add` (even to exclude it, as
+        // an included `.env` often is) is an error of git's.
+        if !leave_out.is_empty() {
+            let left_out: Vec<String> = leave_out
+                .iter()
+                .map(|path| Ok(format!(":(top,literal){}", plain_relative(path)?.display())))
+                .collect::<Result<_>>()?;
+            let mut reset = vec!["reset", "--quiet", "--"];
+            reset.extend(left_out.iter().map(String::as_str));
+            self.git.run(&self.path, &reset).await?;
+        }
         let staged = self.git.output(&self.path, &["diff", "--cached", "--quiet"]).await?;
         if staged.status.success() {
             return Ok(Commit { head, committed: false });

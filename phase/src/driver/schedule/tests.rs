@@ -6,7 +6,7 @@ use devflow_core::PhaseState::{self, *};
 use devflow_db::PhaseRow;
 
 use super::to_start;
-use crate::workflow::{Agents, PhaseDef, Role, RoleCommand, Wait, Workflow};
+use crate::workflow::{Agents, Kind, PhaseDef, PhaseWorktree, Role, RoleCommand, Wait, Workflow};
 
 /// A workflow of `(key, role, needs)`; the role `impl` has an agent per phase.
 fn workflow(phases: &[(&str, &str, &[&str])]) -> Workflow {
@@ -31,6 +31,8 @@ fn workflow(phases: &[(&str, &str, &[&str])]) -> Workflow {
             .iter()
             .map(|(key, role, needs)| PhaseDef {
                 key: (*key).into(),
+                kind: Kind::Agent,
+                worktree: PhaseWorktree::Run,
                 role: (*role).into(),
                 needs: needs.iter().map(|need| (*need).to_owned()).collect(),
                 artifact: format!("{key}.json"),
@@ -41,6 +43,7 @@ fn workflow(phases: &[(&str, &str, &[&str])]) -> Workflow {
                 wait: Wait::default(),
             })
             .collect(),
+        worktree: None,
         notify: None,
     }
 }

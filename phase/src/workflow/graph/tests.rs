@@ -6,6 +6,7 @@ use std::path::Path;
 use devflow_core::Code;
 
 use super::references;
+use crate::workflow::testing::load;
 use crate::workflow::{Agents, Workflow};
 
 const ROLES: &str = "name = \"w\"\n[roles.plan]\ncommand = [\"agent\"]\n[roles.impl]\ncommand = [\"agent\"]\nagent = \"per_phase\"\n";
@@ -23,14 +24,6 @@ fn text(head: &str, phases: &[(&str, &str)]) -> String {
         }
     }
     text
-}
-
-fn load(text: &str) -> Result<Workflow, devflow_core::Error> {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s.json"), "{}").unwrap();
-    let path = dir.path().join("w.toml");
-    std::fs::write(&path, text).unwrap();
-    Workflow::load(&path)
 }
 
 fn needs(workflow: &Workflow) -> Vec<(&str, Vec<&str>)> {
