@@ -16,7 +16,7 @@ mod attempt;
 mod begin;
 mod budget;
 mod context;
-mod crash;
+pub(crate) mod crash;
 mod facts;
 mod finish;
 mod gate;

@@ -5,6 +5,9 @@
 //! the scenario that has not ended yet, in order, and stops at the first that does not
 //! complete — like the workflow driver, which this stands in for.
 
+#[path = "crash_child/managed.rs"]
+mod managed;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -45,7 +48,15 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    runtime.block_on(drive(url, worktree, fake_dir, scenario));
+    match scenario.as_str() {
+        "managed" | "managed_conflict" => runtime.block_on(managed::drive(
+            worktree.as_ref(),
+            fake_dir.as_ref(),
+            url,
+            scenario == "managed_conflict",
+        )),
+        _ => runtime.block_on(drive(url, worktree, fake_dir, scenario)),
+    }
     ExitCode::SUCCESS
 }
 

@@ -15,6 +15,7 @@ use super::Driver;
 use crate::event::{
     self, Event, MergeCompleted, MergeConflicted, WorktreeCommitted, WorktreeReady,
 };
+use crate::runner::crash::crash_point;
 use crate::runner::{Phase, PhaseSpec, busy_retried, complete_in};
 use crate::workflow::{Kind, Managed, PhaseDef, PhaseWorktree, Workflow, phase_branch, run_branch};
 use crate::worktree::{Merge, Repo, Worktree};
@@ -91,10 +92,12 @@ impl Driver {
         }
         ignored_by_git(&worktrees_folder(run))?;
         let worktree = repo.ensure_worktree(&target.path, &target.branch, &target.base).await?;
+        crash_point!("after_worktree_made");
         let included = worktree.copy_included(repo, &managed.include)?;
         if let Some(setup) = &managed.setup {
             worktree.run_setup(setup, SETUP_TIMEOUT).await?.check(setup, &worktree)?;
         }
+        crash_point!("after_worktree_setup");
         let ready = WorktreeReady {
             path: worktree.path().display().to_string(),
             branch: target.branch.clone(),
@@ -110,7 +113,9 @@ impl Driver {
                 })
             })
         })
-        .await
+        .await?;
+        crash_point!("after_worktree_ready");
+        Ok(())
     }
 
     /// Commits the work of every completed phase that the rows do not say is committed, on the
@@ -136,6 +141,7 @@ impl Driver {
             let worktree = self.worktree_of(managed, run, workflow, def).await?;
             let message = format!("devflow: run {} phase {}", run.id, def.key);
             let commit = worktree.commit_all(&message, &managed.include).await?;
+            crash_point!("after_worktree_commit");
             let committed = WorktreeCommitted {
                 branch: worktree.branch().to_owned(),
                 commit: commit.head,
@@ -153,6 +159,7 @@ impl Driver {
                 })
             })
             .await?;
+            crash_point!("after_worktree_committed");
         }
         Ok(())
     }
@@ -194,6 +201,7 @@ impl Driver {
                 };
             }
         };
+        crash_point!("after_merge");
         let merged = MergeCompleted { branches, commit };
         busy_retried(self.runner.retry(), || {
             let merged = merged.clone();
@@ -213,7 +221,9 @@ impl Driver {
                 })
             })
         })
-        .await
+        .await?;
+        crash_point!("after_merge_completed");
+        Ok(())
     }
 
     /// The one repair of a conflict: the phase that made `branch` goes back to its agent (as a
@@ -263,7 +273,9 @@ impl Driver {
                 })
             })
         })
-        .await
+        .await?;
+        crash_point!("after_merge_conflicted");
+        Ok(())
     }
 
     /// The worktree `def` works in, as it is (made again if something removed it).
