@@ -56,8 +56,14 @@ pub async fn outcome(driver: &Driver, run_id: &str, outcome: Outcome) -> Result<
     match outcome {
         Outcome::Completed => {
             out!("run {run_id} completed");
-            for (phase, path) in artifacts(driver, run_id).await? {
+            let (artifacts, branch) = artifacts(driver, run_id).await?;
+            for (phase, path) in artifacts {
                 out!("  {phase}: {path}");
+            }
+            if let Some(branch) = branch {
+                out!(
+                    "  branch: {branch} holds the run's work; `devflow clean {run_id}` removes its worktrees"
+                );
             }
             Ok(exit::COMPLETED)
         }
@@ -102,20 +108,30 @@ pub async fn outcome(driver: &Driver, run_id: &str, outcome: Outcome) -> Result<
     }
 }
 
-/// Each phase's artifact path, absolute.
-async fn artifacts(driver: &Driver, run_id: &str) -> Result<Vec<(String, String)>, Error> {
+/// Each agent phase's artifact path, absolute, in the worktree it worked in; and the run's
+/// branch, when devflow made its worktrees.
+type Artifacts = (Vec<(String, String)>, Option<String>);
+
+async fn artifacts(driver: &Driver, run_id: &str) -> Result<Artifacts, Error> {
     let id = run_id.to_owned();
     let run = driver.db().read(move |tx| Box::pin(async move { tx.run(&id).await })).await?;
     let Some(run) = run else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let workflow = Workflow::from_definition(&run.definition)?;
-    let root = std::path::Path::new(&run.worktree);
-    Ok(workflow
+    let folder = std::path::Path::new(&run.worktree);
+    let branch = workflow.worktree.as_ref().map(|_| devflow_phase::workflow::run_branch(&run.id));
+    let artifacts = workflow
         .phases
         .iter()
-        .map(|phase| (phase.key.clone(), root.join(&phase.artifact).display().to_string()))
-        .collect())
+        // A merge phase writes no artifact: its commit is on the run's branch.
+        .filter(|phase| phase.kind == devflow_phase::workflow::Kind::Agent)
+        .map(|phase| {
+            let workdir = workflow.workdir(folder, &run.id, phase);
+            (phase.key.clone(), workdir.join(&phase.artifact).display().to_string())
+        })
+        .collect();
+    Ok((artifacts, branch))
 }
 
 /// The user's notification settings (`notify.toml`); a file that does not parse is said on
