@@ -319,7 +319,7 @@ fn spec(i: usize, worktree: &std::path::Path, schema: Arc<Schema>) -> PhaseSpec 
             ..WaitSettings::default()
         },
         approval_gate: None,
-        completes_run: true,
+        run_end: devflow_phase::RunEnd::WithThisPhase,
         restart: None,
     }
 }

@@ -335,8 +335,12 @@ impl Event {
     }
 
     pub fn run_completed(phase: &Phase) -> Event {
-        let run_id = phase.run_id();
-        let payload = RunCompleted { phase_key: phase.spec.phase_key.clone() };
+        Event::run_completed_after(phase.run_id(), &phase.spec.phase_key)
+    }
+
+    /// The run completed, `phase_key` the last of its phases to.
+    pub fn run_completed_after(run_id: &str, phase_key: &str) -> Event {
+        let payload = RunCompleted { phase_key: phase_key.to_owned() };
         Event::of_run(run_id, kind::RUN_COMPLETED, format!("run.completed:{run_id}"), payload)
     }
 

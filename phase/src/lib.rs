@@ -27,7 +27,7 @@ pub use artifact::WaitSettings;
 pub use driver::{Cleaned, Decision, Driver, Gate, Outcome};
 pub use runner::{
     AgentLaunch, ApprovalGate, Ending, PhaseReport, PhaseRunner, PhaseSpec, Restart, RetryPolicy,
-    repair_instructions,
+    RunEnd, repair_instructions,
 };
 pub use worker::Worker;
 pub use workflow::Workflow;

@@ -55,7 +55,7 @@ pub(crate) use policy::busy_retried;
 pub use repair::repair_instructions;
 pub use report::{Ending, PhaseReport};
 pub(crate) use spec::Phase;
-pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart};
+pub use spec::{AgentLaunch, ApprovalGate, PhaseSpec, Restart, RunEnd};
 
 /// Runs phases against one database with one session backend.
 #[derive(Clone)]

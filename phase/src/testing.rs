@@ -39,7 +39,7 @@ pub fn fake_phase(
             max_artifact_bytes: 1 << 20,
         },
         approval_gate: None,
-        completes_run: true,
+        run_end: crate::RunEnd::WithThisPhase,
         restart: None,
     }
 }

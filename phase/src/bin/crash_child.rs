@@ -14,7 +14,7 @@ use std::sync::Arc;
 use devflow_core::{PhaseState, RunState, Schema};
 use devflow_db::Db;
 use devflow_phase::testing::{fake_phase, quick_retry};
-use devflow_phase::{ApprovalGate, Ending, PhaseRunner, PhaseSpec};
+use devflow_phase::{ApprovalGate, Ending, PhaseRunner, PhaseSpec, RunEnd};
 use devflow_session::fake::FakeAdapter;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -98,7 +98,10 @@ async fn drive(url: &str, worktree: &str, fake_dir: &str, scenario: &str) {
         }
         let spec = PhaseSpec {
             approval_gate: gate.map(|key| ApprovalGate { key: key.into(), payload: None }),
-            completes_run: terminal,
+            run_end: match terminal {
+                true => RunEnd::WithThisPhase,
+                false => RunEnd::WithTheLastPhase,
+            },
             ..fake_phase("run-1", key, worktree.as_ref(), &schema, &instructions)
         };
         match runner.run(spec, CancellationToken::new()).await {

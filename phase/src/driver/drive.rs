@@ -77,11 +77,14 @@ impl Driver {
                 Some(loaded) => loaded,
                 None => loaded.insert(Loaded::from_run(&snapshot.run)?),
             };
-            // Work done is committed before anything that needs it starts, and before the
-            // drive returns from a run its last phase completed.
-            if matches!(snapshot.run.state, RunState::Executing | RunState::Completed) {
+            // Work done is committed before anything that needs it starts; a managed run
+            // completes here, once the last phase's work is committed too.
+            if snapshot.run.state == RunState::Executing {
                 let (run, workflow, phases) = (&snapshot.run, &loaded.workflow, &snapshot.phases);
                 self.commit_completed(&held.db, run, workflow, phases).await?;
+                if self.complete_managed_run(&held.db, run, workflow, phases).await? {
+                    continue;
+                }
             }
             if running.failed() || stopped(&snapshot, None).is_some() {
                 // Stopping: the phases still running end where they stand, and are waited for.

@@ -9,7 +9,7 @@ use devflow_session::AgentCommand;
 
 use super::Driver;
 use super::worktrees::MERGE_CONFLICT_GATE;
-use crate::runner::{AgentLaunch, ApprovalGate, PhaseSpec, Restart};
+use crate::runner::{AgentLaunch, ApprovalGate, PhaseSpec, Restart, RunEnd};
 use crate::workflow::{Kind, PhaseDef, Role, SentBack, Workflow, phase_instructions};
 
 /// The run's workflow, with its schemas compiled.
@@ -79,7 +79,11 @@ impl Driver {
             agent,
             wait: def.wait.into(),
             approval_gate: def.approval_gate.clone().map(|key| ApprovalGate { key, payload: None }),
-            completes_run: false,
+            // A managed run completes once its last phase's work is committed (`drive.rs`).
+            run_end: match loaded.workflow.worktree {
+                Some(_) => RunEnd::ByTheDriver,
+                None => RunEnd::WithTheLastPhase,
+            },
             restart,
         })
     }

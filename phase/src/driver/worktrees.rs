@@ -164,6 +164,40 @@ impl Driver {
         Ok(())
     }
 
+    /// Completes a managed run whose phases have all completed (their work committed by
+    /// [`Driver::commit_completed`] just before): the runner leaves that to the driver here, so
+    /// that no run completes with work left uncommitted. `true` when it completed the run.
+    pub(crate) async fn complete_managed_run(
+        &self,
+        db: &Db,
+        run: &RunRow,
+        workflow: &Workflow,
+        phases: &[PhaseRow],
+    ) -> Result<bool, Error> {
+        let all_done = phases.iter().all(|row| row.state == PhaseState::Completed);
+        if workflow.worktree.is_none() || run.state != RunState::Executing || !all_done {
+            return Ok(false);
+        }
+        let last = phases.iter().max_by_key(|row| (row.ended_at, row.ordinal));
+        let last = last.map(|row| row.phase_key.clone()).unwrap_or_default();
+        busy_retried(self.runner.retry(), || {
+            let last = last.clone();
+            db.step(&run.id, move |tx, run| {
+                Box::pin(async move {
+                    if run.state != RunState::Executing {
+                        return Ok(());
+                    }
+                    run.state.assert_transition(RunState::Completed)?;
+                    tx.set_run_state(&run.id, RunState::Completed, None, None).await?;
+                    Event::run_completed_after(&run.id, &last).emit(tx).await
+                })
+            })
+        })
+        .await?;
+        crash_point!("after_managed_run_completed");
+        Ok(true)
+    }
+
     /// A merge phase: the branches of what it needs into the run's branch, in the order of its
     /// needs, then the phase completed with `merge.completed`. A conflict is the phase's human
     /// gate, naming the branch and its files.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::context::{Ctx, mutate, step};
 use super::facts::Known;
 use super::report::{Ending, PhaseReport};
-use super::spec::Phase;
+use super::spec::{Phase, RunEnd};
 use super::writes::insert_approval_in;
 use crate::event::Event;
 
@@ -132,7 +132,12 @@ pub(crate) async fn complete_in(
     {
         row.state.assert_assignment(ready)?;
     }
-    if phase.spec.completes_run || every_other_phase_completed(tx, phase).await? {
+    let completes = match phase.spec.run_end {
+        RunEnd::WithThisPhase => true,
+        RunEnd::WithTheLastPhase => every_other_phase_completed(tx, phase).await?,
+        RunEnd::ByTheDriver => false,
+    };
+    if completes {
         tx.set_run_state(phase.run_id(), RunState::Completed, None, None).await?;
         Event::run_completed(phase).emit(tx).await?;
     }

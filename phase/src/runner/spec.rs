@@ -53,13 +53,24 @@ pub struct PhaseSpec {
     pub agent: AgentLaunch,
     pub wait: WaitSettings,
     pub approval_gate: Option<ApprovalGate>,
-    /// `true`: completing this phase completes the run, whatever its other phases' states (a
-    /// caller that runs phases one by one and knows this is its last). `false` (the driver):
-    /// the run completes with the last of its phases to complete, decided in the completing
-    /// step under the run's lock, so of two phases that complete at once exactly one ends it.
-    pub completes_run: bool,
+    /// What completing this phase does to the run.
+    pub run_end: RunEnd,
     /// Set by the driver when a person sends the phase round again (`None` otherwise).
     pub restart: Option<Restart>,
+}
+
+/// Whether the step that completes a phase completes its run too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// It does, whatever the run's other phases' states: a caller that runs phases one by one
+    /// and knows this is its last.
+    WithThisPhase,
+    /// It does when this is the last of the run's phases to complete, decided in the step
+    /// under the run's lock, so of two phases that complete at once exactly one ends it.
+    WithTheLastPhase,
+    /// It never does: the driver completes the run itself once what follows a phase (its
+    /// commit in a managed worktree) is done too.
+    ByTheDriver,
 }
 
 /// A new attempt of a phase that ended at a gate.

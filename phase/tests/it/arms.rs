@@ -52,9 +52,12 @@ async fn scenarios() {
     let h = harness().await;
     std::fs::create_dir_all(h.artifact().parent().unwrap()).unwrap();
     std::fs::write(h.artifact(), b"{\"stale\": true}").unwrap();
-    h.run(devflow_phase::PhaseSpec { completes_run: false, ..h.spec("plan", &ok()) })
-        .await
-        .unwrap();
+    h.run(devflow_phase::PhaseSpec {
+        run_end: devflow_phase::RunEnd::WithTheLastPhase,
+        ..h.spec("plan", &ok())
+    })
+    .await
+    .unwrap();
     h.run(h.spec("review", &ok())).await.unwrap();
     h.run(h.spec("plan", &ok())).await.unwrap_err();
 

@@ -351,7 +351,9 @@ async fn a_session_start_failing_fatally_fails_the_run() {
 /// fails with `session_resume_failed` and the session is left to a person.
 async fn review_resuming_a_session_that_fails(h: &Harness, failure: &str) -> devflow_core::Error {
     let plan = h.spec("plan", &format!("Scenario: ok\nFail-Resume: {failure}\n{VALID_PLAN}"));
-    h.run(devflow_phase::PhaseSpec { completes_run: false, ..plan }).await.unwrap();
+    h.run(devflow_phase::PhaseSpec { run_end: devflow_phase::RunEnd::WithTheLastPhase, ..plan })
+        .await
+        .unwrap();
     let error = h.run(h.spec("review", &format!("Scenario: ok\n{VALID_PLAN}"))).await.unwrap_err();
     let failed = h.events().await.into_iter().find(|event| event.kind == "phase.failed").unwrap();
     assert_eq!(failed.payload["reason"], "session_resume_failed", "{}", h.backend());
@@ -381,7 +383,12 @@ async fn a_resume_failing_fatally_fails_the_run() {
 async fn a_later_phase_reuses_the_same_agent() {
     for h in harnesses().await {
         let plan = h.spec("plan", &format!("Scenario: ok\n{VALID_PLAN}"));
-        h.run(devflow_phase::PhaseSpec { completes_run: false, ..plan }).await.unwrap();
+        h.run(devflow_phase::PhaseSpec {
+            run_end: devflow_phase::RunEnd::WithTheLastPhase,
+            ..plan
+        })
+        .await
+        .unwrap();
         assert_eq!(
             h.run_row().await.state,
             RunState::Executing,
