@@ -30,7 +30,7 @@ use crate::runner::PhaseRunner;
 
 pub use lease::{LEASE_RENEW_MS, LEASE_TTL_MS, LeaseWait, MAX_TAKEOVERS};
 pub use owner::hostname;
-pub use worktrees::Cleaned;
+pub use worktrees::{Cleaned, pin_base};
 
 /// Where a driven run stopped.
 #[derive(Debug, Clone)]

@@ -80,7 +80,8 @@ pub struct Role {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Managed {
-    /// The repository's folder, absolute.
+    /// The repository's folder, absolute (empty in a file's `[worktree]` without `repo` until
+    /// the run's folder fills it in: [`Workflow::with_repo_default`]).
     pub repo: String,
     /// The base as written (`HEAD` unless said); a run stores the commit it resolved to.
     pub base: String,

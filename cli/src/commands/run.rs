@@ -18,6 +18,8 @@ pub async fn run(
     place: &Place,
 ) -> Result<Status, Error> {
     let (workflow, context) = checked(workflow, run_id.as_deref(), worktrees, place)?;
+    // The repository and base of managed worktrees, checked before the database is touched.
+    let workflow = devflow_phase::driver::pin_base(&workflow).await?;
     let driver = context.driver().await?;
     let run_id = run_id.unwrap_or_else(devflow_db::new_id);
     note(&format!(
@@ -73,6 +75,7 @@ pub(super) fn checked(
     workflow.check_managed()?;
     crate::programs::check_roles(&workflow, workflow.roles.keys().map(String::as_str))?;
     let context = Context::new(place)?;
+    let workflow = workflow.with_repo_default(&context.worktree);
     if let Some(database) = context.sqlite_file() {
         workflow.check_artifacts_avoid(&context.worktree, &database)?;
     }

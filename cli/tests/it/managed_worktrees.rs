@@ -221,3 +221,22 @@ async fn kill_9_while_the_implementers_work_on_their_branches_then_resume_makes_
         assert_eq!(of_kind(&events, "merge.completed").len(), 1, "{backend}");
     }
 }
+
+#[test]
+fn a_folder_that_is_no_repository_or_a_base_that_does_not_exist_is_refused_before_anything_is_written()
+ {
+    let world = World::new();
+    let workflow = repo_and_workflow(&world, None);
+    std::fs::remove_dir_all(world.worktree().join(".git")).unwrap();
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--run-id", "nr"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("is not a git repository"), "{}", run.stderr);
+    assert!(!world.worktree().join(".devflow").exists(), "nothing is written");
+
+    let world = World::new();
+    let workflow = repo_and_workflow(&world, None);
+    let run = world.devflow(&["run", workflow.to_str().unwrap(), "--base", "no-such-ref"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("no-such-ref"), "{}", run.stderr);
+    assert!(!world.worktree().join(".devflow").exists(), "nothing is written");
+}

@@ -24,7 +24,7 @@ impl Driver {
         cancel: CancellationToken,
     ) -> Result<(String, Outcome), Error> {
         let (run_id, worktree) = checked(workflow, run_id, worktree)?;
-        let workflow = &super::worktrees::pinned(workflow).await?;
+        let workflow = &super::worktrees::pin_base(workflow).await?;
         let lease = self.create(workflow, &run_id, &worktree, RunState::Executing).await?;
         let lease = lease.ok_or_else(|| Error::corruption("a new run's lease was not claimed"))?;
         let outcome = self.drive_lease(lease, cancel).await;
@@ -40,7 +40,7 @@ impl Driver {
         worktree: &Path,
     ) -> Result<String, Error> {
         let (run_id, worktree) = checked(workflow, run_id, worktree)?;
-        let workflow = &super::worktrees::pinned(workflow).await?;
+        let workflow = &super::worktrees::pin_base(workflow).await?;
         self.create(workflow, &run_id, &worktree, RunState::Queued).await?;
         Ok(run_id)
     }

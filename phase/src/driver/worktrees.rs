@@ -38,7 +38,7 @@ pub(crate) fn workdir(run: &RunRow, workflow: &Workflow, def: &PhaseDef) -> Path
 
 /// The workflow with its base pinned to the commit it names now, so that every worktree of the
 /// run, made now or after a crash, starts from the same commit.
-pub(crate) async fn pinned(workflow: &Workflow) -> Result<Workflow, Error> {
+pub async fn pin_base(workflow: &Workflow) -> Result<Workflow, Error> {
     let Some(managed) = &workflow.worktree else { return Ok(workflow.clone()) };
     let repo = Repo::open(Path::new(&managed.repo)).await?;
     let base = repo.resolve(&managed.base).await?;

@@ -28,9 +28,11 @@ impl Checker<'_> {
     /// `[worktree]`: the repository relative to the workflow file, the base, what to copy in.
     pub(super) fn managed(&self, table: &Spanned<FileWorktree>) -> Result<Managed, Error> {
         let file = table.get_ref();
-        let repo = file.repo.as_ref().map_or(".", |repo| repo.get_ref().as_str());
-        let repo = self.base.join(repo);
-        let repo = std::path::absolute(&repo).unwrap_or(repo);
+        // Unnamed, it is the folder the run is started in, which `Managed::in_folder` fills in.
+        let repo = file.repo.as_ref().map(|repo| {
+            let repo = self.base.join(repo.get_ref());
+            std::path::absolute(&repo).unwrap_or(repo).display().to_string()
+        });
         for entry in &file.include {
             let path = Path::new(entry.get_ref());
             let inside = path.components().all(|part| matches!(part, Component::Normal(_)));
@@ -52,7 +54,7 @@ impl Checker<'_> {
             ));
         }
         Ok(Managed {
-            repo: repo.display().to_string(),
+            repo: repo.unwrap_or_default(),
             base: file.base.as_ref().map_or(DEFAULT_BASE, |base| base.get_ref()).to_owned(),
             include: file.include.iter().map(|entry| entry.get_ref().clone()).collect(),
             setup: file.setup.as_ref().map(|setup| setup.get_ref().clone()),
@@ -111,6 +113,14 @@ impl Checker<'_> {
 }
 
 impl Workflow {
+    /// The repository of a `[worktree]` table that names none: the folder the run is started in.
+    pub fn with_repo_default(mut self, run_folder: &Path) -> Workflow {
+        if let Some(managed) = self.worktree.as_mut().filter(|managed| managed.repo.is_empty()) {
+            managed.repo = run_folder.display().to_string();
+        }
+        self
+    }
+
     /// Refuses a workflow whose phases need managed worktrees (`worktree = "own"`, a merge) when
     /// it has none: no `[worktree]` table and no `devflow run --repo`.
     pub fn check_managed(&self) -> Result<(), Error> {

@@ -37,6 +37,16 @@ fn a_fan_out_with_a_merge_loads_with_its_worktrees() {
 }
 
 #[test]
+fn a_worktree_table_without_repo_means_the_folder_the_run_starts_in() {
+    let workflow =
+        load(&format!("{HEAD}[worktree]\n{}", agent("x", "worktree = \"own\""))).unwrap();
+    assert_eq!(workflow.worktree.as_ref().unwrap().repo, "");
+    assert_eq!(workflow.worktree.as_ref().unwrap().base, "HEAD");
+    let started = workflow.with_repo_default(std::path::Path::new("/work/project"));
+    assert_eq!(started.worktree.unwrap().repo, "/work/project");
+}
+
+#[test]
 fn phases_that_need_worktrees_are_refused_without_any() {
     let own = load(&format!("{HEAD}{}", agent("x", "worktree = \"own\""))).unwrap();
     let error = own.check_managed().unwrap_err();
