@@ -46,6 +46,12 @@ impl RunView {
         current_phase(&self.phases)
     }
 
+    /// The keys of the phases under way, joined by `, ` (one, or several running at once);
+    /// `None` when every phase completed.
+    pub fn current_phase_keys(&self) -> Option<String> {
+        current_phase_keys(&self.phases)
+    }
+
     /// The key of the phase with this id (the id itself for a phase the run does not have).
     pub fn phase_key<'a>(&'a self, phase_id: &'a str) -> &'a str {
         self.phases.iter().find(|p| p.id == phase_id).map_or(phase_id, |p| p.phase_key.as_str())
@@ -84,6 +90,13 @@ pub fn waits_for_a_person(state: RunState) -> bool {
 /// workflow's order).
 pub fn current_phase(phases: &[PhaseRow]) -> Option<&PhaseRow> {
     current_phases(phases).first().copied()
+}
+
+/// [`RunView::current_phase_keys`] of `phases`.
+pub fn current_phase_keys(phases: &[PhaseRow]) -> Option<String> {
+    let keys: Vec<&str> =
+        current_phases(phases).iter().map(|phase| phase.phase_key.as_str()).collect();
+    (!keys.is_empty()).then(|| keys.join(", "))
 }
 
 /// The phases a person would call current: those under way (started, not completed), several

@@ -75,7 +75,7 @@ fn runs_table(runs: &[(RunRow, Vec<PhaseRow>)]) -> Markup {
                                 td { a href={"/runs/" (segment(&run.id))} { (run.id) } }
                                 td { (run.workflow) }
                                 td { (state(run.state.as_str())) @if waiting { " " strong { "waiting for you" } } }
-                                td { (view::current_phase(phases).map_or("-", |p| p.phase_key.as_str())) }
+                                td { (view::current_phase_keys(phases).unwrap_or_else(|| "-".to_owned())) }
                                 td { (when(now, run.created_at)) }
                                 td { (time::age(now, run.updated_at)) }
                             }

@@ -131,9 +131,7 @@ fn print_runs(runs: &[(devflow_db::RunRow, Vec<devflow_db::PhaseRow>)], as_json:
     out!("{:<38} {:<16} {:<18} {:<16} UPDATED", "RUN", "WORKFLOW", "STATE", "PHASE");
     for (run, phases) in runs {
         let (id, workflow) = (inline(&run.id), inline(&run.workflow));
-        let current: Vec<&str> =
-            view::current_phases(phases).iter().map(|phase| phase.phase_key.as_str()).collect();
-        let phase = if current.is_empty() { "-".to_owned() } else { current.join(",") };
+        let phase = view::current_phase_keys(phases).unwrap_or_else(|| "-".to_owned());
         out!(
             "{id:<38} {workflow:<16} {:<18} {:<16} {}",
             run.state.as_str(),

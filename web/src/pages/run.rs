@@ -105,7 +105,7 @@ fn summary(page: &RunPage, now: i64) -> Markup {
             h1 { "Run " (run.id) " " (state(run.state.as_str())) }
             p {
                 "workflow " strong { (run.workflow) }
-                @if let Some(phase) = page.view.current_phase() { " · phase " strong id="current-phase" { (phase.phase_key) } }
+                @if let Some(phases) = page.view.current_phase_keys() { " · phase " strong id="current-phase" { (phases) } }
                 " · created " (when(now, run.created_at)) " · updated " (time::age(now, run.updated_at))
                 @if let Some(ended) = run.ended_at { " · ended " (when(now, ended)) }
             }
