@@ -7,11 +7,13 @@
 //! driver killed at any instant is continued by `resume` from the database alone. Only one
 //! driver works on a run at a time: it holds the run's lease (`lease`) and renews it.
 
+mod clean;
 mod create;
 mod decide;
 mod drive;
 mod host;
 mod lease;
+mod merge;
 pub(crate) mod owner;
 mod running;
 mod schedule;
@@ -28,9 +30,10 @@ use devflow_session::SessionAdapter;
 
 use crate::runner::PhaseRunner;
 
+pub use clean::Cleaned;
 pub use lease::{LEASE_RENEW_MS, LEASE_TTL_MS, LeaseWait, MAX_TAKEOVERS};
 pub use owner::hostname;
-pub use worktrees::{Cleaned, pin_base};
+pub use worktrees::pin_base;
 
 /// Where a driven run stopped.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use devflow_db::{ApprovalRow, ApprovalState, PhaseRow, RunRow};
 use devflow_session::AgentCommand;
 
 use super::Driver;
-use super::worktrees::MERGE_CONFLICT_GATE;
+use super::merge::MERGE_CONFLICT_GATE;
 use crate::runner::{AgentLaunch, ApprovalGate, PhaseSpec, Restart, RunEnd};
 use crate::workflow::{Kind, PhaseDef, Role, SentBack, Workflow, phase_instructions};
 
