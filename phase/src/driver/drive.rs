@@ -15,8 +15,16 @@ use super::specs::Loaded;
 use super::task::PhaseTask;
 use super::{Driver, Gate, Outcome};
 use crate::event::Event;
-use crate::runner::RunStop;
 use crate::runner::busy_retried;
+use crate::runner::{PhaseRunner, RunStop};
+
+/// What a look at the run between phases leads to.
+enum Looked {
+    /// Wait for a running phase to end.
+    Wait,
+    /// The look changed the run (it completed): look again.
+    Again,
+}
 
 /// What the loop reads before each phase.
 pub(crate) struct Snapshot {
@@ -72,53 +80,16 @@ impl Driver {
         };
         let mut running = Running::new(cancel);
         loop {
-            let snapshot = self.snapshot(run_id).await?;
-            let loaded = match &loaded {
-                Some(loaded) => loaded,
-                None => loaded.insert(Loaded::from_run(&snapshot.run)?),
-            };
-            // Work done is committed before anything that needs it starts; a managed run
-            // completes here, once the last phase's work is committed too.
-            if snapshot.run.state == RunState::Executing {
-                let (run, workflow, phases) = (&snapshot.run, &loaded.workflow, &snapshot.phases);
-                self.commit_completed(&held.db, run, workflow, phases).await?;
-                if self.complete_managed_run(&held.db, run, workflow, phases).await? {
-                    continue;
+            if !running.failed() {
+                match self.start_ready(held, &runner, &mut loaded, &mut stop, &mut running).await {
+                    Ok(Looked::Again) => continue,
+                    Ok(Looked::Wait) => {}
+                    // The drive's own step failed: what runs is stopped and waited for first.
+                    Err(error) => running.fail(error),
                 }
             }
-            if running.failed() || stopped(&snapshot, None).is_some() {
-                // Stopping: the phases still running end where they stand, and are waited for.
+            if running.failed() {
                 running.stop_all();
-            } else {
-                let limit = usize::try_from(loaded.workflow.max_parallel).unwrap_or(usize::MAX);
-                let room = limit.saturating_sub(running.keys().len());
-                let ready = to_start(&loaded.workflow, &snapshot.phases, running.keys(), room);
-                if ready.is_empty() && running.keys().is_empty() {
-                    let message =
-                        "the run is executing, but no phase is under way and none can start";
-                    return Err(Error::corruption(message));
-                }
-                for row in ready {
-                    let spec = self.spec(&snapshot.run, loaded, row, &snapshot.approvals)?;
-                    tracing::info!(run = %run_id, phase = %row.phase_key, state = %row.state, restart = ?spec.restart, "driving phase");
-                    // A stop gates its phase and pauses the run: nothing else starts with it.
-                    let stop = stop.take();
-                    let gates = stop.is_some();
-                    let task = self.phase_task(PhaseTask {
-                        runner: runner.clone(),
-                        db: held.db.clone(),
-                        run: snapshot.run.clone(),
-                        workflow: Arc::clone(&loaded.workflow),
-                        row: row.clone(),
-                        spec,
-                        stop,
-                        cancel: running.cancel(),
-                    });
-                    running.start(row.phase_key.clone(), task);
-                    if gates {
-                        break;
-                    }
-                }
             }
             if !running.next_ended().await {
                 break;
@@ -137,6 +108,66 @@ impl Driver {
                 Error::corruption("the run's phases ended, but the run did not stop")
             }),
         }
+    }
+
+    /// One look at the run between phases: work done committed (a managed run completed once
+    /// all of it is), then, unless the run stopped, every phase that can start started.
+    async fn start_ready(
+        &self,
+        held: &Held,
+        runner: &PhaseRunner,
+        loaded: &mut Option<Loaded>,
+        stop: &mut Option<RunStop>,
+        running: &mut Running,
+    ) -> Result<Looked, Error> {
+        let snapshot = self.snapshot(&held.lease.run_id).await?;
+        let loaded = match loaded {
+            Some(loaded) => loaded,
+            None => loaded.insert(Loaded::from_run(&snapshot.run)?),
+        };
+        let (run, workflow, phases) = (&snapshot.run, &loaded.workflow, &snapshot.phases);
+        // Work done is committed before anything that needs it starts; a managed run
+        // completes here, once the last phase's work is committed too.
+        if run.state == RunState::Executing {
+            self.commit_completed(&held.db, run, workflow, phases).await?;
+            if self.complete_managed_run(&held.db, run, workflow, phases).await? {
+                return Ok(Looked::Again);
+            }
+        }
+        if stopped(&snapshot, None).is_some() {
+            // Stopping: the phases still running end where they stand, and are waited for.
+            running.stop_all();
+            return Ok(Looked::Wait);
+        }
+        let limit = usize::try_from(workflow.max_parallel).unwrap_or(usize::MAX);
+        let room = limit.saturating_sub(running.keys().len());
+        let ready = to_start(workflow, phases, running.keys(), room);
+        if ready.is_empty() && running.keys().is_empty() {
+            let message = "the run is executing, but no phase is under way and none can start";
+            return Err(Error::corruption(message));
+        }
+        for row in ready {
+            let spec = self.spec(run, loaded, row, &snapshot.approvals)?;
+            tracing::info!(run = %run.id, phase = %row.phase_key, state = %row.state, restart = ?spec.restart, "driving phase");
+            // A stop gates its phase and pauses the run: nothing else starts with it.
+            let stop = stop.take();
+            let gates = stop.is_some();
+            let task = self.phase_task(PhaseTask {
+                runner: runner.clone(),
+                db: held.db.clone(),
+                run: run.clone(),
+                workflow: Arc::clone(&loaded.workflow),
+                row: row.clone(),
+                spec,
+                stop,
+                cancel: running.cancel(),
+            });
+            running.start(row.phase_key.clone(), task);
+            if gates {
+                break;
+            }
+        }
+        Ok(Looked::Wait)
     }
 
     /// Records how the lease was come by when it was not simply free: a queued run starts

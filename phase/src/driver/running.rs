@@ -54,12 +54,17 @@ impl Running {
             joined.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
         self.keys.remove(&key);
         if let Err(error) = ran {
-            self.failure = Some(match self.failure.take() {
-                Some(first) if weight(&first) >= weight(&error) => first,
-                _ => error,
-            });
+            self.fail(error);
         }
         true
+    }
+
+    /// Records a failure of the drive itself (not of a phase): the run stops, with it.
+    pub fn fail(&mut self, error: Error) {
+        self.failure = Some(match self.failure.take() {
+            Some(first) if weight(&first) >= weight(&error) => first,
+            _ => error,
+        });
     }
 
     pub fn failed(&self) -> bool {
