@@ -1,12 +1,14 @@
 //! The tmux adapter: agents in panes of devflow's private tmux server, one tmux session per run
 //! and one window per role, every pane targeted by its id (`%N`).
 //!
-//! Files: `server` runs tmux; `spawn` starts agents with their output `tap`; `pane` is one look
-//! at a pane and `screen` reads it with the role's preset; `ready`, `deliver`, `mark` and
-//! `locate` deliver a prompt and find it again after a crash, `fence` keeps a superseded driver's
-//! input out of the pane; `capture` is the transcript;
+//! Files: `server` runs tmux, its looks at panes through `control` or in a `batch`; `spawn`
+//! starts agents with their output `tap`; `pane` is one look at a pane and `screen` reads it
+//! with the role's preset; `ready`, `deliver`, `mark` and `locate` deliver a prompt and find it
+//! again after a crash, `fence` keeps a superseded driver's input out of the pane; `capture` is
+//! the transcript;
 //! `dispose` and `procs` end agents; `launch` and `state` are what is kept to start one again.
 
+mod batch;
 mod capture;
 mod config;
 mod control;

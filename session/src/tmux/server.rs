@@ -1,12 +1,14 @@
 //! devflow's private tmux server: its socket and config, and running one tmux client command.
 //!
 //! Every tmux invocation of devflow goes through [`Server::run`], which always passes `-S` and
-//! `-f`, so the user's default server is never started or touched. With `control_mode`,
-//! commands that only look go to the server's [`Control`] client, and start no process.
+//! `-f`, so the user's default server is never started or touched. Looks at panes
+//! ([`Server::look`]) go to the server's [`Control`] client with `control_mode`, and start no
+//! process; without it they share tmux clients with the looks of other panes ([`Batch`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use devflow_core::{Code, Error, Result};
@@ -14,6 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::TmuxConfig;
+use super::batch::Batch;
 use super::control::Control;
 
 /// What to tell a person whose machine has no tmux.
@@ -28,6 +31,23 @@ pub(super) struct Server {
     conf: PathBuf,
     timeout: Duration,
     control: Option<Arc<Control>>,
+    batch: Arc<Batch>,
+}
+
+/// The batch of looks of every adapter of this process on one socket, run with one tmux program.
+static BATCHES: LazyLock<Mutex<HashMap<(PathBuf, PathBuf), Weak<Batch>>>> =
+    LazyLock::new(Default::default);
+
+fn shared_batch(client: &Client) -> Arc<Batch> {
+    let mut batches = BATCHES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    batches.retain(|_, batch| batch.strong_count() > 0);
+    let key = (client.socket.clone(), client.bin.clone());
+    if let Some(batch) = batches.get(&key).and_then(Weak::upgrade) {
+        return batch;
+    }
+    let batch = Arc::new(Batch::default());
+    batches.insert(key, Arc::downgrade(&batch));
+    batch
 }
 
 /// A tmux command that ran and failed; `stderr` says why.
@@ -76,8 +96,9 @@ impl Server {
             let starter = client.clone();
             Control::shared(&client.socket, Box::new(move || starter.start_control()))
         });
+        let batch = shared_batch(&client);
         let timeout = Duration::from_millis(config.command_timeout_ms);
-        Ok(Server { client, conf, timeout, control })
+        Ok(Server { client, conf, timeout, control, batch })
     }
 
     pub fn socket(&self) -> &Path {
@@ -101,6 +122,31 @@ impl Server {
         {
             return Ok(answer);
         }
+        self.run_alone(args, stdin).await
+    }
+
+    /// A look at a pane (commands that only read): through the control client, or else in one
+    /// tmux client with the other looks of this process that come meanwhile ([`Batch`]).
+    pub async fn look(&self, args: &[&str]) -> Result<Result<String, Failed>> {
+        if let Some(control) = &self.control
+            && let Some(answer) = control.run(args, self.timeout).await
+        {
+            return Ok(answer);
+        }
+        self.batch.run(self, args).await
+    }
+
+    /// [`Server::look`] where any failure is an error, as [`Server::run_ok`].
+    pub async fn look_ok(&self, args: &[&str]) -> Result<String> {
+        self.look(args).await?.map_err(|failed| failure(args, &failed))
+    }
+
+    /// Runs `args` as a tmux client of its own.
+    pub async fn run_alone(
+        &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Result<Result<String, Failed>> {
         let mut command = Command::from(self.client.command());
         command
             .arg("-f")
