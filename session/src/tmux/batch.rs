@@ -1,5 +1,6 @@
-//! Looks at many panes in one tmux client, when there is no control client to ask: the looks
-//! that come while one tmux client runs wait, and go together in the next.
+//! Looks at many panes in one tmux client, when there is no control client to ask: the commands
+//! that are safe to run twice (the looks, the options devflow sets on panes: those the control
+//! client would take) that come while one tmux client runs wait, and go together in the next.
 //!
 //! The ready and delivery loops of every agent look at their pane every `poll_ms`; a worker
 //! drives each run with an adapter of its own, so the batch is shared by every adapter of the
@@ -38,8 +39,8 @@ struct Queued {
 }
 
 impl Batch {
-    /// Runs the look `args` (commands that only read, `;` between them) with the others queued
-    /// now: what a tmux client of its own would have answered.
+    /// Runs `args` (commands safe to run twice, `;` between them) with the others queued now:
+    /// what a tmux client of its own would have answered.
     pub async fn run(&self, server: &Server, args: &[&str]) -> Result<Result<String, Failed>> {
         let (reply, mut answer) = oneshot::channel();
         let owned = args.iter().map(|arg| (*arg).to_owned()).collect();

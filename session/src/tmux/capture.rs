@@ -76,7 +76,7 @@ impl TmuxAdapter {
         let display = ["display-message", "-p", "-t", id, FORMAT, ";"];
         let capture = ["capture-pane", "-p", "-J", "-S", "-", "-E", "-", "-t", id];
         let args: Vec<&str> = display.into_iter().chain(capture).collect();
-        let output = self.server.look_ok(&args).await?;
+        let output = self.server.run_ok(&args).await?;
         let (first, text) = output.split_once('\n').unwrap_or((output.as_str(), ""));
         let fields: Vec<&str> = first.split(' ').collect();
         if fields.len() < 7 || fields[0] != id || fields[6] != pane.session_id {

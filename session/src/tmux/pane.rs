@@ -124,7 +124,7 @@ impl TmuxAdapter {
             args.extend(show(option));
         }
         args.extend(["capture-pane", "-p", "-t", id]);
-        let output = self.server.look_ok(&args).await?;
+        let output = self.server.run_ok(&args).await?;
         let mut rows = output.split('\n');
         let mut next = || rows.next().unwrap_or_default();
         let (first, screen_option, tap_option, mark_option) = (next(), next(), next(), next());

@@ -1,9 +1,10 @@
 //! devflow's private tmux server: its socket and config, and running one tmux client command.
 //!
 //! Every tmux invocation of devflow goes through [`Server::run`], which always passes `-S` and
-//! `-f`, so the user's default server is never started or touched. Looks at panes
-//! ([`Server::look`]) go to the server's [`Control`] client with `control_mode`, and start no
-//! process; without it they share tmux clients with the looks of other panes ([`Batch`]).
+//! `-f`, so the user's default server is never started or touched. Commands that are safe to
+//! run twice (the looks at panes, their options) go to the server's [`Control`] client with
+//! `control_mode`, and start no process; without it they share tmux clients with the others
+//! that come meanwhile ([`Batch`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use tokio::process::Command;
 
 use super::TmuxConfig;
 use super::batch::Batch;
-use super::control::Control;
+use super::control::{Control, routable};
 
 /// What to tell a person whose machine has no tmux.
 const INSTALL_HINT: &str = "install tmux (apt-get install tmux / brew install tmux)";
@@ -122,23 +123,10 @@ impl Server {
         {
             return Ok(answer);
         }
-        self.run_alone(args, stdin).await
-    }
-
-    /// A look at a pane (commands that only read): through the control client, or else in one
-    /// tmux client with the other looks of this process that come meanwhile ([`Batch`]).
-    pub async fn look(&self, args: &[&str]) -> Result<Result<String, Failed>> {
-        if let Some(control) = &self.control
-            && let Some(answer) = control.run(args, self.timeout).await
-        {
-            return Ok(answer);
+        if stdin.is_none() && routable(args) {
+            return self.batch.run(self, args).await;
         }
-        self.batch.run(self, args).await
-    }
-
-    /// [`Server::look`] where any failure is an error, as [`Server::run_ok`].
-    pub async fn look_ok(&self, args: &[&str]) -> Result<String> {
-        self.look(args).await?.map_err(|failed| failure(args, &failed))
+        self.run_alone(args, stdin).await
     }
 
     /// Runs `args` as a tmux client of its own.

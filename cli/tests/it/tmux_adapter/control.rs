@@ -137,7 +137,7 @@ async fn when_the_session_the_client_is_attached_to_ends_the_next_look_attaches_
 }
 
 #[tokio::test]
-async fn without_control_mode_every_look_is_a_client_of_its_own() {
+async fn without_control_mode_there_is_no_control_client() {
     // The default: tmux 3.3a's server crashes now and then under a control client.
     let Some(world) = TmuxWorld::new() else {
         return;
