@@ -35,9 +35,11 @@ pub(super) struct Server {
     batch: Arc<Batch>,
 }
 
-/// The batch of looks of every adapter of this process on one socket, run with one tmux program.
-static BATCHES: LazyLock<Mutex<HashMap<(PathBuf, PathBuf), Weak<Batch>>>> =
-    LazyLock::new(Default::default);
+/// The tmux socket and program a batch runs with.
+type BatchKey = (PathBuf, PathBuf);
+
+/// The batch of every adapter of this process on one socket, run with one tmux program.
+static BATCHES: LazyLock<Mutex<HashMap<BatchKey, Weak<Batch>>>> = LazyLock::new(Default::default);
 
 fn shared_batch(client: &Client) -> Arc<Batch> {
     let mut batches = BATCHES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
