@@ -42,6 +42,7 @@ use crate::{
 use launch::{LAUNCH_OPTION, Launch, SESSION_ID_OPTION, session_name};
 use pane::{Pane, ScreenMark, not_found};
 use server::Server;
+use spawn::Found;
 use state::StateDir;
 
 /// Agents in tmux panes. See the module docs.
@@ -188,11 +189,13 @@ impl SessionAdapter for TmuxAdapter {
         self.state.save_launch(&launch)?;
         self.lock_launches().insert(launch.session_id.clone(), launch.clone());
         // A start repeated after a crash adopts the pane the first one made.
-        if let Some(handle) = self.find_started(&session, &spec.session_id, spec.fence).await? {
-            self.claim(pane_of(&handle)?).await?;
-            return Ok(handle);
+        match self.find_started(&session, &spec.session_id, spec.fence).await? {
+            Found::Pane(handle) => {
+                self.claim(pane_of(&handle)?).await?;
+                Ok(handle)
+            }
+            found => self.create(&launch, &session, spec.fence, found).await,
         }
-        self.create(&launch, &session, spec.fence).await
     }
 
     async fn send_prompt(

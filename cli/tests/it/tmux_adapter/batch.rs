@@ -1,6 +1,7 @@
 //! Without a control client (the default), looks at panes that come at once share tmux
 //! clients: the ready and delivery loops of many agents do not cost a process per look. A
-//! pane that has gone fails no other look it was batched with.
+//! pane that has gone fails no other look it was batched with. And starting an agent costs
+//! two tmux clients: the listing of the run's session, and the window.
 
 use devflow_session::{SessionAdapter, SessionHandle};
 use futures_util::future::join_all;
@@ -60,4 +61,25 @@ async fn a_pane_that_has_gone_fails_no_look_it_was_batched_with() {
         assert!(screens.into_iter().all(|capture| capture.is_ok()));
     }
     world.finish(&live.iter().collect::<Vec<_>>()).await;
+}
+
+#[tokio::test]
+async fn starting_an_agent_lists_the_run_s_session_and_makes_its_window_nothing_more() {
+    let Some((world, log)) = logged_world(|_| {}) else {
+        return;
+    };
+    let first_words = |from: usize| -> Vec<String> {
+        let started = &commands(&log)[from..];
+        let word = |line: &String| {
+            // `-S <socket> -f <conf> <command> …`
+            line.split(' ').nth(4).unwrap_or_default().to_owned()
+        };
+        started.iter().map(word).collect()
+    };
+    let first = world.start("planner").await;
+    assert_eq!(first_words(0), ["list-panes", "new-session"], "the run's first agent");
+    let before = commands(&log).len();
+    let second = world.start("builder").await;
+    assert_eq!(first_words(before), ["list-panes", "new-window"], "another role of the run");
+    world.finish(&[&first, &second]).await;
 }
