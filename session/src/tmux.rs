@@ -1,12 +1,14 @@
 //! The tmux adapter: agents in panes of devflow's private tmux server, one tmux session per run
 //! and one window per role, every pane targeted by its id (`%N`).
 //!
-//! Files: `server` runs tmux; `spawn` starts agents with their output `tap`; `pane` is one look
-//! at a pane and `screen` reads it with the role's preset; `ready`, `deliver`, `mark` and
-//! `locate` deliver a prompt and find it again after a crash, `fence` keeps a superseded driver's
-//! input out of the pane; `capture` is the transcript;
+//! Files: `server` runs tmux, its looks at panes through `control` or in a `batch`; `spawn`
+//! starts agents with their output `tap`; `pane` is one look at a pane and `screen` reads it
+//! with the role's preset; `ready`, `deliver`, `mark` and `locate` deliver a prompt and find it
+//! again after a crash, `fence` keeps a superseded driver's input out of the pane; `capture` is
+//! the transcript;
 //! `dispose` and `procs` end agents; `launch` and `state` are what is kept to start one again.
 
+mod batch;
 mod capture;
 mod config;
 mod control;
@@ -40,6 +42,7 @@ use crate::{
 use launch::{LAUNCH_OPTION, Launch, SESSION_ID_OPTION, session_name};
 use pane::{Pane, ScreenMark, not_found};
 use server::Server;
+use spawn::Found;
 use state::StateDir;
 
 /// Agents in tmux panes. See the module docs.
@@ -186,11 +189,13 @@ impl SessionAdapter for TmuxAdapter {
         self.state.save_launch(&launch)?;
         self.lock_launches().insert(launch.session_id.clone(), launch.clone());
         // A start repeated after a crash adopts the pane the first one made.
-        if let Some(handle) = self.find_started(&session, &spec.session_id, spec.fence).await? {
-            self.claim(pane_of(&handle)?).await?;
-            return Ok(handle);
+        match self.find_started(&session, &spec.session_id, spec.fence).await? {
+            Found::Pane(handle) => {
+                self.claim(pane_of(&handle)?).await?;
+                Ok(handle)
+            }
+            found => self.create(&launch, &session, spec.fence, found).await,
         }
-        self.create(&launch, &session, spec.fence).await
     }
 
     async fn send_prompt(

@@ -3,6 +3,7 @@
 //! `devflow` binary rather than in the session crate. Each test has its own private server (socket in a tempdir) and
 //! its own `TMUX_TMPDIR`, and checks that no default server socket ever appeared there.
 
+mod batch;
 mod control;
 mod delivery;
 mod disposal;

@@ -249,22 +249,32 @@ fn reply_of(blocks: Vec<Block>) -> Result<String, Failed> {
     Ok(out)
 }
 
+/// Every command of the list `args` (`;` between commands) is [`ROUTABLE`]: the list may run
+/// twice, or together with others ([`super::batch`]).
+pub(super) fn routable(args: &[&str]) -> bool {
+    let mut command_next = true;
+    for arg in args {
+        if command_next && !ROUTABLE.contains(arg) {
+            return false;
+        }
+        command_next = *arg == ";";
+    }
+    !args.is_empty()
+}
+
 /// `args` as one control-mode command line, or `None` when they must run as a client of their
 /// own: a command that is not [`ROUTABLE`], or an argument the line cannot carry as it is (a
 /// quote, a line break).
 pub(super) fn request_line(args: &[&str]) -> Option<String> {
+    if !routable(args) {
+        return None;
+    }
     let mut line = String::new();
-    let mut command_next = true;
     for arg in args {
         if *arg == ";" {
             line.push_str(" ;");
-            command_next = true;
             continue;
         }
-        if command_next && !ROUTABLE.contains(arg) {
-            return None;
-        }
-        command_next = false;
         if arg.contains(['\'', '\n', '\r', '\0']) {
             return None;
         }

@@ -1,12 +1,15 @@
 //! devflow's private tmux server: its socket and config, and running one tmux client command.
 //!
 //! Every tmux invocation of devflow goes through [`Server::run`], which always passes `-S` and
-//! `-f`, so the user's default server is never started or touched. With `control_mode`,
-//! commands that only look go to the server's [`Control`] client, and start no process.
+//! `-f`, so the user's default server is never started or touched. Commands that are safe to
+//! run twice (the looks at panes, their options) go to the server's [`Control`] client with
+//! `control_mode`, and start no process; without it they share tmux clients with the others
+//! that come meanwhile ([`Batch`]).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use devflow_core::{Code, Error, Result};
@@ -14,7 +17,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::TmuxConfig;
-use super::control::Control;
+use super::batch::Batch;
+use super::control::{Control, routable};
 
 /// What to tell a person whose machine has no tmux.
 const INSTALL_HINT: &str = "install tmux (apt-get install tmux / brew install tmux)";
@@ -28,6 +32,25 @@ pub(super) struct Server {
     conf: PathBuf,
     timeout: Duration,
     control: Option<Arc<Control>>,
+    batch: Arc<Batch>,
+}
+
+/// The tmux socket and program a batch runs with.
+type BatchKey = (PathBuf, PathBuf);
+
+/// The batch of every adapter of this process on one socket, run with one tmux program.
+static BATCHES: LazyLock<Mutex<HashMap<BatchKey, Weak<Batch>>>> = LazyLock::new(Default::default);
+
+fn shared_batch(client: &Client) -> Arc<Batch> {
+    let mut batches = BATCHES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    batches.retain(|_, batch| batch.strong_count() > 0);
+    let key = (client.socket.clone(), client.bin.clone());
+    if let Some(batch) = batches.get(&key).and_then(Weak::upgrade) {
+        return batch;
+    }
+    let batch = Arc::new(Batch::default());
+    batches.insert(key, Arc::downgrade(&batch));
+    batch
 }
 
 /// A tmux command that ran and failed; `stderr` says why.
@@ -76,8 +99,9 @@ impl Server {
             let starter = client.clone();
             Control::shared(&client.socket, Box::new(move || starter.start_control()))
         });
+        let batch = shared_batch(&client);
         let timeout = Duration::from_millis(config.command_timeout_ms);
-        Ok(Server { client, conf, timeout, control })
+        Ok(Server { client, conf, timeout, control, batch })
     }
 
     pub fn socket(&self) -> &Path {
@@ -101,6 +125,18 @@ impl Server {
         {
             return Ok(answer);
         }
+        if stdin.is_none() && routable(args) {
+            return self.batch.run(self, args).await;
+        }
+        self.run_alone(args, stdin).await
+    }
+
+    /// Runs `args` as a tmux client of its own.
+    pub async fn run_alone(
+        &self,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+    ) -> Result<Result<String, Failed>> {
         let mut command = Command::from(self.client.command());
         command
             .arg("-f")

@@ -17,38 +17,52 @@ use super::server::failure;
 use super::{CREATED_FORMAT, TmuxAdapter, created_handle};
 use crate::{SessionAdapter, SessionHandle};
 
+/// What the run's tmux session holds of a session, as one listing saw it.
+#[derive(Debug)]
+pub(super) enum Found {
+    /// The session's pane: it was started already.
+    Pane(SessionHandle),
+    /// The run's tmux session, without a pane of this session: a new window goes there.
+    Elsewhere,
+    /// No tmux session of the run (or no server): a new one is needed.
+    Nothing,
+}
+
 impl TmuxAdapter {
-    /// The pane of an already started session with this id in the run's tmux session.
+    /// The pane of an already started session with this id in the run's tmux session, or
+    /// whether that tmux session is there at all — which the start then needs not ask again.
     pub(super) async fn find_started(
         &self,
         session: &str,
         session_id: &str,
         fence: Option<i64>,
-    ) -> Result<Option<SessionHandle>> {
+    ) -> Result<Found> {
         let target = format!("={session}");
         let format = format!("{CREATED_FORMAT} #{{{SESSION_ID_OPTION}}}");
         let args = ["list-panes", "-s", "-t", &target, "-F", &format];
         let listing = match self.server.run(&args).await? {
             Ok(listing) => listing,
-            Err(failed) if failed.is_missing() => return Ok(None),
+            Err(failed) if failed.is_missing() => return Ok(Found::Nothing),
             Err(failed) => return Err(failure(&args, &failed)),
         };
-        Ok(listing.lines().find_map(|line| {
+        let pane = listing.lines().find_map(|line| {
             let (created, id) = line.rsplit_once(' ')?;
             (id == session_id)
                 .then(|| created_handle(session_id, session, created, fence))
                 .flatten()
-        }))
+        });
+        Ok(pane.map_or(Found::Elsewhere, Found::Pane))
     }
 
     /// A new window for the session's role (creating the run's tmux session with its first
-    /// one), its pane options (the claim of the driver starting it among them) and its tap set
-    /// in the same tmux command.
+    /// one, when `found` saw none), its pane options (the claim of the driver starting it
+    /// among them) and its tap set in the same tmux command.
     pub(super) async fn create(
         &self,
         launch: &Launch,
         session: &str,
         fence: Option<i64>,
+        found: Found,
     ) -> Result<SessionHandle> {
         let window = window_name(&launch.role_id);
         let (width, height) = (self.config.width.to_string(), self.config.height.to_string());
@@ -75,15 +89,19 @@ impl TmuxAdapter {
         tail.extend([";", "pipe-pane", "-O", &tap]);
         new_session.extend(&tail);
         new_window.extend(&tail);
-        let has_session =
-            self.server.run(&["has-session", "-t", &format!("={session}")]).await?.is_ok();
-        let mut created = if has_session {
-            self.server.run(&new_window).await?
-        } else {
-            self.server.run(&new_session).await?
-        };
-        if matches!(&created, Err(failed) if failed.stderr.contains("duplicate session")) {
-            created = self.server.run(&new_window).await?;
+        // The listing may be out of date by now (another process, a person): whichever
+        // command it chose, a refusal that says the other was needed runs the other.
+        let window_first = matches!(found, Found::Elsewhere);
+        let mut created =
+            self.server.run(if window_first { &new_window } else { &new_session }).await?;
+        match &created {
+            Err(failed) if !window_first && failed.stderr.contains("duplicate session") => {
+                created = self.server.run(&new_window).await?;
+            }
+            Err(failed) if window_first && failed.is_missing() => {
+                created = self.server.run(&new_session).await?;
+            }
+            _ => {}
         }
         let created = created.map_err(|failed| failure(&["new-window"], &failed))?;
         let first = created.lines().next().unwrap_or_default().trim();
@@ -142,11 +160,13 @@ impl TmuxAdapter {
         };
         let session = session_name(&launch.run_id);
         let _guard = self.start_lock.lock().await;
-        if let Some(found) = self.find_started(&session, &launch.session_id, handle.fence).await? {
-            self.respawn(&found, &launch).await?;
-            return self.resume(&found).await;
+        match self.find_started(&session, &launch.session_id, handle.fence).await? {
+            Found::Pane(found) => {
+                self.respawn(&found, &launch).await?;
+                self.resume(&found).await
+            }
+            found => self.create(&launch, &session, handle.fence, found).await,
         }
-        self.create(&launch, &session, handle.fence).await
     }
 
     /// The shell command `pipe-pane` runs: the tap with its record file, quoted for `sh -c`.

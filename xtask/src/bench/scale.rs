@@ -19,7 +19,8 @@
 //!   working minutes (each run's `prompt.sent` to its `artifact.validated`); stderr says how it
 //!   divides between the worker, the tmux clients it ran, the tmux server and the taps;
 //! - spawns_per_s: processes created on the machine while the worker ran (the agents spawn
-//!   none, the bench none while sampling: these are devflow's and tmux's), per second;
+//!   none, the bench none while sampling: these are devflow's and tmux's — and anything else
+//!   the machine runs meanwhile, so only a quiet machine reads true), per second;
 //! - rss_mb: the most resident memory devflow's processes held at once;
 //! - deliver: `session.busy` (the decision to send) to `prompt.sent` (the agent was seen to take
 //!   it);

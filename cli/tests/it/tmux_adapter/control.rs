@@ -6,12 +6,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use devflow_session::SessionAdapter;
+use devflow_session::tmux::TmuxConfig;
 
 use super::TmuxWorld;
 use super::support::eventually;
 
-/// A world whose adapter runs tmux through a wrapper that logs every invocation.
-fn logged_world() -> Option<(TmuxWorld, PathBuf)> {
+/// A world whose adapter (with the default config but for `adjust`) runs tmux through a
+/// wrapper that logs every invocation.
+pub(super) fn logged_world(adjust: impl FnOnce(&mut TmuxConfig)) -> Option<(TmuxWorld, PathBuf)> {
     let dir = tempfile::tempdir().unwrap().keep();
     let log = dir.join("tmux-invocations.log");
     let real = which_tmux()?;
@@ -25,7 +27,7 @@ fn logged_world() -> Option<(TmuxWorld, PathBuf)> {
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let world = TmuxWorld::with_config(|config| {
         config.tmux_bin = wrapper;
-        config.control_mode = true;
+        adjust(config);
     })?;
     Some((world, log))
 }
@@ -41,7 +43,7 @@ fn which_tmux() -> Option<PathBuf> {
 }
 
 /// The invocations logged so far, without the control clients' own starts.
-fn commands(log: &Path) -> Vec<String> {
+pub(super) fn commands(log: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines().filter(|line| !line.contains(" -C attach-session")).map(str::to_owned).collect()
 }
@@ -53,7 +55,7 @@ fn control_clients(world: &TmuxWorld) -> Vec<String> {
 
 #[tokio::test]
 async fn probes_and_captures_start_no_tmux_process() {
-    let Some((world, log)) = logged_world() else {
+    let Some((world, log)) = logged_world(|config| config.control_mode = true) else {
         return;
     };
     let handle = world.start("planner").await;
@@ -135,7 +137,7 @@ async fn when_the_session_the_client_is_attached_to_ends_the_next_look_attaches_
 }
 
 #[tokio::test]
-async fn without_control_mode_every_look_is_a_client_of_its_own() {
+async fn without_control_mode_there_is_no_control_client() {
     // The default: tmux 3.3a's server crashes now and then under a control client.
     let Some(world) = TmuxWorld::new() else {
         return;
