@@ -17,9 +17,7 @@ pub async fn run(
     worktrees: &Worktrees,
     place: &Place,
 ) -> Result<Status, Error> {
-    let (workflow, context) = checked(workflow, run_id.as_deref(), worktrees, place)?;
-    // The repository and base of managed worktrees, checked before the database is touched.
-    let workflow = devflow_phase::driver::pin_base(&workflow).await?;
+    let (workflow, context) = checked(workflow, run_id.as_deref(), worktrees, place).await?;
     let driver = context.driver().await?;
     let run_id = run_id.unwrap_or_else(devflow_db::new_id);
     note(&format!(
@@ -41,8 +39,9 @@ pub async fn run(
 }
 
 /// What `run` and `submit` check before anything touches the database: the run id, the file,
-/// the agents it names, and (once the database file is known) that no artifact overwrites it.
-pub(super) fn checked(
+/// the agents it names, (once the database file is known) that no artifact overwrites it, and
+/// the repository and base of managed worktrees, the base pinned to its commit.
+pub(super) async fn checked(
     workflow: &Path,
     run_id: Option<&str>,
     worktrees: &Worktrees,
@@ -79,6 +78,7 @@ pub(super) fn checked(
     if let Some(database) = context.sqlite_file() {
         workflow.check_artifacts_avoid(&context.worktree, &database)?;
     }
+    let workflow = devflow_phase::driver::pin_base(&workflow).await?;
     Ok((workflow, context))
 }
 

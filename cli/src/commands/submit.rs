@@ -16,9 +16,7 @@ pub async fn run(
     place: &Place,
 ) -> Result<Status, Error> {
     // Checked as `devflow run` checks it, before anything is written.
-    let (workflow, context) = checked(workflow, run_id.as_deref(), worktrees, place)?;
-    // The repository and base of managed worktrees, checked before the database is touched.
-    let workflow = devflow_phase::driver::pin_base(&workflow).await?;
+    let (workflow, context) = checked(workflow, run_id.as_deref(), worktrees, place).await?;
     let driver = context.driver().await?;
     let run_id = driver.submit(&workflow, run_id, &context.worktree).await?;
     out!("{run_id}");
