@@ -6,7 +6,8 @@
 //! (`shared/seed/phase-runner.ts`): every change of state is one durable step whose events carry
 //! fixed idempotency keys, side effects sit between steps, and a phase left `running`,
 //! `awaiting_artifact` or `validating` by a crash is re-entered from what the rows and events say
-//! comes next. The `driver` runs a `workflow`'s phases in order with it. `artifact` is the file
+//! comes next. The `driver` runs a `workflow`'s phases with it as their graph allows, several
+//! at once where they can. `artifact` is the file
 //! half of a phase's contract: where the artifact may be, when it is done, and what it is.
 //! `worktree` is the git half of parallel workflows: managed worktrees, their setup, commits
 //! and merges, each idempotent.

@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::artifact::WaitSettings;
 
-pub use managed::{DEFAULT_BASE, phase_branch, run_branch};
+pub use managed::{DEFAULT_BASE, phase_branch, run_branch, run_worktree, worktrees_folder};
 pub use prompt::{SentBack, phase_instructions};
 
 /// A workflow resolved from its file: what a run stores and is driven from.

@@ -6,8 +6,8 @@ use std::path::Path;
 use devflow_core::{Code, Error};
 
 use super::Driver;
-use super::worktrees::{workdir, worktrees_folder};
-use crate::workflow::{PhaseWorktree, Workflow, phase_branch, run_branch};
+use super::worktrees::workdir;
+use crate::workflow::{PhaseWorktree, Workflow, phase_branch, run_branch, run_worktree};
 use crate::worktree::Repo;
 
 /// What `devflow clean` removed, and the branch it kept.
@@ -42,7 +42,7 @@ impl Driver {
             repo.remove(&path, &phase_branch(&run.id, &def.key)).await?;
             cleaned.removed.push(path.display().to_string());
         }
-        let path = worktrees_folder(&run).join(&run.id);
+        let path = run_worktree(Path::new(&run.worktree), &run.id);
         repo.remove_worktree(&path, &run_branch(&run.id)).await?;
         cleaned.removed.push(path.display().to_string());
         cleaned.kept_branch = Some(run_branch(&run.id));

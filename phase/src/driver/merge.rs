@@ -48,7 +48,8 @@ impl Driver {
                     .map(|need| need.key.clone());
                 return match maker {
                     Some(maker) if !sent_once => {
-                        self.send_back(db, run, phase, &worktree, &maker, branch, files).await
+                        let conflicted = MergeConflicted { branch, files, sent_back_to: maker };
+                        self.send_back(db, run, phase, &worktree, conflicted).await
                     }
                     _ => Err(conflict(&worktree, &branch, &files)),
                 };
@@ -79,28 +80,26 @@ impl Driver {
         Ok(())
     }
 
-    /// The one repair of a conflict: the phase that made `branch` goes back to its agent (as a
-    /// rejection sends a phase back), whose prompt names the files and how to resolve them, in
-    /// one step with `merge.conflicted`. The merge is taken again once that phase completes.
-    #[allow(clippy::too_many_arguments)]
+    /// The one repair of a conflict: the phase that made the conflicting branch
+    /// (`conflicted.sent_back_to`) goes back to its agent (as a rejection sends a phase back),
+    /// whose prompt names the files and how to resolve them, in one step with
+    /// `merge.conflicted`. The merge is taken again once that phase completes.
     async fn send_back(
         &self,
         db: &Db,
         run: &RunRow,
         merge: &Phase,
         run_tree: &Worktree,
-        maker: &str,
-        branch: String,
-        files: Vec<String>,
+        conflicted: MergeConflicted,
     ) -> Result<(), Error> {
         let note = format!(
-            "merging your branch {branch} into the run's branch {} conflicts in {}. In your worktree, run `git merge {}`, resolve the conflicts in those files, commit the merge, then write your artifact again.",
+            "merging your branch {} into the run's branch {} conflicts in {}. In your worktree, run `git merge {}`, resolve the conflicts in those files, commit the merge, then write your artifact again.",
+            conflicted.branch,
             run_tree.branch(),
-            files.join(", "),
+            conflicted.files.join(", "),
             run_tree.branch()
         );
-        let conflicted = MergeConflicted { branch, files, sent_back_to: maker.to_owned() };
-        let (maker, note) = (maker.to_owned(), note);
+        let maker = conflicted.sent_back_to.clone();
         busy_retried(self.runner.retry(), || {
             let (conflicted, maker, note) = (conflicted.clone(), maker.clone(), note.clone());
             db.mutate_phase(&run.id, move |tx, run| {

@@ -15,16 +15,14 @@ use super::Driver;
 use crate::event::{self, Event, WorktreeCommitted, WorktreeReady};
 use crate::runner::busy_retried;
 use crate::runner::crash::crash_point;
-use crate::workflow::{Kind, Managed, PhaseDef, PhaseWorktree, Workflow, phase_branch, run_branch};
+use crate::workflow::{
+    Kind, Managed, PhaseDef, PhaseWorktree, Workflow, phase_branch, run_branch, run_worktree,
+    worktrees_folder,
+};
 use crate::worktree::{Repo, Worktree};
 
 /// How long a workflow's setup command may run in a new worktree.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-/// The folder of a run's managed worktrees (see [`Workflow::workdir`]).
-pub(crate) fn worktrees_folder(run: &RunRow) -> PathBuf {
-    Path::new(&run.worktree).join(".devflow").join("worktrees")
-}
 
 /// Where `def` works in `run`.
 pub(crate) fn workdir(run: &RunRow, workflow: &Workflow, def: &PhaseDef) -> PathBuf {
@@ -54,20 +52,9 @@ impl Driver {
     ) -> Result<(), Error> {
         let Some(managed) = &workflow.worktree else { return Ok(()) };
         let repo = Repo::open(Path::new(&managed.repo)).await?;
-        let run_tree = Target {
-            path: worktrees_folder(run).join(&run.id),
-            branch: run_branch(&run.id),
-            base: managed.base.clone(),
-            phase_id: None,
-        };
-        self.ready(db, &repo, managed, run, &run_tree).await?;
+        self.ready(db, &repo, managed, run, &Target::of_run(run, managed)).await?;
         if def.worktree == PhaseWorktree::Own {
-            let own = Target {
-                path: workdir(run, workflow, def),
-                branch: phase_branch(&run.id, &def.key),
-                base: run_branch(&run.id),
-                phase_id: Some(row.id.clone()),
-            };
+            let own = Target::of(run, workflow, managed, def, Some(row.id.clone()));
             self.ready(db, &repo, managed, run, &own).await?;
         }
         Ok(())
@@ -85,7 +72,7 @@ impl Driver {
         if self.recorded(&key).await? {
             return Ok(());
         }
-        ignored_by_git(&worktrees_folder(run))?;
+        ignored_by_git(&worktrees_folder(Path::new(&run.worktree)))?;
         let worktree = repo.ensure_worktree(&target.path, &target.branch, &target.base).await?;
         crash_point!("after_worktree_made");
         let included = worktree.copy_included(repo, &managed.include)?;
@@ -202,11 +189,8 @@ impl Driver {
         def: &PhaseDef,
     ) -> Result<Worktree, Error> {
         let repo = Repo::open(Path::new(&managed.repo)).await?;
-        let (branch, base) = match def.worktree {
-            PhaseWorktree::Run => (run_branch(&run.id), managed.base.clone()),
-            PhaseWorktree::Own => (phase_branch(&run.id, &def.key), run_branch(&run.id)),
-        };
-        repo.ensure_worktree(&workdir(run, workflow, def), &branch, &base).await
+        let target = Target::of(run, workflow, managed, def, None);
+        repo.ensure_worktree(&target.path, &target.branch, &target.base).await
     }
 
     pub(crate) async fn recorded(&self, key: &str) -> Result<bool, Error> {
@@ -223,6 +207,37 @@ struct Target {
     branch: String,
     base: String,
     phase_id: Option<String>,
+}
+
+impl Target {
+    /// The run's worktree, on the run's branch from the pinned base.
+    fn of_run(run: &RunRow, managed: &Managed) -> Target {
+        Target {
+            path: run_worktree(Path::new(&run.worktree), &run.id),
+            branch: run_branch(&run.id),
+            base: managed.base.clone(),
+            phase_id: None,
+        }
+    }
+
+    /// The worktree `def` works in: the run's, or its own, branched from the run's branch.
+    fn of(
+        run: &RunRow,
+        workflow: &Workflow,
+        managed: &Managed,
+        def: &PhaseDef,
+        phase_id: Option<String>,
+    ) -> Target {
+        match def.worktree {
+            PhaseWorktree::Run => Target::of_run(run, managed),
+            PhaseWorktree::Own => Target {
+                path: workdir(run, workflow, def),
+                branch: phase_branch(&run.id, &def.key),
+                base: run_branch(&run.id),
+                phase_id,
+            },
+        }
+    }
 }
 /// A `.gitignore` of `*` in the worktrees' folder, so the repository the run's folder may be
 /// does not show devflow's worktrees as untracked files.

@@ -77,6 +77,10 @@ impl Checker<'_> {
             ("instructions_file", file.instructions_file.as_ref()),
             ("approval_gate", file.approval_gate.as_ref()),
         ];
+        if let Some(worktree) = &file.worktree {
+            let message = format!("merge phase {key:?} has a worktree: it merges into the run's");
+            return Err(self.error(worktree, message, "remove `worktree` from the merge phase"));
+        }
         if let Some((name, value)) =
             agent_keys.iter().find_map(|(name, value)| value.map(|value| (name, value)))
         {
@@ -166,11 +170,12 @@ impl Workflow {
     /// run's managed worktree, or — without `[worktree]` — the run's folder itself. Managed
     /// worktrees live in devflow's own folder there (`.devflow/worktrees/`, git-ignored).
     pub fn workdir(&self, run_folder: &Path, run_id: &str, def: &PhaseDef) -> PathBuf {
-        let managed = run_folder.join(".devflow").join("worktrees");
         match (&self.worktree, def.worktree) {
             (None, _) => run_folder.to_path_buf(),
-            (Some(_), PhaseWorktree::Run) => managed.join(run_id),
-            (Some(_), PhaseWorktree::Own) => managed.join(format!("{run_id}--{}", def.key)),
+            (Some(_), PhaseWorktree::Run) => run_worktree(run_folder, run_id),
+            (Some(_), PhaseWorktree::Own) => {
+                worktrees_folder(run_folder).join(format!("{run_id}--{}", def.key))
+            }
         }
     }
 
@@ -182,6 +187,16 @@ impl Workflow {
             PhaseWorktree::Own => phase_branch(run_id, &def.key),
         })
     }
+}
+
+/// The folder of a run's managed worktrees, in devflow's own folder of the run's folder.
+pub fn worktrees_folder(run_folder: &Path) -> PathBuf {
+    run_folder.join(".devflow").join("worktrees")
+}
+
+/// The run's own managed worktree.
+pub fn run_worktree(run_folder: &Path, run_id: &str) -> PathBuf {
+    worktrees_folder(run_folder).join(run_id)
 }
 
 /// The run's branch.

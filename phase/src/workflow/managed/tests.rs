@@ -82,3 +82,10 @@ fn an_include_outside_the_repository_is_refused_at_its_place() {
         assert!(error.message().contains("w.toml:5:"), "{entry}: {error}");
     }
 }
+
+#[test]
+fn a_merge_phase_with_a_worktree_is_refused_at_its_place() {
+    let own = MERGE.replace("kind = \"merge\"", "kind = \"merge\"\nworktree = \"own\"");
+    let error = load(&format!("{HEAD}{}{}{own}", agent("x", ""), agent("y", ""))).unwrap_err();
+    assert!(error.message().contains("merge phase \"m\" has a worktree"), "{error}");
+}
