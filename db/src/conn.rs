@@ -13,7 +13,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, TransactionManager};
 
 use crate::cached::cached;
 use crate::error::QueryResultExt;
-use crate::lane::Lane;
+use crate::lane::{Lane, inline};
+use crate::repo::phase_rows::{self, PhaseKey, PhaseRows};
 
 /// SQLite through diesel's sync connection, its statements placed by [`Lane`].
 pub(crate) type Lite = SyncConnectionWrapper<SqliteConnection, Lane>;
@@ -223,17 +224,40 @@ impl Tx {
     /// Commits. On PostgreSQL the COMMIT goes out in one pipeline behind the deferred writes
     /// and their checks: if one of them fails, the server has aborted the transaction, the
     /// COMMIT rolls it back, and the step gets that write's error. If the commit itself fails,
-    /// `open` stays set and the connection is discarded on drop.
-    pub(crate) async fn commit(&mut self) -> Result<()> {
+    /// `open` stays set and the connection is discarded on drop. With `read`, the rows of that
+    /// phase are read last in the transaction, on PostgreSQL in the same pipeline, between the
+    /// deferred writes and the COMMIT (`repo/phase_rows.rs`).
+    pub(crate) async fn commit(
+        &mut self,
+        read: Option<&PhaseKey<'_>>,
+    ) -> Result<Option<PhaseRows>> {
         let deferred = self.take_deferred();
-        match self.conn_mut() {
-            Conn::Sqlite(object) => commit_on(&mut **object).await.or_db("commit")?,
+        let rows = match self.conn_mut() {
+            Conn::Sqlite(object) => {
+                // The write lock is still held: the reads run inline, even inside `blocking`.
+                let rows = match read {
+                    Some(key) => Some(inline(phase_rows::on_sqlite(object, key)).await),
+                    None => None,
+                };
+                let rows = rows.map(phase_rows::rows_of).transpose()?;
+                commit_on(&mut **object).await.or_db("commit")?;
+                rows
+            }
             Conn::Postgres(object) => {
                 let shared: &AsyncPgConnection = object;
-                let (sent, committed) = tokio::join!(send_deferred(shared, deferred), async {
-                    let mut handle = shared;
-                    transaction_statement(&mut handle, "COMMIT").await
-                });
+                let (sent, records, committed) = tokio::join!(
+                    send_deferred(shared, deferred),
+                    async {
+                        match read {
+                            Some(key) => Some(phase_rows::on_postgres(shared, key).await),
+                            None => None,
+                        }
+                    },
+                    async {
+                        let mut handle = shared;
+                        transaction_statement(&mut handle, "COMMIT").await
+                    }
+                );
                 // A failed deferred write aborted the transaction, and the COMMIT that
                 // followed it rolled it back: the step reports that write's error. If the
                 // COMMIT failed too, the connection's state is unknown and `open` stays set.
@@ -243,10 +267,11 @@ impl Tx {
                 }
                 sent?;
                 committed?;
+                records.map(phase_rows::rows_of).transpose()?
             }
-        }
+        };
         self.open = false;
-        Ok(())
+        Ok(rows)
     }
 
     /// Rolls back; deferred writes are dropped unsent. If this fails, `open` stays set and the

@@ -30,12 +30,14 @@ pub use conn::Tx;
 pub use devflow_core::{Error, Result};
 pub use listen::Wakeups;
 pub use repo::lease::Lease;
+pub use repo::phase_rows::{PhaseKey, PhaseRows};
 pub use repo::workers::WorkerRow;
 pub use rows::{
     Appended, ApprovalRow, ApprovalState, ArtifactRow, EventRow, NewApproval, NewArtifact,
     NewEvent, NewNotification, NewPhase, NewRun, NewSession, NotificationRow, NotificationState,
     PhaseRow, RunRow, SessionRow, SessionUpdate, TranscriptRow,
 };
+pub use step::phase_mutation_allowed;
 pub use url::{redact_url, resolve_sqlite, sqlite_path};
 
 /// A boxed, sendable future borrowing for `'a`.

@@ -5,6 +5,7 @@ mod artifacts;
 mod events;
 pub(crate) mod lease;
 mod notifications;
+pub(crate) mod phase_rows;
 mod phases;
 pub(crate) mod runs;
 mod sessions;

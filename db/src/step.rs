@@ -15,6 +15,7 @@ use crate::conn::{Conn, Pools, Tx, on_conn};
 use crate::error::QueryResultExt;
 use crate::lane::{blocking, inline};
 use crate::records::RunRecord;
+use crate::repo::phase_rows::{PhaseKey, PhaseRows};
 use crate::schema::runs;
 use crate::{Db, RunRow, StepFuture};
 
@@ -28,6 +29,28 @@ impl Db {
         run_id: &str,
         body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
+        self.step_then(run_id, None, body).await.map(|(value, _)| value)
+    }
+
+    /// A step that also reads, last in its transaction, the rows of `phase` (`PhaseRows`):
+    /// what the step leaves behind, at no round trip of its own (see `repo/phase_rows.rs`).
+    /// A body that fails reads nothing.
+    pub async fn step_reading<'a, T: Send + 'static>(
+        &self,
+        run_id: &str,
+        phase: &PhaseKey<'_>,
+        body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> StepFuture<'a, 't, T> + Send + 'a,
+    ) -> Result<(T, PhaseRows)> {
+        let (value, rows) = self.step_then(run_id, Some(phase), body).await?;
+        Ok((value, rows.expect("a step that reads commits with its rows")))
+    }
+
+    async fn step_then<'a, T: Send + 'static>(
+        &self,
+        run_id: &str,
+        read: Option<&PhaseKey<'_>>,
+        body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> StepFuture<'a, 't, T> + Send + 'a,
+    ) -> Result<(T, Option<PhaseRows>)> {
         let mut tx = self.begin_write().await?;
         let outcome = inline(async {
             let run = tx.lock_run(run_id).await?;
@@ -37,7 +60,7 @@ impl Db {
             body(&mut tx, run).await
         })
         .await;
-        self.finish(tx, outcome).await
+        self.finish(tx, outcome, read).await
     }
 
     /// Like `step`, but fails with `Code::RunStateChanged` (hint `run_state=<state>`) unless
@@ -47,17 +70,9 @@ impl Db {
         run_id: &str,
         body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> StepFuture<'a, 't, T> + Send + 'a,
     ) -> Result<T> {
-        self.step(run_id, move |tx, run| {
-            if run.state.allows_phase_mutation() {
-                return body(tx, run);
-            }
-            let refused = Error::new(
-                Code::RunStateChanged,
-                format!("run is {} and its phases can no longer change", run.state),
-            )
-            .with_run(&run.id)
-            .with_hint(format!("run_state={}", run.state.as_str()));
-            Box::pin(std::future::ready(Err(refused)))
+        self.step(run_id, move |tx, run| match phase_mutation_allowed(&run) {
+            Ok(()) => body(tx, run),
+            Err(refused) => Box::pin(std::future::ready(Err(refused))),
         })
         .await
     }
@@ -71,7 +86,7 @@ impl Db {
         assert!(self.fence.is_none(), "a fenced Db writes only through its run's steps");
         let mut tx = self.begin_write().await?;
         let outcome = inline(body(&mut tx)).await;
-        self.finish(tx, outcome).await
+        self.finish(tx, outcome, None).await.map(|(value, _)| value)
     }
 
     /// Reads, outside any write transaction. Each statement sees the latest committed data.
@@ -89,7 +104,7 @@ impl Db {
         .await
     }
 
-    async fn checkout(&self) -> Result<Tx> {
+    pub(crate) async fn checkout(&self) -> Result<Tx> {
         let conn = match &self.inner.pools {
             Pools::Sqlite(pool) => pool.get().await.map(Conn::Sqlite),
             Pools::Postgres(pool) => pool.get().await.map(Conn::Postgres),
@@ -119,12 +134,17 @@ impl Db {
 
     /// Commits a step whose body succeeded, rolls back one that failed. A SQLite file that was
     /// deleted or replaced since the pool opened it is never committed to (see `file`).
-    async fn finish<T>(&self, mut tx: Tx, outcome: Result<T>) -> Result<T> {
+    async fn finish<T>(
+        &self,
+        mut tx: Tx,
+        outcome: Result<T>,
+        read: Option<&PhaseKey<'_>>,
+    ) -> Result<(T, Option<PhaseRows>)> {
         let file_lost = outcome.is_ok() && self.inner.file.as_ref().is_some_and(|f| !f.unchanged());
         let ended = blocking(async {
             match &outcome {
-                Ok(_) if !file_lost => tx.commit().await,
-                _ => tx.rollback().await,
+                Ok(_) if !file_lost => tx.commit(read).await,
+                _ => tx.rollback().await.map(|()| None),
             }
         })
         .await;
@@ -133,7 +153,7 @@ impl Db {
             return Err(file.lost(&mut tx).await);
         }
         match (outcome, ended) {
-            (Ok(value), Ok(())) => Ok(value),
+            (Ok(value), Ok(rows)) => Ok((value, rows)),
             (Ok(_), Err(error)) => Err(error),
             // The body's error is the one worth reporting; after a failed rollback the Tx is
             // still marked open, so dropping it closes the connection.
@@ -145,6 +165,21 @@ impl Db {
             }
         }
     }
+}
+
+/// `Code::RunStateChanged` (hint `run_state=<state>`) unless the run is planning or executing:
+/// phases change only while their run is active.
+pub fn phase_mutation_allowed(run: &RunRow) -> Result<()> {
+    if run.state.allows_phase_mutation() {
+        return Ok(());
+    }
+    let refused = Error::new(
+        Code::RunStateChanged,
+        format!("run is {} and its phases can no longer change", run.state),
+    )
+    .with_run(&run.id)
+    .with_hint(format!("run_state={}", run.state.as_str()));
+    Err(refused)
 }
 
 impl Tx {

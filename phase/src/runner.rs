@@ -135,7 +135,7 @@ impl PhaseRunner {
         let phase = Arc::new(spec::Phase::resolve(spec)?);
         let (db, adapter, retry) = (self.db.clone(), Arc::clone(&self.adapter), self.retry.clone());
         let clock = Arc::clone(&self.clock);
-        Ok(Ctx { db, adapter, retry, clock, phase, cancel })
+        Ok(Ctx { db, adapter, retry, clock, phase, cancel, fresh: Arc::default() })
     }
 }
 
@@ -167,6 +167,7 @@ impl Ctx {
         loop {
             let step = next(&known.facts);
             tracing::debug!(phase = %self.phase.spec.phase_key, ?step, "next step");
+            self.fresh.forget();
             match self.take(step, &known).await {
                 Ok(Taken::Continue) => retries = 0,
                 Ok(Taken::Done(report)) => return Ok(report),
@@ -222,6 +223,7 @@ impl Ctx {
     /// after the failure (a failed start has reserved its session's row, say).
     async fn on_error(&self, step: Step, error: Error, retries: u32) -> Result<()> {
         let error = error.in_phase(self.phase.run_id(), self.phase.phase_id());
+        self.fresh.forget();
         let known = self.known(None).await.map_err(|_| error.clone())?;
         let repair = known.attempt.as_ref().is_some_and(|attempt| attempt.repair);
         let handle = known.session.as_ref().map(|row| self.handle(row));

@@ -245,21 +245,6 @@ impl Tx {
         Ok(u64::try_from(count).unwrap_or_default())
     }
 
-    /// All of the phase's events, oldest first.
-    pub async fn all_phase_events(
-        &mut self,
-        run_id: &str,
-        phase_id: &str,
-    ) -> Result<Vec<EventRow>> {
-        let query = run_events::table
-            .filter(run_events::run_id.eq(run_id))
-            .filter(run_events::phase_id.eq(phase_id))
-            .order(run_events::id.asc());
-        let records: Vec<EventRecord> =
-            on_conn!(self, |c| query.load(c).await).or_db("list phase events")?;
-        convert_all(records)
-    }
-
     /// The phase's events of one type, oldest first.
     pub async fn phase_events(
         &mut self,

@@ -1,10 +1,10 @@
 //! What every step of one phase run shares — the database, the session adapter, the phase —
 //! and the ways a step reaches the database.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use devflow_core::Clock;
-use devflow_db::{Db, SessionRow};
+use devflow_db::{Db, PhaseRows, SessionRow};
 use devflow_session::{SessionAdapter, SessionHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -20,12 +20,34 @@ pub(crate) struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub phase: Arc<Phase>,
     pub cancel: CancellationToken,
+    pub fresh: Arc<Fresh>,
+}
+
+/// The phase's rows as the current leaf's newest step read them, last in its own transaction
+/// (`Db::step_reading`): what the database holds after that step, so the facts after the leaf
+/// need no read of their own. Emptied before each leaf and after a failure, so that only a
+/// step of the leaf just taken is ever trusted this way; the rest is read.
+#[derive(Default)]
+pub(crate) struct Fresh(Mutex<Option<PhaseRows>>);
+
+impl Fresh {
+    pub fn keep(&self, rows: PhaseRows) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(rows);
+    }
+
+    pub fn take(&self) -> Option<PhaseRows> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    pub fn forget(&self) {
+        drop(self.take());
+    }
 }
 
 /// `mutate!(ctx, |tx, phase| { body })`: a durable step that changes the phase (refused unless
-/// its run is active), its async body written inline and handed the phase; awaited. A crash
-/// point's name after `ctx` (`mutate!(ctx, "after_x", ...)`) puts that crash point (`crash`)
-/// right after the step's commit.
+/// its run is active), its async body written inline and handed the phase; awaited. It keeps
+/// the rows it read back in `ctx.fresh`. A crash point's name after `ctx` (`mutate!(ctx,
+/// "after_x", ...)`) puts that crash point (`crash`) right after the step's commit.
 macro_rules! mutate {
     ($ctx:expr, $point:literal, $($step:tt)*) => {{
         let value = $crate::runner::context::mutate!($ctx, $($step)*)?;
@@ -34,13 +56,25 @@ macro_rules! mutate {
     }};
     ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {{
         let $phase: &$crate::runner::spec::Phase = &$ctx.phase;
-        let run_id = $ctx.phase.run_id();
-        $ctx.db.mutate_phase(run_id, move |$tx, _run| Box::pin(async move $body)).await
+        let (run_id, key) = ($ctx.phase.run_id(), $ctx.phase.rows_key());
+        $ctx.db
+            .step_reading(run_id, &key, move |$tx, run| {
+                Box::pin(async move {
+                    ::devflow_db::phase_mutation_allowed(&run)?;
+                    $body
+                })
+            })
+            .await
+            .map(|(value, rows)| {
+                $ctx.fresh.keep(rows);
+                value
+            })
     }};
 }
 
 /// `step!(ctx, |tx, run, phase| { body })`: a durable step that decides for itself what the
-/// run's state allows; awaited. A crash point's name after `ctx` as for `mutate!`.
+/// run's state allows; awaited. It keeps the rows it read back as `mutate!` does, and takes a
+/// crash point's name after `ctx` as `mutate!` does.
 macro_rules! step {
     ($ctx:expr, $point:literal, $($step:tt)*) => {{
         let value = $crate::runner::context::step!($ctx, $($step)*)?;
@@ -49,8 +83,14 @@ macro_rules! step {
     }};
     ($ctx:expr, |$tx:pat_param, $run:pat_param, $phase:pat_param| $body:block) => {{
         let $phase: &$crate::runner::spec::Phase = &$ctx.phase;
-        let run_id = $ctx.phase.run_id();
-        $ctx.db.step(run_id, move |$tx, $run| Box::pin(async move $body)).await
+        let (run_id, key) = ($ctx.phase.run_id(), $ctx.phase.rows_key());
+        $ctx.db
+            .step_reading(run_id, &key, move |$tx, $run| Box::pin(async move $body))
+            .await
+            .map(|(value, rows)| {
+                $ctx.fresh.keep(rows);
+                value
+            })
     }};
 }
 

@@ -1,13 +1,16 @@
-//! Reading what the next step depends on: the phase's row and events, the role's session, the
-//! artifact recorded in the current attempt, and the file at the artifact path — in one read,
-//! after every step. [`next`](super::next::next) decides from the [`Facts`]; the leaves act on
-//! the rest of [`Known`].
+//! Reading what the next step depends on: the phase's row and which events it has, the role's
+//! session, the artifact recorded in the current attempt (`devflow_db::PhaseRows`), and the file
+//! at the artifact path — after every step. The rows come with the step that wrote last: it
+//! read them in its own transaction (`Fresh`, `Db::step_reading`), so only a leaf that ended
+//! without a step, a failure and the start read them on their own.
+//! [`next`](super::next::next) decides from the [`Facts`]; the leaves act on the rest of
+//! [`Known`].
 
-use devflow_core::{Error, PhaseState, Result, SessionState};
-use devflow_db::{ArtifactRow, EventRow, PhaseRow, SessionRow};
+use devflow_core::{PhaseState, Result, SessionState};
+use devflow_db::{ArtifactRow, PhaseRow, PhaseRows, SessionRow};
 
 use super::attempt::Attempt;
-use super::context::{Ctx, read};
+use super::context::Ctx;
 use super::spec::{Phase, Restart};
 use crate::artifact::Signature;
 use crate::event::{self, Event, artifact_timeout_key, phase_started_key, prompt_key};
@@ -89,30 +92,17 @@ impl Known {
     }
 }
 
-/// The rows one read brings back.
-struct Rows {
-    phase: PhaseRow,
-    events: Vec<EventRow>,
-    session: Option<SessionRow>,
-    artifact: Option<ArtifactRow>,
-}
-
 impl Ctx {
-    /// Reads what the next step depends on. `previous` is the attempt last read, reused when
-    /// the phase is still in it (building a prompt hashes its whole text).
+    /// Reads what the next step depends on: the rows the leaf's last step read back in its own
+    /// transaction (`Fresh`), or else a read of them, and the file at the artifact path now.
+    /// `previous` is the attempt last read, reused when the phase is still in it (building a
+    /// prompt hashes its whole text).
     pub(crate) async fn known(&self, previous: Option<Attempt>) -> Result<Known> {
         let on_disk = self.phase.file.signature()?;
-        let rows = read!(self, |tx, phase| {
-            let row = tx.phase(phase.phase_id()).await?;
-            let phase_row = row.ok_or_else(|| Error::corruption("run phase does not exist"))?;
-            let events = tx.all_phase_events(phase.run_id(), phase.phase_id()).await?;
-            let session = tx.session_for_role(phase.run_id(), phase.role_id()).await?;
-            let artifact = match &phase_row.artifact_id {
-                Some(id) => tx.artifact(id).await?,
-                None => None,
-            };
-            Ok(Rows { phase: phase_row, events, session, artifact })
-        })?;
+        let rows = match self.fresh.take() {
+            Some(rows) => rows,
+            None => self.db.read_phase_rows(&self.phase.rows_key()).await?,
+        };
         self.phase.understand(rows, on_disk, previous)
     }
 }
@@ -120,19 +110,18 @@ impl Ctx {
 impl Phase {
     fn understand(
         &self,
-        rows: Rows,
+        rows: PhaseRows,
         on_disk: Option<Signature>,
         previous: Option<Attempt>,
     ) -> Result<Known> {
-        let Rows { phase, events, session, artifact } = rows;
-        let has = |key: &str| events.iter().any(|event| event.idempotency_key == key);
+        let PhaseRows { phase, event_keys, attempt_event, session, artifact } = rows;
+        let has = |key: &str| event_keys.iter().any(|event_key| event_key == key);
         let key = phase_started_key(self.phase_id(), phase.attempts);
-        let started =
-            events.iter().find(|event| phase.attempts > 0 && event.idempotency_key == key);
+        let started = attempt_event.filter(|event| event.idempotency_key == key);
         let attempt = match (started, previous) {
             (None, _) => None,
             (Some(_), Some(attempt)) if attempt.number == phase.attempts => Some(attempt),
-            (Some(started), _) => Some(Attempt::started(self, &event::read(started)?)),
+            (Some(started), _) => Some(Attempt::started(self, &event::read(&started)?)),
         };
         let session_facts = session.as_ref().map(|row| SessionFacts {
             state: row.state,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use devflow_core::{Code, Error, Result, Schema};
+use devflow_db::PhaseKey;
 use devflow_session::AgentCommand;
 use serde_json::Value;
 
@@ -128,5 +129,11 @@ impl Phase {
 
     pub fn role_id(&self) -> &str {
         &self.spec.role_id
+    }
+
+    /// Which rows the facts are read from.
+    pub fn rows_key(&self) -> PhaseKey<'_> {
+        let (run_id, phase_id, role_id) = (self.run_id(), self.phase_id(), self.role_id());
+        PhaseKey { run_id, phase_id, role_id, attempt_kind: crate::event::kind::PHASE_STARTED }
     }
 }
