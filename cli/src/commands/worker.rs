@@ -36,8 +36,9 @@ pub async fn run(settings: Settings, place: &Place) -> Result<Status, Error> {
     let drivers_db = db.clone();
     let drivers: Drivers = Arc::new(move |run| driver_for_row(drivers_db.clone(), run));
     let notice = Arc::new(|text: &str| note(&format!("devflow worker: {text}")));
-    let worker =
-        Worker::new(db.clone(), concurrency, drivers).with_notice(notice).moving_agents(move_agents);
+    let worker = Worker::new(db.clone(), concurrency, drivers)
+        .with_notice(notice)
+        .moving_agents(move_agents);
     note(&format!(
         "devflow worker: {} drives up to {concurrency} run(s) of {}{}{}",
         worker.id(),

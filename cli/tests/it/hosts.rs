@@ -154,7 +154,7 @@ fn completed_moved_once(world: &World, backend: &str, run_id: &str, moved_by: &s
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_that_may_move_agents_takes_over_a_run_whose_host_died_and_a_plain_one_leaves_it()
- {
+{
     for (backend, world) in World::on_every_backend().await {
         let workflow = slow_workflow(&world, "");
         let submitted = world.devflow(&["submit", workflow.to_str().unwrap(), "--run-id", "far"]);
@@ -226,7 +226,8 @@ async fn a_run_whose_worktree_is_not_on_the_new_host_is_not_moved_and_says_why()
         let dir = world.worktree().join("runs").join("away");
         std::fs::create_dir_all(&dir).unwrap();
         let args = ["submit", workflow.to_str().unwrap(), "--run-id", "away"];
-        let submitted = world.devflow(&[&args[..], &["--worktree", dir.to_str().unwrap()]].concat());
+        let submitted =
+            world.devflow(&[&args[..], &["--worktree", dir.to_str().unwrap()]].concat());
         assert_eq!(submitted.code, 0, "{backend}: {submitted:?}");
         let worker_a = spawn_on(&world, "host-a", &["worker"]);
         eventually("host-a to claim the run", Duration::from_secs(60), || {
@@ -243,7 +244,10 @@ async fn a_run_whose_worktree_is_not_on_the_new_host_is_not_moved_and_says_why()
         let mover = on(&world, "host-b", &["worker", "--exit-when-idle", "--move-agents"]);
         assert_eq!(mover.code, 1, "{backend}: a run it could not drive is an error: {mover:?}");
         let said = &mover.stderr;
-        assert!(said.contains("does not exist any more on this host (host-b)"), "{backend}: {said}");
+        assert!(
+            said.contains("does not exist any more on this host (host-b)"),
+            "{backend}: {said}"
+        );
         assert!(said.contains("shared folder or a clone at the same path"), "{backend}: {said}");
         assert!(said.contains("failed 3 times in this worker"), "{backend}: {said}");
         let status = world.status("away");

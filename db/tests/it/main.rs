@@ -51,7 +51,8 @@ pub async fn seed_run_of(
     state: RunState,
     definition: serde_json::Value,
 ) -> (String, Vec<String>) {
-    let phase_count = definition["phases"].as_i64().and_then(|n| i32::try_from(n).ok()).unwrap_or(0);
+    let phase_count =
+        definition["phases"].as_i64().and_then(|n| i32::try_from(n).ok()).unwrap_or(0);
     let run_id = new_id();
     let phase_ids: Vec<String> = (0..phase_count).map(|_| new_id()).collect();
     let run = NewRun {

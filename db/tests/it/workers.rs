@@ -28,9 +28,7 @@ async fn claim_next(db: &Db, owner: &str, host: &str) -> Option<Lease> {
 async fn claim_next_moving(db: &Db, owner: &str, host: &str, moves_agents: bool) -> Option<Lease> {
     let (owner, host) = (owner.to_owned(), host.to_owned());
     db.write(move |tx| {
-        Box::pin(
-            async move { tx.claim_next_run(&owner, &host, LONG_MS, &[], moves_agents).await },
-        )
+        Box::pin(async move { tx.claim_next_run(&owner, &host, LONG_MS, &[], moves_agents).await })
     })
     .await
     .unwrap()
@@ -104,7 +102,11 @@ async fn a_run_on_another_host_is_claimed_by_a_worker_or_a_workflow_that_lets_it
     assert_eq!(claim_next(&t.db, "worker-b", "host-b").await, None, "plain stays on host-a");
     let mover = claim_next_moving(&t.db, "worker-m", "host-b", true).await.expect("may move");
     assert_eq!(mover.run_id, plain);
-    assert_eq!(run_row(&t.db, &plain).await.agent_host.as_deref(), Some("host-a"), "the claim moves nothing");
+    assert_eq!(
+        run_row(&t.db, &plain).await.agent_host.as_deref(),
+        Some("host-a"),
+        "the claim moves nothing"
+    );
     // Never a live holder, whatever may move.
     assert_eq!(claim_next_moving(&t.db, "worker-n", "host-c", true).await, None, "both held");
 }

@@ -79,9 +79,8 @@ pub(crate) async fn take_over_in(
     }
     move_agents_in(tx, run, here, moved_by).await?;
     let workflow = Workflow::from_definition(&run.definition)?;
-    let agent_phase = |key: &str| {
-        workflow.phases.iter().any(|def| def.key == key && def.kind == Kind::Agent)
-    };
+    let agent_phase =
+        |key: &str| workflow.phases.iter().any(|def| def.key == key && def.kind == Kind::Agent);
     for row in tx.phases(&run.id).await? {
         let under_way = matches!(
             row.state,
