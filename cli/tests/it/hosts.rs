@@ -257,3 +257,35 @@ async fn a_run_whose_worktree_is_not_on_the_new_host_is_not_moved_and_says_why()
         kill_tmux(&dir.with_file_name("elsewhere"));
     }
 }
+
+/// A submitted run is driven by workers, not by `resume`: `resume --move-agents` moves its
+/// agents to this host in its own step, and this host's workers (plain ones) drive it on.
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_move_agents_hands_a_submitted_run_to_the_workers_of_this_host() {
+    for (backend, world) in World::on_every_backend().await {
+        let workflow = slow_workflow(&world, "");
+        let submitted =
+            world.devflow(&["submit", workflow.to_str().unwrap(), "--run-id", "handed"]);
+        assert_eq!(submitted.code, 0, "{backend}: {submitted:?}");
+        let worker_a = spawn_on(&world, "host-a", &["worker"]);
+        host_a_goes_away_while_it_waits(&world, &world.worktree(), "handed", worker_a);
+
+        // It waits out the dead driver's lease, then moves the agents and leaves the driving.
+        let moved = on(&world, "host-b", &["resume", "handed", "--move-agents"]);
+        assert_eq!(moved.code, 0, "{backend}: {moved:?}");
+        assert!(moved.stdout.contains("queued"), "{backend}: {moved:?}");
+        let status = world.status("handed");
+        assert_eq!(
+            (&status["state"], &status["agent_host"]),
+            (&"executing".into(), &"host-b".into())
+        );
+        assert_eq!(moves(&world, "handed").len(), 1, "{backend}");
+
+        let worked = on(&world, "host-b", &["worker", "--exit-when-idle"]);
+        assert_eq!(worked.code, 0, "{backend}: {worked:?}");
+        assert!(worked.stderr.contains("1 completed"), "{backend}: {}", worked.stderr);
+        completed_moved_once(&world, &backend, "handed", "tester");
+        assert_eq!(world.prompts().len(), 2, "{backend}: one prompt to each host's agent");
+        kill_tmux(&world.worktree());
+    }
+}

@@ -109,6 +109,12 @@ async fn a_run_on_another_host_is_claimed_by_a_worker_or_a_workflow_that_lets_it
     );
     // Never a live holder, whatever may move.
     assert_eq!(claim_next_moving(&t.db, "worker-n", "host-c", true).await, None, "both held");
+    // A run parked at a gate (its `agents_elsewhere` gate) waits for a person, whoever may move.
+    set_state(&t.db, &mover.run_id, RunState::Paused).await;
+    t.db.write(move |tx| Box::pin(async move { tx.release_run_lease(&mover).await }))
+        .await
+        .unwrap();
+    assert_eq!(claim_next_moving(&t.db, "worker-n", "host-c", true).await, None, "paused");
 }
 
 async fn of_many_workers_claiming_at_once_each_run_goes_to_exactly_one(t: &TestDb) {
