@@ -82,6 +82,11 @@ pub enum Command {
         /// Stop once nothing is left to claim and no run is being driven.
         #[arg(long)]
         exit_when_idle: bool,
+        /// Also take over runs whose agents live on another host once their driver is gone:
+        /// start fresh agents here (the ones there are not stopped), in this machine's
+        /// checkout of each run's worktree.
+        #[arg(long)]
+        move_agents: bool,
         #[command(flatten)]
         place: Place,
     },

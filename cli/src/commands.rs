@@ -34,8 +34,9 @@ pub async fn dispatch(args: Args) -> Result<Status, Error> {
         Command::Submit { workflow, run_id, worktrees, place } => {
             submit::run(&workflow, run_id, &worktrees, &place).await
         }
-        Command::Worker { concurrency, exit_when_idle, place } => {
-            worker::run(usize::from(concurrency), exit_when_idle, &place).await
+        Command::Worker { concurrency, exit_when_idle, move_agents, place } => {
+            let concurrency = usize::from(concurrency);
+            worker::run(worker::Settings { concurrency, exit_when_idle, move_agents }, &place).await
         }
         Command::Workers { json, place } => workers::run(json, &place).await,
         Command::Status { run, json, place } => status::run(run.as_deref(), json, &place).await,

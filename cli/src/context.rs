@@ -87,20 +87,24 @@ pub async fn driver_for_run_on(db: Db, run_id: &str) -> Result<(Driver, RunRow),
 pub fn driver_for_row(db: Db, run: &RunRow) -> Result<Driver, Error> {
     let worktree = Path::new(&run.worktree);
     if !worktree.is_dir() {
+        let here = devflow_phase::driver::hostname();
         return Err(invalid(format!(
-            "run {}'s worktree {} does not exist any more",
+            "run {}'s worktree {} does not exist any more on this host ({here})",
             run.id,
             worktree.display()
         ))
-        .with_hint("devflow drives the run's agents there: restore it, then try again"));
+        .with_hint("devflow drives the run's agents there and copies no worktree between hosts: restore it (on another host: a shared folder or a clone at the same path), then try again"));
     }
     let adapter = crate::tmux::adapter(worktree)?;
     Ok(driver_on(db, adapter))
 }
 
 fn driver_on(db: Db, adapter: devflow_session::tmux::TmuxAdapter) -> Driver {
+    // A move of the run's agents (one its workflow allows, or `resume --move-agents`) is
+    // recorded as the person's who ran the command; a worker records its own name instead.
     let mut driver = Driver::new(db, Arc::new(adapter))
-        .with_notice(Arc::new(|text: &str| crate::output::note(&format!("devflow: {text}"))));
+        .with_notice(Arc::new(|text: &str| crate::output::note(&format!("devflow: {text}"))))
+        .acting_for(decided_by());
     if let Ok(exe) = std::env::current_exe() {
         driver = driver.with_devflow_exe(exe);
     }

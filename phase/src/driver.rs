@@ -78,6 +78,13 @@ pub struct Driver {
     owner: String,
     devflow_exe: Option<PathBuf>,
     notice: Arc<dyn Fn(&str) + Send + Sync>,
+    /// Who a move of a run's agents to this host is recorded as (`run.agents_moved`'s
+    /// `movedBy`): the person of a command, or the worker.
+    acting_for: String,
+    /// This driver may move a run's agents here on its own (`devflow worker --move-agents`,
+    /// `devflow resume --move-agents`); otherwise only a run whose workflow says
+    /// `agents_may_move` has them moved, and any other stops at the `agents_elsewhere` gate.
+    moves_agents: bool,
 }
 
 impl Driver {
@@ -89,7 +96,22 @@ impl Driver {
             owner: owner::owner_id(),
             devflow_exe: None,
             notice: Arc::new(|_| {}),
+            acting_for: "devflow".to_owned(),
+            moves_agents: false,
         }
+    }
+
+    /// Records the moves of agents it makes as `name`'s (a person, or `worker HOST:PID`).
+    pub fn acting_for(mut self, name: impl Into<String>) -> Driver {
+        self.acting_for = name.into();
+        self
+    }
+
+    /// Lets this driver move a run's agents to this host when they live on another, whatever
+    /// the run's workflow says.
+    pub fn moving_agents(mut self, allowed: bool) -> Driver {
+        self.moves_agents = allowed;
+        self
     }
 
     /// A role command whose `argv[0]` is exactly `devflow` runs this program instead, so the

@@ -13,7 +13,7 @@ mod payload;
 
 use devflow_core::{Error, Result, RunState, SessionState, StateMachine, Validation};
 use devflow_db::{
-    ApprovalRow, ApprovalState, ArtifactRow, EventRow, Lease, NewEvent, NewNotification,
+    ApprovalRow, ApprovalState, ArtifactRow, EventRow, Lease, NewEvent, NewNotification, PhaseRow,
     SessionRow, Tx,
 };
 use serde::Serialize;
@@ -169,6 +169,19 @@ impl Event {
             reason: reason.to_owned(),
         };
         Event::of_phase(phase, kind::PHASE_FAILED, key, payload)
+    }
+
+    /// `phase.failed` of the driver's own step, which has the phase's row rather than its
+    /// resolved spec (whose worktree might not be reachable here): the same key and payload.
+    pub fn phase_row_failed(row: &PhaseRow, reason: &str) -> Event {
+        let key = format!("phase.failed:{}:{}", row.id, row.attempts);
+        let payload = PhaseFailed {
+            phase_key: row.phase_key.clone(),
+            attempt: row.attempts,
+            reason: reason.to_owned(),
+        };
+        let (run_id, phase_id) = (row.run_id.clone(), Some(row.id.clone()));
+        Event { run_id, phase_id, kind: kind::PHASE_FAILED, key, payload: json(payload) }
     }
 
     /// `approved_by`: the person whose approval completed the phase.

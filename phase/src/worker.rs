@@ -3,7 +3,9 @@
 //!
 //! It claims the oldest submitted run that can go on — queued, or executing with its driver
 //! gone: its lease run out, or its holder on this host seen dead — with one statement that
-//! admits exactly one claimer (`Tx::claim_next_run`). Each run is then driven by a `Driver` of
+//! admits exactly one claimer (`Tx::claim_next_run`). A run whose agents live on another host is
+//! claimed only by a worker that may move them (`moving_agents`) or when the run's workflow says
+//! `agents_may_move`; its drive then moves them here (`driver/host.rs`). Each run is then driven by a `Driver` of
 //! its own worktree (its own tmux server) under the worker's lease owner id, so every lease
 //! the worker holds says which worker holds it. A run that stops at a gate gives its lease
 //! back; once a person decides, it is claimable again and a worker picks it up. The worker
@@ -58,12 +60,28 @@ pub struct Worker {
     concurrency: usize,
     drivers: Drivers,
     notice: Arc<dyn Fn(&str) + Send + Sync>,
+    /// Also claims runs whose agents are on another host, and moves them here.
+    moves_agents: bool,
 }
 
 impl Worker {
     pub fn new(db: Db, concurrency: usize, drivers: Drivers) -> Worker {
         let concurrency = concurrency.max(1);
-        Worker { db, id: owner_id(), concurrency, drivers, notice: Arc::new(|_| {}) }
+        let notice = Arc::new(|_: &str| {});
+        Worker { db, id: owner_id(), concurrency, drivers, notice, moves_agents: false }
+    }
+
+    /// Lets the worker take over runs whose agents are on another host once their driver is
+    /// gone (`devflow worker --move-agents`): it claims them as it claims its own host's, and
+    /// their drives move the agents here instead of stopping at the `agents_elsewhere` gate.
+    pub fn moving_agents(mut self, allowed: bool) -> Worker {
+        self.moves_agents = allowed;
+        self
+    }
+
+    /// What the worker's moves of agents are recorded as: `worker HOST:PID`.
+    fn name() -> String {
+        format!("worker {}:{}", hostname(), std::process::id())
     }
 
     /// Where the worker says what it claims and how each drive ended.
@@ -112,7 +130,10 @@ impl Worker {
                 match (self.drivers)(&run) {
                     Ok(driver) => {
                         (self.notice)(&format!("claimed run {} (claim {})", run.id, lease.epoch));
-                        let driver = driver.with_owner(self.id.clone());
+                        let driver = driver
+                            .with_owner(self.id.clone())
+                            .acting_for(Worker::name())
+                            .moving_agents(self.moves_agents);
                         let cancel = drives_cancel.clone();
                         drives.spawn(async move {
                             let run_id = lease.run_id.clone();
@@ -156,11 +177,13 @@ impl Worker {
     async fn claim(&self, skip: &[String]) -> Result<Option<(Lease, RunRow)>> {
         let (owner, host) = (self.id.clone(), hostname());
         let (db_owner, db_host, db_skip) = (owner.clone(), host.clone(), skip.to_vec());
+        let moves_agents = self.moves_agents;
         let claimed = self
             .db
             .write(move |tx| {
                 Box::pin(async move {
-                    tx.claim_next_run(&db_owner, &db_host, LEASE_TTL_MS, &db_skip).await
+                    tx.claim_next_run(&db_owner, &db_host, LEASE_TTL_MS, &db_skip, moves_agents)
+                        .await
                 })
             })
             .await?;

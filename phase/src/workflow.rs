@@ -44,6 +44,12 @@ pub struct Workflow {
     /// Leave the run's agents running when it ends (by default they are stopped).
     #[serde(default)]
     pub keep_agents: bool,
+    /// Any devflow may move the run's agents to its own host when they live on another
+    /// (`agents_may_move`): the run is taken over there with fresh agents instead of waiting at
+    /// the `agents_elsewhere` gate. Workers read it from the stored snapshot when they claim
+    /// (`Tx::claim_next_run`), so its name there is part of the snapshot's format.
+    #[serde(default)]
+    pub agents_may_move: bool,
     /// How many phases may run at once.
     #[serde(default = "default_max_parallel")]
     pub max_parallel: u32,

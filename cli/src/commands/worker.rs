@@ -1,5 +1,6 @@
-//! `devflow worker [--concurrency N] [--exit-when-idle]`: claim submitted runs and drive them,
-//! up to N at once in this process, each over its own worktree's tmux server; send their
+//! `devflow worker [--concurrency N] [--exit-when-idle] [--move-agents]`: claim submitted runs
+//! and drive them, up to N at once in this process, each over its own worktree's tmux server;
+//! with `--move-agents`, also runs whose agents live on another host, moved here. Send their
 //! notifications. Ctrl-C (or SIGTERM) stops the drives, which give their leases back.
 
 use std::sync::Arc;
@@ -15,7 +16,16 @@ use crate::context::{Context, driver_for_row};
 use crate::exit::{self, Status};
 use crate::output::note;
 
-pub async fn run(concurrency: usize, exit_when_idle: bool, place: &Place) -> Result<Status, Error> {
+/// What `devflow worker`'s flags ask for.
+pub struct Settings {
+    pub concurrency: usize,
+    pub exit_when_idle: bool,
+    /// `--move-agents`: also take over runs whose agents live on another host.
+    pub move_agents: bool,
+}
+
+pub async fn run(settings: Settings, place: &Place) -> Result<Status, Error> {
+    let Settings { concurrency, exit_when_idle, move_agents } = settings;
     let context = Context::new(place)?;
     // Without tmux every run it claimed would fail to start its agents: refuse before claiming.
     if crate::programs::find_program("tmux").is_none() {
@@ -26,11 +36,14 @@ pub async fn run(concurrency: usize, exit_when_idle: bool, place: &Place) -> Res
     let drivers_db = db.clone();
     let drivers: Drivers = Arc::new(move |run| driver_for_row(drivers_db.clone(), run));
     let notice = Arc::new(|text: &str| note(&format!("devflow worker: {text}")));
-    let worker = Worker::new(db.clone(), concurrency, drivers).with_notice(notice);
+    let worker = Worker::new(db.clone(), concurrency, drivers)
+        .with_notice(notice)
+        .moving_agents(move_agents);
     note(&format!(
-        "devflow worker: {} drives up to {concurrency} run(s) of {}{}",
+        "devflow worker: {} drives up to {concurrency} run(s) of {}{}{}",
         worker.id(),
         context.db_label(),
+        if move_agents { ", moving agents from other hosts here" } else { "" },
         if exit_when_idle { " until none is left" } else { "; Ctrl-C stops" }
     ));
     let notifier = Notifier::new(db, Scope::Every, super::driving::user_notify()).spawn();

@@ -8,7 +8,7 @@
 
 use devflow_core::{Code, Error, Result};
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::RunQueryDsl;
 
 use crate::RunRow;
@@ -154,14 +154,19 @@ const CLAIM_PG: &str = concat!(
 );
 // A worker's claim of the oldest submitted run that is free to drive on its host: one statement,
 // so that of any number of workers claiming at once exactly one gets each run (SQLite's writes
-// are serial; PostgreSQL's SKIP LOCKED hands concurrent claimers different rows).
+// are serial; PostgreSQL's SKIP LOCKED hands concurrent claimers different rows). A run whose
+// agents are on another host is free to a worker that may move agents (the fifth parameter) and
+// to any worker when the run's own workflow snapshot says `agents_may_move` (read from the
+// snapshot itself, the one place the run keeps its settings, rather than a copy in a column).
 const CLAIM_NEXT_SQLITE: &str = concat!(
     claim_set!(sqlite, "?1", "?2", "?3"),
     " WHERE id = (SELECT id FROM runs WHERE ",
     drivable_submitted!(),
     " AND ",
     claimable!(sqlite),
-    " AND (agent_host IS NULL OR agent_host = ?3) AND instr(' ' || ?4 || ' ', ' ' || id || ' ') = 0",
+    " AND (agent_host IS NULL OR agent_host = ?3 OR ?5",
+    " OR json_extract(definition, '$.agents_may_move') = 1)",
+    " AND instr(' ' || ?4 || ' ', ' ' || id || ' ') = 0",
     " ORDER BY created_at, id LIMIT 1)",
     " RETURNING id, lease_epoch, lease_takeovers"
 );
@@ -171,7 +176,9 @@ const CLAIM_NEXT_PG: &str = concat!(
     drivable_submitted!(),
     " AND ",
     claimable!(postgres),
-    " AND (agent_host IS NULL OR agent_host = $3) AND NOT (id = ANY(string_to_array($4, ' ')))",
+    " AND (agent_host IS NULL OR agent_host = $3 OR $5",
+    " OR (definition::jsonb ->> 'agents_may_move') = 'true')",
+    " AND NOT (id = ANY(string_to_array($4, ' ')))",
     " ORDER BY created_at, id LIMIT 1",
     " FOR UPDATE SKIP LOCKED) RETURNING id, lease_epoch, lease_takeovers"
 );
@@ -247,15 +254,17 @@ impl Tx {
     }
 
     /// A worker's claim: the lease of the oldest submitted run that can go on (queued, or
-    /// executing with its driver gone), whose agents are on `host` or nowhere yet, and that is
-    /// not one of `skip` (runs this worker cannot drive). One statement: of workers claiming at
-    /// once, exactly one gets each run. `None`: nothing to do.
+    /// executing with its driver gone), whose agents are on `host` or nowhere yet — or anywhere,
+    /// when `moves_agents` (a worker that may move them here) or when the run's workflow says
+    /// `agents_may_move` — and that is not one of `skip` (runs this worker cannot drive). One
+    /// statement: of workers claiming at once, exactly one gets each run. `None`: nothing to do.
     pub async fn claim_next_run(
         &mut self,
         owner: &str,
         host: &str,
         ttl_ms: i64,
         skip: &[String],
+        moves_agents: bool,
     ) -> Result<Option<Lease>> {
         // Run ids hold no spaces (devflow refuses them), so one space-separated text binds the list.
         let skip = skip.join(" ");
@@ -267,6 +276,7 @@ impl Tx {
                     .bind::<BigInt, _>(ttl_ms)
                     .bind::<Text, _>(host)
                     .bind::<Text, _>(&skip)
+                    .bind::<Bool, _>(moves_agents)
                     .load(c)
                     .await
             },
@@ -276,6 +286,7 @@ impl Tx {
                     .bind::<BigInt, _>(ttl_ms)
                     .bind::<Text, _>(host)
                     .bind::<Text, _>(&skip)
+                    .bind::<Bool, _>(moves_agents)
                     .load(c)
                     .await
             },

@@ -42,6 +42,17 @@ pub(crate) use conformance;
 
 /// A run with `phase_count` phases, as `devflow run` creates it. Returns the run and phase ids.
 pub async fn seed_run(db: &Db, state: RunState, phase_count: i32) -> (String, Vec<String>) {
+    seed_run_of(db, state, json!({"phases": phase_count, "name": "review"})).await
+}
+
+/// `seed_run` with the workflow snapshot `definition` (its `phases`: how many phases to seed).
+pub async fn seed_run_of(
+    db: &Db,
+    state: RunState,
+    definition: serde_json::Value,
+) -> (String, Vec<String>) {
+    let phase_count =
+        definition["phases"].as_i64().and_then(|n| i32::try_from(n).ok()).unwrap_or(0);
     let run_id = new_id();
     let phase_ids: Vec<String> = (0..phase_count).map(|_| new_id()).collect();
     let run = NewRun {
@@ -49,7 +60,7 @@ pub async fn seed_run(db: &Db, state: RunState, phase_count: i32) -> (String, Ve
         workflow: "review".to_owned(),
         state,
         worktree: "/tmp/worktree".to_owned(),
-        definition: json!({"phases": phase_count, "name": "review"}),
+        definition,
     };
     let phases: Vec<NewPhase> = phase_ids
         .iter()

@@ -6,10 +6,13 @@ use devflow_db::testing::TestDb;
 use devflow_db::{Backend, Db, Lease, WorkerRow};
 
 use crate::lease::{claim, run_row};
-use crate::{conformance, seed_run};
+use serde_json::json;
+
+use crate::{conformance, seed_run, seed_run_of};
 
 conformance!(
     the_next_claim_takes_the_oldest_drivable_submitted_run_on_its_host,
+    a_run_on_another_host_is_claimed_by_a_worker_or_a_workflow_that_lets_its_agents_move,
     of_many_workers_claiming_at_once_each_run_goes_to_exactly_one,
     a_worker_is_live_while_it_heartbeats_and_gone_once_removed_or_silent,
     a_queued_run_and_a_lease_given_back_wake_listening_workers,
@@ -18,9 +21,14 @@ conformance!(
 const LONG_MS: i64 = 60_000;
 
 async fn claim_next(db: &Db, owner: &str, host: &str) -> Option<Lease> {
+    claim_next_moving(db, owner, host, false).await
+}
+
+/// A claim by a worker that may (`moves_agents`) or may not move a run's agents to its host.
+async fn claim_next_moving(db: &Db, owner: &str, host: &str, moves_agents: bool) -> Option<Lease> {
     let (owner, host) = (owner.to_owned(), host.to_owned());
     db.write(move |tx| {
-        Box::pin(async move { tx.claim_next_run(&owner, &host, LONG_MS, &[]).await })
+        Box::pin(async move { tx.claim_next_run(&owner, &host, LONG_MS, &[], moves_agents).await })
     })
     .await
     .unwrap()
@@ -55,7 +63,7 @@ async fn the_next_claim_takes_the_oldest_drivable_submitted_run_on_its_host(t: &
     let (third, _) = seed_run(&t.db, RunState::Queued, 1).await;
     let (owner, skip) = ("worker-c".to_owned(), vec![first.clone(), third.clone()]);
     let none = t.db.write(move |tx| {
-        Box::pin(async move { tx.claim_next_run(&owner, "host-1", LONG_MS, &skip).await })
+        Box::pin(async move { tx.claim_next_run(&owner, "host-1", LONG_MS, &skip, false).await })
     });
     assert_eq!(none.await.unwrap(), None, "first is held; third is skipped");
     let third_lease = claim_next(&t.db, "worker-c", "host-1").await.expect("third, not skipped");
@@ -72,6 +80,41 @@ async fn the_next_claim_takes_the_oldest_drivable_submitted_run_on_its_host(t: &
     // (`claim` claims on host "here", so the run's agents are there.)
     let taken = claim_next(&t.db, "worker-c", "here").await.expect("an expired lease");
     assert_eq!((taken.run_id, taken.epoch, taken.takeovers), (held.run_id, 2, 1));
+}
+
+async fn a_run_on_another_host_is_claimed_by_a_worker_or_a_workflow_that_lets_its_agents_move(
+    t: &TestDb,
+) {
+    let (plain, _) = seed_run(&t.db, RunState::Queued, 1).await;
+    let may_move = json!({"phases": 1, "name": "review", "agents_may_move": true});
+    let (movable, _) = seed_run_of(&t.db, RunState::Queued, may_move).await;
+    let first = claim_next(&t.db, "worker-a", "host-a").await.expect("queued runs");
+    let second = claim_next(&t.db, "worker-a", "host-a").await.expect("queued runs");
+    assert_eq!((&first.run_id, &second.run_id), (&plain, &movable), "oldest first");
+    for held in [first, second] {
+        t.db.write(move |tx| Box::pin(async move { tx.release_run_lease(&held).await }))
+            .await
+            .unwrap();
+    }
+    // Both runs' agents are on host-a now, and their leases are free.
+    let b = claim_next(&t.db, "worker-b", "host-b").await.expect("the workflow lets it move");
+    assert_eq!(b.run_id, movable, "a plain worker elsewhere claims only the movable run");
+    assert_eq!(claim_next(&t.db, "worker-b", "host-b").await, None, "plain stays on host-a");
+    let mover = claim_next_moving(&t.db, "worker-m", "host-b", true).await.expect("may move");
+    assert_eq!(mover.run_id, plain);
+    assert_eq!(
+        run_row(&t.db, &plain).await.agent_host.as_deref(),
+        Some("host-a"),
+        "the claim moves nothing"
+    );
+    // Never a live holder, whatever may move.
+    assert_eq!(claim_next_moving(&t.db, "worker-n", "host-c", true).await, None, "both held");
+    // A run parked at a gate (its `agents_elsewhere` gate) waits for a person, whoever may move.
+    set_state(&t.db, &mover.run_id, RunState::Paused).await;
+    t.db.write(move |tx| Box::pin(async move { tx.release_run_lease(&mover).await }))
+        .await
+        .unwrap();
+    assert_eq!(claim_next_moving(&t.db, "worker-n", "host-c", true).await, None, "paused");
 }
 
 async fn of_many_workers_claiming_at_once_each_run_goes_to_exactly_one(t: &TestDb) {

@@ -5,7 +5,7 @@ use devflow_core::{Code, Error, PhaseState, RunState, StateMachine};
 use devflow_db::{ApprovalRow, ApprovalState, ArtifactRow, RunRow, Tx};
 use tokio_util::sync::CancellationToken;
 
-use super::host::move_agents_in;
+use super::host::take_over_in;
 use super::lease::LeaseWait;
 use super::specs::Loaded;
 use super::{Decision, Driver, Outcome, invalid};
@@ -61,9 +61,12 @@ impl Driver {
         .await
     }
 
-    /// `resume`, moving the run's agents to this host first: the sessions on their old host are
-    /// failed, and the phase starts again with fresh agents here (`driver/host.rs`). A run not
-    /// at a gate yet is driven to its `agents_elsewhere` gate first, then moved.
+    /// `resume`, moving the run's agents to this host: the sessions on their old host are
+    /// failed, and each phase under way starts again with a fresh agent here (`driver/host.rs`).
+    /// A run paused at a gate (its `agents_elsewhere` gate) is moved in the resume's step; one
+    /// still executing whose driver is gone is taken over by the drive's first look, as a worker
+    /// that may move agents takes it — or, submitted for workers, moved in the step, so that
+    /// the workers of this host claim it.
     pub async fn resume_moving_agents(
         &self,
         run_id: &str,
@@ -72,31 +75,20 @@ impl Driver {
     ) -> Result<Outcome, Error> {
         let here = super::owner::hostname();
         let note = format!("resumed, moving the agents to {here}");
+        let mover = self.clone().acting_for(decided_by.clone()).moving_agents(true);
         let decision = Decision { gate_key: None, note: Some(note), decided_by };
-        for _ in 0..2 {
-            let (decision, here) = (decision.clone(), here.clone());
-            let outcome = self
-                .decide_and_drive(
-                    run_id,
-                    LeaseWait::UntilExpired,
-                    cancel.clone(),
-                    move |tx, run| {
-                        Box::pin(async move {
-                            if run.state != RunState::Paused {
-                                return Ok(());
-                            }
-                            resume_in(tx, &run, &decision).await?;
-                            move_agents_in(tx, &run, &here, &decision.decided_by).await
-                        })
-                    },
-                )
-                .await?;
-            match &outcome {
-                Outcome::Paused(gate) if gate.gate_key == Code::AgentsElsewhere.as_str() => {}
-                _ => return Ok(outcome),
-            }
-        }
-        Err(Error::corruption("the run stopped at agents_elsewhere after its agents were moved"))
+        mover
+            .decide_and_drive(run_id, LeaseWait::UntilExpired, cancel, move |tx, run| {
+                Box::pin(async move {
+                    if run.state == RunState::Paused {
+                        resume_in(tx, &run, &decision).await?;
+                    } else if run.submitted_at.is_none() || run.state != RunState::Executing {
+                        return Ok(());
+                    }
+                    take_over_in(tx, &run, &here, &decision.decided_by).await
+                })
+            })
+            .await
     }
 
     /// Ends the run (`aborted`), rejects its pending requests, and stops its agents. A run that

@@ -1,12 +1,15 @@
 //! A run's agents belong to one host: they run in a tmux server on the machine of the first
 //! driver that claimed the run (`runs.agent_host`). A driver on another host can neither reach
-//! nor stop them, so it leaves them alone: the run stops at an `agents_elsewhere` gate that
-//! names their host. A person then resumes the run on that host, where its agents are adopted
-//! again, or moves them (`devflow resume RUN --move-agents`): the sessions are failed, and the
-//! phase starts again with fresh agents on this host, in this machine's checkout of the run's
-//! worktree (the worktree path the run recorded: a shared or cloned folder at the same place).
+//! nor stop them, so by default it leaves them alone: the run stops at an `agents_elsewhere`
+//! gate that names their host. A person then resumes the run on that host, where its agents are
+//! adopted again, or moves them (`devflow resume RUN --move-agents`). A driver that may move
+//! them on its own — a worker started with `--move-agents`, or any driver of a run whose
+//! workflow says `agents_may_move` — takes the run over at once instead, with no gate. A move
+//! fails the sessions, and each phase under way starts again with a fresh agent on this host,
+//! in this machine's checkout of the run's worktree: the worktree path the run recorded, which
+//! must be a shared folder or a clone at the same place (devflow copies no worktree).
 
-use devflow_core::{Error, SessionState, StateMachine};
+use devflow_core::{Error, PhaseState, SessionState, StateMachine};
 use devflow_db::{RunRow, SessionUpdate, Tx};
 
 use super::Driver;
@@ -15,10 +18,15 @@ use super::owner::hostname;
 use crate::event::kind::RUN_AGENTS_MOVED;
 use crate::event::{Event, RunAgentsMoved};
 use crate::runner::RunStop;
+use crate::workflow::{Kind, Workflow};
+
+/// The `phase.failed` reason of a phase whose agent was moved to another host.
+const AGENTS_MOVED: &str = "agents_moved";
 
 impl Driver {
-    /// Why this driver must not drive the run here: its agents are on another host and some of
-    /// them may be alive. A run whose agents all failed (or that has none) is simply taken here.
+    /// Why this driver must not drive the run here: its agents are on another host, some of
+    /// them may be alive, and it may not move them. A run whose agents all failed (or that has
+    /// none) is simply taken here; one it may move is taken over here (`take_over_in`).
     pub(crate) async fn host_stop(&self, held: &Held) -> Result<Option<RunStop>, Error> {
         let here = hostname();
         // Nearly always the agents are here: one read, no step.
@@ -27,6 +35,7 @@ impl Driver {
         if run.and_then(|run| run.agent_host).is_none_or(|host| host == here) {
             return Ok(None);
         }
+        let driver = self;
         held.db
             .step(&held.lease.run_id, move |tx, run| {
                 Box::pin(async move {
@@ -38,11 +47,53 @@ impl Driver {
                         move_agents_in(tx, &run, &here, "devflow (no live agent to move)").await?;
                         return Ok(None);
                     }
+                    if driver.moves_agents || may_move(&run)? {
+                        take_over_in(tx, &run, &here, &driver.acting_for).await?;
+                        return Ok(None);
+                    }
                     Ok(Some(RunStop::AgentsElsewhere { agent_host, here }))
                 })
             })
             .await
     }
+}
+
+/// Whether the run's own workflow lets any devflow move its agents (`agents_may_move`).
+fn may_move(run: &RunRow) -> Result<bool, Error> {
+    Ok(Workflow::from_definition(&run.definition)?.agents_may_move)
+}
+
+/// Moves the run's agents to `here` (`move_agents_in`) and, in the same step, fails every
+/// agent phase that was under way with one of them (`phase.failed`, reason `agents_moved`): in
+/// an executing run a failed phase starts again, as after a person's resume
+/// (`Restart::AfterGate`), with a fresh agent here. No gate opens and no one is told: the move
+/// was allowed. Nothing happens when the agents are here already, or nowhere yet.
+pub(crate) async fn take_over_in(
+    tx: &mut Tx,
+    run: &RunRow,
+    here: &str,
+    moved_by: &str,
+) -> Result<(), Error> {
+    if run.agent_host.as_deref().is_none_or(|host| host == here) {
+        return Ok(());
+    }
+    move_agents_in(tx, run, here, moved_by).await?;
+    let workflow = Workflow::from_definition(&run.definition)?;
+    let agent_phase =
+        |key: &str| workflow.phases.iter().any(|def| def.key == key && def.kind == Kind::Agent);
+    for row in tx.phases(&run.id).await? {
+        let under_way = matches!(
+            row.state,
+            PhaseState::Running | PhaseState::AwaitingArtifact | PhaseState::Validating
+        );
+        if !under_way || !agent_phase(&row.phase_key) {
+            continue;
+        }
+        row.state.assert_transition(PhaseState::Failed)?;
+        tx.set_phase_state(&run.id, &row.id, PhaseState::Failed).await?;
+        Event::phase_row_failed(&row, AGENTS_MOVED).emit(tx).await?;
+    }
+    Ok(())
 }
 
 /// Moves the run's agents to `here`: each session that may still be alive on the old host is

@@ -105,6 +105,7 @@ impl Checker<'_> {
             description: file.description,
             source: self.path.display().to_string(),
             keep_agents: file.keep_agents,
+            agents_may_move: file.agents_may_move,
             max_parallel,
             roles,
             phases,

@@ -16,6 +16,10 @@ pub(super) struct FileWorkflow {
     /// Leave the run's agents running when it ends, for a person to look at.
     #[serde(default)]
     pub keep_agents: bool,
+    /// A devflow on another host may take the run over with fresh agents when its own are out
+    /// of reach, instead of stopping at the `agents_elsewhere` gate.
+    #[serde(default)]
+    pub agents_may_move: bool,
     /// How many phases may run at once (default 4).
     pub max_parallel: Option<Spanned<Number>>,
     pub roles: Spanned<BTreeMap<Spanned<String>, Spanned<FileRole>>>,

@@ -130,3 +130,25 @@ fn a_role_names_a_preset_and_only_dialogs_safe_to_answer() {
     );
     assert!(error.recovery_hint().unwrap().contains("folder-trust"), "{error:?}");
 }
+
+#[test]
+fn agents_may_move_is_off_unless_said_kept_in_the_snapshot_and_refused_unless_a_boolean() {
+    let rest = "[roles.a]\ncommand = [\"agent\"]\n[[phases]]\nkey = \"p\"\nrole = \"a\"\nartifact = \"out/p.json\"\nschema = \"s.json\"\ninstructions = \"x\"\n";
+    let load = |head: &str| super::testing::load(&format!("name = \"w\"\n{head}{rest}"));
+    assert!(!load("").unwrap().agents_may_move);
+    let allowed = load("agents_may_move = true\n").unwrap();
+    assert!(allowed.agents_may_move);
+    // Workers read it from the stored snapshot when they claim: its name there is fixed.
+    let mut stored = allowed.to_definition();
+    assert_eq!(stored["agents_may_move"], true);
+    stored.as_object_mut().unwrap().remove("agents_may_move");
+    assert!(!Workflow::from_definition(&stored).unwrap().agents_may_move, "a run stored before it");
+
+    let error = load("agents_may_move = \"yes\"\n").unwrap_err();
+    assert_eq!(error.code(), Code::InvalidInput, "{error}");
+    assert!(error.message().contains("w.toml:2:"), "{error}");
+    assert!(error.message().contains("boolean"), "{error}");
+    let error = load("agents_may_mov = true\n").unwrap_err();
+    assert_eq!(error.code(), Code::InvalidInput, "{error}");
+    assert!(error.message().contains("agents_may_move"), "the known settings are listed: {error}");
+}

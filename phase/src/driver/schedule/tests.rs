@@ -22,6 +22,7 @@ fn workflow(phases: &[(&str, &str, &[&str])]) -> Workflow {
         description: None,
         source: "w.toml".into(),
         keep_agents: false,
+        agents_may_move: false,
         max_parallel: 4,
         roles: BTreeMap::from([
             ("plan".to_owned(), role(Agents::Shared)),
