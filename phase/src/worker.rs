@@ -3,11 +3,11 @@
 //!
 //! It claims the oldest submitted run that can go on — queued, or executing with its driver
 //! gone: its lease run out, or its holder on this host seen dead — with one statement that
-//! admits exactly one claimer (`Tx::claim_next_run`). A run whose agents live on another host is
-//! claimed only by a worker that may move them (`moving_agents`) or when the run's workflow says
-//! `agents_may_move`; its drive then moves them here (`driver/host.rs`). Each run is then driven by a `Driver` of
-//! its own worktree (its own tmux server) under the worker's lease owner id, so every lease
-//! the worker holds says which worker holds it. A run that stops at a gate gives its lease
+//! admits exactly one claimer (`Tx::claim_next_run`). A run whose agents live on another host
+//! is claimed only by a worker that may move them (`moving_agents`) or when the run's workflow
+//! says `agents_may_move`; its drive then moves them here (`driver/host.rs`). Each run is then
+//! driven by a `Driver` of its own worktree (its own tmux server) under the worker's lease
+//! owner id, so every lease the worker holds says which worker holds it. A run that stops at a gate gives its lease
 //! back; once a person decides, it is claimable again and a worker picks it up. The worker
 //! heartbeats its `workers` row by the database's clock; `devflow workers` lists the live ones.
 //!

@@ -35,6 +35,7 @@ use async_trait::async_trait;
 use devflow_core::{Code, Error, PromptEnvelope, Result};
 
 pub use config::TmuxConfig;
+pub use server::clients_started;
 
 use crate::{
     Capture, ProbeResult, PromptLocation, PromptReceipt, SessionAdapter, SessionHandle, SessionSpec,

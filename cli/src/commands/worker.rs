@@ -53,8 +53,12 @@ pub async fn run(settings: Settings, place: &Place) -> Result<Status, Error> {
     notifier.finish(Duration::from_secs(5)).await;
     let worked = worked?;
     note(&format!(
-        "devflow worker: stopped: {} completed, {} waiting for a person, {} failed or aborted, {} stopped by an error",
-        worked.completed, worked.waiting, worked.ended, worked.errors
+        "devflow worker: stopped: {} completed, {} waiting for a person, {} failed or aborted, {} stopped by an error; {} tmux clients started",
+        worked.completed,
+        worked.waiting,
+        worked.ended,
+        worked.errors,
+        devflow_session::tmux::clients_started()
     ));
     Ok(if worked.errors > 0 { exit::FAILED } else { exit::COMPLETED })
 }

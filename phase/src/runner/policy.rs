@@ -181,7 +181,9 @@ impl HumanGate {
         let hint = format!(
             "on {agent_host}, `devflow resume {run_id}` adopts its agents again; or, here, \
              `devflow resume {run_id} --move-agents` starts fresh agents on {here} in this \
-             machine's checkout of the worktree (the agents on {agent_host} are not stopped)"
+             machine's checkout of the worktree (the agents on {agent_host} are not stopped); \
+             `devflow worker --move-agents`, or `agents_may_move = true` in the workflow, lets \
+             a worker do so on its own"
         );
         let error = Error::new(Code::AgentsElsewhere, message).with_hint(hint);
         HumanGate {

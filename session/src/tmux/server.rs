@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
@@ -33,6 +34,15 @@ pub(super) struct Server {
     timeout: Duration,
     control: Option<Arc<Control>>,
     batch: Arc<Batch>,
+}
+
+/// How many tmux clients this process has started: what watching its agents costs in
+/// processes (`devflow worker` says it when it stops; `cargo xtask bench scale` reads it).
+static CLIENTS_STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// How many tmux clients this process has started so far.
+pub fn clients_started() -> u64 {
+    CLIENTS_STARTED.load(Ordering::Relaxed)
 }
 
 /// The tmux socket and program a batch runs with.
@@ -202,6 +212,8 @@ impl Client {
     // The one place devflow starts a tmux client (ARCHITECTURE.md, "Processes").
     #[allow(clippy::disallowed_methods)]
     fn command(&self) -> std::process::Command {
+        // Every command built here is started: counted once, here.
+        CLIENTS_STARTED.fetch_add(1, Ordering::Relaxed);
         let mut command = std::process::Command::new(&self.bin);
         command
             .arg("-S")

@@ -18,9 +18,11 @@
 //! - cpu_ms_per_agent_min: devflow's CPU from the worker's start to its exit, over the agents'
 //!   working minutes (each run's `prompt.sent` to its `artifact.validated`); stderr says how it
 //!   divides between the worker, the tmux clients it ran, the tmux server and the taps;
-//! - spawns_per_s: processes created on the machine while the worker ran (the agents spawn
-//!   none, the bench none while sampling: these are devflow's and tmux's — and anything else
-//!   the machine runs meanwhile, so only a quiet machine reads true), per second;
+//! - spawns_per_s: the processes devflow started to watch its agents, per second of the
+//!   worker's run: the tmux clients the worker started (it counts them, and says so when it
+//!   stops), the tmux server and the panes' taps (each seen by the sampler: they live as long as
+//!   their panes). The agents' own processes are not counted; stderr gives the machine's whole
+//!   fork count beside it, which counts whatever else the machine ran meanwhile;
 //! - rss_mb: the most resident memory devflow's processes held at once;
 //! - deliver: `session.busy` (the decision to send) to `prompt.sent` (the agent was seen to take
 //!   it);
@@ -139,14 +141,21 @@ fn measure(exe: &Path, dir: &Path, runs: usize, work_ms: u64, control: bool) -> 
     if control {
         worker.env("DEVFLOW_TMUX_CONTROL", "1");
     }
+    // Its notes go to a file: a pipe nobody reads while it runs could fill and stop it.
+    let log_path = dir.join("worker.log");
+    let log = std::fs::File::create(&log_path).map_err(|error| error.to_string())?;
     let mut worker = worker
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .map_err(|error| format!("cannot start the worker: {error}"))?;
     let cpu = sample_until_exit(&mut worker, dir)?;
     let elapsed = started.elapsed();
-    let spawned = forks()? - forks_before;
+    let machine_forks = forks()? - forks_before;
+    let log = std::fs::read_to_string(&log_path).map_err(|error| error.to_string())?;
+    let clients = clients_started(&log)
+        .ok_or_else(|| format!("the worker did not say how many tmux clients it started:\n{log}"))?;
+    let spawned = clients + cpu.taps + cpu.servers;
 
     let mut completed = 0;
     let (mut deliver, mut detect, mut agent_ms) = (Vec::new(), Vec::new(), 0.0);
@@ -172,6 +181,10 @@ fn measure(exe: &Path, dir: &Path, runs: usize, work_ms: u64, control: bool) -> 
     let agent_min = (agent_ms / 60_000.0).max(f64::EPSILON);
     let per_agent_min = |ms: f64| ms / agent_min;
     eprintln!(
+        "bench scale: processes devflow started: {clients} tmux clients, {} tmux servers, {} taps; the machine forked {machine_forks} in all",
+        cpu.servers, cpu.taps
+    );
+    eprintln!(
         "bench scale: cpu ms per agent-minute by part: worker={:.0} tmux_clients={:.0} tmux_server={:.0} taps={:.0}; {:.1} agent-minutes in {:.1} s",
         per_agent_min(cpu.worker_ms),
         per_agent_min(cpu.clients_ms),
@@ -190,6 +203,12 @@ fn measure(exe: &Path, dir: &Path, runs: usize, work_ms: u64, control: bool) -> 
         percentile(&mut deliver, 0.99),
         percentile(&mut detect, 0.99),
     ))
+}
+
+/// The number in the worker's last line, `…; N tmux clients started`.
+fn clients_started(log: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|line| line.ends_with(" tmux clients started"))?;
+    line.trim_end_matches(" tmux clients started").rsplit(' ').next()?.parse().ok()
 }
 
 /// One phase whose agent works `work_ms`, then writes `out/<id>/plan.json` (its own folder:
@@ -221,6 +240,9 @@ struct Cpu {
     /// The panes' output taps.
     taps_ms: f64,
     peak_rss_kb: u64,
+    /// How many taps and tmux servers the samples saw.
+    taps: u64,
+    servers: u64,
 }
 
 impl Cpu {
@@ -283,6 +305,8 @@ fn sample_until_exit(worker: &mut Child, dir: &Path) -> Result<Cpu> {
         server_ms: ms(servers.values().sum()),
         taps_ms: ms(taps.values().sum()),
         peak_rss_kb,
+        taps: taps.len() as u64,
+        servers: servers.len() as u64,
     })
 }
 
@@ -385,4 +409,17 @@ fn stop_tmux(dir: &Path) {
         .arg("kill-server")
         .stderr(Stdio::null())
         .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clients_started;
+
+    #[test]
+    fn the_tmux_clients_a_worker_started_are_read_from_its_last_line() {
+        let log = "devflow worker: w1 drives up to 4 run(s)\n\
+                   devflow worker: stopped: 3 completed, 0 waiting for a person, 0 failed or aborted, 0 stopped by an error; 1234 tmux clients started\n";
+        assert_eq!(clients_started(log), Some(1234));
+        assert_eq!(clients_started("devflow worker: stopped early\n"), None);
+    }
 }
