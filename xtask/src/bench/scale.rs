@@ -273,8 +273,10 @@ fn sample_until_exit(worker: &mut Child, dir: &Path) -> Result<Cpu> {
         }
         let mut rss = rss_kb(worker.id());
         for (pid, cmdline) in processes() {
-            let tap = cmdline.contains("tmux-tap");
+            // The server keeps the command line of the client that started it, which may
+            // name the tap of the first pane: a tap is a process that is not tmux.
             let tmux = is_tmux(&cmdline) && cmdline.contains(socket.to_str().unwrap_or(""));
+            let tap = !is_tmux(&cmdline) && cmdline.contains("tmux-tap");
             let Some(stat) = read_stat(pid) else { continue };
             let child = stat.parent == worker.id();
             match (tap, tmux, child) {
