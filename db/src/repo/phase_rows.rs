@@ -13,8 +13,10 @@
 //! [`Db::step_reading`]: crate::Db::step_reading
 
 use devflow_core::{Error, Result};
+use diesel::dsl::max;
 use diesel::{
-    ExpressionMethods, JoinOnDsl, NullableExpressionMethods, OptionalExtension, QueryDsl,
+    BoolExpressionMethods, ExpressionMethods, JoinOnDsl, NullableExpressionMethods,
+    OptionalExtension, QueryDsl,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -55,36 +57,27 @@ pub struct PhaseRows {
 macro_rules! queries {
     ($key:expr) => {{
         let key: &PhaseKey = $key;
-        // Bound by value: diesel asks a join of aliased subqueries for `'static` binds.
+        // Bound by value: diesel asks a join with an aliased subquery for `'static` binds.
         let (run_id, phase_id) = (key.run_id.to_owned(), key.phase_id.to_owned());
         let (role_id, attempt_kind) = (key.role_id.to_owned(), key.attempt_kind.to_owned());
-        // The joined tables under other names in the subqueries, which must not read the
-        // joined rows.
-        let (roles, attempts) =
-            diesel::alias!(tui_sessions as role_sessions, run_events as attempt_events);
-        let newest_session = roles
-            .filter(roles.field(tui_sessions::run_id).eq(run_id.clone()))
-            .filter(roles.field(tui_sessions::role_id).eq(role_id))
-            .order((
-                roles.field(tui_sessions::created_at).desc(),
-                roles.field(tui_sessions::id).desc(),
-            ))
-            .select(roles.field(tui_sessions::id))
-            .limit(1)
-            .single_value();
+        // The events under another name in the subquery, which must not read the joined row.
+        let attempts = diesel::alias!(run_events as attempt_events);
         let newest_attempt = attempts
             .filter(attempts.field(run_events::run_id).eq(run_id.clone()))
             .filter(attempts.field(run_events::phase_id).eq(phase_id.clone()))
             .filter(attempts.field(run_events::kind).eq(attempt_kind))
-            .order(attempts.field(run_events::id).desc())
-            .select(attempts.field(run_events::id))
-            .limit(1)
+            .select(max(attempts.field(run_events::id)))
             .single_value();
+        // One row per session of the role (nearly always one), the newest first: `get_result`
+        // takes it. (No `LIMIT`: SQLite re-prepares a statement with a bound one each time.)
         let rows = run_phases::table
             .left_join(artifacts::table.on(artifacts::id.nullable().eq(run_phases::artifact_id)))
-            .left_join(tui_sessions::table.on(tui_sessions::id.nullable().eq(newest_session)))
+            .left_join(tui_sessions::table.on(
+                tui_sessions::run_id.eq(run_phases::run_id).and(tui_sessions::role_id.eq(role_id)),
+            ))
             .left_join(run_events::table.on(run_events::id.nullable().eq(newest_attempt)))
-            .filter(run_phases::id.eq(phase_id.clone()));
+            .filter(run_phases::id.eq(phase_id.clone()))
+            .order((tui_sessions::created_at.desc(), tui_sessions::id.desc()));
         let keys = run_events::table
             .filter(run_events::run_id.eq(run_id))
             .filter(run_events::phase_id.eq(phase_id))

@@ -153,8 +153,9 @@ fn measure(exe: &Path, dir: &Path, runs: usize, work_ms: u64, control: bool) -> 
     let elapsed = started.elapsed();
     let machine_forks = forks()? - forks_before;
     let log = std::fs::read_to_string(&log_path).map_err(|error| error.to_string())?;
-    let clients = clients_started(&log)
-        .ok_or_else(|| format!("the worker did not say how many tmux clients it started:\n{log}"))?;
+    let clients = clients_started(&log).ok_or_else(|| {
+        format!("the worker did not say how many tmux clients it started:\n{log}")
+    })?;
     let spawned = clients + cpu.taps + cpu.servers;
 
     let mut completed = 0;
