@@ -226,7 +226,8 @@ impl Tx {
     /// COMMIT rolls it back, and the step gets that write's error. If the commit itself fails,
     /// `open` stays set and the connection is discarded on drop. With `read`, the rows of that
     /// phase are read last in the transaction, on PostgreSQL in the same pipeline, between the
-    /// deferred writes and the COMMIT (`repo/phase_rows.rs`).
+    /// deferred writes and the COMMIT (`repo/phase_rows.rs`); a read that fails fails nothing
+    /// (its rows are `None`, and the caller reads them itself).
     pub(crate) async fn commit(
         &mut self,
         read: Option<&PhaseKey<'_>>,
@@ -239,9 +240,8 @@ impl Tx {
                     Some(key) => Some(inline(phase_rows::on_sqlite(object, key)).await),
                     None => None,
                 };
-                let rows = rows.map(phase_rows::rows_of).transpose()?;
                 commit_on(&mut **object).await.or_db("commit")?;
-                rows
+                rows.and_then(read_back)
             }
             Conn::Postgres(object) => {
                 let shared: &AsyncPgConnection = object;
@@ -267,7 +267,7 @@ impl Tx {
                 }
                 sent?;
                 committed?;
-                records.map(phase_rows::rows_of).transpose()?
+                records.and_then(read_back)
             }
         };
         self.open = false;
@@ -286,6 +286,14 @@ impl Tx {
         self.open = false;
         Ok(())
     }
+}
+
+/// The rows a commit read back, or `None` when their read failed: the step committed all the
+/// same, and the caller reads them again.
+fn read_back(records: phase_rows::Records) -> Option<PhaseRows> {
+    phase_rows::rows_of(records)
+        .inspect_err(|error| tracing::warn!(%error, "the rows read with a commit are read again"))
+        .ok()
 }
 
 /// A Tx dropped with its transaction open (a step future dropped halfway, or a failed commit

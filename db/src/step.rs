@@ -34,15 +34,15 @@ impl Db {
 
     /// A step that also reads, last in its transaction, the rows of `phase` (`PhaseRows`):
     /// what the step leaves behind, at no round trip of its own (see `repo/phase_rows.rs`).
-    /// A body that fails reads nothing.
+    /// A body that fails reads nothing; a read that fails leaves the rows `None`, and the step
+    /// committed.
     pub async fn step_reading<'a, T: Send + 'static>(
         &self,
         run_id: &str,
         phase: &PhaseKey<'_>,
         body: impl for<'t> FnOnce(&'t mut Tx, RunRow) -> StepFuture<'a, 't, T> + Send + 'a,
-    ) -> Result<(T, PhaseRows)> {
-        let (value, rows) = self.step_then(run_id, Some(phase), body).await?;
-        Ok((value, rows.expect("a step that reads commits with its rows")))
+    ) -> Result<(T, Option<PhaseRows>)> {
+        self.step_then(run_id, Some(phase), body).await
     }
 
     async fn step_then<'a, T: Send + 'static>(

@@ -2,11 +2,11 @@
 //! it has (their keys, and the newest event that began an attempt, whole), its role's session
 //! and the artifact its current attempt recorded ([`PhaseRows`]).
 //!
-//! The runner reads these after every step, so the read is shaped for that: the events come
-//! as keys, not whole rows (a phase's log grows with each step, and the runner only asks
-//! whether an event is in); on PostgreSQL the statements go out in one pipeline (the artifact by a subquery on the phase's row, so
-//! that no statement waits for another's answer), and [`Db::step_reading`] puts them into the
-//! step's own transaction, in the pipeline of its COMMIT, so that reading what a step left
+//! The runner reads these after every step, so the read is shaped for that: two statements —
+//! the phase's row joined with the rest, and its events' keys (a phase's log grows with each
+//! step, and the runner only asks whether an event is in) — that need no answer of each other,
+//! so that on PostgreSQL they go out in one pipeline; and [`Db::step_reading`] puts them into
+//! the step's own transaction, in the pipeline of its COMMIT, so that reading what a step left
 //! behind costs no round trip of its own. On SQLite, inside a step, they run under the write
 //! lock on the calling thread (`lane.rs`).
 //!
@@ -90,7 +90,7 @@ macro_rules! queries {
 type Joined = (PhaseRecord, Option<ArtifactRecord>, Option<SessionRecord>, Option<EventRecord>);
 
 /// The statements' raw outcomes.
-type Records = (diesel::QueryResult<Option<Joined>>, diesel::QueryResult<Vec<String>>);
+pub(crate) type Records = (diesel::QueryResult<Option<Joined>>, diesel::QueryResult<Vec<String>>);
 
 impl Db {
     /// Reads the rows of `key`'s phase outside any step. They are a few indexed rows, which a

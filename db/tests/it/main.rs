@@ -12,6 +12,7 @@ mod events;
 mod file;
 mod lease;
 mod notifications;
+mod phase_rows;
 mod phases;
 mod runs;
 mod sessions;

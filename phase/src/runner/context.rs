@@ -31,8 +31,9 @@ pub(crate) struct Ctx {
 pub(crate) struct Fresh(Mutex<Option<PhaseRows>>);
 
 impl Fresh {
-    pub fn keep(&self, rows: PhaseRows) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(rows);
+    /// Keeps what a step read back (`None`: its read failed, and the next one reads them).
+    pub fn keep(&self, rows: Option<PhaseRows>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = rows;
     }
 
     pub fn take(&self) -> Option<PhaseRows> {
