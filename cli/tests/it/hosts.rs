@@ -238,6 +238,11 @@ async fn a_run_whose_worktree_is_not_on_the_new_host_is_not_moved_and_says_why()
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         finish(worker_a, &["the worker on host-a"]);
         kill_tmux(&dir);
+        // Host-a's agent outlives its pane for a moment and may still write into the worktree,
+        // which would make the path again: it goes first.
+        eventually("host-a's agent to be gone", Duration::from_secs(30), || {
+            !any_process_works_in(&dir)
+        });
         // Host-b has no checkout at the run's path.
         std::fs::rename(&dir, dir.with_file_name("elsewhere")).unwrap();
 
@@ -288,4 +293,12 @@ async fn resume_move_agents_hands_a_submitted_run_to_the_workers_of_this_host() 
         assert_eq!(world.prompts().len(), 2, "{backend}: one prompt to each host's agent");
         kill_tmux(&world.worktree());
     }
+}
+
+/// Whether a process has its working folder in `dir` (an agent of a run there, its tap).
+fn any_process_works_in(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.filter_map(Result::ok).any(|entry| {
+        std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+    })
 }
