@@ -45,10 +45,10 @@ impl Fresh {
     }
 }
 
-/// `mutate!(ctx, |tx, phase| { body })`: a durable step that changes the phase (refused unless
-/// its run is active), its async body written inline and handed the phase; awaited. It keeps
-/// the rows it read back in `ctx.fresh`. A crash point's name after `ctx` (`mutate!(ctx,
-/// "after_x", ...)`) puts that crash point (`crash`) right after the step's commit.
+/// `mutate!(ctx, |tx, phase| { body })`: a durable step that changes the phase — a `step!`
+/// refused unless its run is active — its async body written inline and handed the phase;
+/// awaited. A crash point's name after `ctx` (`mutate!(ctx, "after_x", ...)`) puts that crash
+/// point (`crash`) right after the step's commit.
 macro_rules! mutate {
     ($ctx:expr, $point:literal, $($step:tt)*) => {{
         let value = $crate::runner::context::mutate!($ctx, $($step)*)?;
@@ -56,25 +56,15 @@ macro_rules! mutate {
         Ok(value)
     }};
     ($ctx:expr, |$tx:pat_param, $phase:pat_param| $body:block) => {{
-        let $phase: &$crate::runner::spec::Phase = &$ctx.phase;
-        let (run_id, key) = ($ctx.phase.run_id(), $ctx.phase.rows_key());
-        $ctx.db
-            .step_reading(run_id, &key, move |$tx, run| {
-                Box::pin(async move {
-                    ::devflow_db::phase_mutation_allowed(&run)?;
-                    $body
-                })
-            })
-            .await
-            .map(|(value, rows)| {
-                $ctx.fresh.keep(rows);
-                value
-            })
+        $crate::runner::context::step!($ctx, |$tx, run, $phase| {
+            ::devflow_db::phase_mutation_allowed(&run)?;
+            $body
+        })
     }};
 }
 
 /// `step!(ctx, |tx, run, phase| { body })`: a durable step that decides for itself what the
-/// run's state allows; awaited. It keeps the rows it read back as `mutate!` does, and takes a
+/// run's state allows; awaited. It keeps the rows it read back in `ctx.fresh`, and takes a
 /// crash point's name after `ctx` as `mutate!` does.
 macro_rules! step {
     ($ctx:expr, $point:literal, $($step:tt)*) => {{
